@@ -1,0 +1,105 @@
+"""Dependency graphs: ordering, cycle finding and critical paths (the only module that imports networkx)."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from typing import Any, TypeVar
+
+import networkx as nx
+
+N = TypeVar("N", bound=Hashable)
+
+
+def topological_order(nodes: Sequence[N], preds: Mapping[N, Sequence[N]]) -> tuple[list[N], list[N]]:
+    """Order ``nodes`` so every node comes after its predecessors.
+
+    Kahn's algorithm over plain dicts: this runs on every plan, so it avoids
+    building a networkx graph. Ties keep the order of ``nodes``, so the result is
+    deterministic. Predecessors not in ``nodes`` are ignored.
+
+    Returns:
+        ``(order, stuck)``: the ordered nodes, and the nodes left on or behind a
+        cycle (empty when the graph is acyclic).
+    """
+    indeg: dict[N, int] = dict.fromkeys(nodes, 0)
+    succs: dict[N, list[N]] = {}
+    for n in nodes:
+        for p in preds.get(n, ()):
+            if p in indeg:
+                indeg[n] += 1
+                succs.setdefault(p, []).append(n)
+    queue = deque(n for n in nodes if indeg[n] == 0)
+    order: list[N] = []
+    while queue:
+        n = queue.popleft()
+        order.append(n)
+        for s in succs.get(n, ()):
+            indeg[s] -= 1
+            if indeg[s] == 0:
+                queue.append(s)
+    if len(order) == len(indeg):
+        return order, []
+    done = set(order)
+    return order, [n for n in nodes if n not in done]
+
+
+def find_cycles(nodes: Iterable[N], preds: Mapping[N, Sequence[N]]) -> list[list[N]]:
+    """One cycle per strongly connected component that has one, each in edge order.
+
+    Each returned cycle lists nodes so that every node depends on the next one
+    and the last depends on the first.
+    """
+    g: Any = nx.DiGraph()
+    node_list = list(nodes)
+    g.add_nodes_from(node_list)
+    for n in node_list:
+        for p in preds.get(n, ()):
+            if p in g:
+                g.add_edge(n, p)
+    cycles: list[list[N]] = []
+    position = {n: i for i, n in enumerate(node_list)}
+    for comp in nx.strongly_connected_components(g):
+        if len(comp) == 1:
+            (only,) = comp
+            if not g.has_edge(only, only):
+                continue
+        start = min(comp, key=position.__getitem__)
+        edges = nx.find_cycle(g.subgraph(comp), source=start)
+        cycles.append([u for u, _v in edges])
+    cycles.sort(key=lambda c: position[c[0]])
+    return cycles
+
+
+def longest_path_lengths(
+    order: Sequence[N], preds: Mapping[N, Sequence[N]], weight: Callable[[N], float] = lambda _: 1.0
+) -> dict[N, float]:
+    """For each node, the weight of the heaviest chain starting at it (itself included).
+
+    ``order`` must be a topological order. Executors use this to start the steps
+    on the critical path first.
+    """
+    remaining: dict[N, float] = {}
+    succs: dict[N, list[N]] = {}
+    for n in order:
+        for p in preds.get(n, ()):
+            succs.setdefault(p, []).append(n)
+    for n in reversed(order):
+        tail = max((remaining[s] for s in succs.get(n, ())), default=0.0)
+        remaining[n] = weight(n) + tail
+    return remaining
+
+
+def to_networkx(nodes: Iterable[N], preds: Mapping[N, Sequence[N]], **node_attrs: Mapping[N, Any]) -> Any:
+    """A ``networkx.DiGraph`` with an edge ``p -> n`` for every predecessor ``p`` of ``n``.
+
+    Keyword arguments map an attribute name to per-node values.
+    """
+    g: Any = nx.DiGraph()
+    for n in nodes:
+        g.add_node(n, **{k: v[n] for k, v in node_attrs.items() if n in v})
+    for n in list(g.nodes):
+        for p in preds.get(n, ()):
+            if p in g:
+                g.add_edge(p, n)
+    return g

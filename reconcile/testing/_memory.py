@@ -1,0 +1,142 @@
+"""``InMemoryProvider``: a fake world for one kind, keyed by address, that records every call."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any, Generic, TypeVar
+
+import attrs
+
+from .._providers import Context
+from .._resource import Address, resource_type
+
+R = TypeVar("R")
+
+
+@attrs.frozen
+class Call:
+    """One recorded provider call: the method name and the address it was about."""
+
+    method: str
+    address: Address
+
+
+class InMemoryProvider(Generic[R]):
+    """A provider whose world is a dict, for tests and examples.
+
+    ``create`` fills every computed field left ``None`` with a generated id
+    (``"<kind>-<n>"`` for ``str`` fields, ``n`` for ``int`` ones); ``update`` keeps
+    the computed fields of the actual object. Every call is appended to
+    ``calls``. ``create`` of an existing address, and ``update``/``delete`` of a
+    missing one, raise ``LookupError`` as a real API would.
+
+    Args:
+        cls: the resource class this provider serves.
+        initial: resources that exist before the test starts (stored as given).
+    """
+
+    def __init__(self, cls: type[R], initial: Iterable[R] = ()) -> None:
+        self.cls = cls
+        self.kind = resource_type(cls).kind
+        self.objects: dict[Address, R] = {}
+        self.calls: list[Call] = []
+        self._ids = itertools.count(1)
+        self._lock = threading.Lock()
+        for obj in initial:
+            self.objects[resource_type(obj).address(obj)] = obj
+
+    def _address(self, obj: Any) -> Address:
+        return resource_type(obj).address(obj)
+
+    def _fill(self, obj: R, source: R | None) -> R:
+        rt = resource_type(obj)
+        checks = rt.checks()
+        filled: dict[str, Any] = {}
+        for name in rt.computed:
+            if getattr(obj, name) is not None:
+                continue
+            if source is not None and getattr(source, name) is not None:
+                filled[name] = getattr(source, name)
+                continue
+            n = next(self._ids)
+            check = checks.get(name)
+            if check is None or check(f"{self.kind}-{n}") is None:
+                filled[name] = f"{self.kind}-{n}"
+            elif check(n) is None:
+                filled[name] = n
+        return attrs.evolve(obj, **filled) if filled else obj  # type: ignore[misc]
+
+    def list(self) -> Iterator[R]:
+        """Every stored object."""
+        with self._lock:
+            self.calls.append(Call("list", Address(self.kind, "*")))
+            return iter(list(self.objects.values()))
+
+    def read(self, address: Address) -> R | None:
+        """The stored object at ``address``, or ``None``."""
+        with self._lock:
+            self.calls.append(Call("read", address))
+            return self.objects.get(address)
+
+    def create(self, desired: R, ctx: Context) -> R:
+        """Store ``desired`` with computed fields filled; ``LookupError`` if the address exists."""
+        address = self._address(desired)
+        with self._lock:
+            self.calls.append(Call("create", address))
+            if address in self.objects:
+                raise LookupError(f"{address} already exists")
+            obj = self._fill(desired, None)
+            self.objects[address] = obj
+            return obj
+
+    def update(self, actual: R, desired: R, ctx: Context) -> R:
+        """Store ``desired``, keeping ``actual``'s computed fields; ``LookupError`` if missing."""
+        address = self._address(desired)
+        with self._lock:
+            self.calls.append(Call("update", address))
+            current = self.objects.get(address)
+            if current is None:
+                raise LookupError(f"{address} does not exist")
+            obj = self._fill(desired, current)
+            self.objects[address] = obj
+            return obj
+
+    def delete(self, actual: R, ctx: Context) -> None:
+        """Remove ``actual``; ``LookupError`` if missing."""
+        address = self._address(actual)
+        with self._lock:
+            self.calls.append(Call("delete", address))
+            if self.objects.pop(address, None) is None:
+                raise LookupError(f"{address} does not exist")
+
+    def methods_called(self, method: str) -> list[Address]:
+        """Addresses of the recorded calls to ``method``, in order."""
+        return [c.address for c in self.calls if c.method == method]
+
+    def __repr__(self) -> str:
+        return f"<InMemoryProvider {self.kind}: {len(self.objects)} objects>"
+
+
+def in_memory_world(*classes: type, initial: Iterable[Any] = ()) -> dict[str, InMemoryProvider[Any]]:
+    """One ``InMemoryProvider`` per class, keyed by kind, seeded with ``initial`` resources by kind.
+
+    Raises:
+        ValueError: a resource in ``initial`` has a kind none of ``classes`` serves.
+    """
+    world: dict[str, InMemoryProvider[Any]] = {resource_type(c).kind: InMemoryProvider(c) for c in classes}
+    for obj in initial:
+        kind = resource_type(obj).kind
+        if kind not in world:
+            raise ValueError(f"initial resource {obj!r} has kind {kind!r}, which no class given serves")
+        world[kind].objects[resource_type(obj).address(obj)] = obj
+    return world
+
+
+def world_state(world: Mapping[str, InMemoryProvider[Any]]) -> dict[Address, Any]:
+    """Every object in the world, keyed by address (without recording calls)."""
+    out: dict[Address, Any] = {}
+    for p in world.values():
+        out.update(p.objects)
+    return out
