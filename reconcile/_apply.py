@@ -143,7 +143,9 @@ class ApplyRun:
             return check_result(step, provider.create(change.after, ctx))
         if op is Action.UPDATE:
             return check_result(step, provider.update(self.live[step[0]], change.after, ctx))
-        provider.delete(self.live[step[0]], ctx)
+        # The object to delete is the one observed before the apply: with
+        # create-before-delete replacement, ``live`` already holds the new one.
+        provider.delete(change.before, ctx)
         return None
 
     def record(self, outcome: StepOutcome) -> None:
@@ -153,9 +155,14 @@ class ApplyRun:
             self.outcomes[step] = outcome
             if outcome.status is StepStatus.SUCCEEDED:
                 if step[1] is Action.DELETE:
-                    old = self.live.pop(step[0], None)
-                    if self.plan.changes[step[0]].action is Action.REPLACE:
-                        self.replaced[step[0]] = old
+                    change = self.plan.changes[step[0]]
+                    if change.action is Action.REPLACE:
+                        self.replaced[step[0]] = change.before
+                        created = self.outcomes.get(Step(step[0], Action.CREATE))
+                        if created is None or created.status is not StepStatus.SUCCEEDED:
+                            self.live.pop(step[0], None)
+                    else:
+                        self.live.pop(step[0], None)
                 else:
                     self.live[step[0]] = outcome.value
 
