@@ -172,9 +172,11 @@ class ApplyRun:
         try:
             value = self.call(step)
         except Exception as exc:
-            outcome = StepOutcome(step, StepStatus.FAILED, error=exc, attempts=1, duration=time.perf_counter() - start)
+            elapsed = time.perf_counter() - start
+            outcome = StepOutcome(step, StepStatus.FAILED, error=exc, attempts=1, duration=elapsed)
         else:
-            outcome = StepOutcome(step, StepStatus.SUCCEEDED, value=value, attempts=1, duration=time.perf_counter() - start)
+            elapsed = time.perf_counter() - start
+            outcome = StepOutcome(step, StepStatus.SUCCEEDED, value=value, attempts=1, duration=elapsed)
         self.record(outcome)
         return outcome
 

@@ -94,7 +94,7 @@ class FieldTypeError(StateProblem, TypeError):
         )
 
 
-class InvalidStateError(ExceptionGroup[StateProblem], ReconcileError):  # type: ignore[misc]
+class InvalidStateError(ExceptionGroup[StateProblem], ReconcileError):
     """A ``State`` failed validation; ``exceptions`` holds every problem found.
 
     It is an ``ExceptionGroup``, so ``except* DanglingRefError`` picks one kind of

@@ -73,7 +73,7 @@ class Step(tuple[Address, Action]):
     def __repr__(self) -> str:
         return f"Step({str(self[0])!r}, Action.{self[1].name})"
 
-    def __getnewargs__(self) -> tuple[Any, ...]:  # type: ignore[override]
+    def __getnewargs__(self) -> tuple[Any, ...]:
         return (self[0], self[1])
 
 

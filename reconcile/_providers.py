@@ -20,7 +20,7 @@ class Context:
         attempt: 1 for the first try, more on retries.
     """
 
-    __slots__ = ("step", "attempt", "_lookup")
+    __slots__ = ("_lookup", "attempt", "step")
 
     def __init__(self, step: Any, lookup: Callable[[Address], Any], attempt: int = 1) -> None:
         self.step = step
@@ -104,7 +104,8 @@ def check_result(step: Any, value: Any) -> Any:
     """
     if getattr(value, "__reconcile__", None) is None:
         raise ProviderContractError(
-            f"{step}: provider returned {type(value).__name__} {value!r}, expected a resource of kind {step.address.kind!r}"
+            f"{step}: provider returned {type(value).__name__} {value!r}, "
+            f"expected a resource of kind {step.address.kind!r}"
         )
     got = resource_type(value).address(value)
     if got != step.address:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import inspect
 import re
 import types
 import typing
@@ -77,7 +78,7 @@ class Address(tuple[str, tuple[str, ...]]):
     def __repr__(self) -> str:
         return f"Address({str(self)!r})"
 
-    def __getnewargs__(self) -> tuple[Any, ...]:  # type: ignore[override]
+    def __getnewargs__(self) -> tuple[Any, ...]:
         return (self[0], self[1])
 
     @classmethod
@@ -350,7 +351,7 @@ def _compile(tp: Any) -> Callable[[Any], str | None] | None:
     if origin is typing.Annotated:
         return _compile(args[0])
     if tp is type(None) or tp is None:
-        return lambda v: None if v is None else f"\x00None"
+        return lambda v: None if v is None else "\x00None"
     if origin is Ref or tp is Ref:
         target_kind = None
         if args and isinstance(args[0], type) and hasattr(args[0], "__reconcile__"):
@@ -365,7 +366,7 @@ def _compile(tp: Any) -> Callable[[Any], str | None] | None:
 
         return check_ref
     if origin in (list, tuple, set, frozenset, Sequence, AbstractSet):
-        container = {list: list, tuple: tuple, set: set, frozenset: frozenset}.get(origin)  # type: ignore[call-overload]
+        container = {list: list, tuple: tuple, set: set, frozenset: frozenset}.get(origin)
         if origin is tuple and args and not (len(args) == 2 and args[1] is Ellipsis):
             item_checks = [_compile(a) for a in args]
 
@@ -410,7 +411,7 @@ def _compile(tp: Any) -> Callable[[Any], str | None] | None:
     if origin is not None:
         return _compile(origin)
     if tp is float:
-        return lambda v: None if type(v) in (float, int) else f"\x00float"
+        return lambda v: None if type(v) in (float, int) else "\x00float"
     if tp is int:
         return lambda v: None if type(v) is int or (isinstance(v, int) and not isinstance(v, bool)) else "\x00int"
     if isinstance(tp, type):
@@ -494,8 +495,10 @@ _RESERVED = ("depends_on", "lifecycle")
 
 def _define(cls: type, kind: str, create_before_delete: bool, protect: bool) -> type:
     if not _KIND_RE.match(kind):
-        raise ResourceDefinitionError(f"resource {cls.__qualname__}: invalid kind {kind!r}: use letters, digits and . _ : -")
-    own = cls.__dict__.get("__annotations__", {})
+        raise ResourceDefinitionError(
+            f"resource {cls.__qualname__}: invalid kind {kind!r}: use letters, digits and . _ : -"
+        )
+    own = inspect.get_annotations(cls)
     for name in _RESERVED:
         if name in own:
             raise ResourceDefinitionError(f"resource {cls.__qualname__}: field name {name!r} is reserved by reconcile")

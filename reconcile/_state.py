@@ -69,7 +69,7 @@ class State:
         ResourceDefinitionError: an item is not a resource.
     """
 
-    __slots__ = ("_by_address", "_deps", "_dependents")
+    __slots__ = ("_by_address", "_dependents", "_deps")
 
     _by_address: dict[Address, Any]
     _deps: dict[Address, tuple[Address, ...]]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import itertools
 import threading
 from collections.abc import Iterable, Iterator, Mapping
@@ -111,7 +112,7 @@ class InMemoryProvider(Generic[R]):
             if self.objects.pop(address, None) is None:
                 raise LookupError(f"{address} does not exist")
 
-    def methods_called(self, method: str) -> list[Address]:
+    def methods_called(self, method: str) -> builtins.list[Address]:
         """Addresses of the recorded calls to ``method``, in order."""
         return [c.address for c in self.calls if c.method == method]
 
