@@ -102,12 +102,17 @@ class InvalidStateError(ExceptionGroup[StateProblem], ReconcileError):
     """
 
     def __new__(cls, message: str, problems: Sequence[StateProblem]) -> InvalidStateError:
-        return super().__new__(cls, message, list(problems))
+        # The message carries every problem so tools that show only the message
+        # (pytest's match=, logging) still name them all.
+        n = len(problems)
+        lines = [f"{message} ({n} problem{'s' if n != 1 else ''}):", *(f"  - {p}" for p in problems)]
+        return super().__new__(cls, "\n".join(lines), list(problems))
+
+    def __init__(self, message: str, problems: Sequence[StateProblem]) -> None:
+        super().__init__(self.message, list(problems))
 
     def __str__(self) -> str:
-        lines = [f"{self.message} ({len(self.exceptions)} problem{'s' if len(self.exceptions) != 1 else ''}):"]
-        lines += [f"  - {e}" for e in self.exceptions]
-        return "\n".join(lines)
+        return self.message
 
 
 class MissingProviderError(ReconcileError, LookupError):
