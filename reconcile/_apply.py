@@ -14,6 +14,7 @@ from ._errors import MissingProviderError, UnresolvedRefError
 from ._plan import Action, Plan, Step
 from ._providers import Context, Provider, check_result
 from ._resource import Address
+from ._stale import check_saved
 from ._state import State
 
 
@@ -60,12 +61,16 @@ class ApplyResult:
             state and every step that succeeded.
         replaced: for each replaced address whose old object was deleted, that old
             actual resource (so it can still be named after the apply).
+        deposed: for each create-before-delete replacement whose new object was
+            created but whose old object was not deleted (the delete failed or did
+            not run), that old actual resource: it still exists beside the new one.
     """
 
     plan: Plan
     outcomes: Mapping[Step, StepOutcome]
     state: State
     replaced: Mapping[Address, Any] = attrs.field(factory=dict)
+    deposed: Mapping[Address, Any] = attrs.field(factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -124,6 +129,7 @@ class ApplyRun:
         self.live: dict[Address, Any] = dict(plan.actual._by_address)
         self.outcomes: dict[Step, StepOutcome] = {}
         self.replaced: dict[Address, Any] = {}
+        self.deposed: dict[Address, Any] = {}
         self._lock = threading.Lock()
 
     def lookup(self, address: Address) -> Any:
@@ -158,6 +164,7 @@ class ApplyRun:
                     change = self.plan.changes[step[0]]
                     if change.action is Action.REPLACE:
                         self.replaced[step[0]] = change.before
+                        self.deposed.pop(step[0], None)
                         created = self.outcomes.get(Step(step[0], Action.CREATE))
                         if created is None or created.status is not StepStatus.SUCCEEDED:
                             self.live.pop(step[0], None)
@@ -165,6 +172,8 @@ class ApplyRun:
                         self.live.pop(step[0], None)
                 else:
                     self.live[step[0]] = outcome.value
+                    if self.plan.changes[step[0]].create_before_delete:
+                        self.deposed[step[0]] = self.plan.changes[step[0]].before
 
     def run(self, step: Step) -> StepOutcome:
         """Run ``step`` once (serially), record and return its outcome."""
@@ -191,7 +200,9 @@ class ApplyRun:
 
     def result(self) -> ApplyResult:
         """The ``ApplyResult`` of what has been recorded."""
-        return ApplyResult(self.plan, dict(self.outcomes), State._trusted(dict(self.live)), dict(self.replaced))
+        return ApplyResult(
+            self.plan, dict(self.outcomes), State._trusted(dict(self.live)), dict(self.replaced), dict(self.deposed)
+        )
 
 
 def apply(plan: Plan, providers: Mapping[str, Provider[Any]]) -> ApplyResult:
@@ -201,9 +212,14 @@ def apply(plan: Plan, providers: Mapping[str, Provider[Any]]) -> ApplyResult:
     directly or not, is skipped and names it as the cause; independent steps go
     on.
 
+    A plan read back with :func:`reconcile.loads` is first checked against the
+    world: if anything it touches changed since it was planned, nothing runs.
+
     Raises:
         MissingProviderError: a kind in the plan has no provider (before any step runs).
+        StalePlanError: a saved plan no longer matches the world (before any step runs).
     """
+    check_saved(plan, providers)
     run = ApplyRun(plan, providers)
     for step in plan.steps:
         cause = run.blocker(step)

@@ -133,3 +133,87 @@ class ProviderContractError(ReconcileError):
 
 class UnresolvedRefError(ReconcileError, LookupError):
     """``Context.resolve`` was asked for an address that has no actual resource in this apply."""
+
+
+class LifecycleError(ReconcileError, ValueError):
+    """A lifecycle option is invalid: a malformed field path, a path naming no field, or a trigger to nowhere."""
+
+
+class PlanOptionError(ReconcileError, ValueError):
+    """An option given to ``plan()`` is invalid: a target naming no resource, a negative budget."""
+
+
+class ProtectedResourceError(ReconcileError):
+    """The plan would delete or replace protected resources; raised by ``plan()`` with every violation.
+
+    Attributes:
+        violations: ``(address, action, reason)`` for each protected resource the
+            plan would delete or replace, in plan order.
+    """
+
+    def __init__(self, violations: Sequence[tuple[Any, Any, str]], shown: Sequence[str]) -> None:
+        self.violations = tuple(violations)
+        n = len(self.violations)
+        lines = [f"plan would delete or replace {n} protected resource{'s' if n != 1 else ''}:"]
+        for name, (_address, action, reason) in zip(shown, self.violations, strict=True):
+            lines.append(f"  - {name}: {action.value} ({reason})")
+        lines.append("Unprotect them (protect=False) or change the desired state so they are kept.")
+        super().__init__("\n".join(lines))
+
+    @property
+    def addresses(self) -> tuple[Any, ...]:
+        """The protected addresses the plan would delete or replace."""
+        return tuple(v[0] for v in self.violations)
+
+
+class PlanBudgetError(ReconcileError):
+    """The plan deletes more resources than ``max_deletes`` allows (a replacement deletes one too).
+
+    Attributes:
+        count: how many resources the plan would delete or replace.
+        limit: the budget.
+        addresses: every address that would be deleted or replaced, in plan order.
+    """
+
+    SHOWN = 10
+
+    def __init__(self, count: int, limit: int, addresses: Sequence[Any], shown: Sequence[str]) -> None:
+        self.count = count
+        self.limit = limit
+        self.addresses = tuple(addresses)
+        listed = ", ".join(shown[: self.SHOWN])
+        more = f" and {count - self.SHOWN} more" if count > self.SHOWN else ""
+        super().__init__(
+            f"plan deletes or replaces {count} resource{'s' if count != 1 else ''}, more than max_deletes={limit}: "
+            f"{listed}{more}"
+        )
+
+
+class StalePlanError(ReconcileError):
+    """A saved plan no longer matches the world: something it touches changed since it was made.
+
+    Nothing was applied. Plan again from a fresh observation.
+
+    Attributes:
+        differences: ``(address, what)`` for every touched address whose actual
+            resource differs from the one planned against; ``what`` is
+            ``"created"``, ``"deleted"`` or ``"changed: field, field"`` (field names
+            only, never values).
+    """
+
+    def __init__(self, differences: Sequence[tuple[Any, str]], shown: Sequence[str]) -> None:
+        self.differences = tuple(differences)
+        n = len(self.differences)
+        listed = "; ".join(f"{name} ({what})" for name, (_a, what) in zip(shown, differences, strict=True))
+        super().__init__(
+            f"saved plan is stale: {n} address{'es' if n != 1 else ''} it touches changed since it was made: "
+            f"{listed}. Nothing was applied; plan again."
+        )
+
+
+class PlanFileError(ReconcileError, ValueError):
+    """A saved plan cannot be read: truncated, modified, of another format version, or of unknown kinds."""
+
+
+class RenderError(ReconcileError, ValueError):
+    """``render()`` was asked for a format it does not know, or given something it cannot render."""

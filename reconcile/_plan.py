@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import enum
-from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections import Counter, deque
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from operator import attrgetter
 from typing import Any
 
 import attrs
 
 from ._diff import FieldChange, changed_fields, explain
+from ._errors import LifecycleError, PlanBudgetError, PlanOptionError, ProtectedResourceError
 from ._graph import to_networkx, topological_order
-from ._resource import Address, ResourceType, as_address, iter_refs
+from ._paths import MISSING, mask, merge, parse_path, select
+from ._resource import DEFAULT_LIFECYCLE, Address, Ref, ResourceType, Trigger, as_address, iter_refs
 from ._state import State
 
 
@@ -89,10 +92,18 @@ class Change:
         address: the address.
         action: NOOP, CREATE, UPDATE, REPLACE or DELETE.
         before: the actual resource (``None`` for CREATE).
-        after: the desired resource (``None`` for DELETE).
+        after: the desired resource (``None`` for DELETE). For an UPDATE, ignored
+            fields and paths carry the actual values, so an update never writes
+            what planning ignores.
         changed_fields: compared fields that differ, or whose ref target is replaced.
         replace_fields: the subset of ``changed_fields`` that forces replacement.
         replaced_refs: replaced dependencies that made this change (rule 3).
+        create_before_delete: for a REPLACE, the new object is created before the
+            old one is deleted.
+        forced_by: the create-before-delete resource that forced this replacement
+            to create first (``None`` when chosen by its own kind or lifecycle).
+        triggered_by: watched addresses whose change triggered this replacement
+            (``Lifecycle.replace_triggered_by``).
     """
 
     address: Address
@@ -102,7 +113,23 @@ class Change:
     changed_fields: tuple[str, ...] = ()
     replace_fields: tuple[str, ...] = ()
     replaced_refs: tuple[Address, ...] = ()
+    create_before_delete: bool = False
+    forced_by: Address | None = None
+    triggered_by: tuple[Address, ...] = ()
     _explained: list[tuple[FieldChange, ...]] = attrs.field(factory=list, alias="_explained")
+
+    @property
+    def marker(self) -> str:
+        """The plan-review marker; ``+/-`` for a create-before-delete replacement."""
+        return "+/-" if self.create_before_delete else self.action.marker
+
+    @property
+    def display_address(self) -> str:
+        """The address as shown to people: sensitive identity values read ``(sensitive)``."""
+        obj = self.after if self.after is not None else self.before
+        if obj is None:
+            return str(self.address)
+        return type(obj).__reconcile__.display_address(obj)  # type: ignore[no-any-return]
 
     def explain(self) -> tuple[FieldChange, ...]:
         """Field-level differences (deepdiff), computed on first call and cached.
@@ -141,18 +168,24 @@ class Change:
             and self.changed_fields == other.changed_fields
             and self.replace_fields == other.replace_fields
             and self.replaced_refs == other.replaced_refs
+            and self.create_before_delete == other.create_before_delete
+            and self.forced_by == other.forced_by
+            and self.triggered_by == other.triggered_by
         )
 
     __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
         fields = f" {list(self.changed_fields)}" if self.changed_fields else ""
-        return f"<Change {self.action.marker} {self.address}{fields}>"
+        return f"<Change {self.marker} {self.display_address}{fields}>"
 
 
 @attrs.frozen(repr=False, eq=False)
 class Plan:
     """The ordered changes that take ``actual`` to ``desired``.
+
+    Two plans are equal when their states, changes (in order), steps, step
+    edges, deferred changes and unchanged count are equal.
 
     Attributes:
         desired: the desired state planned for.
@@ -161,6 +194,12 @@ class Plan:
         steps: provider calls in a valid order (a topological order of the step DAG).
         after: for each step, the steps it runs after (the step DAG's edges).
         unchanged: how many addresses need nothing.
+        deferred: changes left out by ``targets`` / ``exclude``, keyed by address;
+            planning again without those options picks them up.
+        fingerprint: for a plan read back with :func:`reconcile.loads`, the
+            fingerprint of the actual resources it touches as they were when it was
+            planned (``None`` for a plan made in this process); ``apply`` refuses a
+            saved plan whose fingerprint no longer matches the world.
     """
 
     desired: State
@@ -169,6 +208,8 @@ class Plan:
     steps: tuple[Step, ...]
     after: Mapping[Step, tuple[Step, ...]]
     unchanged: int
+    deferred: Mapping[Address, Change] = attrs.field(factory=dict)
+    fingerprint: str | None = None
 
     def __iter__(self) -> Iterator[Change]:
         return iter(self.changes.values())
@@ -179,13 +220,28 @@ class Plan:
     def __bool__(self) -> bool:
         return bool(self.changes)
 
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Plan):
+            return NotImplemented
+        return (
+            self.steps == other.steps
+            and dict(self.after) == dict(other.after)
+            and self.unchanged == other.unchanged
+            and list(self.changes.items()) == list(other.changes.items())
+            and list(self.deferred.items()) == list(other.deferred.items())
+            and self.desired == other.desired
+            and self.actual == other.actual
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
     @property
     def is_empty(self) -> bool:
-        """True when every address is NOOP: the world already matches."""
+        """True when every address is NOOP: the world already matches (deferred changes aside)."""
         return not self.changes
 
     def change(self, address: Address | str) -> Change:
-        """The change for ``address``: a NOOP change for an unchanged address.
+        """The change for ``address``: a NOOP change for an unchanged (or deferred) address.
 
         Raises:
             KeyError: the address is in neither state.
@@ -194,10 +250,10 @@ class Plan:
         found = self.changes.get(address)
         if found is not None:
             return found
-        obj = self.desired.get(address)
-        if obj is None:
+        before, after = self.actual.get(address), self.desired.get(address)
+        if before is None and after is None:
             raise KeyError(f"{address} is in neither the desired nor the actual state")
-        return Change(address, Action.NOOP, self.actual.get(address), obj)
+        return Change(address, Action.NOOP, before, after)
 
     def summary(self) -> dict[Action, int]:
         """The number of addresses per action, every action present (NOOP included)."""
@@ -217,36 +273,89 @@ class Plan:
         """The step DAG as a ``networkx.DiGraph`` (edge ``earlier -> later``), nodes carry ``action``."""
         return to_networkx(self.steps, self.after, action={s: self.changes[s.address].action for s in self.steps})
 
-    def render(self) -> str:
-        """A human review of the plan; see :func:`reconcile.render`."""
+    def render(self, format: str = "text") -> str:
+        """The plan as text, JSON, DOT or Mermaid; see :func:`reconcile.render`."""
         # The rendering room sits above the plan room; importing on use keeps the
         # module layering one-way at import time.
         from ._render import render
 
-        return render(self)
+        return render(self, format=format)
 
     def __repr__(self) -> str:
         counts = ", ".join(f"{a.value}={n}" for a, n in self.summary().items() if n)
-        return f"<Plan: {counts or 'empty'}>"
+        deferred = f", deferred={len(self.deferred)}" if self.deferred else ""
+        return f"<Plan: {counts or 'empty'}{deferred}>"
 
 
-def plan(desired: State, actual: State) -> Plan:
+def display_address(address: Address, *states: State) -> str:
+    """``address`` as shown to people, with sensitive identity values redacted when a state knows its kind."""
+    for state in states:
+        obj = state._by_address.get(address)
+        if obj is not None:
+            return type(obj).__reconcile__.display_address(obj)  # type: ignore[no-any-return]
+    return str(address)
+
+
+def _addresses(value: Any, option: str, desired: State, actual: State) -> list[Address]:
+    if isinstance(value, (str, Address, Ref)):
+        value = (value,)
+    found = [as_address(v) for v in value]
+    unknown = [a for a in found if a not in desired._by_address and a not in actual._by_address]
+    if unknown:
+        raise PlanOptionError(
+            f"plan({option}=...) names address(es) in neither the desired nor the actual state: "
+            + ", ".join(str(a) for a in unknown)
+        )
+    return found
+
+
+def plan(
+    desired: State,
+    actual: State,
+    *,
+    targets: Iterable[Address | str | Ref[Any]] | None = None,
+    exclude: Iterable[Address | str | Ref[Any]] | None = None,
+    max_deletes: int | None = None,
+) -> Plan:
     """Compute the plan that takes ``actual`` to ``desired``.
 
     Rules (see docs/planning.md): CREATE desired-only addresses, DELETE
     actual-only ones, UPDATE when compared fields differ, REPLACE when a
-    ``replace_on_change`` field differs; a REPLACE makes every ref to it count as
-    changed for its dependents. Steps are ordered so dependencies are created or
-    updated before their dependents, and dependents are deleted before their
-    dependencies.
+    ``replace_on_change`` field differs or a ``replace_triggered_by`` target
+    changes; a REPLACE makes every ref to it count as changed for its
+    dependents. Steps are ordered so dependencies are created or updated before
+    their dependents, and dependents are deleted before their dependencies; a
+    create-before-delete replacement (docs/replacement.md) creates the new object
+    first, then its dependents' changes, then deletes the old object.
+
+    Args:
+        desired: the state to reach.
+        actual: the state observed now.
+        targets: plan only these addresses and what they need first (their
+            dependencies and every step theirs run after); the rest is deferred.
+        exclude: leave these addresses out, with everything that depends on them
+            or runs after them; they are deferred.
+        max_deletes: refuse a plan that deletes or replaces more resources than this.
 
     Raises:
         TypeError: ``desired`` or ``actual`` is not a ``State``.
+        PlanOptionError: a target or exclusion names an address in neither state,
+            or ``max_deletes`` is not a non-negative int.
+        AddressError: a target or exclusion is not an address.
+        LifecycleError: a lifecycle option names a field or resource that does not exist.
+        ProtectedResourceError: the plan would delete or replace protected
+            resources (all of them listed).
+        PlanBudgetError: the plan deletes or replaces more than ``max_deletes`` resources.
     """
     if not isinstance(desired, State) or not isinstance(actual, State):
         raise TypeError(
             f"plan(desired, actual) takes two States, got {type(desired).__name__} and {type(actual).__name__}"
         )
+    if max_deletes is not None and (type(max_deletes) is not int or max_deletes < 0):
+        raise PlanOptionError(f"max_deletes must be a non-negative int or None, got {max_deletes!r}")
+    target_list = _addresses(targets, "targets", desired, actual) if targets is not None else None
+    exclude_list = _addresses(exclude, "exclude", desired, actual) if exclude is not None else None
+
     des = desired._by_address
     act = actual._by_address
     changes: dict[Address, Change] = {}
@@ -264,67 +373,281 @@ def plan(desired: State, actual: State) -> Plan:
             continue
         if rt._compare_getter(old) == rt._compare_getter(new):
             continue
-        fields = changed_fields(rt, old, new)
-        forced = tuple(f for f in fields if f in rt.replace_on_change)
-        if forced:
-            changes[address] = Change(address, Action.REPLACE, old, new, fields, forced)
-            replaced.append(address)
-        else:
-            changes[address] = Change(address, Action.UPDATE, old, new, fields)
+        change = _compare(address, rt, old, new)
+        if change is not None:
+            changes[address] = change
+            if change.action is Action.REPLACE:
+                replaced.append(address)
     for address, old in act.items():
         if address not in des:
             changes[address] = Change(address, Action.DELETE, old, None)
-    if replaced:
-        _propagate_replacements(desired, act, changes, replaced)
-    steps, after = _step_graph(desired, actual, changes)
-    order, stuck = topological_order(steps, after)
-    assert not stuck, f"step graph has a cycle through {stuck[:5]}"  # rules 5 make this impossible
+    watchers = _watchers(desired, actual)
+    if replaced or watchers:
+        _propagate(desired, act, changes, replaced, watchers)
+        _mark_create_before_delete(actual, changes)
+    steps, hard, soft = _step_graph(desired, actual, changes)
+    deferred: dict[Address, Change] = {}
+    unchanged = len(des) - sum(1 for c in changes.values() if c.after is not None)
+    if target_list is not None or exclude_list is not None:
+        keep = _keep(desired, steps, hard, soft, target_list, exclude_list)
+        deferred = {a: c for a, c in changes.items() if a not in keep}
+        if deferred:
+            steps = [s for s in steps if s[0] in keep]
+            hard = {s: [p for p in ps if p[0] in keep] for s, ps in hard.items() if s[0] in keep}
+            soft = {s: [p for p in ps if p[0] in keep] for s, ps in soft.items() if s[0] in keep}
+    order, after = _order(steps, hard, soft)
     ordered: dict[Address, Change] = {}
     for s in order:
         if s[0] not in ordered:
             ordered[s[0]] = changes[s[0]]
-    unchanged = sum(1 for a in des if a not in changes)
-    return Plan(desired, actual, ordered, tuple(order), after, unchanged)
+    _check_protection(ordered, desired, actual)
+    if max_deletes is not None:
+        _check_budget(ordered, max_deletes, desired, actual)
+    return Plan(desired, actual, ordered, tuple(order), after, unchanged, deferred)
 
 
-def _propagate_replacements(
-    desired: State, act: Mapping[Address, Any], changes: dict[Address, Change], replaced: list[Address]
+def _compare(address: Address, rt: ResourceType, old: Any, new: Any) -> Change | None:
+    """The change for two resources whose compared fields differ, or ``None`` if only ignored paths differ."""
+    fields = changed_fields(rt, old, new)
+    ignore = rt.ignore + new.lifecycle.ignore if new.lifecycle.ignore else rt.ignore
+    if ignore:
+        fields = _unignored(fields, ignore, old, new)
+        if not fields:
+            return None
+    forced = tuple(f for f in fields if f in rt.replace_on_change)
+    if forced:
+        return Change(address, Action.REPLACE, old, new, fields, forced)
+    return Change(address, Action.UPDATE, old, _carry_ignored(rt, ignore, old, new), fields)
+
+
+def _by_field(paths: Sequence[str]) -> dict[str, list[tuple[Any, ...]]]:
+    grouped: dict[str, list[tuple[Any, ...]]] = {}
+    for text in paths:
+        path = parse_path(text)
+        grouped.setdefault(path.field, []).append(path.segments)
+    return grouped
+
+
+def _unignored(fields: Sequence[str], paths: Sequence[str], old: Any, new: Any) -> tuple[str, ...]:
+    """The fields in ``fields`` that still differ once the ignored paths are masked out."""
+    grouped = _by_field(paths)
+    out = []
+    for name in fields:
+        segment_lists = grouped.get(name)
+        if segment_lists is None:
+            out.append(name)
+            continue
+        if any(not segs for segs in segment_lists):
+            continue
+        before, after = getattr(old, name), getattr(new, name)
+        for segs in segment_lists:
+            before, after = mask(before, segs), mask(after, segs)
+        if before != after:
+            out.append(name)
+    return tuple(out)
+
+
+def _carry_ignored(rt: ResourceType, paths: Sequence[str], old: Any, new: Any) -> Any:
+    """``new`` with the actual values at every ignored field and path, so an update leaves them alone."""
+    updates: dict[str, Any] = {}
+    for name in rt.spec:
+        if name not in rt.compared and getattr(old, name) != getattr(new, name):
+            updates[name] = getattr(old, name)
+    for name, segment_lists in _by_field(paths).items() if paths else ():
+        value = getattr(new, name)
+        for segs in segment_lists:
+            value = merge(value, getattr(old, name), segs)
+        if value != getattr(new, name):
+            updates[name] = value
+    if not updates:
+        return new
+    fields = attrs.fields_dict(type(new))
+    return attrs.evolve(new, **{str(fields[name].alias): value for name, value in updates.items()})
+
+
+_lifecycle_of = attrgetter("lifecycle")
+
+Watchers = dict[Address, list[tuple[Address, Trigger]]]
+
+
+def _watchers(desired: State, actual: State) -> Watchers:
+    """Check every non-default lifecycle in ``desired``; index its triggers by watched address."""
+    des = desired._by_address
+    # One C-level pass: most states carry no lifecycle options at all, and then
+    # every resource shares the default object.
+    ids = set(map(id, map(_lifecycle_of, des.values())))
+    if not ids or ids == {id(DEFAULT_LIFECYCLE)}:
+        return {}
+    watchers: Watchers = {}
+    for address, obj in des.items():
+        lifecycle = obj.lifecycle
+        if lifecycle is DEFAULT_LIFECYCLE:
+            continue
+        rt: ResourceType = type(obj).__reconcile__
+        for text in lifecycle.ignore:
+            if parse_path(text).field not in rt.spec:
+                raise LifecycleError(
+                    f"{rt.display_address(obj)}: lifecycle ignore path {text!r} must start with a spec field "
+                    f"of kind {rt.kind!r} (one of: {', '.join(rt.spec) or 'none'})"
+                )
+        for i, trigger in enumerate(lifecycle.replace_triggered_by):
+            where = f"{rt.display_address(obj)}: lifecycle replace_triggered_by[{i}]"
+            target = des.get(trigger.target, actual._by_address.get(trigger.target))
+            if target is None:
+                raise LifecycleError(
+                    f"{where} watches {trigger.target}, which is in neither the desired nor the actual state"
+                )
+            if trigger.path is not None:
+                trt: ResourceType = type(target).__reconcile__
+                known = (*trt.identity, *trt.spec, *trt.computed)
+                if parse_path(trigger.path).field not in known:
+                    raise LifecycleError(
+                        f"{where} watches field {trigger.path!r} of {trigger.target}, but kind {trt.kind!r} "
+                        f"has no field {parse_path(trigger.path).field!r}"
+                    )
+            watchers.setdefault(trigger.target, []).append((address, trigger))
+    return watchers
+
+
+def _propagate(
+    desired: State,
+    act: Mapping[Address, Any],
+    changes: dict[Address, Change],
+    replaced: list[Address],
+    watchers: Watchers,
 ) -> None:
-    """Rule 3: a replaced resource's dependents see their ref as changed (UPDATE, or REPLACE if forced)."""
-    queue = list(replaced)
+    """Rule 3 and replace triggers, to a fixed point.
+
+    A replaced resource's dependents see their ref as changed (UPDATE, or REPLACE
+    if forced); a watched resource's change replaces its watchers. Each change
+    only grows (NOOP < UPDATE < REPLACE, more refs and triggers), so this ends.
+    """
+    des = desired._by_address
+    queue = deque(changes if watchers else replaced)
     while queue:
-        target = queue.pop()
-        for dependent in desired.dependents(target):
-            current = changes.get(dependent)
-            if current is not None and current.action in (Action.CREATE, Action.REPLACE):
-                if current.action is Action.REPLACE and target not in current.replaced_refs:
-                    changes[dependent] = attrs.evolve(current, replaced_refs=(*current.replaced_refs, target))
+        target = queue.popleft()
+        change = changes[target]
+        if change.action is Action.REPLACE:
+            for dependent in desired.dependents(target):
+                if _ref_replaced(desired, act, changes, dependent, target):
+                    queue.append(dependent)
+        for watcher, trigger in watchers.get(target, ()):
+            if not _fires(trigger, change):
                 continue
-            new = desired._by_address[dependent]
-            rt: ResourceType = type(new).__reconcile__
-            via = tuple(
-                name
-                for name in rt.ref_fields()
-                if any(r.address == target for _p, r in iter_refs(getattr(new, name), name))
-            )
-            if not via:
-                continue  # a depends_on edge: ordering only, no input changes
-            prior_fields = current.changed_fields if current is not None else ()
-            fields = prior_fields + tuple(f for f in via if f not in prior_fields)
-            forced = tuple(f for f in fields if f in rt.replace_on_change)
-            refs = (*(current.replaced_refs if current is not None else ()), target)
-            old = act[dependent]
-            if forced:
-                changes[dependent] = Change(dependent, Action.REPLACE, old, new, fields, forced, refs)
-                queue.append(dependent)
+            current = changes.get(watcher)
+            if current is None:
+                changes[watcher] = Change(watcher, Action.REPLACE, act[watcher], des[watcher], triggered_by=(target,))
+            elif current.action is Action.CREATE or target in current.triggered_by:
+                continue
+            elif current.action is Action.REPLACE:
+                changes[watcher] = attrs.evolve(current, triggered_by=(*current.triggered_by, target))
             else:
-                changes[dependent] = Change(dependent, Action.UPDATE, old, new, fields, (), refs)
+                changes[watcher] = Change(
+                    watcher,
+                    Action.REPLACE,
+                    current.before,
+                    des[watcher],
+                    current.changed_fields,
+                    current.replace_fields,
+                    current.replaced_refs,
+                    triggered_by=(target,),
+                )
+            queue.append(watcher)
 
 
-def _step_graph(
-    desired: State, actual: State, changes: Mapping[Address, Change]
-) -> tuple[list[Step], dict[Step, tuple[Step, ...]]]:
-    """Build steps and their edges by rule 5 (see docs/planning.md)."""
+def _ref_replaced(
+    desired: State, act: Mapping[Address, Any], changes: dict[Address, Change], dependent: Address, target: Address
+) -> bool:
+    """Record on ``dependent`` that its dependency ``target`` is replaced; whether its change grew."""
+    current = changes.get(dependent)
+    if current is not None and (current.action is Action.CREATE or target in current.replaced_refs):
+        return False
+    if current is not None and current.action is Action.REPLACE:
+        changes[dependent] = attrs.evolve(current, replaced_refs=(*current.replaced_refs, target))
+        return True
+    new = desired._by_address[dependent]
+    rt: ResourceType = type(new).__reconcile__
+    via = tuple(
+        name for name in rt.ref_fields() if any(r.address == target for _p, r in iter_refs(getattr(new, name), name))
+    )
+    if not via:
+        return False  # a depends_on edge: ordering only, no input changes
+    prior_fields = current.changed_fields if current is not None else ()
+    fields = prior_fields + tuple(f for f in via if f not in prior_fields)
+    forced = tuple(f for f in fields if f in rt.replace_on_change)
+    refs = (*(current.replaced_refs if current is not None else ()), target)
+    old = act[dependent]
+    if forced:
+        changes[dependent] = Change(dependent, Action.REPLACE, old, new, fields, forced, refs)
+    else:
+        after = current.after if current is not None else new
+        changes[dependent] = Change(dependent, Action.UPDATE, old, after, fields, (), refs)
+    return True
+
+
+def _fires(trigger: Trigger, change: Change) -> bool:
+    """Whether ``change`` (of the watched resource) fires ``trigger``."""
+    if trigger.path is None or change.action in (Action.CREATE, Action.DELETE):
+        return True
+    path = parse_path(trigger.path)
+    rt: ResourceType = type(change.after).__reconcile__
+    if path.field in rt.computed:
+        # A computed value is only known to change when a new object is made.
+        return change.action is Action.REPLACE
+    before = select(getattr(change.before, path.field, MISSING), path.segments)
+    after = select(getattr(change.after, path.field, MISSING), path.segments)
+    if before != after:
+        return True
+    # Equal values, but a ref there now points at a replaced object.
+    return bool(change.replaced_refs) and path.field in change.changed_fields and path.field in rt.ref_fields()
+
+
+def _wants_create_before_delete(change: Change) -> bool:
+    choice = change.after.lifecycle.create_before_delete
+    if choice is not None:
+        return bool(choice)
+    return bool(type(change.after).__reconcile__.create_before_delete)
+
+
+def _mark_create_before_delete(actual: State, changes: dict[Address, Change]) -> None:
+    """Rule 4: mark create-before-delete replacements, and force it onto what their old objects depend on.
+
+    The old object of a create-before-delete replacement outlives its new one's
+    creation, so anything it depends on cannot be deleted and re-created first.
+    Walking the actual graph through everything that is deleted or replaced, each
+    replacement found must create first too; otherwise the step graph would have
+    a cycle (delete old dependency -> create new one -> create new resource ->
+    delete old resource -> delete old dependency).
+    """
+    roots = [a for a, c in changes.items() if c.action is Action.REPLACE and _wants_create_before_delete(c)]
+    if not roots:
+        return
+    for root in roots:
+        changes[root] = attrs.evolve(changes[root], create_before_delete=True)
+    seen = set(roots)
+    stack = [(root, root) for root in reversed(roots)]
+    while stack:
+        address, root = stack.pop()
+        for dependency in actual.dependencies(address):
+            change = changes.get(dependency)
+            if change is None or change.action not in (Action.DELETE, Action.REPLACE) or dependency in seen:
+                continue
+            seen.add(dependency)
+            if change.action is Action.REPLACE:
+                changes[dependency] = attrs.evolve(change, create_before_delete=True, forced_by=root)
+            stack.append((dependency, root))
+
+
+Edges = dict[Step, list[Step]]
+
+
+def _step_graph(desired: State, actual: State, changes: Mapping[Address, Change]) -> tuple[list[Step], Edges, Edges]:
+    """Steps and their edges by rule 5 (see docs/planning.md and docs/replacement.md).
+
+    Returns ``(steps, hard, soft)``. Soft edges ("an update runs after the delete
+    of an old dependent, which may lift a constraint") are kept unless they close
+    a cycle with hard edges; see :func:`_order`.
+    """
     steps: list[Step] = []
     # The step that creates or updates each address, and the step that deletes it.
     writer: dict[Address, Step] = {}
@@ -334,7 +657,7 @@ def _step_graph(
         if action is Action.REPLACE:
             d = _step(address, Action.DELETE)
             c = _step(address, Action.CREATE)
-            steps += (d, c)
+            steps += (c, d) if change.create_before_delete else (d, c)
             deleter[address] = d
             writer[address] = c
         elif action is Action.DELETE:
@@ -345,19 +668,151 @@ def _step_graph(
             s = _step(address, Action.CREATE if action is Action.CREATE else Action.UPDATE)
             steps.append(s)
             writer[address] = s
-    after: dict[Step, list[Step]] = {}
+    hard: Edges = {}
+    soft: Edges = {}
     for address, s in writer.items():
         preds = [writer[t] for t in desired.dependencies(address) if t in writer]
-        if address in deleter:
+        if address in deleter and not changes[address].create_before_delete:
             preds.append(deleter[address])
+        if preds:
+            hard[s] = preds
         if s[1] is Action.UPDATE:
-            # An update may need a dependent's delete to go first (it may lift a constraint).
-            preds += [deleter[b] for b in actual.dependents(address) if b in deleter]
-        if preds:
-            after[s] = preds
-    for address, s in deleter.items():
+            lifted = [
+                deleter[b]
+                for b in actual.dependents(address)
+                if b in deleter
+                # The old object of a create-before-delete dependent that still
+                # needs this one goes last by design: it cannot lift anything.
+                and not (changes[b].create_before_delete and address in desired.dependencies(b))
+            ]
+            if lifted:
+                soft[s] = lifted
+    for address, d in deleter.items():
         preds = [deleter[b] for b in actual.dependents(address) if b in deleter]
+        if changes[address].create_before_delete:
+            # The old object goes last: after the new one exists and after every
+            # dependent has been moved onto it (or away from it).
+            preds.append(writer[address])
+            preds += [writer[b] for b in desired.dependents(address) if b in writer]
+            preds += [writer[b] for b in actual.dependents(address) if b in writer and writer[b][1] is Action.UPDATE]
+            preds = list(dict.fromkeys(preds))
         if preds:
-            after[s] = preds
-    return steps, {k: tuple(v) for k, v in after.items()}
+            hard[d] = preds
+    return steps, hard, soft
 
+
+def _merged(hard: Edges, soft: Edges) -> Edges:
+    if not soft:
+        return hard
+    out = dict(hard)
+    for s, ps in soft.items():
+        if ps:
+            out[s] = [*out.get(s, ()), *ps]
+    return out
+
+
+def _order(steps: list[Step], hard: Edges, soft: Edges) -> tuple[list[Step], dict[Step, tuple[Step, ...]]]:
+    """A topological order of the steps, and the edges kept.
+
+    Hard edges never form a cycle (rules 4 and 5). A soft edge can close one when
+    create-before-delete keeps an old object to the end; then the soft edges
+    among the steps left unordered are dropped and the order is computed again.
+    """
+    edges = _merged(hard, soft)
+    order, stuck = topological_order(steps, edges)
+    if stuck:
+        stuck_set = set(stuck)
+        soft = {s: [p for p in ps if p not in stuck_set] if s in stuck_set else ps for s, ps in soft.items()}
+        edges = _merged(hard, soft)
+        order, stuck = topological_order(steps, edges)
+        assert not stuck, f"step graph has a cycle through {stuck[:5]}"  # hard edges are acyclic by rules 4, 5
+    return order, {k: tuple(v) for k, v in edges.items() if v}
+
+
+def _keep(
+    desired: State,
+    steps: list[Step],
+    hard: Edges,
+    soft: Edges,
+    targets: list[Address] | None,
+    exclude: list[Address] | None,
+) -> set[Address]:
+    """Rule 7: the addresses kept by ``targets`` (and what they need first) minus ``exclude`` (and what follows)."""
+    edges = _merged(hard, soft)
+    by_address: dict[Address, list[Step]] = {}
+    for s in steps:
+        by_address.setdefault(s[0], []).append(s)
+    if targets is None:
+        keep = {s[0] for s in steps}
+    else:
+        keep = set()
+        work = list(targets)
+        while work:
+            address = work.pop()
+            if address in keep:
+                continue
+            keep.add(address)
+            work += desired.dependencies(address)
+            for s in by_address.get(address, ()):
+                work += (p[0] for p in edges.get(s, ()))
+    if exclude:
+        later: dict[Step, list[Step]] = {}
+        for s, ps in edges.items():
+            for p in ps:
+                later.setdefault(p, []).append(s)
+        dropped: set[Address] = set()
+        work = list(exclude)
+        while work:
+            address = work.pop()
+            if address in dropped:
+                continue
+            dropped.add(address)
+            work += desired.dependents(address)
+            for s in by_address.get(address, ()):
+                work += (n[0] for n in later.get(s, ()))
+        keep -= dropped
+    return keep
+
+
+def _protected(change: Change) -> bool:
+    for obj in (change.after, change.before):
+        if obj is not None and obj.lifecycle.protect is not None:
+            return bool(obj.lifecycle.protect)
+    obj = change.after if change.after is not None else change.before
+    return bool(type(obj).__reconcile__.protect)
+
+
+def _reason(change: Change, desired: State, actual: State) -> str:
+    """Why a change deletes or replaces, in words (field names and addresses, never values)."""
+    if change.action is Action.DELETE:
+        return "not in the desired state"
+    if change.triggered_by:
+        return "triggered by " + ", ".join(display_address(a, desired, actual) for a in change.triggered_by)
+    if change.replace_fields:
+        if type(change.before) is not type(change.after):
+            return f"its class changed from {type(change.before).__name__} to {type(change.after).__name__}"
+        return f"{', '.join(change.replace_fields)} forces replacement"
+    if change.replaced_refs:
+        return "its ref target " + ", ".join(display_address(a, desired, actual) for a in change.replaced_refs) + (
+            " is replaced"
+        )
+    return "replaced"
+
+
+def _check_protection(changes: Mapping[Address, Change], desired: State, actual: State) -> None:
+    """Rule 6: one error listing every protected resource the plan would delete or replace."""
+    violations = [
+        (a, c.action, _reason(c, desired, actual))
+        for a, c in changes.items()
+        if c.action.is_destructive and _protected(c)
+    ]
+    if violations:
+        shown = [changes[a].display_address for a, _action, _why in violations]
+        raise ProtectedResourceError(violations, shown)
+
+
+def _check_budget(changes: Mapping[Address, Change], limit: int, desired: State, actual: State) -> None:
+    destroyed = [a for a, c in changes.items() if c.action.is_destructive]
+    if len(destroyed) > limit:
+        shown = [f"{changes[a].display_address} ({changes[a].action.value})" for a in destroyed]
+        raise PlanBudgetError(len(destroyed), limit, destroyed, shown)

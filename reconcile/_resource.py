@@ -14,7 +14,8 @@ from typing import Any, Generic, TypeVar, Union, overload
 
 import attrs
 
-from ._errors import AddressError, ResourceDefinitionError
+from ._errors import AddressError, LifecycleError, ResourceDefinitionError
+from ._paths import parse_path
 
 T = TypeVar("T")
 C = TypeVar("C", bound=type)
@@ -248,6 +249,7 @@ class ResourceType:
         sensitive: every sensitive field name.
         create_before_delete: replacement creates the new object first.
         protect: never delete or replace resources of this kind.
+        ignore: field paths (``tags.owner``) never compared and never written by an update.
     """
 
     kind: str
@@ -260,6 +262,7 @@ class ResourceType:
     sensitive: frozenset[str]
     create_before_delete: bool = False
     protect: bool = False
+    ignore: tuple[str, ...] = ()
     _key_getter: Callable[[Any], Any] = attrs.field(default=None, eq=False, repr=False)
     _compare_getter: Callable[[Any], Any] = attrs.field(default=None, eq=False, repr=False)
     _checks: dict[str, Callable[[Any], str | None]] | None = attrs.field(default=None, eq=False, repr=False)
@@ -271,6 +274,17 @@ class ResourceType:
         if len(self.identity) == 1:
             key = (key,)
         return _make_address(self.kind, tuple(k if type(k) is str else str(k) for k in key))
+
+    def display_address(self, obj: Any) -> str:
+        """The address of ``obj`` as shown to people: sensitive identity values read ``(sensitive)``."""
+        address = self.address(obj)
+        if not self.sensitive:
+            return str(address)
+        parts = [
+            "(sensitive)" if name in self.sensitive else part
+            for name, part in zip(self.identity, address.key, strict=True)
+        ]
+        return "/".join((self.kind, *map(_escape, parts)))
 
     def compare_key(self, obj: Any) -> Any:
         """The value compared when planning: the compared spec fields, as one tuple."""
@@ -443,10 +457,20 @@ def iter_refs(value: Any, path: str) -> Iterator[tuple[str, Ref[Any]]]:
 def resource(cls: C, /) -> C: ...
 @overload
 def resource(
-    *, kind: str | None = None, create_before_delete: bool = False, protect: bool = False
+    *,
+    kind: str | None = None,
+    create_before_delete: bool = False,
+    protect: bool = False,
+    ignore: Sequence[str] = (),
 ) -> Callable[[C], C]: ...
 def resource(
-    cls: Any = None, /, *, kind: str | None = None, create_before_delete: bool = False, protect: bool = False
+    cls: Any = None,
+    /,
+    *,
+    kind: str | None = None,
+    create_before_delete: bool = False,
+    protect: bool = False,
+    ignore: Sequence[str] = (),
 ) -> Any:
     """Declare a resource class: a frozen, slotted attrs class with field roles.
 
@@ -460,16 +484,63 @@ def resource(
             to the class name in lower case.
         create_before_delete: replacement creates the new object before deleting the old.
         protect: resources of this kind are never deleted or replaced.
+        ignore: field paths never compared and never written by an update, e.g.
+            ``("tags.owner",)``; see docs/replacement.md for the path syntax.
 
     Raises:
         ResourceDefinitionError: the class has no identity field, a reserved name,
-            or an invalid kind.
+            an invalid kind, or an ``ignore`` path that is malformed or does not
+            start with a spec field.
     """
 
     def wrap(c: type) -> type:
-        return _define(c, kind or c.__name__.lower(), create_before_delete, protect)
+        return _define(c, kind or c.__name__.lower(), create_before_delete, protect, tuple(ignore))
 
     return wrap(cls) if cls is not None else wrap
+
+
+def _check_path(text: Any) -> str:
+    try:
+        return parse_path(text).text
+    except ValueError as exc:
+        raise LifecycleError(str(exc)) from None
+
+
+def _check_optional_path(text: Any) -> str | None:
+    return None if text is None else _check_path(text)
+
+
+@attrs.frozen
+class Trigger:
+    """A ``replace_triggered_by`` entry: replace the resource when ``target`` (or its field ``path``) changes.
+
+    Args:
+        target: the watched resource: a ``Ref``, an ``Address`` or an address string.
+        path: a field path of the watched resource (``"cidr"``, ``"tags.env"``);
+            ``None`` watches any change to it.
+
+    Raises:
+        AddressError: ``target`` is not an address.
+        LifecycleError: ``path`` is not a field path.
+    """
+
+    target: Address = attrs.field(converter=as_address)
+    path: str | None = attrs.field(default=None, converter=_check_optional_path)
+
+    def __str__(self) -> str:
+        return str(self.target) if self.path is None else f"{self.target}:{self.path}"
+
+
+def _to_triggers(value: Any) -> tuple[Trigger, ...]:
+    if isinstance(value, (str, Address, Ref, Trigger)):
+        value = (value,)
+    return tuple(v if isinstance(v, Trigger) else Trigger(v) for v in value)
+
+
+def _to_paths(value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = (value,)
+    return tuple(_check_path(v) for v in value)
 
 
 @attrs.frozen
@@ -481,10 +552,20 @@ class Lifecycle:
     Attributes:
         create_before_delete: replace by creating the new object before deleting the old.
         protect: never delete or replace this resource.
+        ignore: field paths of this resource never compared and never written by
+            an update, on top of the kind's (``("tags.owner", "size")``).
+        replace_triggered_by: replace this resource whenever a watched resource,
+            or a field of it, changes: refs, addresses or :class:`Trigger` values.
+
+    Raises:
+        LifecycleError: a path is malformed.
+        AddressError: a trigger does not name an address.
     """
 
     create_before_delete: bool | None = None
     protect: bool | None = None
+    ignore: tuple[str, ...] = attrs.field(default=(), converter=_to_paths)
+    replace_triggered_by: tuple[Trigger, ...] = attrs.field(default=(), converter=_to_triggers)
 
 
 DEFAULT_LIFECYCLE = Lifecycle()
@@ -493,7 +574,7 @@ DEFAULT_LIFECYCLE = Lifecycle()
 _RESERVED = ("depends_on", "lifecycle")
 
 
-def _define(cls: type, kind: str, create_before_delete: bool, protect: bool) -> type:
+def _define(cls: type, kind: str, create_before_delete: bool, protect: bool, ignore: tuple[str, ...]) -> type:
     if not _KIND_RE.match(kind):
         raise ResourceDefinitionError(
             f"resource {cls.__qualname__}: invalid kind {kind!r}: use letters, digits and . _ : -"
@@ -535,6 +616,16 @@ def _define(cls: type, kind: str, create_before_delete: bool, protect: bool) -> 
         raise ResourceDefinitionError(
             f"resource {cls.__qualname__} (kind {kind!r}) has no identity field; declare one with identity()"
         )
+    for text in ignore:
+        try:
+            path = parse_path(text)
+        except ValueError as exc:
+            raise ResourceDefinitionError(f"resource {cls.__qualname__} (kind {kind!r}): ignore: {exc}") from None
+        if path.field not in specs:
+            raise ResourceDefinitionError(
+                f"resource {cls.__qualname__} (kind {kind!r}): ignore path {text!r} must start with a spec field "
+                f"(one of: {', '.join(specs) or 'none'})"
+            )
     rt = ResourceType(
         kind=kind,
         cls=new,
@@ -546,6 +637,7 @@ def _define(cls: type, kind: str, create_before_delete: bool, protect: bool) -> 
         sensitive=frozenset(sens),
         create_before_delete=create_before_delete,
         protect=protect,
+        ignore=ignore,
         key_getter=attrgetter(*ident),
         compare_getter=_tuple_getter(compared),
     )

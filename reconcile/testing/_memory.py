@@ -33,15 +33,23 @@ class InMemoryProvider(Generic[R]):
     ``calls``. ``create`` of an existing address, and ``update``/``delete`` of a
     missing one, raise ``LookupError`` as a real API would.
 
+    By default names are unique, like most real APIs: a create-before-delete
+    replacement fails at its create step. With ``unique_names=False`` a create at
+    an occupied address moves the old object to ``deposed`` (it still exists
+    beside the new one, as objects with generated names do) until it is deleted.
+
     Args:
         cls: the resource class this provider serves.
         initial: resources that exist before the test starts (stored as given).
+        unique_names: refuse a create at an address that holds an object.
     """
 
-    def __init__(self, cls: type[R], initial: Iterable[R] = ()) -> None:
+    def __init__(self, cls: type[R], initial: Iterable[R] = (), *, unique_names: bool = True) -> None:
         self.cls = cls
         self.kind = resource_type(cls).kind
+        self.unique_names = unique_names
         self.objects: dict[Address, R] = {}
+        self.deposed: dict[Address, list[R]] = {}
         self.calls: list[Call] = []
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
@@ -87,7 +95,12 @@ class InMemoryProvider(Generic[R]):
         with self._lock:
             self.calls.append(Call("create", address))
             if address in self.objects:
-                raise LookupError(f"{address} already exists")
+                if self.unique_names:
+                    raise LookupError(
+                        f"{address} already exists (names are unique here, so it cannot be created before "
+                        "the old object is deleted)"
+                    )
+                self.deposed.setdefault(address, []).append(self.objects[address])
             obj = self._fill(desired, None)
             self.objects[address] = obj
             return obj
@@ -105,11 +118,16 @@ class InMemoryProvider(Generic[R]):
             return obj
 
     def delete(self, actual: R, ctx: Context) -> None:
-        """Remove ``actual``; ``LookupError`` if missing."""
+        """Remove ``actual`` (a deposed object equal to it first); ``LookupError`` if missing."""
         address = self._address(actual)
         with self._lock:
             self.calls.append(Call("delete", address))
-            if self.objects.pop(address, None) is None:
+            old = self.deposed.get(address, [])
+            if actual in old:
+                old.remove(actual)
+                if not old:
+                    del self.deposed[address]
+            elif self.objects.pop(address, None) is None:
                 raise LookupError(f"{address} does not exist")
 
     def methods_called(self, method: str) -> builtins.list[Address]:
