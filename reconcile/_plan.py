@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from collections import Counter, deque
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from operator import attrgetter
+from operator import attrgetter, countOf
 from typing import Any
 
 import attrs
@@ -381,7 +381,8 @@ def plan(
     for address, old in act.items():
         if address not in des:
             changes[address] = Change(address, Action.DELETE, old, None)
-    watchers = _watchers(desired, actual)
+    # Without any change no trigger can fire, so the pure no-op plan skips even the lifecycle scan.
+    watchers = _watchers(desired, actual) if changes else {}
     if replaced or watchers:
         _propagate(desired, act, changes, replaced, watchers)
         _mark_create_before_delete(actual, changes)
@@ -473,15 +474,14 @@ Watchers = dict[Address, list[tuple[Address, Trigger]]]
 def _watchers(desired: State, actual: State) -> Watchers:
     """Check every non-default lifecycle in ``desired``; index its triggers by watched address."""
     des = desired._by_address
-    # One C-level pass: most states carry no lifecycle options at all, and then
-    # every resource shares the default object.
-    ids = set(map(id, map(_lifecycle_of, des.values())))
-    if not ids or ids == {id(DEFAULT_LIFECYCLE)}:
+    # One C-level pass (countOf compares by identity first): most resources
+    # share the default lifecycle object.
+    if countOf(map(_lifecycle_of, des.values()), DEFAULT_LIFECYCLE) == len(des):
         return {}
     watchers: Watchers = {}
     for address, obj in des.items():
         lifecycle = obj.lifecycle
-        if lifecycle is DEFAULT_LIFECYCLE:
+        if lifecycle == DEFAULT_LIFECYCLE:
             continue
         rt: ResourceType = type(obj).__reconcile__
         for text in lifecycle.ignore:
