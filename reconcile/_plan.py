@@ -788,15 +788,13 @@ def _reason(change: Change, desired: State, actual: State) -> str:
         return "not in the desired state"
     if change.triggered_by:
         return "triggered by " + ", ".join(display_address(a, desired, actual) for a in change.triggered_by)
-    if change.replace_fields:
-        if type(change.before) is not type(change.after):
-            return f"its class changed from {type(change.before).__name__} to {type(change.after).__name__}"
-        return f"{', '.join(change.replace_fields)} forces replacement"
-    if change.replaced_refs:
-        return "its ref target " + ", ".join(display_address(a, desired, actual) for a in change.replaced_refs) + (
-            " is replaced"
-        )
-    return "replaced"
+    if type(change.before) is not type(change.after):
+        return f"its class changed from {type(change.before).__name__} to {type(change.after).__name__}"
+    moved = [f for f in change.replace_fields if getattr(change.before, f) != getattr(change.after, f)]
+    if moved:
+        return f"{', '.join(moved)} forces replacement"
+    targets = ", ".join(display_address(a, desired, actual) for a in change.replaced_refs)
+    return f"{', '.join(change.replace_fields)} refers to replaced {targets}"
 
 
 def _check_protection(changes: Mapping[Address, Change], desired: State, actual: State) -> None:
