@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from collections import Counter, deque
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from operator import attrgetter, countOf
 from typing import Any
 
@@ -390,7 +390,7 @@ def plan(
     deferred: dict[Address, Change] = {}
     unchanged = len(des) - sum(1 for c in changes.values() if c.after is not None)
     if target_list is not None or exclude_list is not None:
-        keep = _keep(desired, steps, hard, soft, target_list, exclude_list)
+        keep = _keep(desired, changes, steps, _merged(hard, soft), target_list, exclude_list)
         deferred = {a: c for a, c in changes.items() if a not in keep}
         if deferred:
             steps = [s for s in steps if s[0] in keep]
@@ -729,48 +729,60 @@ def _order(steps: list[Step], hard: Edges, soft: Edges) -> tuple[list[Step], dic
     return order, {k: tuple(v) for k, v in edges.items() if v}
 
 
+def _bound(changes: Mapping[Address, Change]) -> dict[Address, list[Address]]:
+    """Changes that only exist together: a replacement and the updates or replacements it causes (rule 3, triggers).
+
+    Applying one without the other would lose a change for good: once the cause is
+    applied, the next plan no longer sees the consequence.
+    """
+    bound: dict[Address, list[Address]] = {}
+    for address, change in changes.items():
+        for cause in (*change.replaced_refs, *change.triggered_by):
+            bound.setdefault(address, []).append(cause)
+            bound.setdefault(cause, []).append(address)
+    return bound
+
+
 def _keep(
     desired: State,
+    changes: Mapping[Address, Change],
     steps: list[Step],
-    hard: Edges,
-    soft: Edges,
+    edges: Edges,
     targets: list[Address] | None,
     exclude: list[Address] | None,
 ) -> set[Address]:
-    """Rule 7: the addresses kept by ``targets`` (and what they need first) minus ``exclude`` (and what follows)."""
-    edges = _merged(hard, soft)
+    """Rule 7: the addresses kept by ``targets`` (and what they need) minus ``exclude`` (and what follows them).
+
+    A target needs its dependencies, every step its steps run after, and the
+    changes bound to its own (see :func:`_bound`); an exclusion takes its
+    dependents, every step that runs after its steps, and the changes bound to it.
+    """
+    bound = _bound(changes)
     by_address: dict[Address, list[Step]] = {}
     for s in steps:
         by_address.setdefault(s[0], []).append(s)
-    if targets is None:
-        keep = {s[0] for s in steps}
-    else:
-        keep = set()
-        work = list(targets)
+
+    def closure(start: list[Address], graph: Callable[[Address], Iterable[Address]], steps_: Edges) -> set[Address]:
+        found: set[Address] = set()
+        work = list(start)
         while work:
             address = work.pop()
-            if address in keep:
+            if address in found:
                 continue
-            keep.add(address)
-            work += desired.dependencies(address)
+            found.add(address)
+            work += graph(address)
+            work += bound.get(address, ())
             for s in by_address.get(address, ()):
-                work += (p[0] for p in edges.get(s, ()))
+                work += (n[0] for n in steps_.get(s, ()))
+        return found
+
+    keep = {s[0] for s in steps} if targets is None else closure(targets, desired.dependencies, edges)
     if exclude:
-        later: dict[Step, list[Step]] = {}
+        later: Edges = {}
         for s, ps in edges.items():
             for p in ps:
                 later.setdefault(p, []).append(s)
-        dropped: set[Address] = set()
-        work = list(exclude)
-        while work:
-            address = work.pop()
-            if address in dropped:
-                continue
-            dropped.add(address)
-            work += desired.dependents(address)
-            for s in by_address.get(address, ()):
-                work += (n[0] for n in later.get(s, ()))
-        keep -= dropped
+        keep -= closure(exclude, desired.dependents, later)
     return keep
 
 

@@ -130,7 +130,7 @@ def _norm(values: Any, i: int) -> tuple[int, int, tuple[int, ...]] | None:
 def _state(specs: list[Spec], side: str) -> rc.State:
     present = {i for i, s in enumerate(specs) if getattr(s, side) is not None}
     out = []
-    for i, s in enumerate(specs):
+    for s in specs:
         values = getattr(s, side)
         if values is None:
             continue

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from planner_support import Plain, Twin, log_of, world
 
 import reconcile as rc
-from planner_support import Plain, Twin, log_of, world
 from reconcile.testing import InMemoryProvider
 
 C, U, D = rc.Action.CREATE, rc.Action.UPDATE, rc.Action.DELETE
@@ -53,9 +53,11 @@ def test_delete_then_create_stays_the_default() -> None:
 
 
 def test_lifecycle_turns_create_before_delete_on_and_off_per_instance() -> None:
-    on = rc.plan(rc.State([Plain("a", ver=1, lifecycle=rc.Lifecycle(create_before_delete=True))]), rc.State([Plain("a")]))
+    first = rc.Lifecycle(create_before_delete=True)
+    on = rc.plan(rc.State([Plain("a", ver=1, lifecycle=first)]), rc.State([Plain("a")]))
     assert steps(on) == ["create plain/a", "delete plain/a"]
-    off = rc.plan(rc.State([Twin("t", ver=1, lifecycle=rc.Lifecycle(create_before_delete=False))]), rc.State([Twin("t")]))
+    last = rc.Lifecycle(create_before_delete=False)
+    off = rc.plan(rc.State([Twin("t", ver=1, lifecycle=last)]), rc.State([Twin("t")]))
     assert steps(off) == ["delete twin/t", "create twin/t"]
 
 
@@ -125,7 +127,7 @@ def test_apply_keeps_the_old_object_reachable_until_it_is_deleted() -> None:
     assert seen[0].cidr == "10.1.0.0/16" and seen[0].network_id != "n-old"  # the dependent sees the new object
     assert result.replaced[rc.Address("network", "core")].network_id == "n-old"
     assert result.state["network/core"].cidr == "10.1.0.0/16"
-    assert list(providers["network"].objects.values())[0].cidr == "10.1.0.0/16"
+    assert providers["network"].objects[rc.Address("network", "core")].cidr == "10.1.0.0/16"
     assert not providers["network"].deposed
 
 
