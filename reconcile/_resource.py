@@ -499,15 +499,15 @@ def resource(
     return wrap(cls) if cls is not None else wrap
 
 
-def _check_path(text: Any) -> str:
+def _check_path(text: Any, option: str) -> str:
     try:
         return parse_path(text).text
     except ValueError as exc:
-        raise LifecycleError(str(exc)) from None
+        raise LifecycleError(f"{option}: {exc}") from None
 
 
-def _check_optional_path(text: Any) -> str | None:
-    return None if text is None else _check_path(text)
+def _check_trigger_path(text: Any) -> str | None:
+    return None if text is None else _check_path(text, "Trigger path")
 
 
 @attrs.frozen
@@ -525,7 +525,7 @@ class Trigger:
     """
 
     target: Address = attrs.field(converter=as_address)
-    path: str | None = attrs.field(default=None, converter=_check_optional_path)
+    path: str | None = attrs.field(default=None, converter=_check_trigger_path)
 
     def __str__(self) -> str:
         return str(self.target) if self.path is None else f"{self.target}:{self.path}"
@@ -540,7 +540,7 @@ def _to_triggers(value: Any) -> tuple[Trigger, ...]:
 def _to_paths(value: Any) -> tuple[str, ...]:
     if isinstance(value, str):
         value = (value,)
-    return tuple(_check_path(v) for v in value)
+    return tuple(_check_path(v, "Lifecycle ignore") for v in value)
 
 
 @attrs.frozen
