@@ -28,8 +28,8 @@ def watcher(*triggers: object, **fields: object) -> App:
     return App("a", lifecycle=rc.Lifecycle(replace_triggered_by=triggers), **fields)  # type: ignore[arg-type]
 
 
-def plan_for(config_before: Config | None, config_after: Config | None, app: App, app_before: App | None = None) -> rc.Plan:
-    actual = rc.State([c for c in (config_before, app_before or App("a")) if c is not None])
+def plan_for(config_before: Config | None, config_after: Config | None, app: App) -> rc.Plan:
+    actual = rc.State([c for c in (config_before, App("a")) if c is not None])
     desired = rc.State([c for c in (config_after, app) if c is not None])
     return rc.plan(desired, actual)
 
