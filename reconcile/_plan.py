@@ -502,7 +502,7 @@ def _watchers(desired: State, actual: State) -> Watchers:
                 known = (*trt.identity, *trt.spec, *trt.computed)
                 if parse_path(trigger.path).field not in known:
                     raise LifecycleError(
-                        f"{where} watches field {trigger.path!r} of {trigger.target}, but kind {trt.kind!r} "
+                        f"{where} watches field {trigger.path!r} of {trt.display_address(target)}, but kind {trt.kind!r} "
                         f"has no field {parse_path(trigger.path).field!r}"
                     )
             watchers.setdefault(trigger.target, []).append((address, trigger))
