@@ -64,12 +64,13 @@ any_values = st.recursive(
 
 @st.composite
 def rich(draw: st.DrawFn, name: str, refs: Sequence[str]) -> Rich:
+    triggers = [rc.Trigger(f"plain/{refs[0]}", "size")] if refs else []
     lifecycle = draw(
         st.sampled_from(
             [
                 rc.Lifecycle(),
                 rc.Lifecycle(create_before_delete=True, ignore=("ports[*].proto",)),
-                rc.Lifecycle(protect=False, replace_triggered_by=[rc.Trigger(f"plain/{refs[0]}", "size")] if refs else ()),
+                rc.Lifecycle(protect=False, replace_triggered_by=triggers),
             ]
         )
     )
