@@ -236,7 +236,8 @@ def _json_change(shown: _Shown, change: Change) -> dict[str, Any]:
 def _plan_json(plan: Plan) -> str:
     shown = _Shown(plan.desired, plan.actual)
     ids = {s: i for i, s in enumerate(plan.steps)}
-    summary: dict[str, int] = {a.value: n for a, n in plan.summary().items()}
+    counts = plan.summary()
+    summary = {a.value: counts[a] for a in (Action.CREATE, Action.UPDATE, Action.REPLACE, Action.DELETE, Action.NOOP)}
     summary["deferred"] = len(plan.deferred)
     doc = {
         "format_version": JSON_FORMAT_VERSION,
