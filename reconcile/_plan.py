@@ -500,10 +500,11 @@ def _watchers(desired: State, actual: State) -> Watchers:
             if trigger.path is not None:
                 trt: ResourceType = type(target).__reconcile__
                 known = (*trt.identity, *trt.spec, *trt.computed)
-                if parse_path(trigger.path).field not in known:
+                field = parse_path(trigger.path).field
+                if field not in known:
                     raise LifecycleError(
-                        f"{where} watches field {trigger.path!r} of {trt.display_address(target)}, but kind {trt.kind!r} "
-                        f"has no field {parse_path(trigger.path).field!r}"
+                        f"{where} watches field {trigger.path!r} of {trt.display_address(target)}, "
+                        f"but kind {trt.kind!r} has no field {field!r}"
                     )
             watchers.setdefault(trigger.target, []).append((address, trigger))
     return watchers

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from hypothesis import given
-from planner_support import KINDS, log_of, reachable, world, worlds
 
 import reconcile as rc
+from tests.planner_support import KINDS, log_of, reachable, world, worlds
 
 C, U, D = rc.Action.CREATE, rc.Action.UPDATE, rc.Action.DELETE
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from planner_support import Plain
 
 import reconcile as rc
+from tests.planner_support import Plain
 
 
 @rc.resource(kind="db", protect=True)

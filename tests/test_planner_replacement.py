@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from planner_support import Plain, Twin, log_of, world
 
 import reconcile as rc
 from reconcile.testing import InMemoryProvider
+from tests.planner_support import Plain, Twin, log_of, world
 
 C, U, D = rc.Action.CREATE, rc.Action.UPDATE, rc.Action.DELETE
 

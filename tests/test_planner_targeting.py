@@ -7,9 +7,9 @@ import json
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from planner_support import KINDS, Plain, world, worlds
 
 import reconcile as rc
+from tests.planner_support import KINDS, Plain, world, worlds
 
 
 def chain() -> tuple[rc.State, rc.State]:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from planner_support import Plain, world
 
 import reconcile as rc
+from tests.planner_support import Plain, world
 
 
 @rc.resource(kind="config")

@@ -7,9 +7,9 @@ import re
 
 import pytest
 from hypothesis import given
-from planner_support import Plain, Twin, worlds
 
 import reconcile as rc
+from tests.planner_support import Plain, Twin, worlds
 
 
 @rc.resource(kind="network")

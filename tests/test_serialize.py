@@ -15,9 +15,9 @@ import attrs
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from planner_support import KINDS, Plain, Twin, world, worlds
 
 import reconcile as rc
+from tests.planner_support import KINDS, Plain, Twin, world, worlds
 
 
 class Color(enum.Enum):
