@@ -10,10 +10,7 @@ from typing import Any
 from ._errors import ReconcileError, StalePlanError
 from ._plan import Plan, display_address
 from ._resource import Address
-
-
-def _touched(plan: Plan) -> list[Address]:
-    return list(dict.fromkeys(s.address for s in plan.steps))
+from ._serialize import touched
 
 
 def _differences(plan: Plan, observed: Mapping[Address, Any]) -> list[tuple[Address, str]]:
@@ -49,7 +46,7 @@ def _read(plan: Plan, providers: Mapping[str, Any]) -> tuple[dict[Address, Any],
     """Read every touched address: ``(observed, pending)``, pending holding what async providers returned."""
     observed: dict[Address, Any] = {}
     pending: dict[Address, Any] = {}
-    for address in _touched(plan):
+    for address in touched(plan):
         provider = providers.get(address.kind)
         if provider is None:
             continue
