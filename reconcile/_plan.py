@@ -381,8 +381,7 @@ def plan(
     for address, old in act.items():
         if address not in des:
             changes[address] = Change(address, Action.DELETE, old, None)
-    # Without any change no trigger can fire, so the pure no-op plan skips even the lifecycle scan.
-    watchers = _watchers(desired, actual) if changes else {}
+    watchers = _watchers(desired, actual)
     if replaced or watchers:
         _propagate(desired, act, changes, replaced, watchers)
         _mark_create_before_delete(actual, changes)
@@ -403,7 +402,7 @@ def plan(
             ordered[s[0]] = changes[s[0]]
     _check_protection(ordered, desired, actual)
     if max_deletes is not None:
-        _check_budget(ordered, max_deletes, desired, actual)
+        _check_budget(ordered, max_deletes)
     return Plan(desired, actual, ordered, tuple(order), after, unchanged, deferred)
 
 
@@ -822,7 +821,7 @@ def _check_protection(changes: Mapping[Address, Change], desired: State, actual:
         raise ProtectedResourceError(violations, shown)
 
 
-def _check_budget(changes: Mapping[Address, Change], limit: int, desired: State, actual: State) -> None:
+def _check_budget(changes: Mapping[Address, Change], limit: int) -> None:
     destroyed = [a for a, c in changes.items() if c.action.is_destructive]
     if len(destroyed) > limit:
         shown = [f"{changes[a].display_address} ({changes[a].action.value})" for a in destroyed]

@@ -485,7 +485,7 @@ def resource(
         create_before_delete: replacement creates the new object before deleting the old.
         protect: resources of this kind are never deleted or replaced.
         ignore: field paths never compared and never written by an update, e.g.
-            ``("tags.owner",)``; see docs/replacement.md for the path syntax.
+            ``("tags.owner",)``; see docs/ignoring.md for the path syntax.
 
     Raises:
         ResourceDefinitionError: the class has no identity field, a reserved name,
