@@ -133,3 +133,9 @@ def test_malformed_triggers_are_refused_when_declared() -> None:
         rc.Trigger("config/c", "a b")
     with pytest.raises(rc.AddressError, match="malformed address 'nonsense'"):
         rc.Lifecycle(replace_triggered_by=["nonsense"])
+
+
+def test_lifecycle_options_are_checked_even_when_nothing_changes() -> None:
+    state = rc.State([App("a", lifecycle=rc.Lifecycle(replace_triggered_by=["config/gone"]))])
+    with pytest.raises(rc.LifecycleError, match=r"app/a: lifecycle replace_triggered_by\[0\] watches config/gone"):
+        rc.plan(state, rc.State([App("a")]))
