@@ -1,11 +1,8 @@
-"""Shared test configuration: hypothesis profiles (``dev`` by default, ``ci`` in CI)."""
+"""Shared test configuration: the ``reconcile.testing`` pytest plugin (hypothesis profiles ``dev``, ``ci``).
 
-import os
+The plugin loads the profile named by ``HYPOTHESIS_PROFILE`` (``dev`` by
+default; CI sets ``ci``) and provides the ``memory_world`` and
+``fault_injector`` fixtures.
+"""
 
-from hypothesis import HealthCheck, settings
-
-settings.register_profile("dev", max_examples=50, deadline=None)
-settings.register_profile(
-    "ci", max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow], print_blob=True
-)
-settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
+pytest_plugins = ["reconcile.testing.pytest_plugin"]

@@ -1,0 +1,188 @@
+"""``ReconcileMachine``: a hypothesis state machine that changes, drifts, breaks and reconciles a world."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
+
+from hypothesis import event
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, rule
+
+from .._apply import ApplyResult, apply
+from .._errors import UnresolvedRefError
+from .._plan import Action, Step, plan
+from .._providers import Context, Provider, observe
+from .._resource import Address, address_of
+from .._state import State
+from ._errors import ContractViolation, HarnessError
+from ._faults import FaultInjector, SimulatedCrash
+from ._memory import in_memory_world
+from ._strategies import _modify, _new, _Pool, _Recipe, _recipe_for, _recipes, _successors, _weights
+
+
+def _differences(expected: State, world: State) -> list[str]:
+    out = []
+    for address in sorted({*expected.addresses, *world.addresses}, key=str):
+        mine, theirs = expected.get(address), world.get(address)
+        if mine != theirs:
+            out.append(f"  {address}: the apply recorded {mine!r}, the providers report {theirs!r}")
+    return out
+
+
+class ReconcileMachine(RuleBasedStateMachine):
+    """A state machine that tests providers (and the engine) the way users run them: again and again.
+
+    Subclass it, set ``kinds`` and, to test your own providers, override
+    :meth:`make_providers`; then expose ``YourMachine.TestCase`` to pytest. Its
+    rules, in any order hypothesis chooses:
+
+    - ``change_desired``: the desired state changes: resources are created,
+      updated, replaced and deleted (drawn as by :func:`state_pairs`).
+    - ``drift``: the world changes behind the library's back, through the
+      providers themselves: an object is edited, deleted (one nothing depends
+      on) or created by hand.
+    - ``reconcile_with_faults``: observe, plan and apply through a
+      :class:`FaultInjector` with transient errors, permanent failures for some
+      addresses and perhaps a :class:`SimulatedCrash`; the apply may fail part
+      way, which is allowed.
+    - ``reconcile``: observe, plan and apply with no faults.
+
+    Contracts checked, each raising :class:`ContractViolation` under its name:
+
+    - ``apply-succeeds``: a fault-free apply succeeds in every step.
+    - ``result-matches-world``: after an apply that did not crash, the state it
+      returns equals what the providers' ``list()`` reports.
+    - ``reconcile-converges``: after a fault-free reconcile, the next plan is empty.
+
+    Attributes:
+        kinds: resource classes, or strategies made by :func:`resources`.
+        max_resources: the most resources in the desired state.
+        create_rate: the chance of a create at each place ``change_desired`` may put one.
+        update: weight of updating a desired resource in ``change_desired``.
+        replace: weight of replacing one.
+        delete: weight of deleting one.
+        noop: weight of keeping one unchanged.
+        providers: the providers under test, by kind (from :meth:`make_providers`).
+        desired: the current desired state.
+    """
+
+    kinds: ClassVar[Sequence[Any]] = ()
+    max_resources: ClassVar[int] = 6
+    create_rate: ClassVar[float] = 0.3
+    update: ClassVar[float] = 1
+    replace: ClassVar[float] = 1
+    delete: ClassVar[float] = 1
+    noop: ClassVar[float] = 2
+
+    def __init__(self) -> None:
+        super().__init__()
+        name = type(self).__name__
+        self._recipes: list[_Recipe] = _recipes(type(self).kinds, f"{name}.kinds")
+        self._keep = _weights(f"{name}", noop=self.noop, update=self.update, replace=self.replace, delete=self.delete)
+        if not 0 <= self.create_rate < 1:
+            raise HarnessError(f"{name}.create_rate must be >= 0 and < 1, got {self.create_rate!r}")
+        self.providers: dict[str, Provider[Any]] = dict(self.make_providers())
+        missing = sorted({r.rt.kind for r in self._recipes} - set(self.providers))
+        if missing:
+            raise HarnessError(f"{name}.make_providers() has no provider for kind(s): {', '.join(missing)}")
+        self.desired = State()
+
+    def make_providers(self) -> Mapping[str, Provider[Any]]:
+        """The providers under test, by kind, each with an empty world. Default: in-memory ones."""
+        return in_memory_world(*(r.cls for r in self._recipes))
+
+    def world(self) -> State:
+        """The actual state, as the providers report it."""
+        return observe(self.providers)
+
+    @rule(data=st.data())
+    def change_desired(self, data: st.DataObject) -> None:
+        """Draw a new desired state from the current one."""
+        successors = _successors(self.desired, self._recipes, self.max_resources, self._keep, self.create_rate)
+        self.desired = data.draw(successors, label="desired")
+
+    @rule(data=st.data())
+    def drift(self, data: st.DataObject) -> None:
+        """Change the world through the providers, as someone editing it by hand would."""
+        world = self.world()
+        pool = _Pool()
+        for address in world.addresses:
+            pool.add(address)
+        leaves = [a for a in world.addresses if not world.dependents(a)]
+        modes = [m for m, ok in (("edit", len(world)), ("delete", leaves)) if ok] + ["create"]
+        mode = data.draw(st.sampled_from(modes), label="drift")
+        event(f"drift: {mode}")
+
+        def lookup(address: Address) -> Any:
+            obj = world.get(address)
+            if obj is None:
+                raise UnresolvedRefError(f"{address} is not in the world")
+            return obj
+
+        if mode == "edit":
+            address = data.draw(st.sampled_from(list(world.addresses)), label="edited")
+            old = world[address]
+            # Refs are redrawn among objects that exist, so the world stays one a real API would allow.
+            new = _modify(data.draw, _recipe_for(self._recipes, old), old, Action.UPDATE, pool)
+            if new is not None:
+                self.providers[address.kind].update(old, new, Context(Step(address, Action.UPDATE), lookup))
+        elif mode == "delete":
+            address = data.draw(st.sampled_from(leaves), label="deleted")
+            self.providers[address.kind].delete(world[address], Context(Step(address, Action.DELETE), lookup))
+        else:
+            obj = _new(data.draw, self._recipes, pool, set(world.addresses))
+            if obj is not None:
+                address = address_of(obj)
+                self.providers[address.kind].create(obj, Context(Step(address, Action.CREATE), lookup))
+
+    @rule(
+        data=st.data(),
+        seed=st.integers(0, 2**16),
+        transient_rate=st.sampled_from((0.0, 0.2, 0.5)),
+        crash_after=st.none() | st.integers(1, 8),
+    )
+    def reconcile_with_faults(
+        self, data: st.DataObject, seed: int, transient_rate: float, crash_after: int | None
+    ) -> None:
+        """Reconcile through a fault injector; partial failure and crashes are allowed."""
+        planned = plan(self.desired, self.world())
+        addresses = list(planned.changes)
+        fail = (
+            data.draw(st.lists(st.sampled_from(addresses), max_size=2, unique=True), label="fail") if addresses else []
+        )
+        injector = FaultInjector(seed, transient_rate=transient_rate, fail=fail, crash_after=crash_after)
+        try:
+            result = apply(planned, injector.wrap_all(self.providers))
+        except SimulatedCrash:
+            event("faulty reconcile: crashed")
+            return
+        event(f"faulty reconcile: {'ok' if result.ok else 'some steps failed'}")
+        self._check_result(result)
+
+    @rule()
+    def reconcile(self) -> None:
+        """Observe, plan and apply with no faults; the world must converge to the desired state."""
+        planned = plan(self.desired, self.world())
+        for action, count in planned.summary().items():
+            if count and action is not Action.NOOP:
+                event(f"reconcile: {action.value}")
+        result = apply(planned, self.providers)
+        if not result.ok:
+            errors = "; ".join(f"{step}: {type(e).__name__}: {e}" for step, e in result.errors.items())
+            raise ContractViolation("apply-succeeds", f"a fault-free apply failed: {errors}\n{planned.render()}")
+        self._check_result(result)
+        again = plan(self.desired, self.world())
+        if not again.is_empty:
+            raise ContractViolation(
+                "reconcile-converges",
+                f"after a fault-free reconcile, the next plan still has changes:\n{again.render()}",
+            )
+
+    def _check_result(self, result: ApplyResult) -> None:
+        world = self.world()
+        if result.state != world:
+            diff = "\n".join(_differences(result.state, world))
+            raise ContractViolation(
+                "result-matches-world", f"after applying the plan, the world differs from the apply's result:\n{diff}"
+            )
