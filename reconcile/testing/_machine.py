@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 
 from hypothesis import event
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, rule
+from hypothesis.stateful import RuleBasedStateMachine, precondition, rule
 
 from .._apply import ApplyResult, apply
 from .._errors import UnresolvedRefError
@@ -18,16 +18,38 @@ from .._state import State
 from ._errors import ContractViolation, HarnessError
 from ._faults import FaultInjector, SimulatedCrash
 from ._memory import in_memory_world
-from ._strategies import _modify, _new, _Pool, _Recipe, _recipe_for, _recipes, _successors, _weights
+from ._strategies import _modify, _new, _Pool, _Recipe, _recipe_for, _recipes
 
 
-def _differences(expected: State, world: State) -> list[str]:
+def _differences(recorded: State, world: State) -> list[str]:
     out = []
-    for address in sorted({*expected.addresses, *world.addresses}, key=str):
-        mine, theirs = expected.get(address), world.get(address)
-        if mine != theirs:
-            out.append(f"  {address}: the apply recorded {mine!r}, the providers report {theirs!r}")
+    for address in sorted({*recorded.addresses, *world.addresses}, key=str):
+        mine, theirs = recorded.get(address), world.get(address)
+        if mine == theirs:
+            continue
+        if mine is None:
+            out.append(f"  {address}: the apply left nothing there, but the providers report {theirs!r}")
+        elif theirs is None:
+            out.append(f"  {address}: the apply recorded {mine!r}, but the providers report nothing")
+        else:
+            out.append(f"  {address}: the apply recorded {mine!r}, but the providers report {theirs!r}")
     return out
+
+
+def _pool(state: State, excluded: Sequence[Address]) -> _Pool:
+    """The addresses of ``state`` minus ``excluded`` and everything that depends on them, directly or not."""
+    gone = set(excluded)
+    stack = list(excluded)
+    while stack:
+        for dependent in state.dependents(stack.pop()):
+            if dependent not in gone:
+                gone.add(dependent)
+                stack.append(dependent)
+    pool = _Pool()
+    for address in state.addresses:
+        if address not in gone:
+            pool.add(address)
+    return pool
 
 
 class ReconcileMachine(RuleBasedStateMachine):
@@ -37,8 +59,10 @@ class ReconcileMachine(RuleBasedStateMachine):
     :meth:`make_providers`; then expose ``YourMachine.TestCase`` to pytest. Its
     rules, in any order hypothesis chooses:
 
-    - ``change_desired``: the desired state changes: resources are created,
-      updated, replaced and deleted (drawn as by :func:`state_pairs`).
+    - ``create_desired``, ``change_desired``, ``delete_desired``: the desired
+      state gains a resource, has one updated or replaced (its compared or its
+      ``replace_on_change`` fields change), or loses one nothing depends on.
+      Resources are drawn as by :func:`states`, refs pointing inside the state.
     - ``drift``: the world changes behind the library's back, through the
       providers themselves: an object is edited, deleted (one nothing depends
       on) or created by hand.
@@ -47,6 +71,9 @@ class ReconcileMachine(RuleBasedStateMachine):
       addresses and perhaps a :class:`SimulatedCrash`; the apply may fail part
       way, which is allowed.
     - ``reconcile``: observe, plan and apply with no faults.
+
+    Each rule does one small thing, so hypothesis shrinks a failure to the few
+    steps that cause it.
 
     Contracts checked, each raising :class:`ContractViolation` under its name:
 
@@ -58,30 +85,17 @@ class ReconcileMachine(RuleBasedStateMachine):
     Attributes:
         kinds: resource classes, or strategies made by :func:`resources`.
         max_resources: the most resources in the desired state.
-        create_rate: the chance of a create at each place ``change_desired`` may put one.
-        update: weight of updating a desired resource in ``change_desired``.
-        replace: weight of replacing one.
-        delete: weight of deleting one.
-        noop: weight of keeping one unchanged.
         providers: the providers under test, by kind (from :meth:`make_providers`).
         desired: the current desired state.
     """
 
     kinds: ClassVar[Sequence[Any]] = ()
     max_resources: ClassVar[int] = 6
-    create_rate: ClassVar[float] = 0.3
-    update: ClassVar[float] = 1
-    replace: ClassVar[float] = 1
-    delete: ClassVar[float] = 1
-    noop: ClassVar[float] = 2
 
     def __init__(self) -> None:
         super().__init__()
         name = type(self).__name__
         self._recipes: list[_Recipe] = _recipes(type(self).kinds, f"{name}.kinds")
-        self._keep = _weights(f"{name}", noop=self.noop, update=self.update, replace=self.replace, delete=self.delete)
-        if not 0 <= self.create_rate < 1:
-            raise HarnessError(f"{name}.create_rate must be >= 0 and < 1, got {self.create_rate!r}")
         self.providers: dict[str, Provider[Any]] = dict(self.make_providers())
         missing = sorted({r.rt.kind for r in self._recipes} - set(self.providers))
         if missing:
@@ -96,19 +110,38 @@ class ReconcileMachine(RuleBasedStateMachine):
         """The actual state, as the providers report it."""
         return observe(self.providers)
 
+    @precondition(lambda self: len(self.desired) < self.max_resources)
     @rule(data=st.data())
-    def change_desired(self, data: st.DataObject) -> None:
-        """Draw a new desired state from the current one."""
-        successors = _successors(self.desired, self._recipes, self.max_resources, self._keep, self.create_rate)
-        self.desired = data.draw(successors, label="desired")
+    def create_desired(self, data: st.DataObject) -> None:
+        """Add a resource to the desired state; its refs point at resources already there."""
+        obj = _new(data.draw, self._recipes, _pool(self.desired, ()), set(self.desired.addresses))
+        if obj is not None:
+            self.desired = State([*self.desired, obj])
+
+    @precondition(lambda self: len(self.desired) > 0)
+    @rule(data=st.data(), replace=st.booleans())
+    def change_desired(self, data: st.DataObject, replace: bool) -> None:
+        """Update (or replace) one desired resource; new refs never point at what depends on it."""
+        address = data.draw(st.sampled_from(list(self.desired.addresses)), label="changed")
+        old = self.desired[address]
+        action = Action.REPLACE if replace else Action.UPDATE
+        new = _modify(data.draw, _recipe_for(self._recipes, old), old, action, _pool(self.desired, (address,)))
+        if new is not None:
+            self.desired = State(new if a == address else obj for a, obj in self.desired.items())
+
+    @precondition(lambda self: len(self.desired) > 0)
+    @rule(data=st.data())
+    def delete_desired(self, data: st.DataObject) -> None:
+        """Remove one desired resource that nothing in the desired state depends on."""
+        leaves = [a for a in self.desired.addresses if not self.desired.dependents(a)]
+        address = data.draw(st.sampled_from(leaves), label="deleted")
+        self.desired = self.desired.without(address)
 
     @rule(data=st.data())
     def drift(self, data: st.DataObject) -> None:
         """Change the world through the providers, as someone editing it by hand would."""
         world = self.world()
-        pool = _Pool()
-        for address in world.addresses:
-            pool.add(address)
+        pool = _pool(world, ())
         leaves = [a for a in world.addresses if not world.dependents(a)]
         modes = [m for m, ok in (("edit", len(world)), ("delete", leaves)) if ok] + ["create"]
         mode = data.draw(st.sampled_from(modes), label="drift")
@@ -123,8 +156,9 @@ class ReconcileMachine(RuleBasedStateMachine):
         if mode == "edit":
             address = data.draw(st.sampled_from(list(world.addresses)), label="edited")
             old = world[address]
-            # Refs are redrawn among objects that exist, so the world stays one a real API would allow.
-            new = _modify(data.draw, _recipe_for(self._recipes, old), old, Action.UPDATE, pool)
+            # Refs are redrawn among objects that exist and do not depend on this
+            # one, so the world stays acyclic, as a real API would keep it.
+            new = _modify(data.draw, _recipe_for(self._recipes, old), old, Action.UPDATE, _pool(world, (address,)))
             if new is not None:
                 self.providers[address.kind].update(old, new, Context(Step(address, Action.UPDATE), lookup))
         elif mode == "delete":

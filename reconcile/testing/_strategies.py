@@ -14,7 +14,6 @@ from hypothesis import assume
 from hypothesis import strategies as st
 from hypothesis.strategies import SearchStrategy
 
-from .._graph import topological_order
 from .._plan import Action, Plan, plan
 from .._resource import Address, Ref, ResourceType, is_resource, iter_refs, resource_type
 from .._state import State
@@ -317,7 +316,9 @@ def _new(draw: Draw, recipes: list[_Recipe], pool: _Pool, used: set[Address]) ->
     if not ready:
         return None
     for _ in range(_TRIES):
-        recipe = draw(st.sampled_from(ready))
+        # Draw the class, not the recipe: hypothesis shows each draw in its report.
+        cls = draw(st.sampled_from([r.cls for r in ready]))
+        recipe = next(r for r in ready if r.cls is cls)
         obj = recipe.draw(draw, pool)
         address = recipe.rt.address(obj)
         if address not in used:
@@ -502,47 +503,3 @@ def plans(
         noop=noop,
     )
     return pairs.map(lambda pair: plan(pair[0], pair[1]))
-
-
-@st.composite
-def _successors(
-    draw: st.DrawFn,
-    state: State,
-    recipes: list[_Recipe],
-    max_size: int,
-    keep: tuple[Action, ...],
-    create_rate: float,
-) -> State:
-    """A desired state that changes ``state``.
-
-    Each resource is kept, updated, replaced or deleted (drawn with the ``keep``
-    table); before each one, and at the end, creates are inserted while a draw
-    falls under ``create_rate``.
-    """
-    order, _stuck = topological_order(list(state.addresses), {a: state.dependencies(a) for a in state.addresses})
-    used = set(state.addresses)
-    pool = _Pool()
-    out: list[Any] = []
-    creates = st.sampled_from((False,) * round(_SLOTS * (1 - create_rate)) + (True,) * round(_SLOTS * create_rate))
-
-    def maybe_create() -> None:
-        # sampled_from shrinks toward False, so shrinking drops creates.
-        while len(out) < max_size and draw(creates):
-            obj = _new(draw, recipes, pool, used)
-            if obj is None:
-                return
-            out.append(obj)
-            pool.add(resource_type(obj).address(obj))
-
-    for address in order:
-        maybe_create()
-        old = state[address]
-        action = _pick_action(draw, keep)
-        if action is Action.DELETE:
-            continue
-        new = _modify(draw, _recipe_for(recipes, old), old, action, pool)
-        if new is not None:
-            out.append(new)
-            pool.add(address)
-    maybe_create()
-    return State(out)
