@@ -15,6 +15,7 @@ from .._plan import Action, Step, plan
 from .._providers import Context, Provider, observe
 from .._resource import Address, address_of
 from .._state import State
+from ._check import same_in_world
 from ._errors import ContractViolation, HarnessError
 from ._faults import FaultInjector, SimulatedCrash
 from ._memory import in_memory_world
@@ -25,7 +26,7 @@ def _differences(recorded: State, world: State) -> list[str]:
     out = []
     for address in sorted({*recorded.addresses, *world.addresses}, key=str):
         mine, theirs = recorded.get(address), world.get(address)
-        if mine == theirs:
+        if mine is not None and theirs is not None and same_in_world(mine, theirs):
             continue
         if mine is None:
             out.append(f"  {address}: the apply left nothing there, but the providers report {theirs!r}")
@@ -65,7 +66,7 @@ class ReconcileMachine(RuleBasedStateMachine):
       Resources are drawn as by :func:`states`, refs pointing inside the state.
     - ``drift``: the world changes behind the library's back, through the
       providers themselves: an object is edited, deleted (one nothing depends
-      on) or created by hand.
+      on) or created by hand. An exception from these calls propagates as is.
     - ``reconcile_with_faults``: observe, plan and apply through a
       :class:`FaultInjector` with transient errors, permanent failures for some
       addresses and perhaps a :class:`SimulatedCrash`; the apply may fail part
@@ -85,12 +86,17 @@ class ReconcileMachine(RuleBasedStateMachine):
     Attributes:
         kinds: resource classes, or strategies made by :func:`resources`.
         max_resources: the most resources in the desired state.
+        drift_enabled: whether the ``drift`` rule runs (turn it off for a world
+            nobody can edit by hand).
+        faults_enabled: whether the ``reconcile_with_faults`` rule runs.
         providers: the providers under test, by kind (from :meth:`make_providers`).
         desired: the current desired state.
     """
 
     kinds: ClassVar[Sequence[Any]] = ()
     max_resources: ClassVar[int] = 6
+    drift_enabled: ClassVar[bool] = True
+    faults_enabled: ClassVar[bool] = True
 
     def __init__(self) -> None:
         super().__init__()
@@ -137,6 +143,7 @@ class ReconcileMachine(RuleBasedStateMachine):
         address = data.draw(st.sampled_from(leaves), label="deleted")
         self.desired = self.desired.without(address)
 
+    @precondition(lambda self: self.drift_enabled)
     @rule(data=st.data())
     def drift(self, data: st.DataObject) -> None:
         """Change the world through the providers, as someone editing it by hand would."""
@@ -170,6 +177,7 @@ class ReconcileMachine(RuleBasedStateMachine):
                 address = address_of(obj)
                 self.providers[address.kind].create(obj, Context(Step(address, Action.CREATE), lookup))
 
+    @precondition(lambda self: self.faults_enabled)
     @rule(
         data=st.data(),
         seed=st.integers(0, 2**16),
@@ -214,9 +222,8 @@ class ReconcileMachine(RuleBasedStateMachine):
             )
 
     def _check_result(self, result: ApplyResult) -> None:
-        world = self.world()
-        if result.state != world:
-            diff = "\n".join(_differences(result.state, world))
+        diff = "\n".join(_differences(result.state, self.world()))
+        if diff:
             raise ContractViolation(
                 "result-matches-world", f"after applying the plan, the world differs from the apply's result:\n{diff}"
             )
