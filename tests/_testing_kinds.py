@@ -29,4 +29,4 @@ class Firewall:
     note: str = rc.spec(default="", ignore=True)
 
 
-KINDS = [Network, Server, Firewall]
+KINDS = (Network, Server, Firewall)

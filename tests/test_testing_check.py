@@ -13,7 +13,7 @@ import reconcile as rc
 from reconcile.testing import CONTRACTS, ContractViolation, HarnessError, InMemoryProvider, check_provider, resources
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "examples"))
-from file_provider import Disk, DiskFiles  # noqa: E402
+from file_provider import Disk, DiskFiles
 
 
 def test_the_battery_passes_on_the_in_memory_provider():

@@ -1,6 +1,8 @@
 """Tests of fault injection: latency, transient and permanent errors, the simulated crash, determinism."""
 
 import asyncio
+import contextlib
+import zlib
 
 import pytest
 from _testing_kinds import Network, Server
@@ -104,10 +106,8 @@ def test_retries_of_one_call_get_fresh_draws():
     injector = FaultInjector(5, transient_rate=0.5, methods={"read"})
     p = injector.wrap(InMemoryProvider(Network))
     for _ in range(30):
-        try:
+        with contextlib.suppress(InjectedTransientError):
             p.read(rc.Address("network", "a"))
-        except InjectedTransientError:
-            pass
     assert 0 < len(injector.faults("transient")) < 30
 
 
@@ -224,7 +224,7 @@ def test_async_providers_get_an_async_wrapper_with_the_same_faults():
         assert list(await FaultInjector().wrap_async(provider).list()) == [created]
 
     asyncio.run(scenario())
-    with pytest.raises(HarnessError, match="async provider; wrap it with FaultInjector.wrap_async"):
+    with pytest.raises(HarnessError, match=r"async provider; wrap it with FaultInjector\.wrap_async"):
         injector.wrap(provider)
     assert isinstance(injector.wrap(InMemoryProvider(Network)), FaultyProvider)
 
@@ -251,8 +251,6 @@ def test_settings_are_validated_on_assignment_too():
 
 
 def test_the_fault_injector_fixture_is_seeded_from_the_test_id(fault_injector, request):
-    import zlib
-
     assert isinstance(fault_injector, FaultInjector)
     assert fault_injector.seed == zlib.crc32(request.node.nodeid.encode())
     assert (fault_injector.transient_rate, fault_injector.crash_after, fault_injector.fail) == (0.0, None, frozenset())

@@ -4,6 +4,7 @@ import shutil
 import sys
 import tempfile
 from pathlib import Path
+from typing import ClassVar
 
 import attrs
 import pytest
@@ -16,7 +17,7 @@ import reconcile as rc
 from reconcile.testing import ContractViolation, HarnessError, InMemoryProvider, ReconcileMachine, resources
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "examples"))
-from file_provider import Disk, DiskFiles  # noqa: E402
+from file_provider import Disk, DiskFiles
 
 
 class InMemoryMachine(ReconcileMachine):
@@ -27,7 +28,7 @@ TestInMemoryMachine = InMemoryMachine.TestCase
 
 
 class DiskFilesMachine(ReconcileMachine):
-    kinds = [resources(Disk, size_gb=st.integers(1, 1024))]
+    kinds = (resources(Disk, size_gb=st.integers(1, 1024)),)
 
     def make_providers(self):
         self.directory = tempfile.mkdtemp()
@@ -54,7 +55,7 @@ class ForgetfulNetworks(InMemoryProvider[Network]):
 
 
 class PlantedBugMachine(ReconcileMachine):
-    kinds = [Network, Server]
+    kinds = (Network, Server)
 
     def make_providers(self):
         return {"network": ForgetfulNetworks(Network), "server": InMemoryProvider(Server)}
@@ -85,7 +86,7 @@ class SlowToConverge(InMemoryProvider[Network]):
 
 
 class NonConvergingMachine(ReconcileMachine):
-    kinds = [Network]
+    kinds = (Network,)
 
     def make_providers(self):
         return {"network": SlowToConverge(Network)}
@@ -105,7 +106,7 @@ class FailingCreates(InMemoryProvider[Network]):
 
 
 class FailingMachine(ReconcileMachine):
-    kinds = [Network]
+    kinds = (Network,)
     drift_enabled = False
 
     def make_providers(self):
@@ -120,10 +121,10 @@ def test_a_failing_fault_free_apply_is_reported_with_the_error():
 class CountingMachine(ReconcileMachine):
     """Records which rules looked at the world (every rule but the desired-state ones does)."""
 
-    kinds = [Network]
+    kinds = (Network,)
     drift_enabled = False
     faults_enabled = False
-    callers: set[str] = set()
+    callers: ClassVar[set[str]] = set()
 
     def world(self):
         CountingMachine.callers.add(sys._getframe(1).f_code.co_name)
@@ -140,13 +141,13 @@ def test_a_machine_without_kinds_is_refused():
     class NoKinds(ReconcileMachine):
         pass
 
-    with pytest.raises(HarnessError, match="NoKinds.kinds: kinds must be a non-empty list"):
+    with pytest.raises(HarnessError, match=r"NoKinds\.kinds: kinds must be a non-empty list"):
         NoKinds()
 
 
 def test_a_machine_without_a_provider_for_a_kind_is_refused():
     class Partial(ReconcileMachine):
-        kinds = [Network, Server]
+        kinds = (Network, Server)
 
         def make_providers(self):
             return {"network": InMemoryProvider(Network)}
