@@ -7,6 +7,7 @@ from pathlib import Path
 import attrs
 import pytest
 from _testing_kinds import Network, Server
+from hypothesis import settings
 from hypothesis import strategies as st
 
 import reconcile as rc
@@ -37,6 +38,17 @@ def test_the_battery_passes_with_refs_resolved_through_dependencies():
 def test_the_battery_passes_on_the_example_file_provider(tmp_path):
     worlds = itertools.count()
     check_provider(lambda: DiskFiles(tmp_path / str(next(worlds))), resources(Disk))
+
+
+def test_the_battery_runs_with_the_settings_given():
+    made = []
+
+    def make():
+        made.append(1)
+        return InMemoryProvider(Network)
+
+    check_provider(make, resources(Network), settings=settings(max_examples=3, database=None))
+    assert 6 <= len(made) <= 6 * 3, "one fresh provider per example, three examples per contract at most"
 
 
 class ReadMissesFreshCreates(InMemoryProvider[Network]):

@@ -41,6 +41,18 @@ class DiskFilesMachine(ReconcileMachine):
 TestDiskFilesMachine = DiskFilesMachine.TestCase
 
 
+class CreateBeforeDeleteMachine(ReconcileMachine):
+    """Networks replaced create-before-delete or not, at random: the default world copes with both."""
+
+    kinds = (
+        resources(Network, lifecycle=st.builds(rc.Lifecycle, create_before_delete=st.sampled_from([None, True]))),
+        Server,
+    )
+
+
+TestCreateBeforeDeleteMachine = CreateBeforeDeleteMachine.TestCase
+
+
 class ForgetfulNetworks(InMemoryProvider[Network]):
     """The planted bug: update loses the network's id, and delete silently skips a network without one."""
 

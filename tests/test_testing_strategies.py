@@ -166,6 +166,16 @@ def test_states_use_the_overrides_of_resources_given_as_kinds(state):
     assert all(n.cidr == "10.0.0.0/8" for n in state if isinstance(n, Network))
 
 
+@given(states([resources(Network, lifecycle=st.just(rc.Lifecycle(create_before_delete=True)))], min_size=1))
+def test_lifecycle_is_drawn_only_when_overridden(state):
+    assert all(n.lifecycle.create_before_delete for n in state)
+
+
+@given(resources(Network))
+def test_resources_keep_the_default_lifecycle(network):
+    assert network.lifecycle == rc.Lifecycle()
+
+
 @attrs.frozen
 class Colour:
     rgb: tuple[int, int, int]
@@ -213,6 +223,7 @@ def test_a_kind_whose_required_ref_has_no_kind_is_refused_naming_the_field():
         (lambda: state_pairs([Network], delete=-1), "weight delete=-1"),
         (lambda: state_pairs([Network], create=0, update=0, replace=0, delete=0, noop=0), "must be > 0"),
         (lambda: resources(Network, colour=st.just(1)), "no identity or spec field 'colour'"),
+        (lambda: resources(Network, network_id=st.just("n")), "no identity or spec field 'network_id'"),
         (lambda: resources(Network, cidr="10.0.0.0/8"), "the override for 'cidr' must be a hypothesis strategy"),
         (lambda: register_strategy(Colour, Colour((0, 0, 0))), "expected a hypothesis strategy"),
     ],

@@ -18,7 +18,7 @@ from .._state import State
 from ._check import same_in_world
 from ._errors import ContractViolation, HarnessError
 from ._faults import FaultInjector, SimulatedCrash
-from ._memory import in_memory_world
+from ._memory import InMemoryProvider
 from ._strategies import _modify, _new, _Pool, _Recipe, _recipe_for, _recipes
 
 
@@ -109,8 +109,12 @@ class ReconcileMachine(RuleBasedStateMachine):
         self.desired = State()
 
     def make_providers(self) -> Mapping[str, Provider[Any]]:
-        """The providers under test, by kind, each with an empty world. Default: in-memory ones."""
-        return in_memory_world(*(r.cls for r in self._recipes))
+        """The providers under test, by kind, each with an empty world.
+
+        Default: an :class:`InMemoryProvider` per kind, with ``unique_names=False``
+        so kinds replaced create-before-delete work too.
+        """
+        return {r.rt.kind: InMemoryProvider(r.cls, unique_names=False) for r in self._recipes}
 
     def world(self) -> State:
         """The actual state, as the providers report it."""

@@ -159,23 +159,21 @@ class _Recipe:
     rt: ResourceType
     hints: Mapping[str, Any]
     overrides: Mapping[str, SearchStrategy[Any]]
-    aliases: Mapping[str, str]  # identity and spec fields, in declaration order, to their __init__ names
+    aliases: Mapping[str, str]  # drawn fields, in declaration order, to their __init__ names
 
     @classmethod
     def of(cls, resource_cls: Any, overrides: Mapping[str, Any]) -> _Recipe:
         if not isinstance(resource_cls, type) or not is_resource(resource_cls):
             raise HarnessError(f"expected a resource class (declared with @reconcile.resource), got {resource_cls!r}")
         rt = resource_type(resource_cls)
-        aliases = {
-            f.name: f.alias
-            for f in attrs.fields(resource_cls)
-            if f.init and (f.name in rt.identity or f.name in rt.spec)
-        }
+        # Lifecycle options are drawn only when asked for: they change what plans may do.
+        drawn = {*rt.identity, *rt.spec, *({"lifecycle"} & set(overrides))}
+        aliases = {f.name: f.alias for f in attrs.fields(resource_cls) if f.init and f.name in drawn}
         for name, strategy in overrides.items():
             if name not in aliases:
                 raise HarnessError(
                     f"resources({resource_cls.__qualname__}): no identity or spec field {name!r}; "
-                    f"fields: {', '.join(aliases)}"
+                    f"fields: {', '.join(aliases)} (and lifecycle)"
                 )
             if not isinstance(strategy, SearchStrategy):
                 raise HarnessError(
@@ -221,7 +219,9 @@ def resources(cls: type, **overrides: SearchStrategy[Any]) -> SearchStrategy[Any
 
     Args:
         cls: the resource class.
-        **overrides: a strategy per field name, used instead of the annotation's.
+        **overrides: a strategy per field name, used instead of the annotation's;
+            ``lifecycle=`` draws :class:`~reconcile.Lifecycle` options too (by
+            default every resource has the default lifecycle).
 
     Raises:
         HarnessError: ``cls`` is not a resource class, or an override names no
