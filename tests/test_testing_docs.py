@@ -22,7 +22,7 @@ def test_every_snippet_of_the_page_runs(capsys):
         exec(compile(code, f"{PAGE.name} snippet {number}", "exec"), namespace)
     tests = {name: f for name, f in namespace.items() if name.startswith("test_") and callable(f)}
     assert "test_a_failed_step_fails_alone" in tests
-    for name, test in tests.items():
+    for test in tests.values():
         if getattr(test, "is_hypothesis_test", False):
             continue  # the page calls its hypothesis tests itself
         args = {p: FIXTURES[p]() if p == "fault_injector" else FIXTURES[p] for p in inspect.signature(test).parameters}
