@@ -153,8 +153,11 @@ class ReconcileMachine(RuleBasedStateMachine):
         """Change the world through the providers, as someone editing it by hand would."""
         world = self.world()
         pool = _pool(world, ())
-        leaves = [a for a in world.addresses if not world.dependents(a)]
-        modes = [m for m, ok in (("edit", len(world)), ("delete", leaves)) if ok] + ["create"]
+        kinds = {r.rt.kind for r in self._recipes}
+        # Only objects of the machine's kinds are edited: it knows how to draw those.
+        mine = [a for a in world.addresses if a.kind in kinds]
+        leaves = [a for a in mine if not world.dependents(a)]
+        modes = [m for m, ok in (("edit", mine), ("delete", leaves)) if ok] + ["create"]
         mode = data.draw(st.sampled_from(modes), label="drift")
         event(f"drift: {mode}")
 
@@ -165,7 +168,7 @@ class ReconcileMachine(RuleBasedStateMachine):
             return obj
 
         if mode == "edit":
-            address = data.draw(st.sampled_from(list(world.addresses)), label="edited")
+            address = data.draw(st.sampled_from(mine), label="edited")
             old = world[address]
             # Refs are redrawn among objects that exist and do not depend on this
             # one, so the world stays acyclic, as a real API would keep it.
