@@ -5,13 +5,14 @@ diff, plan < serialization, rendering < providers, apply < journal, controller <
 fleet; ``reconcile.testing`` sits beside, on top.
 """
 
-from ._apply import ApplyResult, StepOutcome, StepStatus, apply
+from ._apply import ApplyResult, ApplyRun, RetryPolicy, StepOutcome, StepStatus, apply, apply_async
 from ._diff import FieldChange
 from ._errors import (
     AddressError,
     CycleError,
     DanglingRefError,
     DuplicateAddressError,
+    ExecutorError,
     FieldTypeError,
     InvalidStateError,
     LifecycleError,
@@ -26,10 +27,14 @@ from ._errors import (
     ResourceDefinitionError,
     StalePlanError,
     StateProblem,
+    StepTimeoutError,
+    TransientError,
     UnresolvedRefError,
 )
+from ._events import EventKind, Listener, LoggingListener, ProgressDisplay, StepEvent
+from ._executors import AsyncExecutor, Executor, FuturesExecutor, SerialExecutor, ThreadExecutor
 from ._plan import Action, Change, Plan, Step, plan
-from ._providers import Context, Provider, observe
+from ._providers import AsyncProvider, Context, Provider, observe, observe_async
 from ._render import render
 from ._resource import (
     Address,
@@ -57,21 +62,31 @@ __all__ = [
     "Address",
     "AddressError",
     "ApplyResult",
+    "ApplyRun",
+    "AsyncExecutor",
+    "AsyncProvider",
     "Change",
     "Context",
     "CycleError",
     "DanglingRefError",
     "DuplicateAddressError",
+    "EventKind",
+    "Executor",
+    "ExecutorError",
     "FieldChange",
     "FieldTypeError",
+    "FuturesExecutor",
     "InvalidStateError",
     "Lifecycle",
     "LifecycleError",
+    "Listener",
+    "LoggingListener",
     "MissingProviderError",
     "Plan",
     "PlanBudgetError",
     "PlanFileError",
     "PlanOptionError",
+    "ProgressDisplay",
     "ProtectedResourceError",
     "Provider",
     "ProviderContractError",
@@ -80,16 +95,23 @@ __all__ = [
     "RenderError",
     "ResourceDefinitionError",
     "ResourceType",
+    "RetryPolicy",
+    "SerialExecutor",
     "StalePlanError",
     "State",
     "StateProblem",
     "Step",
+    "StepEvent",
     "StepOutcome",
     "StepStatus",
+    "StepTimeoutError",
+    "ThreadExecutor",
+    "TransientError",
     "Trigger",
     "UnresolvedRefError",
     "address_of",
     "apply",
+    "apply_async",
     "check_fresh",
     "check_fresh_async",
     "computed",
@@ -101,6 +123,7 @@ __all__ = [
     "loads",
     "make_converter",
     "observe",
+    "observe_async",
     "plan",
     "ref",
     "render",

@@ -217,3 +217,54 @@ class PlanFileError(ReconcileError, ValueError):
 
 class RenderError(ReconcileError, ValueError):
     """``render()`` was asked for a format it does not know, or given something it cannot render."""
+
+
+class ExecutorError(ReconcileError, ValueError):
+    """An option of an executor, of ``apply`` or of a retry is invalid, or an executor cannot call a provider.
+
+    Raised before any step runs, except for a bad ``TransientError.retry_after``,
+    which is raised where the provider builds it (and so fails that step).
+    """
+
+
+class TransientError(ReconcileError):
+    """Raised by a provider to ask for the step to be tried again later.
+
+    The executor waits (exponential backoff with jitter, or ``retry_after`` when
+    given) and calls the provider again, up to the retry policy's
+    ``max_attempts`` and within its ``timeout``.
+
+    Args:
+        message: what went wrong.
+        retry_after: seconds to wait before the next attempt (for example an
+            API's ``Retry-After``), instead of the computed backoff.
+
+    Attributes:
+        retry_after: as given.
+    """
+
+    def __init__(self, message: str = "transient failure", *, retry_after: float | None = None) -> None:
+        if retry_after is not None and not retry_after >= 0:
+            raise ExecutorError(f"TransientError: retry_after must be a number >= 0, got {retry_after!r}")
+        self.retry_after = retry_after
+        super().__init__(message)
+
+
+class StepTimeoutError(ReconcileError, TimeoutError):
+    """A step ran out of its time budget (the retry policy's ``timeout``).
+
+    Attributes:
+        step: the step.
+        timeout: the budget, in seconds.
+        attempts: how many provider calls were made.
+    """
+
+    def __init__(self, step: Any, timeout: float, attempts: int) -> None:
+        self.step = step
+        self.timeout = timeout
+        self.attempts = attempts
+        super().__init__(f"{step}: timed out after {timeout:g}s ({attempts} attempt{'s' if attempts != 1 else ''})")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.step, self.timeout, self.attempts))
+

@@ -1,7 +1,10 @@
-"""The provider protocol, the per-step ``Context``, and ``observe``."""
+"""The provider protocols (sync and async), the per-step ``Context``, and ``observe``."""
 
 from __future__ import annotations
 
+import asyncio
+import inspect
+import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
@@ -18,13 +21,18 @@ class Context:
     Attributes:
         step: the step being run (``Step``: address and op).
         attempt: 1 for the first try, more on retries.
+        deadline: when the step's time budget runs out, as a ``time.time()``
+            timestamp (comparable across machines), or ``None`` without a timeout.
     """
 
-    __slots__ = ("_lookup", "attempt", "step")
+    __slots__ = ("_lookup", "attempt", "deadline", "step")
 
-    def __init__(self, step: Any, lookup: Callable[[Address], Any], attempt: int = 1) -> None:
+    def __init__(
+        self, step: Any, lookup: Callable[[Address], Any], attempt: int = 1, deadline: float | None = None
+    ) -> None:
         self.step = step
         self.attempt = attempt
+        self.deadline = deadline
         self._lookup = lookup
 
     @property
@@ -40,6 +48,14 @@ class Context:
         """
         return self._lookup(as_address(ref))  # type: ignore[no-any-return]
 
+    def time_left(self) -> float | None:
+        """Seconds until ``deadline`` (negative once it has passed), or ``None`` without a timeout.
+
+        A sync provider cannot be interrupted; pass this to the timeouts of the
+        calls it makes so a step ends near its budget.
+        """
+        return None if self.deadline is None else self.deadline - time.time()
+
     def __repr__(self) -> str:
         return f"<Context {self.step} attempt={self.attempt}>"
 
@@ -48,8 +64,9 @@ class Context:
 class Provider(Protocol[R]):
     """Talks to the real world for one kind.
 
-    Providers may be called concurrently for different addresses, never for the
-    same address at the same time.
+    Providers may be called concurrently (from several threads) for different
+    addresses, never for the same address at the same time. A provider raises
+    ``TransientError`` to ask for a retry; any other exception fails the step.
     """
 
     def list(self) -> Iterable[R]:
@@ -73,6 +90,52 @@ class Provider(Protocol[R]):
         ...
 
 
+@runtime_checkable
+class AsyncProvider(Protocol[R]):
+    """The async twin of ``Provider``: the same methods, as coroutines.
+
+    ``AsyncExecutor`` awaits them (and runs sync providers in threads, so one
+    plan may mix both); ``observe_async`` awaits ``list()``. The same rule
+    holds: concurrent calls for different addresses, never for the same one.
+    """
+
+    async def list(self) -> Iterable[R]:
+        """Everything of this kind that exists."""
+        ...
+
+    async def read(self, address: Address) -> R | None:
+        """The resource at ``address``, or ``None`` if it does not exist."""
+        ...
+
+    async def create(self, desired: R, ctx: Context) -> R:
+        """Create ``desired``; return the actual resource, computed fields filled."""
+        ...
+
+    async def update(self, actual: R, desired: R, ctx: Context) -> R:
+        """Change ``actual`` to match ``desired``; return the new actual resource."""
+        ...
+
+    async def delete(self, actual: R, ctx: Context) -> None:
+        """Delete ``actual``."""
+        ...
+
+
+def is_async_method(provider: Any, name: str) -> bool:
+    """Whether ``provider.name`` is a coroutine function (to be awaited, not called in a thread)."""
+    return inspect.iscoroutinefunction(getattr(provider, name, None))
+
+
+def _collect(kind: str, listed: Iterable[Any], found: list[Any]) -> None:
+    for obj in listed:
+        rt = getattr(obj, "__reconcile__", None)
+        if rt is None or rt.kind != kind:
+            raise ProviderContractError(
+                f"provider for kind {kind!r} listed {obj!r}, which is "
+                + (f"of kind {rt.kind!r}" if rt is not None else "not a resource")
+            )
+        found.append(obj)
+
+
 def observe(providers: Mapping[str, Provider[Any]]) -> State:
     """The actual state: every resource each provider's ``list()`` returns.
 
@@ -80,19 +143,40 @@ def observe(providers: Mapping[str, Provider[Any]]) -> State:
     them); they add no dependency edge.
 
     Raises:
-        ProviderContractError: a provider listed a non-resource or a resource of another kind.
+        ProviderContractError: a provider listed a non-resource or a resource of
+            another kind, or its ``list()`` is async (use ``observe_async``).
         InvalidStateError: the listed resources are invalid (duplicates, wrong types, cycles).
     """
     found: list[Any] = []
     for kind, provider in providers.items():
-        for obj in provider.list():
-            rt = getattr(obj, "__reconcile__", None)
-            if rt is None or rt.kind != kind:
-                raise ProviderContractError(
-                    f"provider for kind {kind!r} listed {obj!r}, which is "
-                    + (f"of kind {rt.kind!r}" if rt is not None else "not a resource")
-                )
-            found.append(obj)
+        if is_async_method(provider, "list"):
+            raise ProviderContractError(
+                f"provider for kind {kind!r} has an async list(); use 'await reconcile.observe_async(providers)'"
+            )
+        _collect(kind, provider.list(), found)
+    return State(found, allow_dangling=True)
+
+
+async def observe_async(providers: Mapping[str, Provider[Any] | AsyncProvider[Any]]) -> State:
+    """``observe`` for a mix of async and sync providers: async ``list()`` calls run concurrently.
+
+    Sync ``list()`` calls run in threads so they do not block the event loop.
+
+    Raises:
+        ProviderContractError: a provider listed a non-resource or a resource of another kind.
+        InvalidStateError: the listed resources are invalid (duplicates, wrong types, cycles).
+    """
+
+    async def listing(provider: Any) -> list[Any]:
+        if is_async_method(provider, "list"):
+            return list(await provider.list())
+        return await asyncio.to_thread(lambda: list(provider.list()))
+
+    kinds = list(providers)
+    listed = await asyncio.gather(*(listing(providers[k]) for k in kinds))
+    found: list[Any] = []
+    for kind, objs in zip(kinds, listed, strict=True):
+        _collect(kind, objs, found)
     return State(found, allow_dangling=True)
 
 
