@@ -104,7 +104,8 @@ class ProbeProvider(InMemoryProvider[Any]):
     """An ``InMemoryProvider`` that reports every call to a ``Probe`` and obeys its scripts and hooks."""
 
     def __init__(self, cls: type, probe: Probe, initial: Any = ()) -> None:
-        super().__init__(cls, initial)
+        # Create-before-delete replacements need two objects at one address for a while.
+        super().__init__(cls, initial, unique_names=False)
         self.probe = probe
 
     def create(self, desired: Any, ctx: rc.Context) -> Any:

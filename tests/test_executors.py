@@ -87,6 +87,25 @@ def test_update_and_delete_steps_run_in_dependency_order(kit: Kit):
     assert objects(world)[rc.Address("node", "b")].value == 5
 
 
+def test_replacements_both_ways_end_with_the_desired_world(kit: Kit):
+    first = rc.Lifecycle(create_before_delete=True)
+    actual = [node("a"), node("b", "a"), Node("c", lifecycle=first), node("d", "c")]
+    world = kit.world(Node, initial=actual)
+    desired = rc.State(
+        [Node("a", shape="b"), node("b", "a"), Node("c", shape="b", lifecycle=first), node("d", "c")]
+    )
+    plan = rc.plan(desired, rc.State(actual))
+    assert plan.change("node/a").action is plan.change("node/c").action is Action.REPLACE
+    assert plan.change("node/c").create_before_delete and not plan.change("node/a").create_before_delete
+    result = rc.apply(plan, world, executor=kit.executor())
+    assert result.ok, result.errors
+    assert_order_respected(plan, kit)
+    assert not kit.probe.same_address_overlap
+    assert set(result.replaced) == {rc.Address("node", "a"), rc.Address("node", "c")} and result.deposed == {}
+    assert {a: o.shape for a, o in objects(world).items()} == {a: o.shape for a, o in desired.items()}
+    assert rc.plan(desired, result.state).is_empty
+
+
 def test_a_failure_skips_exactly_its_descendants_and_independent_steps_go_on(kit: Kit):
     world, _desired, plan = diamond_plan(kit)
     kit.probe.script("node/b", RuntimeError("b is broken"))
