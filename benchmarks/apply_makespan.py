@@ -26,6 +26,7 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -45,6 +46,13 @@ class SleepingProvider:
     def create(self, desired: Task, ctx: rc.Context) -> Task:
         if desired.ms:
             time.sleep(desired.ms / 1000)
+        return desired
+
+
+class InstantAsyncProvider:
+    """An async provider that returns at once, for the overhead of awaiting instead of a thread hop."""
+
+    async def create(self, desired: Task, ctx: rc.Context) -> Task:
         return desired
 
 
@@ -167,21 +175,23 @@ def makespan_rows(sizes: Sequence[int], workers: Sequence[int], seed: int) -> li
 def overhead_rows(n: int, seed: int) -> list[str]:
     plan = rc.plan(random_dag(n, seed, max(2, n // 20), zero=True), rc.State())
     pool = ThreadPoolExecutor(8)
-    executors: list[tuple[str, rc.Executor]] = [
-        ("SerialExecutor()", rc.SerialExecutor()),
-        ("ThreadExecutor(8)", rc.ThreadExecutor(8)),
-        ("ThreadExecutor(32)", rc.ThreadExecutor(32)),
-        ("ThreadExecutor(128)", rc.ThreadExecutor(128)),
-        ("AsyncExecutor(32)", rc.AsyncExecutor(32)),
-        ("FuturesExecutor(ThreadPoolExecutor(8))", rc.FuturesExecutor(pool)),
+    sync, coro = SleepingProvider(), InstantAsyncProvider()
+    executors: list[tuple[str, rc.Executor, Any]] = [
+        ("SerialExecutor()", rc.SerialExecutor(), sync),
+        ("ThreadExecutor(8)", rc.ThreadExecutor(8), sync),
+        ("ThreadExecutor(32)", rc.ThreadExecutor(32), sync),
+        ("ThreadExecutor(128)", rc.ThreadExecutor(128), sync),
+        ("AsyncExecutor(32), sync provider", rc.AsyncExecutor(32), sync),
+        ("AsyncExecutor(32), async provider", rc.AsyncExecutor(32), coro),
+        ("FuturesExecutor(ThreadPoolExecutor(8))", rc.FuturesExecutor(pool), sync),
     ]
     rows = ["| executor | steps | apply s | per step µs |", "|---|---:|---:|---:|"]
     print("\n".join(rows), flush=True)
-    for name, executor in executors:
+    for name, executor, provider in executors:
         best = float("inf")
         for _ in range(3):
             start = time.perf_counter()
-            result = rc.apply(plan, {"task": SleepingProvider()}, executor=executor)
+            result = rc.apply(plan, {"task": provider}, executor=executor)
             best = min(best, time.perf_counter() - start)
             assert result.ok, result.errors
         rows.append(f"| {name} | {n:,} | {best:.3f} | {best / n * 1e6:.1f} |")
