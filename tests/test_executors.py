@@ -91,9 +91,7 @@ def test_replacements_both_ways_end_with_the_desired_world(kit: Kit):
     first = rc.Lifecycle(create_before_delete=True)
     actual = [node("a"), node("b", "a"), Node("c", lifecycle=first), node("d", "c")]
     world = kit.world(Node, initial=actual)
-    desired = rc.State(
-        [Node("a", shape="b"), node("b", "a"), Node("c", shape="b", lifecycle=first), node("d", "c")]
-    )
+    desired = rc.State([Node("a", shape="b"), node("b", "a"), Node("c", shape="b", lifecycle=first), node("d", "c")])
     plan = rc.plan(desired, rc.State(actual))
     assert plan.change("node/a").action is plan.change("node/c").action is Action.REPLACE
     assert plan.change("node/c").create_before_delete and not plan.change("node/a").create_before_delete

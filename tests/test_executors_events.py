@@ -62,7 +62,9 @@ def test_the_logging_listener_logs_each_transition_at_its_level(caplog: pytest.L
     assert ("INFO", "succeeded create network/core") in lines
     assert any(lvl == "WARNING" and msg.startswith("retrying create network/edge in ") for lvl, msg in lines)
     assert ("INFO", "started create network/edge (attempt 2)") in lines
-    assert any(lvl == "ERROR" and msg.startswith("failed create server/web: ValueError: cannot create") for lvl, msg in lines)
+    assert any(
+        lvl == "ERROR" and msg.startswith("failed create server/web: ValueError: cannot create") for lvl, msg in lines
+    )
     assert all(isinstance(r.reconcile_event, rc.StepEvent) for r in caplog.records)
 
 

@@ -46,9 +46,11 @@ def test_no_level_barrier_a_ready_step_starts_while_an_unrelated_long_step_runs(
     result = rc.apply(plan, world, executor=parallel.executor(max_workers=2))
     assert result.ok, result.errors
     probe = parallel.probe
-    assert probe.entered[create("node/long")][0] < probe.entered[create("node/x2")][0] < probe.returned[
-        create("node/long")
-    ]
+    assert (
+        probe.entered[create("node/long")][0]
+        < probe.entered[create("node/x2")][0]
+        < probe.returned[create("node/long")]
+    )
 
 
 def test_the_longest_remaining_chain_starts_first():
@@ -98,7 +100,9 @@ def test_a_step_out_of_time_budget_fails_with_step_timeout_error(name: str):
     deadlines: list[float | None] = []
     kit.probe.hook("node/a", lambda ctx: deadlines.append(ctx.time_left()))
     retry = rc.RetryPolicy(timeout=0.2)
-    result = rc.apply(rc.plan(rc.State([node("a"), node("b", "a")]), rc.State()), world, executor=kit.executor(), retry=retry)
+    result = rc.apply(
+        rc.plan(rc.State([node("a"), node("b", "a")]), rc.State()), world, executor=kit.executor(), retry=retry
+    )
     kit.close()
     error = result.errors[create("node/a")]
     assert isinstance(error, rc.StepTimeoutError)
@@ -166,9 +170,7 @@ def test_apply_async_runs_in_the_callers_loop_and_propagates_cancellation():
 
     async def main():
         plan = rc.plan(rc.State([node("a"), node("b", "a"), node("c")]), rc.State())
-        quick = await rc.apply_async(
-            rc.plan(rc.State([node("q")]), rc.State()), {"node": InMemoryProvider(Node)}
-        )
+        quick = await rc.apply_async(rc.plan(rc.State([node("q")]), rc.State()), {"node": InMemoryProvider(Node)})
         assert quick.ok
         task = asyncio.create_task(rc.apply_async(plan, {"node": Slow()}, listeners=[listener]))
         await started.wait()
@@ -178,8 +180,11 @@ def test_apply_async_runs_in_the_callers_loop_and_propagates_cancellation():
 
     asyncio.run(main())
     finals = {e.step: e.kind for e in events if e.kind.is_final}
-    assert finals == {create("node/a"): EventKind.CANCELLED, create("node/b"): EventKind.CANCELLED,
-                      create("node/c"): EventKind.CANCELLED}
+    assert finals == {
+        create("node/a"): EventKind.CANCELLED,
+        create("node/b"): EventKind.CANCELLED,
+        create("node/c"): EventKind.CANCELLED,
+    }
 
 
 def test_ctrl_c_while_the_thread_executor_waits_lets_running_steps_finish():
