@@ -114,8 +114,9 @@ class Listener(Protocol):
     """Anything called with each ``StepEvent`` of an apply: a function, or an object with ``__call__``.
 
     Listeners are called synchronously, in the thread or task that makes the
-    transition (see ``Executor``), so they must be thread-safe and quick. An
-    exception from a listener stops the apply and propagates from ``apply``.
+    transition (see ``Executor``), so they must be thread-safe and quick, and
+    must not wait for another step to progress. An exception from a listener
+    stops the apply and propagates from ``apply``.
     """
 
     def __call__(self, event: StepEvent, /) -> None:

@@ -90,6 +90,8 @@ class AsyncExecutor(Executor):
         except asyncio.CancelledError:
             cancelled = True
             scheduler.stop(interrupted=True)
+        except KeyboardInterrupt:
+            scheduler.stop(interrupted=True)
         except BaseException as exc:  # a listener's error: stop, let running steps end, re-raise
             scheduler.abort(exc)
         if run.interrupted:
