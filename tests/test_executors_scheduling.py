@@ -14,7 +14,7 @@ import pytest
 import reconcile as rc
 from reconcile import Action, EventKind, Step, StepStatus
 from reconcile.testing import InMemoryProvider
-from tests.executor_kit import Kit, wait
+from tests.executor_kit import LATCH_TIMEOUT, Kit, wait
 from tests.models import Leaf, Node
 
 
@@ -24,6 +24,14 @@ def node(name: str, *parents: str) -> Node:
 
 def create(address: str) -> Step:
     return Step(address, Action.CREATE)
+
+
+@pytest.fixture
+def sigint_raises():
+    """Ctrl-C as an interactive process has it: a run started in the background may inherit SIGINT ignored."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
 
 
 @pytest.fixture(params=["threads", "async", "async-native", "futures"])
@@ -119,7 +127,7 @@ def test_an_async_call_still_running_at_the_deadline_is_cancelled():
     class Hanging:
         async def create(self, desired, ctx):
             try:
-                await asyncio.Event().wait()
+                await asyncio.sleep(LATCH_TIMEOUT)
             except asyncio.CancelledError:
                 cancelled.append(ctx.step)
                 raise
@@ -163,7 +171,7 @@ def test_apply_async_runs_in_the_callers_loop_and_propagates_cancellation():
     class Slow:
         async def create(self, desired, ctx):
             started.set()
-            await asyncio.Event().wait()
+            await asyncio.sleep(LATCH_TIMEOUT)
 
     def listener(event):
         events.append(event)
@@ -187,6 +195,7 @@ def test_apply_async_runs_in_the_callers_loop_and_propagates_cancellation():
     }
 
 
+@pytest.mark.usefixtures("sigint_raises")
 def test_ctrl_c_while_the_thread_executor_waits_lets_running_steps_finish():
     kit = Kit("threads")
     world = kit.world(Node)
@@ -209,17 +218,19 @@ def test_ctrl_c_while_the_thread_executor_waits_lets_running_steps_finish():
     assert result.cancelled == (create("node/b"), create("node/c"))
 
 
+@pytest.mark.usefixtures("sigint_raises")
 def test_ctrl_c_during_a_serial_provider_call_cancels_that_step():
     kit = Kit("serial")
     world = kit.world(Node)
     plan = rc.plan(rc.State([node("a"), node("b", "a"), node("c")]), rc.State())
-    kit.probe.hook("node/a", lambda ctx: _thread.interrupt_main() or time.sleep(1))
+    kit.probe.hook("node/a", lambda ctx: _thread.interrupt_main() or time.sleep(LATCH_TIMEOUT))
     result = rc.apply(plan, world)
     assert result.interrupted
     assert set(result.cancelled) == set(plan.steps)
     assert kit.probe.returned == {}
 
 
+@pytest.mark.usefixtures("sigint_raises")
 def test_ctrl_c_while_the_futures_executor_waits_lets_submitted_calls_finish():
     kit = Kit("futures")
     world = kit.world(Node)
@@ -243,6 +254,7 @@ def test_ctrl_c_while_the_futures_executor_waits_lets_submitted_calls_finish():
     assert result.cancelled == (create("node/b"),)
 
 
+@pytest.mark.usefixtures("sigint_raises")
 def test_ctrl_c_under_the_async_executor_cancels_running_async_calls():
     seen = []
 
@@ -250,7 +262,7 @@ def test_ctrl_c_under_the_async_executor_cancels_running_async_calls():
         async def create(self, desired, ctx):
             signal.raise_signal(signal.SIGINT)
             try:
-                await asyncio.Event().wait()
+                await asyncio.sleep(LATCH_TIMEOUT)
             except asyncio.CancelledError:
                 seen.append("cancelled")
                 raise
