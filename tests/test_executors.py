@@ -373,3 +373,36 @@ def test_random_dags_run_in_dependency_order_and_failures_skip_exactly_their_des
 def test_an_empty_plan_applies_to_an_empty_result(kit: Kit):
     result = rc.apply(rc.plan(rc.State(), rc.State()), kit.world(Node), executor=kit.executor())
     assert result.ok and result.outcomes == {} and len(result.state) == 0
+
+
+@pytest.mark.parametrize("name", ["serial", "threads", "async", "futures"])
+def test_injected_transient_faults_are_retried_to_the_desired_world(name: str):
+    from reconcile.testing import FaultInjector, in_memory_world
+
+    kit = Kit(name)
+    injector = FaultInjector(
+        seed=3, transient_rate=0.3, transient=lambda method, address: rc.TransientError(f"{method} {address}")
+    )
+    world = injector.wrap_all(in_memory_world(Node))
+    desired = rc.State([node(f"n{i}", *([f"n{i - 1}"] if i % 3 else [])) for i in range(20)])
+    retry = rc.RetryPolicy(max_attempts=20, backoff=0.0001, seed=1)
+    result = rc.apply(rc.plan(desired, rc.State()), world, executor=kit.executor(), retry=retry)
+    kit.close()
+    assert result.ok, result.errors
+    assert injector.faults("transient"), "the injector injected nothing, so nothing was retried"
+    assert sum(o.attempts for o in result.outcomes.values()) == 20 + len(injector.faults("transient"))
+    assert rc.plan(desired, rc.observe(world)).is_empty
+
+
+@pytest.mark.parametrize("name", ["serial", "threads", "async", "futures"])
+def test_an_injected_crash_escapes_apply(name: str):
+    from reconcile.testing import FaultInjector, SimulatedCrash, in_memory_world
+
+    kit = Kit(name)
+    injector = FaultInjector(crash_after=4)
+    world = injector.wrap_all(in_memory_world(Node))
+    desired = rc.State([node(f"n{i}") for i in range(12)])
+    with pytest.raises(SimulatedCrash):
+        rc.apply(rc.plan(desired, rc.State()), world, executor=kit.executor())
+    kit.close()
+    assert injector.crashed
