@@ -21,6 +21,10 @@ from ._state import State
 class Action(enum.Enum):
     """What a plan does to one address."""
 
+    # Members are singletons compared by identity; the identity hash is C-level,
+    # where Enum's own hashes the name in Python on every Step-keyed dict lookup.
+    __hash__ = object.__hash__
+
     NOOP = "noop"
     CREATE = "create"
     UPDATE = "update"

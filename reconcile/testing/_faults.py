@@ -12,6 +12,7 @@ from typing import Any, Generic, TypeVar
 
 import attrs
 
+from .._errors import TransientError
 from .._providers import Context, Provider
 from .._resource import Address, address_of, as_address
 from ._errors import HarnessError
@@ -59,8 +60,11 @@ class InjectedError(Exception):
         super().__init__(message)
 
 
-class InjectedTransientError(InjectedError):
-    """An injected error that a retry may cure; the wrapped provider was not called."""
+class InjectedTransientError(InjectedError, TransientError):
+    """An injected error that a retry may cure; the wrapped provider was not called.
+
+    It is a :class:`reconcile.TransientError`, so executors retry it by default.
+    """
 
 
 class InjectedPermanentError(InjectedError):
