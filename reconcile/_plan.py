@@ -15,6 +15,7 @@ from ._errors import LifecycleError, PlanBudgetError, PlanOptionError, Protected
 from ._graph import to_networkx, topological_order
 from ._paths import MISSING, mask, merge, parse_path, select
 from ._resource import DEFAULT_LIFECYCLE, Address, Ref, ResourceType, Trigger, as_address, iter_refs
+from ._specialize import compiled
 from ._state import State
 
 
@@ -365,26 +366,36 @@ def plan(
     changes: dict[Address, Change] = {}
     replaced: list[Address] = []
     act_get = act.get
+    # One generated equality function per class (see _specialize): the only
+    # Python-level work for an unchanged address is this call.
+    same_for: dict[type, Any] = {}
+    matched = 0
     for address, new in des.items():
         old = act_get(address)
         if old is None:
             changes[address] = Change(address, Action.CREATE, None, new)
             continue
-        rt: ResourceType = type(new).__reconcile__
-        if type(old) is not type(new):
+        matched += 1
+        cls = type(new)
+        if type(old) is not cls:
+            rt: ResourceType = cls.__reconcile__
             changes[address] = Change(address, Action.REPLACE, old, new, rt.compared, rt.compared)
             replaced.append(address)
             continue
-        if rt._compare_getter(old) == rt._compare_getter(new):
+        same = same_for.get(cls)
+        if same is None:
+            same = same_for[cls] = compiled(cls.__reconcile__).same
+        if same(old, new):
             continue
-        change = _compare(address, rt, old, new)
+        change = _compare(address, cls.__reconcile__, old, new)
         if change is not None:
             changes[address] = change
             if change.action is Action.REPLACE:
                 replaced.append(address)
-    for address, old in act.items():
-        if address not in des:
-            changes[address] = Change(address, Action.DELETE, old, None)
+    if matched != len(act):
+        for address, old in act.items():
+            if address not in des:
+                changes[address] = Change(address, Action.DELETE, old, None)
     watchers = _watchers(desired, actual)
     if replaced or watchers:
         _propagate(desired, act, changes, replaced, watchers)
@@ -674,6 +685,14 @@ def _step_graph(desired: State, actual: State, changes: Mapping[Address, Change]
             writer[address] = s
     hard: Edges = {}
     soft: Edges = {}
+    # Most dependents in the actual graph that the edges below look at are
+    # deleted ones: found from the deleted side, in the actual state's order,
+    # instead of building every reverse edge of the actual state.
+    deleted_dependents: dict[Address, list[Address]] = {}
+    if deleter:
+        for b in [b for b in actual.addresses if b in deleter]:
+            for a in actual.dependencies(b):
+                deleted_dependents.setdefault(a, []).append(b)
     for address, s in writer.items():
         preds = [writer[t] for t in desired.dependencies(address) if t in writer]
         if address in deleter and not changes[address].create_before_delete:
@@ -683,16 +702,15 @@ def _step_graph(desired: State, actual: State, changes: Mapping[Address, Change]
         if s[1] is Action.UPDATE:
             lifted = [
                 deleter[b]
-                for b in actual.dependents(address)
-                if b in deleter
+                for b in deleted_dependents.get(address, ())
                 # The old object of a create-before-delete dependent that still
                 # needs this one goes last by design: it cannot lift anything.
-                and not (changes[b].create_before_delete and address in desired.dependencies(b))
+                if not (changes[b].create_before_delete and address in desired.dependencies(b))
             ]
             if lifted:
                 soft[s] = lifted
     for address, d in deleter.items():
-        preds = [deleter[b] for b in actual.dependents(address) if b in deleter]
+        preds = [deleter[b] for b in deleted_dependents.get(address, ())]
         if changes[address].create_before_delete:
             # The old object goes last: after the new one exists and after every
             # dependent has been moved onto it (or away from it).

@@ -263,17 +263,17 @@ class ResourceType:
     create_before_delete: bool = False
     protect: bool = False
     ignore: tuple[str, ...] = ()
-    _key_getter: Callable[[Any], Any] = attrs.field(default=None, eq=False, repr=False)
+    _address: Callable[[Any], Address] = attrs.field(default=None, eq=False, repr=False)
     _compare_getter: Callable[[Any], Any] = attrs.field(default=None, eq=False, repr=False)
     _checks: dict[str, Callable[[Any], str | None]] | None = attrs.field(default=None, eq=False, repr=False)
     _ref_fields: tuple[str, ...] | None = attrs.field(default=None, eq=False, repr=False)
+    _hints: dict[str, Any] | None = attrs.field(default=None, eq=False, repr=False)
+    # Generated scan and equality functions (see ``_specialize``), built on first use.
+    _compiled: Any = attrs.field(default=None, eq=False, repr=False)
 
     def address(self, obj: Any) -> Address:
         """The address of an instance of this type."""
-        key = self._key_getter(obj)
-        if len(self.identity) == 1:
-            key = (key,)
-        return _make_address(self.kind, tuple(k if type(k) is str else str(k) for k in key))
+        return self._address(obj)
 
     def display_address(self, obj: Any) -> str:
         """The address of ``obj`` as shown to people: sensitive identity values read ``(sensitive)``."""
@@ -304,13 +304,25 @@ class ResourceType:
         assert self._ref_fields is not None
         return self._ref_fields
 
+    def _type_hints(self) -> dict[str, Any]:
+        """The resolved field annotations (``typing.get_type_hints`` of the class), on first use.
+
+        Raises:
+            ResourceDefinitionError: an annotation cannot be resolved.
+        """
+        if self._hints is None:
+            try:
+                hints = typing.get_type_hints(self.cls)
+            except Exception as exc:
+                raise ResourceDefinitionError(
+                    f"resource {self.cls.__qualname__} (kind {self.kind!r}): cannot resolve field annotations: {exc}"
+                ) from exc
+            object.__setattr__(self, "_hints", hints)
+        assert self._hints is not None
+        return self._hints
+
     def _resolve(self) -> None:
-        try:
-            hints = typing.get_type_hints(self.cls)
-        except Exception as exc:
-            raise ResourceDefinitionError(
-                f"resource {self.cls.__qualname__} (kind {self.kind!r}): cannot resolve field annotations: {exc}"
-            ) from exc
+        hints = self._type_hints()
         checks: dict[str, Callable[[Any], str | None]] = {}
         ref_fields = []
         for f in attrs.fields(self.cls):
@@ -324,6 +336,41 @@ class ResourceType:
                 ref_fields.append(f.name)
         object.__setattr__(self, "_checks", checks)
         object.__setattr__(self, "_ref_fields", tuple(ref_fields))
+
+
+def _address_function(cls: type, kind: str, identity: Sequence[str]) -> Callable[[Any], Address]:
+    """A function computing the address of an instance, generated for its identity fields.
+
+    Addresses are asked for all the time (every State, plan and apply), so the
+    function avoids the generic path (an ``attrgetter``, a generator, ``str`` on
+    every part) and keeps the address on the instance, in the slot
+    ``_with_address_slot`` adds: the same object gets the same ``Address``
+    object back, at the cost of one attribute read. Only identities made of
+    ``str`` and ``int`` values are kept (those cannot change under a frozen
+    instance).
+    """
+    names = [f"i{n}" for n in range(len(identity))]
+    parts = ", ".join(f"{v} if type({v}) is str else str({v})" for v in names)
+    immutable = " and ".join(f"(type({v}) is str or type({v}) is int)" for v in names)
+    lines = [
+        "def address(o):",
+        "    a = getattr(o, '_reconcile_address', None)",
+        "    if a is not None:",
+        "        return a",
+        *(f"    {v} = o.{name}" for v, name in zip(names, identity, strict=True)),
+        f"    a = _new(_Address, (_kind, ({parts},)))",
+        f"    if {immutable}:",
+        "        _keep(o, a)",
+        "    return a",
+    ]
+    namespace: dict[str, Any] = {
+        "_new": tuple.__new__,
+        "_Address": Address,
+        "_kind": kind,
+        "_keep": cls._reconcile_address.__set__,  # type: ignore[attr-defined]
+    }
+    exec("\n".join(lines) + "\n", namespace)
+    return typing.cast(Callable[[Any], Address], namespace["address"])
 
 
 def _tp_name(tp: Any) -> str:
@@ -394,7 +441,7 @@ def _compile(tp: Any) -> Callable[[Any], str | None] | None:
 
             return check_fixed_tuple
         item = _compile(args[0]) if args else None
-        kind: Any = container if container is not None else (Sequence if origin is not set else object)
+        kind: Any = container if container is not None else (Sequence if origin is Sequence else AbstractSet)
 
         def check_seq(v: Any) -> str | None:
             if not isinstance(v, kind) or isinstance(v, str):
@@ -571,7 +618,8 @@ class Lifecycle:
 DEFAULT_LIFECYCLE = Lifecycle()
 
 
-_RESERVED = ("depends_on", "lifecycle")
+# The last one is no field: the slot that keeps the address (see _with_address_slot).
+_RESERVED = ("depends_on", "lifecycle", "_reconcile_address")
 
 
 def _define(cls: type, kind: str, create_before_delete: bool, protect: bool, ignore: tuple[str, ...]) -> type:
@@ -594,7 +642,7 @@ def _define(cls: type, kind: str, create_before_delete: bool, protect: bool, ign
         factory=lambda: DEFAULT_LIFECYCLE, kw_only=True, repr=False, metadata={_META: FieldRole(Role.META)}
     )
     try:
-        new = attrs.frozen(cls)
+        new = _with_address_slot(attrs.frozen(cls))
     except (TypeError, ValueError) as exc:
         raise ResourceDefinitionError(f"resource {cls.__qualname__}: {exc}") from exc
     ident, specs, compared, comp, repl, sens = [], [], [], [], set(), set()
@@ -638,11 +686,31 @@ def _define(cls: type, kind: str, create_before_delete: bool, protect: bool, ign
         create_before_delete=create_before_delete,
         protect=protect,
         ignore=ignore,
-        key_getter=attrgetter(*ident),
+        address=_address_function(new, kind, ident),
         compare_getter=_tuple_getter(compared),
     )
     new.__reconcile__ = rt  # type: ignore[attr-defined]
     return new
+
+
+def _with_address_slot(cls: type) -> type:
+    """``cls`` with one more slot, ``_reconcile_address``, where the address is kept once computed.
+
+    A slot of a subclass that takes the class's place (same name, module and
+    qualified name) rather than an attrs field: it is no field at all, so
+    ``attrs.fields``, ``attrs.asdict``, equality, hashing, repr, evolve, pickling
+    and cattrs never see it. A resource class derived from another one
+    inherits the slot.
+    """
+    if hasattr(cls, "_reconcile_address"):
+        return cls
+    namespace = {
+        "__slots__": ("_reconcile_address",),
+        "__module__": cls.__module__,
+        "__qualname__": cls.__qualname__,
+        "__doc__": cls.__doc__,
+    }
+    return type(cls)(cls.__name__, (cls,), namespace)
 
 
 def _tuple_getter(names: Sequence[str]) -> Callable[[Any], Any]:
@@ -675,5 +743,3 @@ def address_of(obj: Any) -> Address:
 def is_resource(obj: Any) -> bool:
     """Whether ``obj`` is a resource instance or class."""
     return isinstance(getattr(obj, "__reconcile__", None), ResourceType)
-
-

@@ -17,6 +17,7 @@ from ._errors import (
 )
 from ._graph import find_cycles, to_networkx, topological_order
 from ._resource import Address, Ref, ResourceType, as_address, iter_refs, resource_type
+from ._specialize import compiled
 
 _EMPTY: tuple[Address, ...] = ()
 _PATH_KEY = re.compile(r"\[((?:[^\[\]]|'[^']*')*)\]")
@@ -41,6 +42,76 @@ def _nested_value(value: Any, path: str) -> Any:
         except Exception:
             return value
     return value
+
+
+def _slow_scan(address: Address, obj: Any, problems: list[StateProblem]) -> tuple[Address, ...]:
+    """The generic checks (which word the errors) and ref walk, for a resource that failed the generated ones."""
+    rt: ResourceType = type(obj).__reconcile__
+    for name, check in rt.checks().items():
+        value = getattr(obj, name)
+        err = check(value)
+        if err is not None:
+            problems.append(_field_problem(address, rt, name, err, value))
+    return tuple(dict.fromkeys(target for _path, target in _refs_of(rt, obj)))
+
+
+def _kinds_cyclic(edges: set[tuple[str, str]]) -> bool:
+    preds: dict[str, list[str]] = {}
+    for src, dst in edges:
+        preds.setdefault(src, []).append(dst)
+    kinds = list({k for edge in edges for k in edge})
+    return bool(topological_order(kinds, preds)[1])
+
+
+def _replay(
+    by_address: dict[Address, Any], raw: dict[Address, tuple[Address, ...]]
+) -> tuple[dict[Address, tuple[Address, ...]], dict[Address, None]]:
+    """Which resources ref an address not before them, as if the refs had been looked up while reading."""
+    seen: set[Address] = set()
+    unsettled: dict[Address, None] = {}
+    for address in by_address:
+        targets = raw.get(address)
+        if targets:
+            for target in targets:
+                if target not in seen or target in unsettled:
+                    unsettled[address] = None
+                    break
+        seen.add(address)
+    return {a: targets if a in unsettled else _linked(targets, by_address) for a, targets in raw.items()}, unsettled
+
+
+def _linked(targets: tuple[Address, ...], by_address: dict[Address, Any]) -> tuple[Address, ...]:
+    """The targets that are in the state, as the state's own ``Address`` objects.
+
+    The key objects, not equal copies of them (each ``Ref`` holds its own): a
+    dict finds an identical key without comparing it, and far fewer objects
+    are touched later, which counts once a state no longer fits in the CPU cache.
+    """
+    out = []
+    for t in targets:
+        found = by_address.get(t)
+        if found is not None:
+            out.append(getattr(found, "_reconcile_address", None) or t)
+    return tuple(out)
+
+
+def _scan_all(by_address: dict[Address, Any]) -> dict[Address, tuple[Address, ...]]:
+    """Every resource's targets, present or not (no validation: for trusted states)."""
+    raw: dict[Address, tuple[Address, ...]] = {}
+    for address, obj in by_address.items():
+        targets = _targets(obj)
+        if targets:
+            raw[address] = targets
+    return raw
+
+
+def _targets(obj: Any) -> tuple[Address, ...]:
+    """One resource's targets, present or not (no validation)."""
+    rt = type(obj).__reconcile__
+    targets = compiled(rt).scan(obj)[1]
+    if targets is None:
+        targets = tuple(dict.fromkeys(t for _path, t in _refs_of(rt, obj)))
+    return targets
 
 
 def _refs_of(rt: ResourceType, obj: Any) -> Iterator[tuple[str, Address]]:
@@ -69,65 +140,140 @@ class State:
         ResourceDefinitionError: an item is not a resource.
     """
 
-    __slots__ = ("_by_address", "_dependents", "_deps")
+    __slots__ = ("_by_address", "_dependents", "_graph")
 
     _by_address: dict[Address, Any]
-    _deps: dict[Address, tuple[Address, ...]]
-    _dependents: dict[Address, tuple[Address, ...]] | None
+    # The dependency edges, only to addresses in the state; ``None`` until first
+    # needed when they could be left for later (see ``_deps``).
+    _graph: dict[Address, tuple[Address, ...]] | None
+    # Built on first use; lists, turned into tuples per call (most are never asked for).
+    _dependents: dict[Address, list[Address]] | None
 
     def __init__(self, resources: Iterable[Any] = (), *, allow_dangling: bool = False) -> None:
+        objs = resources if isinstance(resources, (list, tuple)) else list(resources)
+        scanners: dict[type, Any] = {}
+        checkers: dict[type, Any] = {}
+        # Which kinds may ref which, from the annotations (``known_kinds`` is
+        # False when some class has refs of any kind: linking is eager then).
+        kind_edges: set[tuple[str, str]] = set()
+        known_kinds = True
+        for cls in dict.fromkeys(map(type, objs)):
+            rt = getattr(cls, "__reconcile__", None)
+            if not isinstance(rt, ResourceType):
+                # Raise the error the first such item gets.
+                rt = resource_type(next(o for o in objs if type(o) is cls))
+            fns = compiled(rt)
+            scanners[cls] = fns.scan
+            checkers[cls] = fns.check
+            if fns.ref_kinds is None:
+                known_kinds = False
+            else:
+                kind_edges.update((rt.kind, k) for k in fns.ref_kinds)
+        # An observed state whose kinds cannot form a cycle needs no ref lookups
+        # now: which refs land inside the state is worked out on first use.
+        lazy = allow_dangling and known_kinds and not _kinds_cyclic(kind_edges)
         problems: list[StateProblem] = []
         by_address: dict[Address, Any] = {}
         deps: dict[Address, tuple[Address, ...]] = {}
-        for obj in resources:
-            rt = resource_type(obj)
-            address = rt.address(obj)
-            if address in by_address:
-                problems.append(DuplicateAddressError(address, by_address[address], obj))
-                continue
-            by_address[address] = obj
-            for name, check in rt.checks().items():
-                value = getattr(obj, name)
-                err = check(value)
-                if err is not None:
-                    problems.append(_field_problem(address, rt, name, err, value))
-        for address, obj in by_address.items():
-            rt = type(obj).__reconcile__
-            targets: list[Address] = []
-            for path, target in _refs_of(rt, obj):
-                if target in by_address:
-                    if target not in targets:
-                        targets.append(target)
-                elif not allow_dangling:
-                    problems.append(DanglingRefError(address, path, target))
-            if targets:
-                deps[address] = tuple(targets)
-        nodes = list(deps)
-        _order, stuck = topological_order(nodes, deps)
-        if stuck:
-            problems.extend(CycleError(c) for c in find_cycles(stuck, deps))
+        # Resources with a ref to an address not seen yet (later in the input, or
+        # missing): their refs are settled once every address is known, and only
+        # they, and what depends on them, can be on a cycle.
+        unsettled: dict[Address, None] = {}
+        explicit_kinds: set[tuple[str, str]] = set()
+        if lazy:
+            for obj in objs:
+                address, explicit = checkers[type(obj)](obj)
+                size = len(by_address)
+                by_address.setdefault(address, obj)
+                if len(by_address) == size:
+                    problems.append(DuplicateAddressError(address, by_address[address], obj))
+                    continue
+                if explicit is None:
+                    _slow_scan(address, obj, problems)
+                    explicit = obj.depends_on
+                if explicit:
+                    explicit_kinds.update((address[0], t[0]) for t in explicit)
+        else:
+            for obj in objs:
+                address, targets, explicit = scanners[type(obj)](obj)
+                if address in by_address:
+                    problems.append(DuplicateAddressError(address, by_address[address], obj))
+                    continue
+                if targets is None:
+                    targets = _slow_scan(address, obj, problems)
+                if targets:
+                    # Looked up before this resource is added, so a ref to itself
+                    # counts as unsettled.
+                    linked = []
+                    for target in targets:
+                        found = by_address.get(target)
+                        if found is None or target in unsettled:
+                            unsettled[address] = None
+                            deps[address] = targets
+                            break
+                        linked.append(getattr(found, "_reconcile_address", None) or target)
+                    else:
+                        deps[address] = tuple(linked)
+                by_address[address] = obj
+        if lazy and explicit_kinds and _kinds_cyclic(kind_edges | explicit_kinds):
+            # depends_on edges between kinds may close a loop: link and check now.
+            lazy = False
+            deps, unsettled = _replay(by_address, _scan_all(by_address))
+        if unsettled:
+            for address in unsettled:
+                targets = deps[address]
+                present = _linked(targets, by_address)
+                if len(present) != len(targets) and not allow_dangling:
+                    obj = by_address[address]
+                    problems += [
+                        DanglingRefError(address, path, target)
+                        for path, target in _refs_of(type(obj).__reconcile__, obj)
+                        if target not in by_address
+                    ]
+                if present:
+                    deps[address] = present
+                else:
+                    del deps[address]
+            # A resource whose dependencies all came before it and are settled
+            # cannot reach itself, so the cycle search looks at the rest only.
+            nodes = [a for a in unsettled if a in deps]
+            _order, stuck = topological_order(nodes, deps)
+            if stuck:
+                problems.extend(CycleError(c) for c in find_cycles(stuck, deps))
         if problems:
             raise InvalidStateError("invalid state", problems)
         self._by_address = by_address
-        self._deps = deps
+        # Lazily linked states keep nothing but the resources: a controller
+        # observes on every tick, and every object kept would be one more for
+        # the garbage collector to walk.
+        self._graph = None if lazy else deps
         self._dependents = None
 
     @classmethod
     def _trusted(cls, by_address: dict[Address, Any]) -> State:
-        """Build without validation, for resources the engine already holds (refs may dangle)."""
+        """Build without validation, for resources the engine already holds (refs may dangle).
+
+        Nothing is scanned until the dependency graph is first asked for.
+        """
         self = cls.__new__(cls)
-        deps: dict[Address, tuple[Address, ...]] = {}
-        for address, obj in by_address.items():
-            targets: list[Address] = []
-            for _path, target in _refs_of(type(obj).__reconcile__, obj):
-                if target in by_address and target not in targets:
-                    targets.append(target)
-            if targets:
-                deps[address] = tuple(targets)
         self._by_address = by_address
-        self._deps = deps
+        self._graph = None
         self._dependents = None
         return self
+
+    @property
+    def _deps(self) -> dict[Address, tuple[Address, ...]]:
+        """The dependency edges (each resource's targets that are in the state), linked on first use."""
+        graph = self._graph
+        if graph is None:
+            by_address = self._by_address
+            graph = {}
+            for address, targets in _scan_all(by_address).items():
+                present = _linked(targets, by_address)
+                if present:
+                    graph[address] = present
+            self._graph = graph
+        return graph
 
     def __len__(self) -> int:
         return len(self._by_address)
@@ -169,17 +315,31 @@ class State:
 
     def dependencies(self, address: Address | str) -> tuple[Address, ...]:
         """Addresses the resource at ``address`` depends on (refs and ``depends_on``)."""
-        return self._deps.get(as_address(address), _EMPTY)
+        address = address if type(address) is Address else as_address(address)
+        graph = self._graph
+        if graph is not None:
+            return graph.get(address, _EMPTY)
+        # Not linked yet (an observed state): look at this one resource only.
+        obj = self._by_address.get(address)
+        if obj is None:
+            return _EMPTY
+        return _linked(_targets(obj), self._by_address)
 
     def dependents(self, address: Address | str) -> tuple[Address, ...]:
         """Addresses of the resources that depend on ``address``."""
-        if self._dependents is None:
-            rev: dict[Address, list[Address]] = {}
+        rev = self._dependents
+        if rev is None:
+            rev = {}
             for src, targets in self._deps.items():
                 for t in targets:
-                    rev.setdefault(t, []).append(src)
-            self._dependents = {k: tuple(v) for k, v in rev.items()}
-        return self._dependents.get(as_address(address), _EMPTY)
+                    found = rev.get(t)
+                    if found is None:
+                        rev[t] = [src]
+                    else:
+                        found.append(src)
+            self._dependents = rev
+        found = rev.get(address if type(address) is Address else as_address(address))
+        return tuple(found) if found is not None else _EMPTY
 
     def with_resources(self, *resources: Any) -> State:
         """A new, validated state with ``resources`` added or replacing those at their addresses."""

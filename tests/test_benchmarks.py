@@ -1,0 +1,42 @@
+"""The benchmark scripts run end to end at tiny sizes and print their tables (no time is asserted)."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import pytest
+
+from benchmarks.__main__ import available, main
+
+
+def test_every_benchmark_is_listed():
+    assert {"plan", "tick", "vs_diffsync"} <= set(available())
+
+
+def test_unknown_benchmark_prints_usage(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["nope"]) == 2
+    assert "usage: python -m benchmarks {all|" in capsys.readouterr().out
+
+
+def test_plan_benchmark_prints_every_shape_and_the_issue_2_figure(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["plan", "--sizes", "200", "--repeat", "1"]) == 0
+    out = capsys.readouterr().out
+    for shape in ("flat", "layered", "fanout"):
+        assert f"| {shape} " in out
+    assert "+10 ~" in out  # 5% of 200 addresses created
+    assert "issue 2 figure" in out and "MB" in out
+
+
+def test_tick_benchmark_prints_both_models(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["tick", "--sizes", "300", "--repeat", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "a kind per layer" in out and "one kind" in out and "median tick" in out
+
+
+def test_diffsync_comparison_runs_or_says_what_is_missing(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["vs_diffsync", "--sizes", "100", "--repeat", "1"]) == 0
+    out = capsys.readouterr().out
+    if importlib.util.find_spec("diffsync") is None:
+        assert "diffsync is not installed" in out
+    else:
+        assert "| diffsync " in out and "| reconcile " in out and "diff: faster by" in out
