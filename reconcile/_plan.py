@@ -404,12 +404,12 @@ def plan(
     deferred: dict[Address, Change] = {}
     unchanged = len(des) - sum(1 for c in changes.values() if c.after is not None)
     if target_list is not None or exclude_list is not None:
-        keep = _keep(desired, changes, steps, _merged(hard, soft), target_list, exclude_list)
+        keep = _keep(desired, changes, steps, _merged(hard, *soft), target_list, exclude_list)
         deferred = {a: c for a, c in changes.items() if a not in keep}
         if deferred:
             steps = [s for s in steps if s[0] in keep]
             hard = {s: [p for p in ps if p[0] in keep] for s, ps in hard.items() if s[0] in keep}
-            soft = {s: [p for p in ps if p[0] in keep] for s, ps in soft.items() if s[0] in keep}
+            soft = [{s: [p for p in ps if p[0] in keep] for s, ps in tier.items() if s[0] in keep} for tier in soft]
     order, after = _order(steps, hard, soft)
     ordered: dict[Address, Change] = {}
     for s in order:
@@ -656,12 +656,19 @@ def _mark_create_before_delete(actual: State, changes: dict[Address, Change]) ->
 Edges = dict[Step, list[Step]]
 
 
-def _step_graph(desired: State, actual: State, changes: Mapping[Address, Change]) -> tuple[list[Step], Edges, Edges]:
+def _step_graph(
+    desired: State, actual: State, changes: Mapping[Address, Change]
+) -> tuple[list[Step], Edges, list[Edges]]:
     """Steps and their edges by rule 5 (see docs/planning.md and docs/replacement.md).
 
-    Returns ``(steps, hard, soft)``. Soft edges ("an update runs after the delete
-    of an old dependent, which may lift a constraint") are kept unless they close
-    a cycle with hard edges; see :func:`_order`.
+    Returns ``(steps, hard, soft)``; ``soft`` holds two tiers of edges that are
+    kept unless they close a cycle with hard edges, the first tier given up
+    first (see :func:`_order`):
+
+    1. "an update runs after the delete of an old dependent" (the delete may lift
+       a constraint on it);
+    2. "a delete runs after the update of an old dependent that moves away from
+       it" (the world may refuse to delete an object still referred to).
     """
     steps: list[Step] = []
     # The step that creates or updates each address, and the step that deletes it.
@@ -684,7 +691,8 @@ def _step_graph(desired: State, actual: State, changes: Mapping[Address, Change]
             steps.append(s)
             writer[address] = s
     hard: Edges = {}
-    soft: Edges = {}
+    lifting: Edges = {}
+    moving: Edges = {}
     # Most dependents in the actual graph that the edges below look at are
     # deleted ones: found from the deleted side, in the actual state's order,
     # instead of building every reverse edge of the actual state.
@@ -708,7 +716,11 @@ def _step_graph(desired: State, actual: State, changes: Mapping[Address, Change]
                 if not (changes[b].create_before_delete and address in desired.dependencies(b))
             ]
             if lifted:
-                soft[s] = lifted
+                lifting[s] = lifted
+            for a in actual.dependencies(address):
+                # ``a`` is gone from the desired state, so this update drops its ref to it.
+                if a in deleter and changes[a].action is Action.DELETE:
+                    moving.setdefault(deleter[a], []).append(s)
     for address, d in deleter.items():
         preds = [deleter[b] for b in deleted_dependents.get(address, ())]
         if changes[address].create_before_delete:
@@ -720,35 +732,39 @@ def _step_graph(desired: State, actual: State, changes: Mapping[Address, Change]
             preds = list(dict.fromkeys(preds))
         if preds:
             hard[d] = preds
-    return steps, hard, soft
+    return steps, hard, [lifting, moving]
 
 
-def _merged(hard: Edges, soft: Edges) -> Edges:
-    if not soft:
+def _merged(hard: Edges, *soft: Edges) -> Edges:
+    if not any(soft):
         return hard
     out = dict(hard)
-    for s, ps in soft.items():
-        if ps:
-            out[s] = [*out.get(s, ()), *ps]
+    for tier in soft:
+        for s, ps in tier.items():
+            if ps:
+                out[s] = [*out.get(s, ()), *ps]
     return out
 
 
-def _order(steps: list[Step], hard: Edges, soft: Edges) -> tuple[list[Step], dict[Step, tuple[Step, ...]]]:
+def _order(steps: list[Step], hard: Edges, soft: list[Edges]) -> tuple[list[Step], dict[Step, tuple[Step, ...]]]:
     """A topological order of the steps, and the edges kept.
 
-    Hard edges never form a cycle (rules 4 and 5). A soft edge can close one when
-    create-before-delete keeps an old object to the end; then the soft edges
-    among the steps left unordered are dropped and the order is computed again.
+    Hard edges never form a cycle (rules 4 and 5). Soft edges can close one (an
+    update waiting for a delete that waits for another update, or
+    create-before-delete keeping an old object to the end); then the edges of
+    the weakest soft tier among the steps left unordered are dropped and the
+    order is computed again, tier by tier.
     """
-    edges = _merged(hard, soft)
-    order, stuck = topological_order(steps, edges)
-    if stuck:
+    tiers = list(soft)
+    order, stuck = topological_order(steps, _merged(hard, *tiers))
+    for i in range(len(tiers)):
+        if not stuck:
+            break
         stuck_set = set(stuck)
-        soft = {s: [p for p in ps if p not in stuck_set] if s in stuck_set else ps for s, ps in soft.items()}
-        edges = _merged(hard, soft)
-        order, stuck = topological_order(steps, edges)
-        assert not stuck, f"step graph has a cycle through {stuck[:5]}"  # hard edges are acyclic by rules 4, 5
-    return order, {k: tuple(v) for k, v in edges.items() if v}
+        tiers[i] = {s: [p for p in ps if p not in stuck_set] if s in stuck_set else ps for s, ps in tiers[i].items()}
+        order, stuck = topological_order(steps, _merged(hard, *tiers))
+    assert not stuck, f"step graph has a cycle through {stuck[:5]}"  # hard edges are acyclic by rules 4, 5
+    return order, {k: tuple(v) for k, v in _merged(hard, *tiers).items() if v}
 
 
 def _bound(changes: Mapping[Address, Change]) -> dict[Address, list[Address]]:

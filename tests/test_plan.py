@@ -180,3 +180,26 @@ def test_plan_graph_to_networkx():
     g = p.to_networkx()
     assert list(g.edges) == [(Step("network/core", Action.CREATE), Step("server/web", Action.CREATE))]
     assert g.nodes[Step("server/web", Action.CREATE)]["action"] is Action.CREATE
+
+
+def test_a_delete_waits_for_the_update_that_moves_a_dependent_away():
+    old = state(Network("n1", "10.0.0.0/16"), Server("s", rc.ref(Network, "n1"), "small"))
+    new = state(Network("n2", "10.1.0.0/16"), Server("s", rc.ref(Network, "n2"), "small"))
+    p = rc.plan(new, old)
+    assert [str(s) for s in p.steps] == ["create network/n2", "update server/s", "delete network/n1"]
+    assert Step("server/s", Action.UPDATE) in p.after[Step("network/n1", Action.DELETE)]
+
+
+def test_conflicting_soft_edges_give_way_lifting_first():
+    from tests.models import Node
+
+    def n(name, *parents, value=0):
+        return Node(name, value, "a", tuple(rc.ref(Node, x) for x in parents))
+
+    # b moves from a to x; a (deleted) depended on x; x is updated.
+    actual = state(n("x"), n("a", "x"), n("b", "a"))
+    desired = state(n("x", value=1), n("b", "x"))
+    p = rc.plan(desired, actual)
+    assert [str(s) for s in p.steps] == ["update node/x", "update node/b", "delete node/a"]
+    assert p.after[Step("node/a", Action.DELETE)] == (Step("node/b", Action.UPDATE),)
+    assert Step("node/a", Action.DELETE) not in p.after.get(Step("node/x", Action.UPDATE), ())
