@@ -9,24 +9,8 @@ import pytest
 from hypothesis import given
 
 import reconcile as rc
+from tests.models import Network, Server
 from tests.planner_support import Plain, Twin, worlds
-
-
-@rc.resource(kind="network")
-class Network:
-    name: str = rc.identity()
-    cidr: str = rc.spec(replace_on_change=True)
-    tags: dict[str, str] = rc.spec(factory=dict)
-    network_id: str | None = rc.computed()
-
-
-@rc.resource(kind="server")
-class Server:
-    name: str = rc.identity()
-    network: rc.Ref[Network] = rc.spec()
-    size: str = rc.spec()
-    password: str = rc.spec(sensitive=True, default="")
-    server_id: str | None = rc.computed()
 
 
 def first_plan() -> rc.Plan:
