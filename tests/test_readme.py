@@ -1,0 +1,26 @@
+"""The README's example runs as written and prints the plan the README shows."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import pathlib
+import re
+
+README = (pathlib.Path(__file__).parent.parent / "README.md").read_text()
+
+
+def test_readme_example_prints_the_plan_it_shows():
+    code = re.findall(r"```python\n(.*?)```", README, re.S)[0]
+    shown = re.findall(r"```text\n(.*?)```", README, re.S)[0]
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        # dont_inherit: this module's `from __future__ import annotations` must not leak in.
+        exec(compile(code, "README.md", "exec", dont_inherit=True), {"__name__": "readme"})
+    assert out.getvalue().strip() == shown.strip()
+
+
+def test_readme_starts_with_the_two_commands():
+    commands = re.findall(r"^\$ (.*)$", README, re.M)[:2]
+    assert "examples/quickstart.py" in commands[0]
+    assert "pytest" in commands[1] and ".[test]" in commands[1]
