@@ -127,14 +127,10 @@ class AsyncExecutor(Executor):
                 else:
                     loop = asyncio.get_running_loop()
                     value = await loop.run_in_executor(pool, run.call, step, attempt.number, attempt.deadline)
-            except asyncio.CancelledError:
-                scheduler.stop(interrupted=True)
-                scheduler.cancelled(attempt, time.perf_counter() - start)
             except Exception as exc:
                 scheduler.raised(attempt, exc, time.perf_counter() - start)
-            except KeyboardInterrupt:
-                scheduler.stop(interrupted=True)
-                scheduler.cancelled(attempt, time.perf_counter() - start)
+            except (asyncio.CancelledError, KeyboardInterrupt):
+                scheduler.interrupted(attempt, time.perf_counter() - start)
             else:
                 scheduler.succeeded(attempt, value, time.perf_counter() - start)
         except BaseException as exc:  # a crash or a listener's error; asyncio must not see it raised in a task

@@ -332,6 +332,11 @@ class Scheduler:
             self._cancel(i, duration)
             self._changed(pushed)
 
+    def interrupted(self, attempt: Attempt, duration: float) -> None:
+        """Ctrl-C or task cancellation hit the attempt's call: stop the apply, the step ends CANCELLED."""
+        self.stop(interrupted=True)
+        self.cancelled(attempt, duration)
+
     def _cancel(self, i: int, duration: float = 0.0) -> None:
         step, attempts = self._steps[i], self._attempts[i]
         self._end(i, StepOutcome(step, StepStatus.CANCELLED, attempts=attempts, duration=self._spent[i]))
@@ -444,7 +449,6 @@ def perform(run: ApplyRun, scheduler: Scheduler, attempt: Attempt) -> None:
     except Exception as exc:
         scheduler.raised(attempt, exc, time.perf_counter() - start)
     except KeyboardInterrupt:
-        scheduler.stop(interrupted=True)
-        scheduler.cancelled(attempt, time.perf_counter() - start)
+        scheduler.interrupted(attempt, time.perf_counter() - start)
     else:
         scheduler.succeeded(attempt, value, time.perf_counter() - start)

@@ -170,7 +170,6 @@ def _finish(
     if isinstance(error, Exception):
         scheduler.raised(attempt, error, duration)
     elif isinstance(error, KeyboardInterrupt):
-        scheduler.stop(interrupted=True)
-        scheduler.cancelled(attempt, duration)
+        scheduler.interrupted(attempt, duration)
     else:
         scheduler.abort(error)
