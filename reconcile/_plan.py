@@ -717,7 +717,9 @@ def _step_graph(
             ]
             if lifted:
                 lifting[s] = lifted
-            for a in actual.dependencies(address):
+            # Guarded: asking an observed state for dependencies links it, which a
+            # plan that deletes nothing never needs.
+            for a in actual.dependencies(address) if deleter else ():
                 # ``a`` is gone from the desired state, so this update drops its ref to it.
                 if a in deleter and changes[a].action is Action.DELETE:
                     moving.setdefault(deleter[a], []).append(s)
