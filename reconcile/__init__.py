@@ -7,7 +7,7 @@ fleet; ``reconcile.testing`` sits beside, on top.
 
 from ._apply import ApplyResult, ApplyRun, RetryPolicy, StepOutcome, StepStatus, apply, apply_async
 from ._diff import FieldChange
-from ._errors import (
+from .errors import (
     AddressError,
     CycleError,
     DanglingRefError,

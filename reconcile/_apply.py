@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 
 import attrs
 
-from ._errors import ExecutorError, MissingProviderError, TransientError, UnresolvedRefError
+from .errors import ExecutorError, MissingProviderError, TransientError, UnresolvedRefError
 from ._events import EventKind, Listener, StepEvent
 from ._plan import Action, Plan, Step
 from ._providers import AsyncProvider, Context, Provider, check_result, is_async_method

@@ -11,7 +11,7 @@ from typing import Any
 import attrs
 
 from ._diff import FieldChange, changed_fields, explain
-from ._errors import LifecycleError, PlanBudgetError, PlanOptionError, ProtectedResourceError
+from .errors import LifecycleError, PlanBudgetError, PlanOptionError, ProtectedResourceError
 from ._graph import to_networkx, topological_order
 from ._paths import MISSING, mask, merge, parse_path, select
 from ._resource import DEFAULT_LIFECYCLE, Address, Ref, ResourceType, Trigger, as_address, iter_refs

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
-from ._errors import ProviderContractError
+from .errors import ProviderContractError
 from ._resource import Address, Ref, as_address, resource_type
 from ._state import State
 

@@ -11,7 +11,7 @@ from typing import Any
 import attrs
 
 from ._diff import REDACTED
-from ._errors import RenderError
+from .errors import RenderError
 from ._plan import Action, Change, Plan, Step
 from ._resource import Address, Ref, ResourceType
 from ._state import State

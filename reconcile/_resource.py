@@ -14,7 +14,7 @@ from typing import Any, Generic, TypeVar, Union, overload
 
 import attrs
 
-from ._errors import AddressError, LifecycleError, ResourceDefinitionError
+from .errors import AddressError, LifecycleError, ResourceDefinitionError
 from ._paths import parse_path
 
 T = TypeVar("T")

@@ -14,7 +14,7 @@ from typing import Any
 import cattrs
 from cattrs.preconf.json import make_converter as _json_converter
 
-from ._errors import InvalidStateError, PlanFileError, ReconcileError, ResourceDefinitionError
+from .errors import InvalidStateError, PlanFileError, ReconcileError, ResourceDefinitionError
 from ._plan import Action, Change, Plan, Step
 from ._resource import Address, Ref, resource_type
 from ._state import State

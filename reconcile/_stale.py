@@ -7,7 +7,7 @@ import inspect
 from collections.abc import Mapping
 from typing import Any
 
-from ._errors import ReconcileError, StalePlanError
+from .errors import ReconcileError, StalePlanError
 from ._plan import Plan, display_address
 from ._resource import Address
 from ._serialize import touched

@@ -7,7 +7,7 @@ import re
 from collections.abc import Iterable, Iterator, KeysView
 from typing import Any
 
-from ._errors import (
+from .errors import (
     CycleError,
     DanglingRefError,
     DuplicateAddressError,

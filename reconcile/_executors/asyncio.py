@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 
 from .._apply import ApplyRun
-from .._errors import ExecutorError, StepTimeoutError
+from ..errors import ExecutorError, StepTimeoutError
 from .._events import EventKind
 from .base import Attempt, Executor, Scheduler, check_limits
 

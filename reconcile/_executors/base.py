@@ -11,7 +11,7 @@ from heapq import heapify, heappop, heappush
 from typing import Any, NamedTuple
 
 from .._apply import ApplyRun, StepOutcome, StepStatus
-from .._errors import ExecutorError, StepTimeoutError, TransientError
+from ..errors import ExecutorError, StepTimeoutError, TransientError
 from .._events import EventKind
 from .._graph import longest_path_lengths
 from .._plan import Step

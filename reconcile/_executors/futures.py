@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from .._apply import ApplyRun
-from .._errors import ExecutorError
+from ..errors import ExecutorError
 from .._events import EventKind
 from .base import Attempt, Executor, Scheduler, check_limits, deferred_interrupts, require_sync_providers
 

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from hypothesis.strategies import SearchStrategy
 
 from .._apply import apply
-from .._errors import ReconcileError, UnresolvedRefError
+from ..errors import ReconcileError, UnresolvedRefError
 from .._plan import Action, Step, plan
 from .._providers import Context, Provider, observe
 from .._resource import _RESERVED, Address, address_of, is_resource, resource_type

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .._errors import ReconcileError
+from ..errors import ReconcileError
 
 
 class HarnessError(ReconcileError, ValueError):

@@ -12,7 +12,7 @@ from typing import Any, Generic, TypeVar
 
 import attrs
 
-from .._errors import TransientError
+from ..errors import TransientError
 from .._providers import Context, Provider
 from .._resource import Address, address_of, as_address
 from ._errors import HarnessError

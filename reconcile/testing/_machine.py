@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, precondition, rule
 
 from .._apply import ApplyResult, apply
-from .._errors import UnresolvedRefError
+from ..errors import UnresolvedRefError
 from .._plan import Action, Step, plan
 from .._providers import Context, Provider, observe
 from .._resource import Address, address_of
