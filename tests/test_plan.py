@@ -26,7 +26,9 @@ def actions(p: rc.Plan) -> dict[str, Action]:
 
 def test_create_update_delete_noop():
     actual = state(Network("core", "10.0.0.0/16"), Network("old", "10.9.0.0/16"), Network("same", "1"))
-    desired = state(Network("core", "10.0.0.0/16", {"env": "prod"}), Network("new", "10.1.0.0/16"), Network("same", "1"))
+    desired = state(
+        Network("core", "10.0.0.0/16", {"env": "prod"}), Network("new", "10.1.0.0/16"), Network("same", "1")
+    )
     p = rc.plan(desired, actual)
     assert actions(p) == {"network/core": Action.UPDATE, "network/new": Action.CREATE, "network/old": Action.DELETE}
     assert p.summary() == {Action.NOOP: 1, Action.CREATE: 1, Action.UPDATE: 1, Action.REPLACE: 0, Action.DELETE: 1}

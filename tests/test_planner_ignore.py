@@ -65,8 +65,9 @@ def test_an_update_carries_the_actual_values_of_ignored_paths() -> None:
     desired = Vm("a", "large", {"env": "p", "team": "x"}, Limits(2, 1), [{"port": "1"}], "new")
     change = plan_one(desired, actual).change("vm/a")
     assert change.action is rc.Action.UPDATE and change.changed_fields == ("size", "tags")
-    assert change.after == Vm("a", "large", {"env": "p", "team": "x", "owner": "bob"}, Limits(8, 1),
-                              [{"port": "1", "note": "n"}], "old")
+    assert change.after == Vm(
+        "a", "large", {"env": "p", "team": "x", "owner": "bob"}, Limits(8, 1), [{"port": "1", "note": "n"}], "old"
+    )
     # Planning again from what the update wrote finds nothing to do.
     assert rc.plan(rc.State([desired]), rc.State([change.after])).is_empty
 

@@ -75,9 +75,7 @@ def test_create_before_delete_is_forced_onto_a_replaced_dependency() -> None:
 
 def test_forcing_walks_through_deleted_resources_of_the_old_graph() -> None:
     # Old twin/t -> plain/x (deleted) -> plain/y (replaced); new twin/t refs plain/y directly.
-    actual = rc.State(
-        [Plain("y"), Plain("x", refs=(rc.ref(Plain, "y"),)), Twin("t", refs=(rc.ref(Plain, "x"),))]
-    )
+    actual = rc.State([Plain("y"), Plain("x", refs=(rc.ref(Plain, "y"),)), Twin("t", refs=(rc.ref(Plain, "x"),))])
     desired = rc.State([Plain("y", ver=1), Twin("t", ver=1, refs=(rc.ref(Plain, "y"),))])
     plan = rc.plan(desired, actual)
     assert plan.change("plain/y").create_before_delete

@@ -51,8 +51,15 @@ def scenes(draw: st.DrawFn) -> tuple[rc.State, rc.State, set[str]]:
         if draw(st.booleans()):
             actual.append(Vault(f"v{i}", token, password, draw(st.integers(0, 1)), draw(st.integers(0, 1)), key=key))
         if draw(st.booleans()):
-            desired.append(Vault(f"v{i}", token, draw(st.sampled_from([password, other_password])),
-                                 draw(st.integers(0, 1)), draw(st.integers(0, 1))))
+            desired.append(
+                Vault(
+                    f"v{i}",
+                    token,
+                    draw(st.sampled_from([password, other_password])),
+                    draw(st.integers(0, 1)),
+                    draw(st.integers(0, 1)),
+                )
+            )
     for j in range(draw(st.integers(0, 3))):
         tag = draw(secrets)
         found.add(tag)

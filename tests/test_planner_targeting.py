@@ -94,7 +94,7 @@ def test_deferred_changes_are_rendered() -> None:
     doc = json.loads(plan.render("json"))
     assert doc["summary"]["deferred"] == 3
     assert doc["deferred"][0] == {"address": "plain/base", "kind": "plain", "action": "update"}
-    assert 'deferred: update plain/base' in plan.render("dot")
+    assert "deferred: update plain/base" in plan.render("dot")
     assert "deferred: update plain/base" in plan.render("mermaid")
     assert repr(plan) == "<Plan: noop=1, create=1, deferred=3>"
 

@@ -118,8 +118,11 @@ def test_applying_a_triggered_replacement_converges() -> None:
 
 
 def test_a_trigger_watching_nothing_is_an_error_naming_both_ends() -> None:
-    with pytest.raises(rc.LifecycleError, match=r"app/a: lifecycle replace_triggered_by\[1\] watches config/zz, "
-                       r"which is in neither the desired nor the actual state"):
+    with pytest.raises(
+        rc.LifecycleError,
+        match=r"app/a: lifecycle replace_triggered_by\[1\] watches config/zz, "
+        r"which is in neither the desired nor the actual state",
+    ):
         plan_for(Config("c", "x"), Config("c", "y"), watcher("config/c", "config/zz"))
 
 

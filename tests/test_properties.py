@@ -10,7 +10,7 @@ from hypothesis import assume, given
 
 import reconcile as rc
 from reconcile import Action, Step
-from reconcile._resource import iter_refs
+from reconcile._model import iter_refs
 from reconcile.testing import InMemoryProvider, state_pairs
 from tests.models import Leaf, Node
 

@@ -22,9 +22,7 @@ def first_plan() -> rc.Plan:
 
 def mixed_plan() -> rc.Plan:
     actual = rc.State([Plain("gone"), Twin("t", size=1), Plain("p", refs=(rc.ref(Twin, "t"),)), Plain("same")])
-    desired = rc.State(
-        [Twin("t", ver=1), Plain("p", size=2, refs=(rc.ref(Twin, "t"),)), Plain("same"), Plain("new")]
-    )
+    desired = rc.State([Twin("t", ver=1), Plain("p", size=2, refs=(rc.ref(Twin, "t"),)), Plain("same"), Plain("new")])
     return rc.plan(desired, actual)
 
 
@@ -63,7 +61,12 @@ def test_json_is_a_documented_stable_document() -> None:
     assert list(doc) == ["format_version", "summary", "changes", "deferred", "steps"]
     assert doc["format_version"] == 1
     assert list(doc["summary"].items()) == [
-        ("create", 2), ("update", 0), ("replace", 0), ("delete", 0), ("noop", 0), ("deferred", 0)
+        ("create", 2),
+        ("update", 0),
+        ("replace", 0),
+        ("delete", 0),
+        ("noop", 0),
+        ("deferred", 0),
     ]
     server = doc["changes"][1]
     assert server["address"] == "server/web" and server["kind"] == "server" and server["action"] == "create"

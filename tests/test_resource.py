@@ -77,7 +77,12 @@ def test_distinct_keys_have_distinct_strings():
 
 @pytest.mark.parametrize(
     ("text", "needle"),
-    [("nokey", "expected 'kind/key'"), ("k/a%zz", "bad escape"), ("bad kind/x", "invalid kind"), ("/x", "invalid kind")],
+    [
+        ("nokey", "expected 'kind/key'"),
+        ("k/a%zz", "bad escape"),
+        ("bad kind/x", "invalid kind"),
+        ("/x", "invalid kind"),
+    ],
 )
 def test_address_parse_errors_name_the_problem(text, needle):
     with pytest.raises(rc.AddressError, match=needle):

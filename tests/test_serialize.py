@@ -52,12 +52,14 @@ class Rich:
 scalars = st.none() | st.booleans() | st.integers(-5, 5) | st.text(max_size=4) | st.floats(allow_nan=False)
 any_values = st.recursive(
     scalars,
-    lambda inner: st.lists(inner, max_size=3)
-    | st.lists(inner, max_size=3).map(tuple)
-    | st.frozensets(st.integers(0, 5) | st.text(max_size=2), max_size=3)
-    | st.sets(st.integers(0, 5), max_size=3)
-    | st.dictionaries(st.text(max_size=3), inner, max_size=3)
-    | st.dictionaries(st.integers(0, 3), inner, max_size=2),
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.lists(inner, max_size=3).map(tuple)
+        | st.frozensets(st.integers(0, 5) | st.text(max_size=2), max_size=3)
+        | st.sets(st.integers(0, 5), max_size=3)
+        | st.dictionaries(st.text(max_size=3), inner, max_size=3)
+        | st.dictionaries(st.integers(0, 3), inner, max_size=2)
+    ),
     max_leaves=8,
 )
 

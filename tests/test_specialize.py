@@ -17,8 +17,8 @@ from hypothesis import strategies as st
 
 import reconcile as rc
 from reconcile._graph import find_cycles
-from reconcile._specialize import compiled
 from reconcile._state import _field_problem, _refs_of
+from reconcile._typecheck import compiled, field_checks
 from tests.models import Disk, LoadBalancer, Network, Node, Record, Server
 
 
@@ -155,7 +155,7 @@ def test_scan_accepts_exactly_what_the_generic_checks_accept(data: st.DataObject
     rt = rc.resource_type(cls)
     address, targets, explicit = compiled(rt).scan(obj)
     checked_address, checked = compiled(rt).check(obj)
-    generic_ok = all(check(getattr(obj, name)) is None for name, check in rt.checks().items())
+    generic_ok = all(check(getattr(obj, name)) is None for name, check in field_checks(rt).items())
     assert address == checked_address == rc.Address("probe", "r")
     assert explicit == ()
     assert (targets is not None) == generic_ok
@@ -275,7 +275,7 @@ def reference(objs: list[Any], allow_dangling: bool) -> tuple[list[str], dict[rc
             problems.append(rc.DuplicateAddressError(address, by[address], obj))
             continue
         by[address] = obj
-        for name, check in rt.checks().items():
+        for name, check in field_checks(rt).items():
             err = check(getattr(obj, name))
             if err is not None:
                 problems.append(_field_problem(address, rt, name, err, getattr(obj, name)))

@@ -92,7 +92,9 @@ def test_wrong_nested_type_names_the_path():
 
 def test_ref_to_wrong_kind_is_a_type_error():
     with pytest.raises(rc.InvalidStateError) as e:
-        rc.State([Network("core", "x"), Server("web", rc.ref(Network, "core"), "s"), Disk("d", rc.ref(Network, "core"))])  # type: ignore[arg-type]
+        rc.State(
+            [Network("core", "x"), Server("web", rc.ref(Network, "core"), "s"), Disk("d", rc.ref(Network, "core"))]
+        )  # type: ignore[arg-type]
     (p,) = problems(e)
     assert isinstance(p, rc.FieldTypeError)
     assert "a ref to kind 'server', not 'network'" in str(p)
