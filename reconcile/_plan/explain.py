@@ -6,7 +6,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import attrs
-from deepdiff import DeepDiff
 
 from .._model import Ref, ResourceType
 
@@ -66,6 +65,9 @@ def explain(rt: ResourceType, before: Any, after: Any, fields: Sequence[str]) ->
 
     Sensitive fields are reported as changed with both sides redacted.
     """
+    # deepdiff is slow to import and only describes changes (rule 1), so it loads on the first explanation.
+    from deepdiff import DeepDiff
+
     out: list[FieldChange] = []
     for name in fields:
         old = getattr(before, name)
