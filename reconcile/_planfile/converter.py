@@ -168,12 +168,10 @@ def _is_set(t: Any) -> bool:
     return origin in (set, frozenset, collections.abc.Set, collections.abc.MutableSet)
 
 
-def _is_keyed_mapping(t: Any) -> bool:
-    """``dict[K, V]`` (or ``Mapping``) with keys that JSON writes as strings but are not strings."""
-    if typing.get_origin(t) not in (dict, collections.abc.Mapping, collections.abc.MutableMapping):
-        return False
-    args = typing.get_args(t)
-    return len(args) == 2 and args[0] is not str and not _is_any(args[0])
+def _is_mapping(t: Any) -> bool:
+    """``dict[K, V]``, ``Mapping[K, V]`` or ``MutableMapping[K, V]``: a JSON object."""
+    origin = typing.get_origin(t)
+    return origin in (dict, collections.abc.Mapping, collections.abc.MutableMapping) and len(typing.get_args(t)) == 2
 
 
 def configure_converter(converter: cattrs.Converter) -> None:
@@ -214,6 +212,8 @@ def configure_converter(converter: cattrs.Converter) -> None:
     converter.register_structure_hook_func(_is_float_union, structure_float_union)
 
     def structure_key(key: str, t: Any) -> Any:
+        if t is str or _is_any(t):
+            return key
         try:
             return converter.structure(key, t)
         except Exception:
@@ -226,13 +226,13 @@ def configure_converter(converter: cattrs.Converter) -> None:
                 raise WrongType(f"a key of type {getattr(t, '__name__', t)}", "a string") from None
             return converter.structure(value, t)
 
-    def structure_keyed_mapping(data: Any, t: Any) -> Any:
+    def structure_mapping(data: Any, t: Any) -> Any:
         if type(data) is not dict:
             raise WrongType("an object", describe(data))
         key_type, value_type = typing.get_args(t)
         return {structure_key(k, key_type): converter.structure(v, value_type) for k, v in data.items()}
 
-    converter.register_structure_hook_func(_is_keyed_mapping, structure_keyed_mapping)
+    converter.register_structure_hook_func(_is_mapping, structure_mapping)
     converter.register_unstructure_hook(Address, str)
     converter.register_structure_hook(Address, lambda v, _t: Address.parse(v))
     converter.register_unstructure_hook_func(_is_ref, lambda r: str(r.address))

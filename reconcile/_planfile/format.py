@@ -547,14 +547,15 @@ def _compare(
             raise _fail(f"deferred[{i}]", f"{shown(address)} cannot be deferred while a planned change needs it")
         if address not in expected.deferred:
             raise _fail(f"deferred[{i}]", f"its own states need no change at {shown(address)}")
+    listed = {*sections["changes"], *sections["deferred"]}
+    for address, change in (*expected.changes.items(), *expected.deferred.items()):
+        if address not in listed:
+            raise _fail(
+                "changes",
+                f"its own states give {_an(change.action.value)} of {shown(address)}, "
+                "which the file neither plans nor defers",
+            )
     for section, want in (("changes", expected.changes), ("deferred", expected.deferred)):
-        listed = set(sections[section])
-        for address, change in want.items():
-            if address not in listed:
-                raise _fail(
-                    section,
-                    f"its own states give {_an(change.action.value)} of {shown(address)}, which the file leaves out",
-                )
         for i, (address, wanted) in enumerate(zip(sections[section], want, strict=True)):
             if address != wanted:
                 raise _fail(f"{section}[{i}]", f"out of apply order: its own states put {shown(wanted)} here")
@@ -564,8 +565,8 @@ def _compare(
         for i, (given, change, obj) in enumerate(zip(doc[section], written, want.values(), strict=True)):
             for name in _CHANGE_KEYS:
                 if canonical(given[name]) != canonical(change[name]):
-                    where, problem = _contradiction(name, given[name], change[name], obj, expected)
-                    raise _fail(f"{section}[{i}].{name}{where}", problem)
+                    path, problem = _contradiction(name, given[name], change[name], obj, expected)
+                    raise _fail(path_text(f"{section}[{i}].{name}", path), problem)
     steps = json.loads(canonical(_write_steps(expected)))
     if canonical(doc["steps"]) != canonical(steps):
         raise _steps_differ(doc["steps"], expected)
@@ -580,7 +581,7 @@ def _compare(
         raise PlanFileError("plan file: its fingerprint does not match the actual resources it records")
 
 
-def _contradiction(name: str, given: Any, want: Any, change: Change, expected: Plan) -> tuple[str, str]:
+def _contradiction(name: str, given: Any, want: Any, change: Change, expected: Plan) -> tuple[Path, str]:
     """Where under ``name`` and how a change's entry differs from the one its states give (no secret shown)."""
 
     def addresses(value: Any) -> str:
@@ -591,10 +592,10 @@ def _contradiction(name: str, given: Any, want: Any, change: Change, expected: P
 
     if name in ("changed_fields", "replace_fields"):
         if isinstance(given, list) and all(type(f) is str for f in given):
-            return "", f"{[f[:40] for f in given[:10]]} contradicts its own states, which give {want}"
-        return "", f"expected a list of field names, its own states give {want}"
+            return [], f"{[f[:40] for f in given[:10]]} contradicts its own states, which give {want}"
+        return [], f"expected a list of field names, its own states give {want}"
     if name in ("replaced_refs", "triggered_by", "forced_by"):
-        return "", f"contradicts its own states, which give {addresses(want)}"
+        return [], f"contradicts its own states, which give {addresses(want)}"
     if name == "after" and isinstance(given, dict) and isinstance(want, dict):
         found = difference(given, want, "not the value its own states give")
         if found is not None:
@@ -602,10 +603,10 @@ def _contradiction(name: str, given: Any, want: Any, change: Change, expected: P
             sensitive = type_of(type(change.after)).sensitive
             if len(path) > 1 and path[0] == "fields" and path[1] in sensitive:
                 path, problem = path[:2], problem + " (in a sensitive field)"
-            return path_text("", path), problem
+            return path, problem
     if name == "after" and isinstance(want, dict):
-        return "", "its own states give a resource carrying ignored actual values here, not the desired one"
-    return "", f"the file says {_short(given)}, its own states give {_short(want)}"
+        return [], "its own states give a resource carrying ignored actual values here, not the desired one"
+    return [], f"the file says {_short(given)}, its own states give {_short(want)}"
 
 
 def _short(value: Any) -> str:
