@@ -76,12 +76,15 @@ def _finite(text: str) -> float:
 def parse(text: str) -> Any:
     """The JSON value of ``text``, refusing what ``dumps`` never writes; every problem is a ``PlanFileError``."""
     try:
-        doc = json.loads(text, object_pairs_hook=_unique, parse_constant=_no_constant, parse_float=_finite)
-    except _DuplicateKey:
-        where, key = _find_duplicate(json.loads(text, object_pairs_hook=_mark))
-        raise PlanFileError(
-            f"plan file: {path_text('', where) or 'the top level'}: key {_key(key)} appears twice"
-        ) from None
+        try:
+            doc = json.loads(text, object_pairs_hook=_unique, parse_constant=_no_constant, parse_float=_finite)
+        except _DuplicateKey:
+            # Parsed again to find where; a syntax error later in the text is reported first (as json would).
+            marked = json.loads(text, object_pairs_hook=_mark, parse_constant=_no_constant, parse_float=_finite)
+            where, key = _find_duplicate(marked)
+            raise PlanFileError(
+                f"plan file: {path_text('', where) or 'the top level'}: key {_key(key)} appears twice"
+            ) from None
     except PlanFileError:
         raise
     except json.JSONDecodeError as exc:

@@ -521,3 +521,10 @@ def test_a_hook_that_writes_nan_is_refused_by_dumps() -> None:
     plan = rc.plan(rc.State([Money("m", decimal.Decimal("NaN"))]), rc.State([]))
     with pytest.raises(rc.PlanFileError, match=r"cannot save money/m: field 'amount': .*non-finite float"):
         rc.dumps(plan, converter=converter)
+
+
+def test_a_duplicate_key_before_a_syntax_error_is_a_plan_file_error() -> None:
+    with pytest.raises(rc.PlanFileError, match="not valid JSON"):
+        rc.loads('{"a": 1, "a": 2} x', ALL)
+    with pytest.raises(rc.PlanFileError, match="holds NaN"):
+        rc.loads('[{"a": 1, "a": 2}, NaN]', ALL)
