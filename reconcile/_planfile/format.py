@@ -297,6 +297,13 @@ _TOP_KEYS = (
 _ACTIONS = {a.value: a for a in (Action.CREATE, Action.UPDATE, Action.REPLACE, Action.DELETE)}
 
 
+def _redacted(problem: str) -> str:
+    """A problem inside a sensitive field, without the key names it may quote."""
+    if problem.startswith(("unknown key", "missing key")):
+        problem = "not the form dumps writes"
+    return problem + " (in a sensitive field)"
+
+
 def _fail(where: str, problem: str) -> PlanFileError:
     return PlanFileError(f"plan file: {where}: {problem}" if where else f"plan file: {problem}")
 
@@ -362,7 +369,7 @@ class _Reader:
     def shown(where: str, path: Path, problem: str, sensitive: frozenset[str]) -> str:
         """``where.fields.path: problem``, the path stopped at a sensitive field (its keys may be secrets)."""
         if path and path[0] in sensitive:
-            path, problem = path[:1], problem + " (in a sensitive field)"
+            path, problem = path[:1], _redacted(problem)
         return f"{path_text(where + '.fields', path)}: {problem}"
 
     def address(self, text: Any, where: str) -> Address:
@@ -602,7 +609,7 @@ def _contradiction(name: str, given: Any, want: Any, change: Change, expected: P
             path, problem = found
             sensitive = type_of(type(change.after)).sensitive
             if len(path) > 1 and path[0] == "fields" and path[1] in sensitive:
-                path, problem = path[:2], problem + " (in a sensitive field)"
+                path, problem = path[:2], _redacted(problem)
             return path, problem
     if name == "after" and isinstance(want, dict):
         return [], "its own states give a resource carrying ignored actual values here, not the desired one"

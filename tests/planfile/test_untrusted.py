@@ -9,6 +9,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+import attrs
 import pytest
 
 import reconcile as rc
@@ -34,7 +35,19 @@ class Port:
     note: str = rc.spec(default="")
 
 
-ALL = (*TYPES, Net, Port)
+@attrs.frozen
+class Cred:
+    user: str
+    password: str
+
+
+@rc.resource(kind="vault")
+class Vault:
+    name: str = rc.identity()
+    cred: Cred = rc.spec(sensitive=True, default=Cred("u", "p"))
+
+
+ALL = (*TYPES, Net, Port, Vault)
 
 
 def net_plan() -> rc.Plan:
@@ -528,3 +541,11 @@ def test_a_duplicate_key_before_a_syntax_error_is_a_plan_file_error() -> None:
         rc.loads('{"a": 1, "a": 2} x', ALL)
     with pytest.raises(rc.PlanFileError, match="holds NaN"):
         rc.loads('[{"a": 1, "a": 2}, NaN]', ALL)
+
+
+def test_keys_inside_a_sensitive_field_are_not_shown() -> None:
+    doc = doc_of(rc.plan(rc.State([Vault("v")]), rc.State([])))
+    doc["desired"][0]["fields"]["cred"]["s3cr3t-token"] = "p"
+    with pytest.raises(rc.PlanFileError) as info:
+        rc.loads(reseal(doc), ALL)
+    assert str(info.value) == "plan file: desired[0].fields.cred: not the form dumps writes (in a sensitive field)"
