@@ -56,7 +56,11 @@ def _mark(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     out = _Marked(pairs)
     if len(out) != len(pairs):
         seen: set[str] = set()
-        out.duplicate = next(k for k, _ in pairs if k in seen or seen.add(k))  # type: ignore[func-returns-value]
+        for k, _ in pairs:
+            if k in seen:
+                out.duplicate = k
+                break
+            seen.add(k)
     return out
 
 
