@@ -101,9 +101,13 @@ def iter_refs(value: Any, path: str) -> Iterator[tuple[str, Ref[Any]]]:
             yield from iter_refs(v, f"{path}[{i}]")
     elif isinstance(value, dict):
         for k, v in value.items():
-            if isinstance(k, (Ref, tuple, frozenset)) and next(iter_refs(k, path), None) is not None:
-                raise AddressError(
-                    f"field {path!r} has a Ref as a dict key: a Ref is a dependency only as a value, "
-                    "never as a key; key the dict by the address string instead"
-                )
+            if isinstance(k, (Ref, tuple, frozenset)):
+                found = next(iter_refs(k, path), None)
+                if found is not None:
+                    # The kind only: the key's identity values may be sensitive.
+                    where = f" in field {path.partition('[')[0]!r}" if path else ""
+                    raise AddressError(
+                        f"a Ref to kind {found[1].address.kind!r} is used as a dict key{where}: a Ref is a "
+                        "dependency only as a value, never as a key; key the dict by the address string instead"
+                    )
             yield from iter_refs(v, f"{path}[{k!r}]")
