@@ -294,7 +294,7 @@ def resource(
         raise ResourceDefinitionError(
             f"resource() takes a class, got {type(cls).__name__}; the kind is a keyword argument{hint}"
         )
-    _check_options("resource()", kind, ignore)
+    _check_options("resource()", kind, ignore, create_before_delete=create_before_delete, protect=protect)
     scope = _scope_of(sys._getframe(1))
 
     def wrap(c: type) -> type:
@@ -310,7 +310,10 @@ def resource(
     return wrap(cls) if cls is not None else wrap
 
 
-def _check_options(where: str, kind: Any, ignore: Any) -> None:
+def _check_options(where: str, kind: Any, ignore: Any, **flags: Any) -> None:
+    for name, value in flags.items():
+        if type(value) is not bool:
+            raise ResourceDefinitionError(f"{where}: {name} must be True or False, got {type(value).__name__}")
     if kind is not None and not isinstance(kind, str):
         raise ResourceDefinitionError(f"{where}: kind must be a string, got {type(kind).__name__}")
     if isinstance(ignore, str) or not isinstance(ignore, Iterable):
@@ -340,14 +343,22 @@ class ResourceMeta(type):
         create_before_delete: bool = False,
         protect: bool = False,
         ignore: Sequence[str] = (),
+        **unknown: Any,
     ) -> ResourceMeta:
+        if unknown:
+            raise ResourceDefinitionError(
+                f"resource {name}: unknown class keyword(s) {', '.join(map(repr, unknown))}; "
+                "expected kind, create_before_delete, protect, ignore"
+            )
         cls = super().__new__(mcls, name, bases, namespace)
         # The root class, and the classes attrs and the address slot build from
         # a subclass while it is being declared, are no new declarations.
         depth: int = getattr(_building, "depth", 0)
         if depth or not any(isinstance(b, ResourceMeta) for b in bases):
             return cls
-        _check_options(f"resource {name}", kind, ignore)
+        _check_options(
+            f"resource {name}", kind, ignore, create_before_delete=create_before_delete, protect=protect
+        )
         _building.depth = depth + 1
         try:
             new = _define(

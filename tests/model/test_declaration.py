@@ -202,3 +202,48 @@ def test_a_ref_value_used_as_a_dict_key_is_refused():
     # Other keys, and Refs as values, are fine.
     state = rc.State([Loose("x", {"k": rc.ref(Network, "core"), ("a", 1): 2}), Network("core", "x")])
     assert state.dependencies(rc.Address("loose", "x")) == (rc.Address("network", "core"),)
+
+
+def test_a_resource_subclass_refuses_unknown_or_mistyped_class_keywords():
+    with pytest.raises(rc.ResourceDefinitionError, match="unknown class keyword.*'kindd'"):
+
+        class Typo(rc.Resource, kindd="typo"):  # type: ignore[call-arg]
+            name: str = rc.identity()
+
+    with pytest.raises(rc.ResourceDefinitionError, match="protect must be True or False, got str"):
+
+        class Flag(rc.Resource, kind="flag", protect="yes"):  # type: ignore[arg-type]
+            name: str = rc.identity()
+
+
+def test_decorator_flags_must_be_bools():
+    with pytest.raises(rc.ResourceDefinitionError, match="create_before_delete must be True or False, got int"):
+        rc.resource(kind="x", create_before_delete=1)  # type: ignore[arg-type]
+
+
+class Net(rc.Resource, kind="net"):
+    name: str = rc.identity()
+    cidr: str = rc.spec(default="10.0.0.0/8")
+    net_id: str | None = rc.computed()
+
+
+class Vm(rc.Resource, kind="vm"):
+    name: str = rc.identity()
+    net: rc.Ref[Net] = rc.spec()
+
+
+def test_resource_subclass_instances_plan_apply_save_and_pickle_like_decorated_ones():
+    import copy
+    import pickle
+
+    from reconcile.testing import InMemoryProvider
+
+    n = Net("a", depends_on=["vm/x"])
+    assert pickle.loads(pickle.dumps(n)) == n == copy.deepcopy(n)
+    assert attrs.evolve(n, cidr="x").depends_on == (rc.Address("vm", "x"),)
+    desired = rc.State([Net("a"), Vm("v", rc.ref(Net, "a"))])
+    providers: rc.Providers = {"net": InMemoryProvider(Net), "vm": InMemoryProvider(Vm)}
+    plan = rc.plan(desired, rc.observe(providers))
+    assert rc.loads(rc.dumps(plan), types=[Net, Vm]) == plan
+    assert rc.apply(plan, providers).ok
+    assert rc.plan(desired, rc.observe(providers)).is_empty
