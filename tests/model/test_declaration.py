@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import typing
 from collections.abc import Mapping
 from typing import Any
 
@@ -202,6 +203,25 @@ def test_a_ref_value_used_as_a_dict_key_is_refused():
     # Other keys, and Refs as values, are fine.
     state = rc.State([Loose("x", {"k": rc.ref(Network, "core"), ("a", 1): 2}), Network("core", "x")])
     assert state.dependencies(rc.Address("loose", "x")) == (rc.Address("network", "core"),)
+
+
+@pytest.mark.parametrize("annotation", [dict[Any, int], dict[object, Any], list[dict[Any, Any]]])
+def test_a_ref_value_used_as_a_key_of_a_loosely_keyed_dict_is_refused(annotation):
+    keyed = rc.resource(kind="keyed")(
+        type(
+            "Keyed",
+            (),
+            {"__annotations__": {"name": str, "data": annotation}, "name": rc.identity(), "data": rc.spec()},
+        )
+    )
+
+    def wrap(d: dict[Any, Any]) -> Any:
+        return [d] if typing.get_origin(annotation) is list else d
+
+    for key in (rc.ref(Network, "core"), ("a", rc.ref(Network, "core"))):
+        with pytest.raises(rc.AddressError, match="a Ref to kind 'network' is used as a dict key in field 'data'"):
+            rc.State([keyed("x", wrap({key: 1})), Network("core", "x")])
+    assert len(rc.State([keyed("x", wrap({("a", 1): 1, "b": 2}))])) == 1
 
 
 def test_a_resource_subclass_refuses_unknown_or_mistyped_class_keywords():
