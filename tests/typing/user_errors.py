@@ -24,6 +24,14 @@ class Subnet(rc.Resource, kind="subnet"):
     subnet_id: str | None = rc.computed()
 
 
+@rc.resource(kind="flagged", protect="yes")  # error: call-overload
+class Flagged:
+    name: str = rc.identity()
+
+
+positional_kind = rc.resource("network")  # error: call-overload
+
+
 def constructors() -> list[object]:
     core = Network("core", "10.0.0.0/16")
     return [
