@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import inspect
 import time
+import typing
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, Protocol, TypeVar, runtime_checkable
+from typing import Any, Protocol, TypeAlias, TypeVar, runtime_checkable
 
 from .._model import Address, Ref, as_address, is_resource, resource_type
 from .._state import State
@@ -120,6 +121,10 @@ class AsyncProvider(Protocol[R]):
         ...
 
 
+Providers: TypeAlias = Mapping[str, "Provider[Any] | AsyncProvider[Any]"]
+"""Providers keyed by kind; sync and async ones may be mixed (``observe`` refuses async ones when called)."""
+
+
 def is_async_method(provider: Any, name: str) -> bool:
     """Whether ``provider.name`` is a coroutine function (to be awaited, not called in a thread)."""
     return inspect.iscoroutinefunction(getattr(provider, name, None))
@@ -136,7 +141,7 @@ def _collect(kind: str, listed: Iterable[Any], found: list[Any]) -> None:
         found.append(obj)
 
 
-def observe(providers: Mapping[str, Provider[Any]]) -> State:
+def observe(providers: Providers) -> State:
     """The actual state: every resource each provider's ``list()`` returns.
 
     Refs to addresses that no provider lists are allowed (the world may hold
@@ -153,11 +158,12 @@ def observe(providers: Mapping[str, Provider[Any]]) -> State:
             raise ProviderContractError(
                 f"provider for kind {kind!r} has an async list(); use 'await reconcile.observe_async(providers)'"
             )
-        _collect(kind, provider.list(), found)
+        # Not a coroutine: async list() methods were refused just above.
+        _collect(kind, typing.cast(Iterable[Any], provider.list()), found)
     return State(found, allow_dangling=True)
 
 
-async def observe_async(providers: Mapping[str, Provider[Any] | AsyncProvider[Any]]) -> State:
+async def observe_async(providers: Providers) -> State:
     """``observe`` for a mix of async and sync providers: async ``list()`` calls run concurrently.
 
     Sync ``list()`` calls run in threads so they do not block the event loop.

@@ -6,7 +6,7 @@ import enum
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -15,15 +15,12 @@ from .._plan import Action, Plan, Step
 from .._state import State, trusted_state
 from ..errors import ExecutorError, MissingProviderError, UnresolvedRefError
 from .events import EventKind, Listener, StepEvent
-from .providers import AsyncProvider, Context, Provider, check_result, is_async_method
+from .providers import Context, Providers, check_result, is_async_method
 
 if TYPE_CHECKING:
     pass
 
 from .retry import RetryPolicy
-
-Providers: TypeAlias = Mapping[str, "Provider[Any] | AsyncProvider[Any]"]
-"""Providers keyed by kind; sync and async ones may be mixed."""
 
 
 class StepStatus(enum.Enum):

@@ -5,11 +5,23 @@ from .fields import FieldRole, Role, computed, identity, spec
 from .lifecycle import DEFAULT_LIFECYCLE, Lifecycle, Trigger
 from .paths import MISSING, FieldPath, mask, merge, parse_path, select
 from .refs import Ref, as_address, iter_refs, may_hold_ref
-from .resource import RESERVED, ResourceType, address_of, is_resource, ref, resource, resource_type, type_of
+from .resource import (
+    RESERVED,
+    DependsOn,
+    Resource,
+    ResourceType,
+    address_of,
+    is_resource,
+    ref,
+    resource,
+    resource_type,
+    type_of,
+)
 
 __all__ = [
     "Address",
     "DEFAULT_LIFECYCLE",
+    "DependsOn",
     "FieldPath",
     "FieldRole",
     "KIND_RE",
@@ -17,6 +29,7 @@ __all__ = [
     "MISSING",
     "RESERVED",
     "Ref",
+    "Resource",
     "ResourceType",
     "Role",
     "Trigger",
