@@ -17,6 +17,7 @@ from .resource import (
     resource_type,
     type_of,
 )
+from .values import canonical_key, in_canonical_order
 
 __all__ = [
     "Address",
@@ -35,9 +36,11 @@ __all__ = [
     "Trigger",
     "address_of",
     "as_address",
+    "canonical_key",
     "computed",
     "escape_part",
     "identity",
+    "in_canonical_order",
     "is_resource",
     "iter_refs",
     "make_address",
