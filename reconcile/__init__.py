@@ -50,7 +50,7 @@ from ._model import (
     spec,
 )
 from ._plan import Action, Change, Difference, FieldChange, Plan, Step, plan
-from ._planfile import configure_converter, dumps, fingerprint, loads, make_converter
+from ._planfile import configure_converter, dumps, fingerprint, loads, loads_state, make_converter
 from ._render import render
 from ._state import State
 from .errors import (
@@ -148,6 +148,7 @@ __all__ = [
     "identity",
     "is_resource",
     "loads",
+    "loads_state",
     "make_converter",
     "observe",
     "observe_async",

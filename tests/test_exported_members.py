@@ -78,6 +78,7 @@ TOP = [
     "identity",
     "is_resource",
     "loads",
+    "loads_state",
     "make_converter",
     "observe",
     "observe_async",
