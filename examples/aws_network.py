@@ -221,9 +221,7 @@ class SecurityGroupProvider(_Ec2Provider):
             self.ec2.authorize_security_group_ingress(
                 GroupId=actual.group_id, IpPermissions=[_permission(r) for r in added]
             )
-        return SecurityGroup(
-            desired.name, desired.vpc, actual.description, desired.ingress, group_id=actual.group_id
-        )
+        return SecurityGroup(desired.name, desired.vpc, actual.description, desired.ingress, group_id=actual.group_id)
 
     def delete(self, actual: SecurityGroup, ctx: rc.Context) -> None:
         self.ec2.delete_security_group(GroupId=actual.group_id)

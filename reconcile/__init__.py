@@ -49,7 +49,7 @@ from ._model import (
     resource_type,
     spec,
 )
-from ._plan import Action, Change, Difference, FieldChange, Plan, Step, plan
+from ._plan import Action, Change, Difference, FieldChange, Origin, Plan, Step, plan
 from ._planfile import configure_converter, dumps, fingerprint, loads, loads_state, make_converter
 from ._render import render
 from ._state import State
@@ -107,6 +107,7 @@ __all__ = [
     "Listener",
     "LoggingListener",
     "MissingProviderError",
+    "Origin",
     "Plan",
     "PlanBudgetError",
     "PlanFileError",

@@ -37,6 +37,7 @@ TOP = [
     "Listener",
     "LoggingListener",
     "MissingProviderError",
+    "Origin",
     "Plan",
     "PlanBudgetError",
     "PlanFileError",

@@ -295,9 +295,10 @@ def resource(
     Raises:
         ResourceDefinitionError: the class has no identity field, a reserved name,
             an invalid kind, a ``Ref`` identity field, ``Ref`` in a dict key
-            annotation, an ``unordered`` field that is not a list or tuple, or an ``ignore`` path that is malformed or does not start
-            with a spec field; or ``resource`` was given something other than a
-            class (``resource("network")``: the kind goes in ``kind=``).
+            annotation, an ``unordered`` field that is not a list or tuple, or
+            an ``ignore`` path that is malformed or does not start with a spec
+            field; or ``resource`` was given something other than a class
+            (``resource("network")``: the kind goes in ``kind=``).
     """
     if cls is not None and not isinstance(cls, type):
         hint = f": write @resource(kind={cls!r})" if isinstance(cls, str) else ""

@@ -69,15 +69,14 @@ def in_canonical_order(value: Any) -> Any:
     return ordered if type(value) is list else tuple(ordered)
 
 
-def field_converter(
-    converter: Callable[[Any], Any] | None, unordered: bool
-) -> Callable[[Any], Any] | None:
+def field_converter(converter: Callable[[Any], Any] | None, unordered: bool) -> Callable[[Any], Any] | None:
     """The attrs converter for a spec field: the user's ``converter`` first, then the canonical order."""
     if not unordered:
         return converter
     if converter is None:
         return in_canonical_order
-    return attrs.converters.pipe(converter, in_canonical_order)
+    piped: Callable[[Any], Any] = attrs.converters.pipe(converter, in_canonical_order)
+    return piped
 
 
 def is_collection_annotation(tp: Any) -> bool:

@@ -2,7 +2,7 @@
 
 from .diff import changed_fields
 from .explain import REDACTED, Difference, FieldChange, explain
-from .model import Action, Change, Plan, Step, display_address, make_step
+from .model import Action, Change, Origin, Plan, Step, display_address, make_step
 from .planner import plan
 
 __all__ = [
@@ -10,6 +10,7 @@ __all__ = [
     "Change",
     "Difference",
     "FieldChange",
+    "Origin",
     "Plan",
     "REDACTED",
     "Step",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import itertools
 import json
 import typing
 from collections.abc import Iterable, Mapping
@@ -777,7 +778,7 @@ def loads_state(
     except ReconcileError as exc:
         raise PlanFileError(f"state file: not a valid state: {exc}") from None
     names = [str(type_of(type(o)).address(o)) for o in objects]
-    for i, (name, following) in enumerate(zip(names, names[1:], strict=False)):
+    for i, (name, following) in enumerate(itertools.pairwise(names)):
         if following <= name:
             shown = type_of(type(objects[i + 1])).display_address(objects[i + 1])
             raise PlanFileError(f"state file: resources[{i + 1}]: {shown} is out of address order")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .._model import ResourceType, type_of
-from .._plan import REDACTED, Action, Change, Plan
+from .._model import Address, ResourceType, type_of
+from .._plan import REDACTED, Action, Change, Origin, Plan
 from .._state import State
 from .shown import KNOWN_AFTER_APPLY, Shown
 
@@ -18,6 +18,47 @@ def summary_line(plan: Plan) -> str:
         f"Plan: {s[Action.CREATE]} to create, {s[Action.UPDATE]} to update, "
         f"{s[Action.REPLACE]} to replace, {s[Action.DELETE]} to delete, {s[Action.NOOP]} unchanged{deferred}."
     )
+
+
+_ORIGIN_TAGS = {Origin.INTENT: "[intent]", Origin.DRIFT: "[drift]", Origin.BOTH: "[intent, drift]"}
+
+
+def origin_line(plan: Plan) -> str | None:
+    """How many changes are drift and how many intent, for a plan made with ``last_applied``; else ``None``."""
+    origins = [c.origin for c in plan.changes.values() if c.origin is not None]
+    if not origins:
+        return None
+    drift = sum(1 for o in origins if o is Origin.DRIFT)
+    intent = sum(1 for o in origins if o is Origin.INTENT)
+    both = len(origins) - drift - intent
+    return (
+        f"Since the last apply: {drift} to repair drift (changed outside reconcile), "
+        f"{intent} for a change of the desired state, {both} both."
+    )
+
+
+def review_order(plan: Plan) -> list[Change]:
+    """The changes in apply order, except that a change comes after the replacements that caused it.
+
+    A dependent replaced because its ref target is (or triggered by a watched
+    change) is often deleted first, so apply order lists it before its cause;
+    a reader wants the cause first.
+    """
+    out: dict[Address, Change] = {}
+    changes = plan.changes
+
+    def emit(change: Change, seen: frozenset[Address]) -> None:
+        if change.address in out:
+            return
+        for cause in (*change.replaced_refs, *change.triggered_by):
+            found = changes.get(cause)
+            if found is not None and cause not in seen:
+                emit(found, seen | {change.address})
+        out[change.address] = change
+
+    for change in changes.values():
+        emit(change, frozenset())
+    return list(out.values())
 
 
 def _value(shown: Shown, rt: ResourceType, name: str, value: Any) -> str:
@@ -40,6 +81,8 @@ def _replace_note(shown: Shown, change: Change) -> str:
 
 def _change_lines(shown: Shown, change: Change) -> list[str]:
     head = f"{change.marker} {shown.address(change.address)}"
+    if change.origin is not None:
+        head += " " + _ORIGIN_TAGS[change.origin]
     if change.action is Action.REPLACE:
         head += _replace_note(shown, change)
     lines = [head]
@@ -61,6 +104,14 @@ def _change_lines(shown: Shown, change: Change) -> list[str]:
                 lines.append(f"      {name}: {_value(shown, rt, name, new)}{note}")
             else:
                 lines.append(f"      {name}: {_value(shown, rt, name, old)} -> {_value(shown, rt, name, new)}{note}")
+    if change.action in (Action.REPLACE, Action.DELETE):
+        # What the provider knows the doomed object by (its id, its ARN), so a
+        # reviewer can tell which real object goes away.
+        for name in rt.computed:
+            old = getattr(change.before, name, None)
+            if old is not None:
+                then = f" -> {KNOWN_AFTER_APPLY}" if change.action is Action.REPLACE else ""
+                lines.append(f"      {name}: {_value(shown, rt, name, old)}{then}")
     return lines
 
 
@@ -69,9 +120,12 @@ def plan_text(plan: Plan) -> str:
     if plan.is_empty and not plan.deferred:
         return summary_line(plan) + "\nNo changes: the actual state matches the desired state.\n"
     lines = [summary_line(plan)]
+    origins = origin_line(plan)
+    if origins is not None:
+        lines.append(origins)
     if plan.changes:
         lines.append("")
-    for change in plan.changes.values():
+    for change in review_order(plan):
         lines += _change_lines(shown, change)
     if plan.deferred:
         lines += ["", "Deferred (left out by targets/exclude; plan again without them to apply):"]
