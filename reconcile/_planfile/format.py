@@ -14,7 +14,7 @@ import attrs
 import cattrs
 
 from .._model import Address, resource_type, type_of
-from .._plan import Action, Change, Plan, Step, display_address, plan
+from .._plan import Action, Change, Origin, Plan, Step, display_address, plan
 from .._state import State
 from ..errors import PlanFileError, ReconcileError, ResourceDefinitionError
 from .converter import Unsaveable, WrongType, default_converter, describe
@@ -135,7 +135,7 @@ def _write_change(converter: cattrs.Converter, change: Change, desired: State) -
     after: Any = None
     if change.after is not None:
         after = "desired" if change.after == desired.get(change.address) else _write_resource(converter, change.after)
-    return {
+    entry = {
         "address": str(change.address),
         "action": change.action.value,
         "before": None if change.before is None else "actual",
@@ -147,6 +147,10 @@ def _write_change(converter: cattrs.Converter, change: Change, desired: State) -
         "forced_by": None if change.forced_by is None else str(change.forced_by),
         "triggered_by": [str(a) for a in change.triggered_by],
     }
+    # Only for a plan made with last_applied, so files of plans made without it keep their layout.
+    if change.origin is not None:
+        entry["origin"] = change.origin.value
+    return entry
 
 
 def _write_steps(plan: Plan) -> list[Any]:
@@ -397,7 +401,8 @@ class _Reader:
 
     def change(self, data: Any, where: str, desired: State, actual: State) -> tuple[Address, Action]:
         """Check the parts of a change its own states decide alone; the rest is compared with a replan."""
-        _check_keys(data, where, _CHANGE_KEYS, "a change")
+        optional = ("origin",) if type(data) is dict and "origin" in data else ()
+        _check_keys(data, where, (*_CHANGE_KEYS, *optional), "a change")
         address = self.address(data["address"], where + ".address")
         text = data["action"]
         if type(text) is not str or text not in _ACTIONS:
@@ -550,6 +555,7 @@ def _read(reader: _Reader, doc: dict[str, Any]) -> Plan:
         raise PlanFileError(f"plan file: actual: not a valid state: {exc}") from None
     seen: dict[Address, str] = {}
     sections: dict[str, list[Address]] = {"changes": [], "deferred": []}
+    origins: dict[Address, Origin] = {}
     for section, found in sections.items():
         for i, data in enumerate(doc[section]):
             where = f"{section}[{i}]"
@@ -558,12 +564,36 @@ def _read(reader: _Reader, doc: dict[str, Any]) -> Plan:
                 raise _fail(where, f"{display_address(address, desired, actual)} is also in {seen[address]}")
             seen[address] = where
             found.append(address)
+            origin = _origin(data, where)
+            if origin is not None:
+                origins[address] = origin
+    if origins and len(origins) != len(seen):
+        raise _fail("changes", "some changes have an origin and some do not; dumps writes it on all or none")
     try:
         expected = plan(desired, actual, targets=sections["changes"])
     except ReconcileError as exc:
         raise PlanFileError(f"plan file: its own states do not give a plan: {exc}") from None
+    if origins:
+        # The drift/intent marks came from a last applied state the file does
+        # not hold: taken from the (checksummed) file, as the review showed them.
+        expected = attrs.evolve(
+            expected,
+            changes={a: attrs.evolve(c, origin=origins.get(a)) for a, c in expected.changes.items()},
+            deferred={a: attrs.evolve(c, origin=origins.get(a)) for a, c in expected.deferred.items()},
+        )
     _compare(reader.converter, doc, sections, expected)
     return attrs.evolve(expected, fingerprint=doc["fingerprint"])
+
+
+def _origin(data: dict[str, Any], where: str) -> Origin | None:
+    """The drift/intent mark of a change entry (checked by ``_Reader.change`` to be an object), if any."""
+    if "origin" not in data:
+        return None
+    text = data["origin"]
+    for origin in Origin:
+        if text == origin.value:
+            return origin
+    raise _fail(where + ".origin", "expected one of " + ", ".join(repr(o.value) for o in Origin))
 
 
 def _compare(
