@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 from ..errors import AddressError
+from .display import redacted_address
 
 KIND_RE = re.compile(r"^[A-Za-z0-9_.:-]+$")
 
@@ -63,7 +64,8 @@ class Address(tuple[str, tuple[str, ...]]):
         return "/".join((self[0], *map(escape_part, self[1])))
 
     def __repr__(self) -> str:
-        return f"Address({str(self)!r})"
+        # A repr lands in logs and tracebacks: sensitive key parts are redacted there too.
+        return f"Address({redacted_address(self)!r})"
 
     def __getnewargs__(self) -> tuple[Any, ...]:
         return (self[0], self[1])

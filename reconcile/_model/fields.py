@@ -9,6 +9,7 @@ from typing import Any
 import attrs
 
 from ..errors import ResourceDefinitionError
+from .display import REDACTED
 
 METADATA_KEY = "reconcile"
 
@@ -33,7 +34,7 @@ class FieldRole:
 
 
 def _redacted(_: object) -> str:
-    return "(sensitive)"
+    return REDACTED
 
 
 def identity(*, default: Any = attrs.NOTHING, sensitive: bool = False) -> Any:

@@ -10,6 +10,7 @@ import attrs
 
 from ..errors import AddressError
 from .address import Address
+from .display import redacted_address
 
 T = TypeVar("T")
 
@@ -37,7 +38,7 @@ class Ref(Generic[T]):
     address: Address
 
     def __repr__(self) -> str:
-        return f"ref({str(self.address)!r})"
+        return f"ref({redacted_address(self.address)!r})"
 
 
 def may_hold_ref(tp: Any) -> bool:

@@ -11,7 +11,8 @@ from typing import Any, TypeVar, overload
 import attrs
 
 from ..errors import AddressError, ResourceDefinitionError
-from .address import KIND_RE, Address, escape_part
+from .address import KIND_RE, Address
+from .display import declare_kind, show_address
 from .fields import METADATA_KEY, FieldRole, Role
 from .lifecycle import DEFAULT_LIFECYCLE, Lifecycle
 from .paths import parse_path
@@ -96,15 +97,8 @@ class ResourceType:
         return self._address(obj)
 
     def display_address(self, obj: Any) -> str:
-        """The address of ``obj`` as shown to people: sensitive identity values read ``(sensitive)``."""
-        address = self.address(obj)
-        if not self.sensitive:
-            return str(address)
-        parts = [
-            "(sensitive)" if name in self.sensitive else part
-            for name, part in zip(self.identity, address.key, strict=True)
-        ]
-        return "/".join((self.kind, *map(escape_part, parts)))
+        """The address of ``obj`` as shown to people (``show_address``): sensitive identity values redacted."""
+        return show_address(self.address(obj))
 
     def compare_key(self, obj: Any) -> Any:
         """The value compared when planning: the compared spec fields, as one tuple."""
@@ -308,6 +302,7 @@ def _define(cls: type, kind: str, create_before_delete: bool, protect: bool, ign
         compare_getter=_tuple_getter(compared),
     )
     new.__reconcile__ = rt  # type: ignore[attr-defined]
+    declare_kind(kind, rt.identity, rt.sensitive)
     return new
 
 

@@ -1,7 +1,7 @@
 """Planning: the plan model, the numbered planning rules, and explanations of changes."""
 
-from .explain import REDACTED, FieldChange, changed_fields, explain
-from .model import Action, Change, Plan, Step, display_address, make_step
+from .explain import FieldChange, changed_fields, explain
+from .model import Action, Change, Plan, Step, make_step
 from .planner import plan
 
 __all__ = [
@@ -9,10 +9,8 @@ __all__ = [
     "Change",
     "FieldChange",
     "Plan",
-    "REDACTED",
     "Step",
     "changed_fields",
-    "display_address",
     "explain",
     "make_step",
     "plan",

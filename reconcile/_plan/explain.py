@@ -7,9 +7,7 @@ from typing import Any
 
 import attrs
 
-from .._model import Ref, ResourceType
-
-REDACTED = "(sensitive)"
+from .._model import REDACTED, Ref, ResourceType
 
 
 @attrs.frozen
@@ -60,11 +58,15 @@ def _format_path(parts: Sequence[Any]) -> str:
     return str(head) + "".join(f"[{p!r}]" for p in rest)
 
 
-def explain(rt: ResourceType, before: Any, after: Any, fields: Sequence[str]) -> tuple[FieldChange, ...]:
+def explain(
+    rt: ResourceType, before: Any, after: Any, fields: Sequence[str], sensitive: frozenset[str] | None = None
+) -> tuple[FieldChange, ...]:
     """Field-level explanation of the differences in ``fields`` between two resources.
 
-    Sensitive fields are reported as changed with both sides redacted.
+    Sensitive fields (``sensitive``, by default ``rt.sensitive``) are reported as
+    changed with both sides redacted.
     """
+    hidden = rt.sensitive if sensitive is None else sensitive
     # deepdiff is slow to import and only describes changes (rule 1), so it loads on the first explanation.
     from deepdiff import DeepDiff
 
@@ -72,7 +74,7 @@ def explain(rt: ResourceType, before: Any, after: Any, fields: Sequence[str]) ->
     for name in fields:
         old = getattr(before, name)
         new = getattr(after, name)
-        if name in rt.sensitive:
+        if name in hidden:
             out.append(FieldChange(name, REDACTED, REDACTED))
             continue
         if old == new:
