@@ -93,9 +93,7 @@ def redacted_address(address: Any, limit: int | None = LIMIT) -> str:
     if hidden is None and (limit is None or len(text) <= limit):
         return text
     parts = rest.split("/")
-    out = [
-        REDACTED if hidden is not None and i in hidden else bound(part, limit) for i, part in enumerate(parts)
-    ]
+    out = [REDACTED if hidden is not None and i in hidden else bound(part, limit) for i, part in enumerate(parts)]
     return "/".join((kind, *out))
 
 

@@ -91,7 +91,9 @@ def test_step_outcome_reprs_redact_escape_and_bound() -> None:
     result = rc.apply(plan, {"dspa-vault": Loud(Vault)})
     (outcome,) = result.outcomes.values()
     text = repr(outcome)
-    assert text.startswith("StepOutcome(step=Step('dspa-vault/v0/(sensitive)', Action.CREATE), status=StepStatus.FAILED")
+    assert text.startswith(
+        "StepOutcome(step=Step('dspa-vault/v0/(sensitive)', Action.CREATE), status=StepStatus.FAILED"
+    )
     assert "\n" not in text and len(text) < 1000 and "characters)" in text
     ok = rc.apply(plan, {"dspa-vault": InMemoryProvider(Vault)})
     (done,) = ok.outcomes.values()
