@@ -7,7 +7,7 @@ from typing import Any
 
 import attrs
 
-from .._model import REDACTED, Ref, ResourceType
+from .._model import REDACTED, Ref, ResourceType, redacted_address, show_value
 
 
 @attrs.frozen
@@ -27,11 +27,12 @@ class FieldChange:
     kind: str = "changed"
 
     def __str__(self) -> str:
+        after, before = show_value(self.after, limit=None), show_value(self.before, limit=None)
         if self.kind == "added":
-            return f"{self.path}: added {self.after!r}"
+            return f"{self.path}: added {after}"
         if self.kind == "removed":
-            return f"{self.path}: removed {self.before!r}"
-        return f"{self.path}: {self.before!r} -> {self.after!r}"
+            return f"{self.path}: removed {before}"
+        return f"{self.path}: {before} -> {after}"
 
 
 def changed_fields(rt: ResourceType, before: Any, after: Any) -> tuple[str, ...]:
@@ -41,9 +42,9 @@ def changed_fields(rt: ResourceType, before: Any, after: Any) -> tuple[str, ...]
 
 def _plain(value: Any) -> Any:
     # Refs are compared by address; showing them as their address string keeps
-    # deepdiff from descending into the Address tuple.
+    # deepdiff from descending into the Address tuple. Sensitive identities are redacted.
     if isinstance(value, Ref):
-        return f"ref({str(value.address)!r})"
+        return f"ref({redacted_address(value.address, limit=None)!r})"
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
     if isinstance(value, dict):
