@@ -10,7 +10,7 @@ import attrs
 
 from ..errors import AddressError
 from .address import Address
-from .display import redacted_address
+from .display import redacted_address, show_value
 
 T = TypeVar("T")
 
@@ -23,7 +23,9 @@ def as_address(value: Address | str | Ref[Any]) -> Address:
         return value.address
     if isinstance(value, str):
         return Address.parse(value)
-    raise AddressError(f"expected an Address, an address string or a Ref, got {type(value).__name__} {value!r}")
+    raise AddressError(
+        f"expected an Address, an address string or a Ref, got {type(value).__name__} {show_value(value)}"
+    )
 
 
 @attrs.frozen(repr=False)

@@ -12,7 +12,7 @@ import attrs
 
 from ..errors import AddressError, ResourceDefinitionError
 from .address import KIND_RE, Address
-from .display import declare_kind, show_address
+from .display import declare_kind, show_address, show_value
 from .fields import METADATA_KEY, FieldRole, Role
 from .lifecycle import DEFAULT_LIFECYCLE, Lifecycle
 from .paths import parse_path
@@ -237,7 +237,7 @@ RESERVED = ("depends_on", "lifecycle", "_reconcile_address")
 def _define(cls: type, kind: str, create_before_delete: bool, protect: bool, ignore: tuple[str, ...]) -> type:
     if not KIND_RE.match(kind):
         raise ResourceDefinitionError(
-            f"resource {cls.__qualname__}: invalid kind {kind!r}: use letters, digits and . _ : -"
+            f"resource {cls.__qualname__}: invalid kind {show_value(kind)}: use letters, digits and . _ : -"
         )
     own = inspect.get_annotations(cls)
     for name in RESERVED:
@@ -343,7 +343,7 @@ def resource_type(obj: Any) -> ResourceType:
     """
     rt = getattr(obj, "__reconcile__", None)
     if not isinstance(rt, ResourceType):
-        what = obj.__qualname__ if isinstance(obj, type) else f"{type(obj).__name__} {obj!r}"
+        what = obj.__qualname__ if isinstance(obj, type) else f"{type(obj).__name__} {show_value(obj)}"
         raise ResourceDefinitionError(f"{what} is not a resource; declare its class with @reconcile.resource")
     return rt
 

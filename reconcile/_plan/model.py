@@ -262,7 +262,7 @@ class Plan:
             return found
         before, after = self.actual.get(address), self.desired.get(address)
         if before is None and after is None:
-            raise KeyError(f"{address} is in neither the desired nor the actual state")
+            raise KeyError(f"{show_address(address)} is in neither the desired nor the actual state")
         return Change(address, Action.NOOP, before, after)
 
     def summary(self) -> dict[Action, int]:

@@ -202,3 +202,35 @@ def test_error_messages_escape_hostile_identities() -> None:
     for part in HOSTILE:
         for text in problems([Client(part, rc.ref(Vault, part, part))])[:1]:
             assert text.isprintable(), text
+
+
+def test_errors_about_bad_input_are_bounded_and_escaped() -> None:
+    huge = "x" * 2_000_000  # the 20 MB case is above; the bound does not depend on the size
+    calls = [
+        lambda: rc.Address.parse(huge),
+        lambda: rc.Address.parse("k/%zz" + huge),
+        lambda: rc.Address(huge + "\n", "a"),
+        lambda: rc.ref([huge]),  # type: ignore[arg-type]
+        lambda: rc.resource_type({"secret": huge}),
+        lambda: rc.plan(rc.State(), rc.State(), max_deletes=huge),  # type: ignore[arg-type]
+        lambda: rc.render(rc.State(), format=huge + "\x1b[2J"),
+        lambda: rc.Lifecycle(ignore=("tags" + huge + "[",)),
+        lambda: rc.plan(rc.State(), rc.State(), targets=[rc.Address("dsp-client", huge + "\n")]),
+    ]
+    for call in calls:
+        with pytest.raises(rc.ReconcileError) as info:
+            call()
+        text = str(info.value)
+        assert len(text) < 3 * LIMIT + 300, (len(text), text[:200])
+        assert text.isprintable(), text[:300]
+
+
+def test_a_kind_cannot_end_in_a_newline() -> None:
+    # Kinds are shown as they are (they need no escaping), so they must be what KIND_RE says.
+    with pytest.raises(rc.AddressError):
+        rc.Address("net\n", "a")
+    with pytest.raises(rc.ResourceDefinitionError):
+
+        @rc.resource(kind="net\n")
+        class Net:
+            name: str = rc.identity()
