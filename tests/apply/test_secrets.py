@@ -7,7 +7,7 @@ import logging
 from typing import Any
 
 import attrs
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 import reconcile as rc
@@ -166,7 +166,6 @@ def state_error_texts(scene: Scene) -> list[str]:
     return out
 
 
-@settings(max_examples=30, deadline=None)
 @given(scenes())
 def test_no_output_of_planning_rendering_applying_or_failing_shows_a_secret(scene: Scene) -> None:
     """Whatever reaches people (renderings, reprs, events, log records, the progress line, outcomes and
