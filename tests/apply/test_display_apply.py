@@ -170,3 +170,14 @@ def test_events_name_their_steps_through_the_display() -> None:
     rc.apply(plan, {"dspa-vault": InMemoryProvider(Vault)}, listeners=[events.append])
     assert [str(e) for e in events if e.kind is EventKind.SUCCEEDED] == ["succeeded create dspa-vault/v0/(sensitive)"]
     assert events[-1].address == rc.Address("dspa-vault", ("v0", SECRET))  # programs still get the exact address
+
+
+def test_the_in_memory_providers_errors_redact_identities() -> None:
+    existing = Vault("v0", SECRET, password="a")
+    world = {"dspa-vault": InMemoryProvider(Vault, [existing])}
+    plan = rc.plan(rc.State([existing]), rc.State())  # planned against an empty world: the create collides
+    with Recorder(plan) as seen:
+        result = rc.apply(plan, world, listeners=seen.listeners)
+    (error,) = result.errors.values()
+    assert str(error).startswith("dspa-vault/v0/(sensitive) already exists")
+    assert not [t for t in seen.texts() if SECRET in t]
