@@ -98,8 +98,8 @@ class InMemoryProvider(Generic[R]):
             if address in self.objects:
                 if self.unique_names:
                     raise LookupError(
-                        f"{show_address(address)} already exists (names are unique here, so it cannot be created before "
-                        "the old object is deleted)"
+                        f"{show_address(address)} already exists (names are unique here, so it cannot be created "
+                        "before the old object is deleted)"
                     )
                 self.deposed.setdefault(address, []).append(self.objects[address])
             obj = self._fill(desired, None)
