@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from .._plan import Plan
-from ..errors import ExecutorError
+from ..errors import ApplyOptionError
 from .events import Listener
 from .stale import check_fresh_async, check_saved
 
@@ -57,7 +57,7 @@ def apply(
 
     Raises:
         MissingProviderError: a kind in the plan has no provider (before any step runs).
-        ExecutorError: a bad option, or the executor cannot call a provider (before any step runs).
+        ApplyOptionError: a bad option, or the executor cannot call a provider (before any step runs).
         StalePlanError: a saved plan no longer matches the world (before any step runs).
     """
     check_saved(plan, providers)
@@ -70,7 +70,7 @@ def apply(
     if executor is None:
         executor = default_executor(run)
     elif not isinstance(executor, Executor):
-        raise ExecutorError(f"apply: executor must be an Executor, got {type(executor).__name__}")
+        raise ApplyOptionError(f"apply: executor must be an Executor, got {type(executor).__name__}")
     executor.execute(run)
     return run.result()
 
@@ -93,7 +93,7 @@ async def apply_async(
 
     Raises:
         MissingProviderError: a kind in the plan has no provider (before any step runs).
-        ExecutorError: a bad option (before any step runs).
+        ApplyOptionError: a bad option (before any step runs).
         StalePlanError: a saved plan no longer matches the world (before any step runs).
     """
     from .executors.aio import AsyncExecutor
@@ -104,6 +104,6 @@ async def apply_async(
     if executor is None:
         executor = AsyncExecutor()
     elif not isinstance(executor, AsyncExecutor):
-        raise ExecutorError(f"apply_async: executor must be an AsyncExecutor, got {type(executor).__name__}")
+        raise ApplyOptionError(f"apply_async: executor must be an AsyncExecutor, got {type(executor).__name__}")
     await executor.execute_async(run)
     return run.result()
