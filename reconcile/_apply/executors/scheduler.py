@@ -131,7 +131,7 @@ class Scheduler:
                 self._cond.wait(min(self._delayed[0][0] - time.monotonic(), MAX_WAIT) if self._delayed else None)
 
     def wait_hint(self) -> float | None:
-        """Seconds until the next retry is due (at most ``MAX_WAIT``: wait, then ask again), or ``None`` if none waits."""
+        """Seconds until the next retry is due, at most ``MAX_WAIT`` (then ask again); ``None`` if none waits."""
         with self._lock:
             return min(max(0.0, self._delayed[0][0] - time.monotonic()), MAX_WAIT) if self._delayed else None
 
