@@ -14,6 +14,7 @@ from ._errors import ContractViolation, HarnessError
 from ._faults import (
     AsyncFaultyProvider,
     Fault,
+    FaultEffect,
     FaultInjector,
     FaultyProvider,
     InjectedError,
@@ -58,6 +59,7 @@ __all__ = [
     "Call",
     "ContractViolation",
     "Fault",
+    "FaultEffect",
     "FaultInjector",
     "FaultyProvider",
     "HarnessError",
