@@ -53,6 +53,11 @@ def __getattr__(name: str) -> Any:
     return value
 
 
+def __dir__() -> list[str]:
+    # The lazily loaded names are attributes too, before their first use.
+    return sorted({*globals(), *_LAZY})
+
+
 __all__ = [
     "CONTRACTS",
     "AsyncFaultyProvider",

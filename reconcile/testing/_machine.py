@@ -16,10 +16,10 @@ from .._render import render
 from .._state import State
 from ..errors import UnresolvedRefError
 from ._check import same_in_world
+from ._drawing import Pool, Recipe, build_recipes, modify, new_resource, recipe_for
 from ._errors import ContractViolation, HarnessError
 from ._faults import FaultInjector, SimulatedCrash
 from ._memory import InMemoryProvider
-from ._strategies import Pool, Recipe, build_recipes, modify, new_resource, recipe_for
 
 
 def _differences(recorded: State, world: State) -> list[str]:
