@@ -98,7 +98,8 @@ class RetryPolicy:
         hint = getattr(error, "retry_after", None)
         # A subclass may set retry_after itself: anything but a real number is no hint.
         if isinstance(hint, (int, float)) and not isinstance(hint, bool) and not math.isnan(hint):
-            return min(max(float(hint), 0.0), self.max_delay)
+            # Compared before any float(): an int too large for a float is still just 'long'.
+            return float(min(max(hint, 0), self.max_delay))
         try:
             grown = self.backoff * self.multiplier ** min(attempt - 1, 256) if self.backoff else 0.0
         except OverflowError:  # a huge multiplier: the cap is reached anyway

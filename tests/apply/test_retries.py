@@ -91,6 +91,7 @@ def test_delay_is_always_finite_and_within_max_delay():
     assert policy.max_delay == 300.0
     assert policy.delay(1, rc.TransientError(retry_after=math.inf)) == 300.0
     assert policy.delay(1, rc.TransientError(retry_after=1e300)) == 300.0
+    assert policy.delay(1, rc.TransientError(retry_after=10**400)) == 300.0
     assert policy.delay(1, rc.TransientError(retry_after=12)) == 12.0
     assert policy.delay(1, rc.TransientError(retry_after=-1)) == 0.0
     assert policy.delay(1, rc.TransientError(retry_after=math.nan)) == 0.1
