@@ -97,8 +97,8 @@ class RetryPolicy:
         """
         hint = getattr(error, "retry_after", None)
         # A subclass may set retry_after itself: anything but a real number is no hint.
-        if isinstance(hint, (int, float)) and not isinstance(hint, bool) and not math.isnan(hint):
-            # Compared before any float(): an int too large for a float is still just 'long'.
+        # Ints are compared as they are: one too large for a float is still just long.
+        if (isinstance(hint, int) and not isinstance(hint, bool)) or (isinstance(hint, float) and not math.isnan(hint)):
             return float(min(max(hint, 0), self.max_delay))
         try:
             grown = self.backoff * self.multiplier ** min(attempt - 1, 256) if self.backoff else 0.0
