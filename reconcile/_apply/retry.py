@@ -13,6 +13,8 @@ from ..errors import ApplyOptionError, TransientError
 # The longest single sleep an executor makes while a retry is due; it wakes up
 # and checks again. Keeps every wait within what sleep/wait/timeout calls accept.
 MAX_WAIT = 3600.0
+# The largest int accepted where a finite number of seconds is asked for.
+_FINITE_MAX = 2**1000
 
 
 def _check_number(
@@ -26,14 +28,12 @@ def _check_number(
     finite: bool = False,
 ) -> None:
     ok_type = isinstance(value, int) if integer else isinstance(value, (int, float))
-    if (
-        isinstance(value, bool)
-        or not ok_type
-        or math.isnan(value)
-        or value < low
-        or (strict and value == low)
-        or (finite and math.isinf(value))
-    ):
+    ok = ok_type and not isinstance(value, bool)
+    if ok and not isinstance(value, int):
+        ok = not math.isnan(value) and not (finite and math.isinf(value))
+    elif ok and finite:
+        ok = value <= _FINITE_MAX  # an int past a float's range would overflow the clocks
+    if not ok or value < low or (strict and value == low):
         kind = "an int" if integer else ("a finite number" if finite else "a number")
         raise ApplyOptionError(f"{owner}: {name} must be {kind} {'>' if strict else '>='} {low:g}, got {value!r}")
 

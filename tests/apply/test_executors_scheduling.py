@@ -294,6 +294,8 @@ class _Async:
         (lambda: rc.RetryPolicy(max_backoff=float("nan")), "RetryPolicy: max_backoff must be a number >= 0, got nan"),
         (lambda: rc.RetryPolicy(max_delay=float("inf")), "RetryPolicy: max_delay must be a finite number >= 0, got inf"),
         (lambda: rc.RetryPolicy(max_delay=-1), "RetryPolicy: max_delay must be a finite number >= 0, got -1"),
+        (lambda: rc.RetryPolicy(timeout=10**400), "RetryPolicy: timeout must be a finite number > 0, got 1000"),
+        (lambda: rc.RetryPolicy(max_backoff=None), "RetryPolicy: max_backoff must be a number >= 0, got None"),
         (lambda: rc.RetryPolicy(timeout=float("inf")), "RetryPolicy: timeout must be a finite number > 0, got inf"),
         (
             lambda: rc.TransientError("x", retry_after="5"),
