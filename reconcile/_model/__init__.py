@@ -1,6 +1,19 @@
-"""The resource model: addresses, refs, field roles, lifecycle options, field paths and resource types."""
+"""The resource model: addresses, refs, field roles, lifecycle, field paths, resource types, and their display."""
 
 from .address import KIND_RE, Address, escape_part, make_address
+from .display import (
+    LIMIT,
+    REDACTED,
+    bound,
+    escape,
+    hidden_parts,
+    printable,
+    redacted_address,
+    show_address,
+    show_error,
+    show_text,
+    show_value,
+)
 from .fields import FieldRole, Role, computed, identity, spec
 from .lifecycle import DEFAULT_LIFECYCLE, Lifecycle, Trigger
 from .paths import MISSING, FieldPath, mask, merge, parse_path, select
@@ -26,8 +39,10 @@ __all__ = [
     "FieldPath",
     "FieldRole",
     "KIND_RE",
+    "LIMIT",
     "Lifecycle",
     "MISSING",
+    "REDACTED",
     "RESERVED",
     "Ref",
     "Resource",
@@ -36,9 +51,12 @@ __all__ = [
     "Trigger",
     "address_of",
     "as_address",
+    "bound",
     "canonical_key",
     "computed",
+    "escape",
     "escape_part",
+    "hidden_parts",
     "identity",
     "in_canonical_order",
     "is_resource",
@@ -48,10 +66,16 @@ __all__ = [
     "may_hold_ref",
     "merge",
     "parse_path",
+    "printable",
+    "redacted_address",
     "ref",
     "resource",
     "resource_type",
     "select",
+    "show_address",
+    "show_error",
+    "show_text",
+    "show_value",
     "spec",
     "type_of",
 ]

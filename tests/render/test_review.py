@@ -45,7 +45,7 @@ def test_a_replacement_is_listed_before_the_dependents_it_replaces():
     desired = rc.State([Vpc("core", "10.9.0.0/16"), Subnet("a", CORE), Subnet("b", CORE)])
     plan = rc.plan(desired, observed())
     # Apply order deletes the subnets first ...
-    assert [str(a) for a in plan.changes][0].startswith("subnet/")
+    assert str(next(iter(plan.changes))).startswith("subnet/")
     # ... the review names the cause first.
     assert heads(rc.render(plan)) == [
         "-/+ vpc/core  (replace: cidr forces replacement)",
