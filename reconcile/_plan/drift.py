@@ -36,30 +36,51 @@ def with_origins(
     triggered replacement) takes the origins of the changes that caused it.
     """
     des, act, last = desired.by_address, actual.by_address, last_applied.by_address
+    own: dict[Address, tuple[bool, bool]] = {}
     flags: dict[Address, tuple[bool, bool]] = {}
 
-    def of(address: Address, seen: frozenset[Address]) -> tuple[bool, bool]:
-        found = flags.get(address)
-        if found is not None:
-            return found
-        before = last.get(address)
-        intent = not _same(address, before, des.get(address))
-        drift = not _same(address, before, act.get(address))
+    def direct(address: Address) -> tuple[bool, bool]:
+        found = own.get(address)
+        if found is None:
+            before = last.get(address)
+            found = own[address] = (
+                not _same(address, before, des.get(address)),
+                not _same(address, before, act.get(address)),
+            )
+        return found
+
+    def causes(address: Address) -> tuple[Address, ...]:
         change = changes.get(address)
-        if not (intent or drift) and change is not None:
-            causes = (*change.replaced_refs, *change.triggered_by)
-            for cause in causes:
-                if cause not in seen:
-                    i, d = of(cause, seen | {address})
-                    intent, drift = intent or i, drift or d
-            if not causes:
-                intent = True
-        flags[address] = (intent, drift)
-        return intent, drift
+        return () if change is None else (*change.replaced_refs, *change.triggered_by)
+
+    # A depth-first walk without recursion (replacements propagate along chains
+    # of refs as long as the state's): a change is settled after its causes.
+    for start in changes:
+        if start in flags:
+            continue
+        stack = [(start, iter(causes(start)))]
+        on_path = {start}
+        while stack:
+            address, pending = stack[-1]
+            mine = direct(address)
+            if not any(mine):
+                cause = next((c for c in pending if c not in flags and c not in on_path), None)
+                if cause is not None:
+                    stack.append((cause, iter(causes(cause))))
+                    on_path.add(cause)
+                    continue
+            stack.pop()
+            on_path.discard(address)
+            if any(mine):
+                flags[address] = mine
+                continue
+            inherited = [flags.get(c, (False, False)) for c in causes(address)]
+            # A change with neither a difference nor a cause is counted as asked for.
+            flags[address] = (not inherited or any(i for i, _ in inherited), any(d for _, d in inherited))
 
     out: dict[Address, Change] = {}
     for address, change in changes.items():
-        intent, drift = of(address, frozenset())
+        intent, drift = flags[address]
         origin = Origin.BOTH if intent and drift else Origin.DRIFT if drift else Origin.INTENT
         out[address] = attrs.evolve(change, origin=origin)
     return out

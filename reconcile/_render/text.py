@@ -45,17 +45,28 @@ def review_order(plan: Plan) -> list[Change]:
     out: dict[Address, Change] = {}
     changes = plan.changes
 
-    def emit(change: Change, seen: frozenset[Address]) -> None:
-        if change.address in out:
-            return
-        for cause in (*change.replaced_refs, *change.triggered_by):
-            found = changes.get(cause)
-            if found is not None and cause not in seen:
-                emit(found, seen | {change.address})
-        out[change.address] = change
+    def causes(change: Change) -> list[Change]:
+        found = (changes.get(a) for a in (*change.replaced_refs, *change.triggered_by))
+        return [c for c in found if c is not None]
 
+    # A depth-first walk without recursion: replacements propagate along
+    # chains of refs as long as the state's.
     for change in changes.values():
-        emit(change, frozenset())
+        if change.address in out:
+            continue
+        stack = [(change, iter(causes(change)))]
+        path = {change.address}
+        while stack:
+            current, pending = stack[-1]
+            for cause in pending:
+                if cause.address not in out and cause.address not in path:
+                    stack.append((cause, iter(causes(cause))))
+                    path.add(cause.address)
+                    break
+            else:
+                stack.pop()
+                path.discard(current.address)
+                out[current.address] = current
     return list(out.values())
 
 

@@ -170,3 +170,22 @@ def test_with_the_actual_state_last_applied_every_change_is_intent(pair):
     desired, actual = pair
     plan = rc.plan(desired, actual, last_applied=actual)
     assert all(c.origin is rc.Origin.INTENT for c in plan)
+
+
+@rc.resource(kind="link")
+class Link:
+    name: str = rc.identity()
+    prev: rc.Ref[Link] | None = rc.spec(default=None, replace_on_change=True)
+    shape: str = rc.spec(default="a", replace_on_change=True)
+
+
+def test_a_long_chain_of_replacements_takes_its_root_origin_and_is_reviewed_root_first():
+    """Origins and the review order are found without recursion: a chain longer than Python's recursion limit."""
+    n = 3000
+    chain = [Link("l0")] + [Link(f"l{i}", rc.ref(Link, f"l{i - 1}")) for i in range(1, n)]
+    last = rc.State(chain)
+    moved = rc.State([Link("l0", shape="b"), *chain[1:]])
+    plan = rc.plan(last, moved, last_applied=last)
+    assert len(plan) == n and all(c.origin is rc.Origin.DRIFT for c in plan)
+    heads = [line for line in rc.render(plan).splitlines()[3:] if not line.startswith(" ")]
+    assert heads[0].startswith("-/+ link/l0 [drift]") and heads[-1].startswith(f"-/+ link/l{n - 1} [drift]")
