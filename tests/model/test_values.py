@@ -201,3 +201,16 @@ def test_a_plain_list_does_not_converge_against_a_provider_that_reorders():
     world = {"plain": Reordering(PlainGroup, 0)}
     rc.apply(rc.plan(desired, rc.observe(world)), world)
     assert any(not rc.plan(desired, rc.observe(world)).is_empty for _ in range(5))
+
+
+@given(st.lists(st.integers(0, 3), max_size=5), st.lists(st.integers(0, 3), max_size=5), st.randoms())
+def test_the_fast_path_and_changed_fields_agree_on_unordered_fields(left, right, rnd):
+    """Invariant: ``same()`` says equal exactly when ``changed_fields`` finds nothing, and that is multiset equality."""
+    shuffled = list(left)
+    rnd.shuffle(shuffled)
+    rt = rc.resource_type(Group)
+    for other in (right, shuffled):
+        a, b = Group("web", ports=tuple(left)), Group("web", ports=tuple(other))
+        same = compiled(rt).same(a, b)
+        assert same == (changed_fields(rt, a, b) == ())
+        assert same == (sorted(left) == sorted(other))
