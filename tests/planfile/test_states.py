@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
+import random
+from collections import Counter
 from typing import Any
 
 import pytest
@@ -121,3 +124,49 @@ class Blob:
 def test_a_state_with_a_value_that_has_no_json_form_is_refused_naming_the_field():
     with pytest.raises(rc.PlanFileError, match=r"cannot save blob/b: field 'data'"):
         rc.dumps(rc.State([Blob("b", object())]))
+
+
+def mutations(doc: Any, rnd: random.Random) -> Any:
+    """``doc`` with one value somewhere replaced, a key added or removed, or a list item dropped or doubled."""
+    doc = copy.deepcopy(doc)
+    spots: list[tuple[Any, Any]] = []
+    work = [doc]
+    while work:
+        value = work.pop()
+        keys = list(value) if isinstance(value, dict) else range(len(value)) if isinstance(value, list) else []
+        for k in keys:
+            spots.append((value, k))
+            work.append(value[k])
+    holder, k = rnd.choice(spots)
+    how = rnd.randrange(4)
+    if how == 0:
+        holder[k] = rnd.choice([None, 0, -1, 1.5, "", "x", [], {}, True, "network/core", {"kind": "disk"}])
+    elif how == 1 and isinstance(holder, dict):
+        del holder[k]
+    elif how == 2 and isinstance(holder, dict):
+        holder[rnd.choice(["extra", "$tuple", "fields", "kind"]) + "_"] = 1
+    elif isinstance(holder, list) and rnd.random() < 0.5:
+        holder.insert(k, copy.deepcopy(holder[k]))
+    elif isinstance(holder, list):
+        holder.pop(k)
+    return doc
+
+
+def test_mutated_state_files_give_a_plan_file_error_or_are_what_dumps_writes():
+    """Invariant: ``loads_state`` never raises anything but ``PlanFileError``, and accepts only what ``dumps`` writes."""
+    rnd = random.Random(20261201)
+    base = json.loads(rc.dumps(small_state()))
+    outcomes: Counter[str] = Counter()
+    for _ in range(600):
+        text = resealed(mutations(base, rnd))
+        try:
+            back = rc.loads_state(text, CLASSES, allow_dangling=rnd.random() < 0.5)
+        except rc.PlanFileError:
+            outcomes["refused"] += 1
+            continue
+        outcomes["accepted"] += 1
+        assert json.loads(rc.dumps(back)) == json.loads(text)
+    for cut in range(0, len(rc.dumps(small_state())), 7):
+        with pytest.raises(rc.PlanFileError):
+            rc.loads_state(rc.dumps(small_state())[:cut], CLASSES)
+    assert outcomes["refused"] > 400
