@@ -136,7 +136,9 @@ def plan_text(plan: Plan) -> str:
         lines += _change_lines(change)
     if plan.deferred:
         lines += ["", "Deferred (left out by targets/exclude; plan again without them to apply):"]
-        lines += [f"{c.marker} {address_text(c.address)}" for c in plan.deferred.values()]
+        for c in plan.deferred.values():
+            tag = "" if c.origin is None else " " + _ORIGIN_TAGS[c.origin]
+            lines.append(f"{c.marker} {address_text(c.address)}{tag}")
     return "\n".join(lines) + "\n"
 
 

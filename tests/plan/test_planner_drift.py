@@ -189,3 +189,11 @@ def test_a_long_chain_of_replacements_takes_its_root_origin_and_is_reviewed_root
     assert len(plan) == n and all(c.origin is rc.Origin.DRIFT for c in plan)
     heads = [line for line in rc.render(plan).splitlines()[3:] if not line.startswith(" ")]
     assert heads[0].startswith("-/+ link/l0 [drift]") and heads[-1].startswith(f"-/+ link/l{n - 1} [drift]")
+
+
+def test_deferred_changes_have_origins_too():
+    desired = APPLIED.with_resources(Host("web", NET, "large"))
+    plan = rc.plan(desired, world(Host("db", NET, "medium")), targets=["host/web"], last_applied=APPLIED)
+    assert origins(plan) == {"host/web": rc.Origin.INTENT}
+    assert {str(a): c.origin for a, c in plan.deferred.items()} == {"host/db": rc.Origin.DRIFT}
+    assert rc.render(plan).endswith("~ host/db [drift]\n")
