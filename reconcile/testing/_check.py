@@ -10,12 +10,11 @@ import hypothesis
 from hypothesis import strategies as st
 from hypothesis.strategies import SearchStrategy
 
-from .._apply import apply
-from ..errors import ReconcileError, UnresolvedRefError
+from .._apply import Context, Provider, apply, observe
+from .._model import RESERVED, Address, address_of, is_resource, resource_type
 from .._plan import Action, Step, plan
-from .._providers import Context, Provider, observe
-from .._resource import _RESERVED, Address, address_of, is_resource, resource_type
 from .._state import State
+from ..errors import ReconcileError, UnresolvedRefError
 from ._errors import ContractViolation, HarnessError
 
 CONTRACTS: Mapping[str, str] = {
@@ -38,7 +37,7 @@ def same_in_world(a: Any, b: Any) -> bool:
     """
     if type(a) is not type(b) or not is_resource(a):
         return bool(a == b)
-    return all(getattr(a, f.name) == getattr(b, f.name) for f in attrs.fields(type(a)) if f.name not in _RESERVED)
+    return all(getattr(a, f.name) == getattr(b, f.name) for f in attrs.fields(type(a)) if f.name not in RESERVED)
 
 
 def _spec_problems(got: Any, desired: Any) -> list[str]:
