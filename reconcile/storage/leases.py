@@ -228,9 +228,7 @@ class Lease:
         return f"<Lease {self.name!r} owner={self.owner!r} epoch={self.epoch} {state}>"
 
 
-def acquire(
-    backend: Backend, name: str, owner: str, ttl: float, *, wait: float = 0.0, renew: bool = True
-) -> Lease:
+def acquire(backend: Backend, name: str, owner: str, ttl: float, *, wait: float = 0.0, renew: bool = True) -> Lease:
     """Take lease ``name`` for ``owner`` for ``ttl`` seconds (renewed in the background while held).
 
     The new holding's epoch is one more than the last holder's. A lease whose

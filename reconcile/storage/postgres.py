@@ -69,9 +69,7 @@ class PostgresBackend(Backend):
         try:
             import psycopg
         except ImportError:
-            raise StorageError(
-                "PostgreSQL stores need psycopg 3: pip install 'reconcile[postgres]'"
-            ) from None
+            raise StorageError("PostgreSQL stores need psycopg 3: pip install 'reconcile[postgres]'") from None
         self._psycopg = psycopg
         self._dsn = url.replace("postgres://", "postgresql://", 1)
         self.idle_timeout = idle_timeout
