@@ -653,7 +653,7 @@ class ApplyLog:
     def finish(self, result: Any) -> None:
         """Record how the apply ended (``result`` is the ``ApplyResult``, or ``None`` if it raised).
 
-        Failures the apply saw but this log did not (steps run in another
+        Outcomes the apply saw but this log did not (steps run in another
         process) are recorded from ``result``; calls cut short stay pending for
         recovery. Durable when it returns.
 
@@ -664,7 +664,11 @@ class ApplyLog:
         outcomes = getattr(result, "outcomes", {})
         for (step, attempt), _seq in list(self._open.items()):
             outcome = outcomes.get(step)
-            if outcome is not None and outcome.error is not None and outcome.attempts == attempt:
+            if outcome is None or outcome.attempts != attempt:
+                continue
+            if outcome.status.value == "succeeded":
+                self.outcome(step, attempt, outcome.value)
+            elif outcome.error is not None:
                 self.failure(step, attempt, outcome.error)
         summary: dict[str, int] = {}
         for outcome in outcomes.values():

@@ -1,4 +1,4 @@
-"""Fixtures for the storage and journal tests: one conformance suite on SQLite and on a real PostgreSQL 15."""
+"""Fixtures for store tests (a pytest plugin): SQLite files, and a real PostgreSQL 15 started for the session."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from tests.journal.pg_server import bindir, postgres_server
+from tests.support.postgres_server import bindir, postgres_server
 
 _schemas = itertools.count(1)
 
