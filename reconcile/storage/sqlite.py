@@ -64,7 +64,10 @@ class SQLiteBackend(Backend):
         self._all: list[sqlite3.Connection] = []
         self._all_lock = threading.Lock()
         # Set WAL once, up front, so a failure shows at open rather than at the first write.
-        conn = self._connect()
+        try:
+            conn = self._connect()
+        except sqlite3.Error as exc:
+            raise self._store_error(exc) from None
         try:
             mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()
             if mode is None or str(mode[0]).lower() != "wal":
@@ -87,10 +90,10 @@ class SQLiteBackend(Backend):
 
     def read(self, op: Op[T]) -> T:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = self._local.conn = self._connect()
-            self._remember(conn)
         try:
+            if conn is None:
+                conn = self._local.conn = self._connect()
+                self._remember(conn)
             conn.execute("BEGIN")
             try:
                 return op(_SQLiteTx(conn))

@@ -131,14 +131,13 @@ def test_postgres_url_errors_hide_the_password(postgres_url: str) -> None:
 
 
 def test_a_held_lease_names_its_holder_and_expiry(store_url: str) -> None:
-    with open_store(store_url) as store:
-        with acquire(store, "net", "runner-1", 30) as lease:
-            with pytest.raises(LeaseHeldError) as info:
-                acquire(store, "net", "runner-2", 30)
-            error = info.value
-            assert (error.owner, error.lease_id, error.name) == ("runner-1", lease.lease_id, "net")
-            assert error.expires == pytest.approx(lease.expires, abs=1.0)
-            assert "runner-1" in str(error) and lease.lease_id in str(error)
+    with open_store(store_url) as store, acquire(store, "net", "runner-1", 30) as lease:
+        with pytest.raises(LeaseHeldError) as info:
+            acquire(store, "net", "runner-2", 30)
+        error = info.value
+        assert (error.owner, error.lease_id, error.name) == ("runner-1", lease.lease_id, "net")
+        assert error.expires == pytest.approx(lease.expires, abs=1.0)
+        assert "runner-1" in str(error) and lease.lease_id in str(error)
 
 
 def test_epochs_grow_with_every_holder(store_url: str) -> None:
@@ -186,9 +185,8 @@ def test_wait_takes_the_lease_once_it_is_released(store_url: str) -> None:
         with acquire(store, "net", "b", 30, wait=10) as second:
             assert 0.2 < time.monotonic() - start < 5
             assert second.epoch == first.epoch + 1
-        with pytest.raises(LeaseHeldError):
-            with acquire(store, "net", "c", 30):
-                acquire(store, "net", "d", 30, wait=0.3)
+        with pytest.raises(LeaseHeldError), acquire(store, "net", "c", 30):
+            acquire(store, "net", "d", 30, wait=0.3)
 
 
 def test_force_unlock_by_lease_id_frees_the_lease_and_fences_the_holder(store_url: str) -> None:

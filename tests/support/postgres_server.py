@@ -47,14 +47,28 @@ def postgres_server(binaries: str) -> Iterator[str]:
     run = {"check": True, "capture_output": True, "text": True, "cwd": root}
     try:
         subprocess.run(
-            _as_postgres([f"{binaries}/initdb", "-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8",
-                          "--no-sync"]),
+            _as_postgres(
+                [f"{binaries}/initdb", "-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"]
+            ),
             **run,  # type: ignore[call-overload]
         )
         options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200"
         subprocess.run(
-            _as_postgres([f"{binaries}/pg_ctl", "-D", data, "-o", options, "-l", os.path.join(root, "log"),
-                          "-w", "-t", "60", "start"]),
+            _as_postgres(
+                [
+                    f"{binaries}/pg_ctl",
+                    "-D",
+                    data,
+                    "-o",
+                    options,
+                    "-l",
+                    os.path.join(root, "log"),
+                    "-w",
+                    "-t",
+                    "60",
+                    "start",
+                ]
+            ),
             **run,  # type: ignore[call-overload]
         )
     except subprocess.CalledProcessError as exc:
@@ -68,6 +82,7 @@ def postgres_server(binaries: str) -> Iterator[str]:
     finally:
         subprocess.run(
             _as_postgres([f"{binaries}/pg_ctl", "-D", data, "-m", "immediate", "-w", "stop"]),
-            capture_output=True, check=False,
+            capture_output=True,
+            check=False,
         )
         shutil.rmtree(root, ignore_errors=True)
