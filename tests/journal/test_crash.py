@@ -140,7 +140,9 @@ def test_killed_appliers_never_create_twice_or_lose_anything(
         _recover_and_converge(folder, variant, counts)
         shutil.rmtree(folder)
     with capsys.disabled():
-        shown = {k: counts[k] for k in ("kills", "pending", "adopted", "duplicate_creates", "lost", "computed_mismatch")}
+        shown = {
+            k: counts[k] for k in ("kills", "pending", "adopted", "duplicate_creates", "lost", "computed_mismatch")
+        }
         print(f"\ncrash[{variant}]: {TRIALS[variant]} trials, {shown}")
     assert counts["kills"] >= TRIALS[variant] * 0.7, f"too few runs were killed mid-apply: {counts['kills']}"
     assert counts["duplicates"] == 0
