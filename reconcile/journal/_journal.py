@@ -205,7 +205,7 @@ class Journal:
         where = "o.status = 'pending'"
         params: tuple[Any, ...] = ()
         if lease is not None:
-            where += " AND a.lease = ?"
+            where += " AND (a.lease = ? OR a.lease IS NULL)"
             params = (lease.name,)
         columns = ", ".join("o." + c.strip() for c in _OP_COLUMNS.split(","))
         return self.backend.read(
@@ -232,8 +232,8 @@ class Journal:
 
         Args:
             providers: providers keyed by kind (only ``read`` is used).
-            lease: the held lease: only intents of applies under its name are
-                resolved, and the writes are fenced by it.
+            lease: the held lease: only intents of applies under its name (or
+                under no lease) are resolved, and the writes are fenced by it.
 
         Returns:
             The report of what was pending and what was found.
