@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import inspect
 import itertools
@@ -309,6 +310,9 @@ class Journal:
             )
         known = [(str(a), a.kind, t, now, codec.digest(str(a), t, now)) for a, t in texts.items()]
         closed = [(str(e.address),) for e in entries if e.resolution in ("adopted", "done")]
+        opened = [
+            (str(e.address), e.idempotency_key) for e in entries if e.resolution == "not_done" and e.op is Action.CREATE
+        ]
 
         def resolve(tx: Tx) -> None:
             if held is not None:
@@ -320,6 +324,7 @@ class Journal:
             )
             tx.executemany(_UPSERT_KNOWN, known)
             tx.executemany(f"DELETE FROM {KEYS} WHERE address = ?", closed)
+            tx.executemany(_UPSERT_KEY, opened)
 
         self.backend.write(resolve)
         report = RecoveryReport(tuple(entries))
@@ -484,6 +489,11 @@ class Journal:
         return self._codec
 
 
+_UPSERT_KEY = (
+    f"INSERT INTO {KEYS} (address, idem_key) VALUES (?, ?) "
+    "ON CONFLICT (address) DO UPDATE SET idem_key = excluded.idem_key"
+)
+
 _UPSERT_KNOWN = (
     f"INSERT INTO {KNOWN} (address, kind, value, updated, digest) VALUES (?, ?, ?, ?, ?) "
     "ON CONFLICT (address) DO UPDATE SET kind = excluded.kind, value = excluded.value, "
@@ -498,9 +508,21 @@ class ApplyLog:
     key), ``outcome`` or ``failure`` after it (queued: durable with the next
     commit), ``finish`` at the end (durable when it returns).
 
+    Intents are written ahead: the commit that makes one step's intent durable
+    also carries the intents of up to ``ahead`` steps that are ready to run
+    (every step they run after succeeded), so those steps start without waiting
+    for a commit of their own. An intent written ahead whose step never ran is
+    marked ``not_started`` by ``finish``; after a crash, recovery reads its
+    address like any other pending intent.
+
     Attributes:
         apply_id: the apply's id in the journal's history.
+        ahead: the most intents written ahead per commit.
+        window: the most intents written ahead and not yet claimed.
     """
+
+    ahead = 64
+    window = 512
 
     def __init__(
         self, journal: Journal, apply_id: str, plan: Plan, lease: Lease | None, open_keys: Mapping[Address, str]
@@ -518,6 +540,25 @@ class ApplyLog:
         self._lock = threading.Lock()
         self._backend = journal.backend
         self._codec = journal.codec
+        self._epoch = None if lease is None else lease.epoch
+        # Readiness, to know which intents can be written ahead.
+        self._waiting: dict[Step, int] = {}
+        self._dependents: dict[Step, list[Step]] = {}
+        for step, before in plan.after.items():
+            if before:
+                self._waiting[step] = len(before)
+                for b in before:
+                    self._dependents.setdefault(b, []).append(step)
+        self._ready: collections.deque[Step] = collections.deque(s for s in plan.steps if s not in self._waiting)
+        self._started: set[Step] = set()
+        self._ahead: dict[Step, tuple[str, int, Future[None]]] = {}
+        # Outcomes waiting for the next write.
+        self._updates: list[tuple[Any, ...]] = []
+        self._known: list[tuple[Any, ...]] = []
+        self._keys_changed: list[tuple[str, str | None]] = []
+        # Addresses with an open create key in the store (from earlier applies or failed creates here).
+        self._keyed: set[Address] = set(open_keys)
+        self._drain_queued = False
 
     def key(self, step: Step) -> str:
         """The idempotency key of ``step``: one per step for the whole apply, and for a create
@@ -530,6 +571,14 @@ class ApplyLog:
             self._keys[step] = key
         return key
 
+    def _row(self, step: Step, attempt: int, key: str, seq: int, now: float) -> tuple[Any, ...]:
+        address, op = step[0], step[1]
+        desired = self._codec.encode(self.plan.changes[address].after) if op is not Action.DELETE else None
+        text = str(address)
+        epoch = self._epoch
+        digest = self._codec.digest(self.apply_id, seq, text, op.value, attempt, key, desired, epoch, now)
+        return (self.apply_id, seq, text, address.kind, op.value, attempt, key, desired, epoch, now, digest)
+
     def intent(self, step: Step, attempt: int) -> str:
         """Durably record that ``step`` is about to be called (attempt ``attempt``); return its idempotency key.
 
@@ -537,48 +586,91 @@ class ApplyLog:
             FencedError: a newer lease holder exists (nothing was recorded; do not call the provider).
             StorageError: the store failed.
         """
-        key = self.key(step)
-        seq = next(self._seq)
-        address, op = step[0], step[1]
-        change = self.plan.changes[address]
-        desired = self._codec.encode(change.after) if op is not Action.DELETE else None
+        refill: list[tuple[Step, int, str, int]] = []
+        with self._lock:
+            self._started.add(step)
+            written = self._ahead.pop(step, None) if attempt == 1 else None
+            if written is None:
+                batch = [(step, attempt, self.key(step), next(self._seq)), *self._take_ahead()]
+                done: Future[None] = Future()
+                for s, _a, k, q in batch[1:]:
+                    self._ahead[s] = (k, q, done)
+            elif len(self._ahead) < self.window // 2:
+                # Keep the window full, so the steps that follow do not wait either.
+                refill = self._take_ahead()
+                refilled: Future[None] = Future()
+                for s, _a, k, q in refill:
+                    self._ahead[s] = (k, q, refilled)
+        if refill:
+            self._write_async(refill, refilled)
+        if written is not None:
+            key, seq, done = written
+            try:
+                done.result()
+            except Exception:
+                # The write ahead failed (a fenced batch): write this intent by itself, which reports why.
+                return self._write_alone(step, attempt)
+            self._open[(step, 1)] = seq
+            return key
+        try:
+            self._write(batch)
+        except BaseException as exc:
+            done.set_exception(exc)
+            raise
+        done.set_result(None)
+        _step, _attempt, key, seq = batch[0]
+        self._open[(step, attempt)] = seq
+        return key
+
+    def _take_ahead(self) -> list[tuple[Step, int, str, int]]:
+        """Ready steps whose intents can be written ahead (under the lock)."""
+        taken = []
+        room = min(self.ahead, self.window - len(self._ahead))
+        while room > 0 and self._ready:
+            s = self._ready.popleft()
+            if s in self._started or s in self._ahead:
+                continue
+            taken.append((s, 1, self.key(s), next(self._seq)))
+            room -= 1
+        return taken
+
+    def _write_async(self, batch: list[tuple[Step, int, str, int]], done: Future[None]) -> None:
+        future = self._backend.submit(self._write_op(batch))
+
+        def settle(f: Future[None]) -> None:
+            error = f.exception()
+            if error is None:
+                done.set_result(None)
+            else:
+                done.set_exception(error)
+
+        future.add_done_callback(settle)
+
+    def _write_alone(self, step: Step, attempt: int) -> str:
+        with self._lock:
+            batch = [(step, attempt, self.key(step), next(self._seq))]
+        self._write(batch)
+        self._open[(step, attempt)] = batch[0][3]
+        return batch[0][2]
+
+    def _write(self, batch: list[tuple[Step, int, str, int]]) -> None:
+        self._backend.write(self._write_op(batch))
+
+    def _write_op(self, batch: list[tuple[Step, int, str, int]]) -> Any:
         now = self._backend.clock()
+        rows = [self._row(s, a, k, q, now) for s, a, k, q in batch]
         lease = self.lease
-        epoch = None if lease is None else lease.epoch
-        text = str(address)
-        row = (
-            self.apply_id,
-            seq,
-            text,
-            address.kind,
-            op.value,
-            attempt,
-            key,
-            desired,
-            epoch,
-            now,
-            self._codec.digest(self.apply_id, seq, text, op.value, attempt, key, desired, epoch, now),
-        )
-        is_create = op is Action.CREATE
 
         def write(tx: Tx) -> None:
             if lease is not None:
                 lease.fence(tx)
-            tx.execute(
+            tx.executemany(
                 f"INSERT INTO {OPS} (apply_id, seq, address, kind, op, attempt, idem_key, desired, epoch, started, "
                 "digest, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending')",
-                row,
+                rows,
             )
-            if is_create:
-                tx.execute(
-                    f"INSERT INTO {KEYS} (address, idem_key) VALUES (?, ?) "
-                    "ON CONFLICT (address) DO UPDATE SET idem_key = excluded.idem_key",
-                    (text, key),
-                )
 
-        self._backend.write(write)
-        self._open[(step, attempt)] = seq
-        return key
+        return write
 
     def _queue(self, op: Any) -> None:
         future: Future[None] = self._backend.submit(op)
@@ -589,6 +681,47 @@ class ApplyLog:
         if error is not None:
             with self._lock:
                 self._errors.append(error)
+
+    def _enqueue(
+        self,
+        update: tuple[Any, ...],
+        known: tuple[Any, ...] | None = None,
+        close_key: str | None = None,
+        open_key: tuple[str, str] | None = None,
+    ) -> None:
+        """Add one outcome to the next write; outcomes that arrive while it waits share it."""
+        with self._lock:
+            self._updates.append(update)
+            if known is not None:
+                self._known.append(known)
+            if close_key is not None:
+                self._keys_changed.append((close_key, None))
+            if open_key is not None:
+                self._keys_changed.append(open_key)
+            if self._drain_queued:
+                return
+            self._drain_queued = True
+        self._queue(self._drain)
+
+    def _drain(self, tx: Tx) -> None:
+        with self._lock:
+            updates, known, keys = self._updates, self._known, self._keys_changed
+            self._updates, self._known, self._keys_changed = [], [], []
+            self._drain_queued = False
+        if self.lease is not None:
+            self.lease.fence(tx)
+        tx.executemany(
+            f"UPDATE {OPS} SET status = ?, actual = ?, error = ?, finished = ?, outcome_digest = ? "
+            "WHERE apply_id = ? AND seq = ?",
+            updates,
+        )
+        if known:
+            tx.executemany(_UPSERT_KNOWN, known)
+        for address, key in keys:
+            if key is None:
+                tx.execute(f"DELETE FROM {KEYS} WHERE address = ?", (address,))
+            else:
+                tx.execute(_UPSERT_KEY, (address, key))
 
     def outcome(self, step: Step, attempt: int, value: Any) -> None:
         """Record that attempt ``attempt`` of ``step`` returned ``value`` (``None`` for a delete)."""
@@ -607,23 +740,18 @@ class ApplyLog:
         )
         if op is Action.CREATE:
             self._created.add(address)
+        with self._lock:
+            for d in self._dependents.get(step, ()):
+                self._waiting[d] -= 1
+                if not self._waiting[d]:
+                    self._ready.append(d)
         known = None if keeps_new else (text, address.kind, actual, now, self._codec.digest(text, actual, now))
-        lease = self.lease
-        apply_id = self.apply_id
-
-        def write(tx: Tx) -> None:
-            if lease is not None:
-                lease.fence(tx)
-            tx.execute(
-                f"UPDATE {OPS} SET status = 'succeeded', actual = ?, finished = ?, outcome_digest = ? "
-                "WHERE apply_id = ? AND seq = ?",
-                (actual, now, digest, apply_id, seq),
-            )
-            if known is not None:
-                tx.execute(_UPSERT_KNOWN, known)
-                tx.execute(f"DELETE FROM {KEYS} WHERE address = ?", (text,))
-
-        self._queue(write)
+        update = ("succeeded", actual, None, now, digest, self.apply_id, seq)
+        # The key of an unfinished create closes once the address is created or deleted for sure.
+        close = not keeps_new and address in self._keyed
+        if close:
+            self._keyed.discard(address)
+        self._enqueue(update, known, text if close else None)
 
     def failure(self, step: Step, attempt: int, error: BaseException) -> None:
         """Record that attempt ``attempt`` of ``step`` raised ``error``.
@@ -636,19 +764,12 @@ class ApplyLog:
         message = f"{type(error).__name__}: {error}"[:2000]
         now = self._backend.clock()
         digest = self._codec.digest(self.apply_id, seq, "failed", None, message, now)
-        lease = self.lease
-        apply_id = self.apply_id
-
-        def write(tx: Tx) -> None:
-            if lease is not None:
-                lease.fence(tx)
-            tx.execute(
-                f"UPDATE {OPS} SET status = 'failed', error = ?, finished = ?, outcome_digest = ? "
-                "WHERE apply_id = ? AND seq = ?",
-                (message, now, digest, apply_id, seq),
-            )
-
-        self._queue(write)
+        open_key = None
+        if step[1] is Action.CREATE:
+            # The create may have happened: its key is kept for the next create of the address.
+            self._keyed.add(step[0])
+            open_key = (str(step[0]), self.key(step))
+        self._enqueue(("failed", None, message, now, digest, self.apply_id, seq), open_key=open_key)
 
     def finish(self, result: Any) -> None:
         """Record how the apply ended (``result`` is the ``ApplyResult``, or ``None`` if it raised).
@@ -670,6 +791,29 @@ class ApplyLog:
                 self.outcome(step, attempt, outcome.value)
             elif outcome.error is not None:
                 self.failure(step, attempt, outcome.error)
+        with self._lock:
+            unclaimed = [(seq, done) for _key, seq, done in self._ahead.values()]
+            self._ahead.clear()
+        now = self._backend.clock()
+        marks = []
+        for seq, done in unclaimed:
+            if done.done() and done.exception() is None:
+                marks.append(
+                    (now, self._codec.digest(self.apply_id, seq, "not_started", None, None, now), self.apply_id, seq)
+                )
+        if marks:
+            lease_ = self.lease
+
+            def mark(tx: Tx) -> None:
+                if lease_ is not None:
+                    lease_.fence(tx)
+                tx.executemany(
+                    f"UPDATE {OPS} SET status = 'not_started', finished = ?, outcome_digest = ? "
+                    "WHERE apply_id = ? AND seq = ? AND status = 'pending'",
+                    marks,
+                )
+
+            self._queue(mark)
         summary: dict[str, int] = {}
         for outcome in outcomes.values():
             summary[outcome.status.value] = summary.get(outcome.status.value, 0) + 1

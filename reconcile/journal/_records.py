@@ -48,8 +48,8 @@ class StepRecord:
         op: CREATE, UPDATE or DELETE.
         attempt: 1 for the first try of the step.
         idempotency_key: the key the provider saw as ``ctx.idempotency_key``.
-        status: ``"pending"`` (no outcome yet), ``"succeeded"``, ``"failed"``, or a recovery's
-            ``"adopted"``, ``"not_done"``, ``"done"``, ``"reread"``.
+        status: ``"pending"`` (no outcome yet), ``"succeeded"``, ``"failed"``, ``"not_started"``
+            (written ahead, never called), or a recovery's ``"adopted"``, ``"not_done"``, ``"done"``, ``"reread"``.
         started: when the intent was written.
         finished: when the outcome was written, or ``None``.
         desired: the desired value as stored (JSON data; ``None`` for a delete).

@@ -23,7 +23,6 @@ def _v1(tx: Tx) -> None:
         "finished DOUBLE PRECISION, actual TEXT, error TEXT, outcome_digest TEXT, PRIMARY KEY (apply_id, seq))"
     )
     tx.execute(f"CREATE INDEX reconcile_ops_pending ON {OPS} (apply_id, seq) WHERE status = 'pending'")
-    tx.execute(f"CREATE INDEX reconcile_ops_address ON {OPS} (address)")
     tx.execute(
         f"CREATE TABLE {KNOWN} (address TEXT PRIMARY KEY, kind TEXT NOT NULL, value TEXT, "
         "updated DOUBLE PRECISION NOT NULL, digest TEXT NOT NULL)"
