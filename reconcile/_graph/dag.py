@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
-from typing import Any, TypeVar
-
-import networkx as nx
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from typing import TypeVar
 
 N = TypeVar("N", bound=Hashable)
 
@@ -62,33 +60,6 @@ def topological_order(nodes: Sequence[N], preds: Mapping[N, Sequence[N]]) -> tup
         return ordered, []
     done = set(order)
     return ordered, [n for i, n in enumerate(nodes) if i not in done]
-
-
-def find_cycles(nodes: Iterable[N], preds: Mapping[N, Sequence[N]]) -> list[list[N]]:
-    """One cycle per strongly connected component that has one, each in edge order.
-
-    Each returned cycle lists nodes so that every node depends on the next one
-    and the last depends on the first.
-    """
-    g: Any = nx.DiGraph()
-    node_list = list(nodes)
-    g.add_nodes_from(node_list)
-    for n in node_list:
-        for p in preds.get(n, ()):
-            if p in g:
-                g.add_edge(n, p)
-    cycles: list[list[N]] = []
-    position = {n: i for i, n in enumerate(node_list)}
-    for comp in nx.strongly_connected_components(g):
-        if len(comp) == 1:
-            (only,) = comp
-            if not g.has_edge(only, only):
-                continue
-        start = min(comp, key=position.__getitem__)
-        edges = nx.find_cycle(g.subgraph(comp), source=start)
-        cycles.append([u for u, _v in edges])
-    cycles.sort(key=lambda c: position[c[0]])
-    return cycles
 
 
 def longest_path_lengths(

@@ -12,7 +12,7 @@ import attrs
 from .._graph import to_networkx
 from .._model import Address, ResourceType, as_address, type_of
 from .._state import State
-from .explain import FieldChange, explain
+from .explain import Difference, FieldChange, explain
 
 
 class Action(enum.Enum):
@@ -148,13 +148,12 @@ class Change:
             return ()
         rt: ResourceType = type_of(type(obj))
         if self.action in (Action.CREATE, Action.DELETE):
-            kind = "added" if self.action is Action.CREATE else "removed"
+            added = self.action is Action.CREATE
+            how = Difference.ADDED if added else Difference.REMOVED
             out = []
             for name in rt.compared:
                 value = "(sensitive)" if name in rt.sensitive else getattr(obj, name)
-                out.append(
-                    FieldChange(name, None if kind == "added" else value, value if kind == "added" else None, kind)
-                )
+                out.append(FieldChange(name, None if added else value, value if added else None, how))
             return tuple(out)
         return explain(rt, self.before, self.after, self.changed_fields)
 
@@ -193,7 +192,7 @@ class Plan:
         actual: the actual state planned from.
         changes: every change other than NOOP, keyed by address, in apply order.
         steps: provider calls in a valid order (a topological order of the step DAG).
-        after: for each step, the steps it runs after (the step DAG's edges).
+        predecessors: for each step, the steps it runs after (the step DAG's edges).
         unchanged: how many addresses need nothing.
         deferred: changes left out by ``targets`` / ``exclude``, keyed by address;
             planning again without those options picks them up.
@@ -207,7 +206,7 @@ class Plan:
     actual: State
     changes: Mapping[Address, Change]
     steps: tuple[Step, ...]
-    after: Mapping[Step, tuple[Step, ...]]
+    predecessors: Mapping[Step, tuple[Step, ...]]
     unchanged: int
     deferred: Mapping[Address, Change] = attrs.field(factory=dict)
     fingerprint: str | None = None
@@ -226,7 +225,7 @@ class Plan:
             return NotImplemented
         return (
             self.steps == other.steps
-            and dict(self.after) == dict(other.after)
+            and dict(self.predecessors) == dict(other.predecessors)
             and self.unchanged == other.unchanged
             and list(self.changes.items()) == list(other.changes.items())
             and list(self.deferred.items()) == list(other.deferred.items())
@@ -262,25 +261,19 @@ class Plan:
         counts[Action.NOOP] = self.unchanged
         return {a: counts.get(a, 0) for a in Action}
 
-    def dependents(self) -> dict[Step, list[Step]]:
+    def successors(self) -> dict[Step, list[Step]]:
         """For each step, the steps that run after it (the DAG's forward edges)."""
         out: dict[Step, list[Step]] = {s: [] for s in self.steps}
-        for s, preds in self.after.items():
+        for s, preds in self.predecessors.items():
             for p in preds:
                 out[p].append(s)
         return out
 
     def to_networkx(self) -> Any:
         """The step DAG as a ``networkx.DiGraph`` (edge ``earlier -> later``), nodes carry ``action``."""
-        return to_networkx(self.steps, self.after, action={s: self.changes[s.address].action for s in self.steps})
-
-    def render(self, format: str = "text") -> str:
-        """The plan as text, JSON, DOT or Mermaid; see :func:`reconcile.render`."""
-        # The rendering room sits above the plan room; importing on use keeps the
-        # module layering one-way at import time.
-        from .._render import render
-
-        return render(self, format=format)
+        return to_networkx(
+            self.steps, self.predecessors, action={s: self.changes[s.address].action for s in self.steps}
+        )
 
     def __repr__(self) -> str:
         counts = ", ".join(f"{a.value}={n}" for a, n in self.summary().items() if n)

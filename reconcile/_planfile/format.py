@@ -143,7 +143,7 @@ def dumps(plan: Plan, *, converter: cattrs.Converter | None = None) -> str:
             "changes": [_write_change(conv, c, plan.desired) for c in plan.changes.values()],
             "deferred": [_write_change(conv, c, plan.desired) for c in plan.deferred.values()],
             "steps": [[str(s.address), s.op.value] for s in plan.steps],
-            "after": [[ids[s], [ids[p] for p in preds]] for s, preds in plan.after.items() if preds],
+            "after": [[ids[s], [ids[p] for p in preds]] for s, preds in plan.predecessors.items() if preds],
         }
         body["checksum"] = _checksum(body)
     except (TypeError, ValueError, Unsaveable):

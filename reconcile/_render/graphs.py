@@ -74,7 +74,7 @@ def _plan_graph(plan: Plan) -> tuple[list[tuple[str, str, str, bool]], list[tupl
         (f"d{i}", f"deferred: {c.action.value} {shown.address(c.address)}", "deferred", True)
         for i, c in enumerate(plan.deferred.values())
     ]
-    edges = [(ids[p], ids[s]) for s in plan.steps for p in plan.after.get(s, ())]
+    edges = [(ids[p], ids[s]) for s in plan.steps for p in plan.predecessors.get(s, ())]
     return nodes, edges
 
 

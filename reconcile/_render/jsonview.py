@@ -71,7 +71,7 @@ def plan_json(plan: Plan) -> str:
                 "op": s.op.value,
                 "address": shown.address(s.address),
                 "action": plan.changes[s.address].action.value,
-                "after": sorted(ids[p] for p in plan.after.get(s, ())),
+                "after": sorted(ids[p] for p in plan.predecessors.get(s, ())),
             }
             for i, s in enumerate(plan.steps)
         ],

@@ -13,6 +13,7 @@ from hypothesis.strategies import SearchStrategy
 from .._apply import Context, Provider, apply, observe
 from .._model import RESERVED, Address, address_of, is_resource, resource_type
 from .._plan import Action, Step, plan
+from .._render import render
 from .._state import State
 from ..errors import ReconcileError, UnresolvedRefError
 from ._errors import ContractViolation, HarnessError
@@ -308,10 +309,10 @@ def _converge(b: _Battery, providers: Mapping[str, Provider[Any]], resources: li
     result = apply(planned, providers)
     if not result.ok:
         errors = "; ".join(f"{step}: {type(e).__name__}: {e}" for step, e in result.errors.items())
-        raise ContractViolation(contract, f"applying the plan for {what} failed: {errors}\n{planned.render()}")
+        raise ContractViolation(contract, f"applying the plan for {what} failed: {errors}\n{render(planned)}")
     again = plan(desired, world())
     if not again.is_empty:
         raise ContractViolation(
             contract,
-            f"after applying the plan for {what}, re-planning still finds changes:\n{again.render()}",
+            f"after applying the plan for {what}, re-planning still finds changes:\n{render(again)}",
         )

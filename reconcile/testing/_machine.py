@@ -12,6 +12,7 @@ from hypothesis.stateful import RuleBasedStateMachine, precondition, rule
 from .._apply import ApplyResult, Context, Provider, apply, observe
 from .._model import Address, address_of
 from .._plan import Action, Step, plan
+from .._render import render
 from .._state import State
 from ..errors import UnresolvedRefError
 from ._check import same_in_world
@@ -218,13 +219,13 @@ class ReconcileMachine(RuleBasedStateMachine):
         result = apply(planned, self.providers)
         if not result.ok:
             errors = "; ".join(f"{step}: {type(e).__name__}: {e}" for step, e in result.errors.items())
-            raise ContractViolation("apply-succeeds", f"a fault-free apply failed: {errors}\n{planned.render()}")
+            raise ContractViolation("apply-succeeds", f"a fault-free apply failed: {errors}\n{render(planned)}")
         self._check_result(result)
         again = plan(self.desired, self.world())
         if not again.is_empty:
             raise ContractViolation(
                 "reconcile-converges",
-                f"after a fault-free reconcile, the next plan still has changes:\n{again.render()}",
+                f"after a fault-free reconcile, the next plan still has changes:\n{render(again)}",
             )
 
     def _check_result(self, result: ApplyResult) -> None:

@@ -39,7 +39,7 @@ def descendants(plan: rc.Plan, step: Step) -> set[Step]:
 def assert_order_respected(plan: rc.Plan, kit: Kit) -> None:
     """Every step entered its provider only after every step it runs after had returned."""
     probe = kit.probe
-    for step, preds in plan.after.items():
+    for step, preds in plan.predecessors.items():
         for entered in probe.entered.get(step, ()):
             for p in preds:
                 assert p in probe.returned, f"{step} ran although {p} never returned"
@@ -284,7 +284,7 @@ def test_events_are_well_ordered_around_each_provider_call(kit: Kit):
         finals = [k for k in probe.kinds_of(step) if k.is_final]
         assert finals == [EventKind.SUCCEEDED]
         # A step starts only after the SUCCEEDED event of everything it runs after.
-        for p in plan.after.get(step, ()):
+        for p in plan.predecessors.get(step, ()):
             assert succeeded[p][0] < queued[step][0]
     by_step = {e.step: e for _t, e in probe.events if e.kind is EventKind.SUCCEEDED}
     assert by_step[create("node/a")].value == result.state["node/a"]

@@ -364,7 +364,9 @@ class PlanOrderExecutor(rc.Executor):
 
     def execute(self, run: rc.ApplyRun) -> None:
         for step in run.plan.steps:
-            blockers = [p for p in run.plan.after.get(step, ()) if run.outcomes[p].status is not StepStatus.SUCCEEDED]
+            blockers = [
+                p for p in run.plan.predecessors.get(step, ()) if run.outcomes[p].status is not StepStatus.SUCCEEDED
+            ]
             if blockers:
                 cause = run.outcomes[blockers[0]].cause or blockers[0]
                 run.record(rc.StepOutcome(step, StepStatus.SKIPPED, cause=cause))

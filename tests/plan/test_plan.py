@@ -119,7 +119,7 @@ def test_creates_follow_dependencies_and_deletes_precede_them():
     assert [str(s) for s in p.steps] == ["create network/core", "create server/web", "create disk/d"]
     p = rc.plan(rc.State(), desired)
     assert [str(s) for s in p.steps] == ["delete disk/d", "delete server/web", "delete network/core"]
-    assert p.after[Step("network/core", Action.DELETE)] == (Step("server/web", Action.DELETE),)
+    assert p.predecessors[Step("network/core", Action.DELETE)] == (Step("server/web", Action.DELETE),)
 
 
 def test_update_runs_after_delete_of_a_former_dependent():
@@ -134,7 +134,7 @@ def test_depends_on_orders_without_changing_inputs():
 
     desired = state(Network("core", "x"), Record("z", "a", "1", depends_on=[NET]))
     p = rc.plan(desired, rc.State())
-    assert p.after[Step("record/z/a", Action.CREATE)] == (Step("network/core", Action.CREATE),)
+    assert p.predecessors[Step("record/z/a", Action.CREATE)] == (Step("network/core", Action.CREATE),)
     p2 = rc.plan(state(Network("core", "y"), Record("z", "a", "1", depends_on=[NET])), desired)
     assert actions(p2) == {"network/core": Action.REPLACE}
 
@@ -143,7 +143,7 @@ def test_explain_gives_field_level_differences():
     actual = state(Network("core", "10.0.0.0/16", {"env": "prod", "team": "a"}))
     desired = state(Network("core", "10.0.0.0/16", {"env": "dev", "owner": "b"}))
     explained = rc.plan(desired, actual).change("network/core").explain()
-    assert [(f.path, f.kind, f.before, f.after) for f in explained] == [
+    assert [(f.path, f.difference.value, f.before, f.after) for f in explained] == [
         ("tags['env']", "changed", "prod", "dev"),
         ("tags['owner']", "added", None, "b"),
         ("tags['team']", "removed", "a", None),
@@ -189,7 +189,7 @@ def test_a_delete_waits_for_the_update_that_moves_a_dependent_away():
     new = state(Network("n2", "10.1.0.0/16"), Server("s", rc.ref(Network, "n2"), "small"))
     p = rc.plan(new, old)
     assert [str(s) for s in p.steps] == ["create network/n2", "update server/s", "delete network/n1"]
-    assert Step("server/s", Action.UPDATE) in p.after[Step("network/n1", Action.DELETE)]
+    assert Step("server/s", Action.UPDATE) in p.predecessors[Step("network/n1", Action.DELETE)]
 
 
 def test_conflicting_soft_edges_give_way_lifting_first():
@@ -203,5 +203,5 @@ def test_conflicting_soft_edges_give_way_lifting_first():
     desired = state(n("x", value=1), n("b", "x"))
     p = rc.plan(desired, actual)
     assert [str(s) for s in p.steps] == ["update node/x", "update node/b", "delete node/a"]
-    assert p.after[Step("node/a", Action.DELETE)] == (Step("node/b", Action.UPDATE),)
-    assert Step("node/a", Action.DELETE) not in p.after.get(Step("node/x", Action.UPDATE), ())
+    assert p.predecessors[Step("node/a", Action.DELETE)] == (Step("node/b", Action.UPDATE),)
+    assert Step("node/a", Action.DELETE) not in p.predecessors.get(Step("node/x", Action.UPDATE), ())

@@ -94,7 +94,7 @@ def test_a_replacement_creates_the_desired_object_as_written() -> None:
 
 
 def test_computed_fields_show_as_known_after_apply_on_create() -> None:
-    text = rc.plan(rc.State([Vm("a")]), rc.State([])).render()
+    text = rc.render(rc.plan(rc.State([Vm("a")]), rc.State([])))
     assert "      vm_id: (known after apply)" in text
 
 

@@ -17,7 +17,7 @@ def test_step_graph_never_has_a_cycle_and_steps_are_in_order(states: tuple[rc.St
     plan = rc.plan(desired, actual)
     position = {s: i for i, s in enumerate(plan.steps)}
     assert len(position) == len(plan.steps)
-    for step, preds in plan.after.items():
+    for step, preds in plan.predecessors.items():
         for p in preds:
             assert position[p] < position[step], f"{step} runs after {p} but comes first"
 

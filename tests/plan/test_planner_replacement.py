@@ -36,12 +36,12 @@ def test_create_before_delete_kind_creates_new_then_moves_dependents_then_delete
     desired = rc.State([Network("core", "10.1.0.0/16"), Server("web", rc.ref(Network, "core"))])
     plan = rc.plan(desired, actual)
     assert steps(plan) == ["create network/core", "update server/web", "delete network/core"]
-    assert plan.after[rc.Step("network/core", D)] == (rc.Step("network/core", C), rc.Step("server/web", U))
+    assert plan.predecessors[rc.Step("network/core", D)] == (rc.Step("network/core", C), rc.Step("server/web", U))
     change = plan.change("network/core")
     assert change.action is rc.Action.REPLACE
     assert change.create_before_delete and change.forced_by is None
     assert change.marker == "+/-"
-    assert "+/- network/core  (replace: cidr forces replacement; create before delete)" in plan.render()
+    assert "+/- network/core  (replace: cidr forces replacement; create before delete)" in rc.render(plan)
 
 
 def test_delete_then_create_stays_the_default() -> None:
@@ -70,7 +70,7 @@ def test_create_before_delete_is_forced_onto_a_replaced_dependency() -> None:
     forced = plan.change("plain/p")
     assert forced.create_before_delete and forced.forced_by == rc.Address("twin", "t")
     assert steps(plan) == ["create plain/p", "create twin/t", "delete twin/t", "delete plain/p"]
-    assert "(replace: ver forces replacement; create before delete, forced by twin/t)" in plan.render()
+    assert "(replace: ver forces replacement; create before delete, forced by twin/t)" in rc.render(plan)
 
 
 def test_forcing_walks_through_deleted_resources_of_the_old_graph() -> None:
@@ -102,7 +102,7 @@ def test_an_update_waiting_on_an_old_dependent_yields_to_create_before_delete() 
     order = steps(plan)
     assert order.index("create twin/a") < order.index("update plain/b") < order.index("delete twin/a")
     assert order.index("delete twin/a") < order.index("delete plain/x")
-    assert rc.Step("plain/x", D) not in plan.after.get(rc.Step("plain/b", U), ())
+    assert rc.Step("plain/x", D) not in plan.predecessors.get(rc.Step("plain/b", U), ())
 
 
 def test_apply_keeps_the_old_object_reachable_until_it_is_deleted() -> None:

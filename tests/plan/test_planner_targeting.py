@@ -85,17 +85,17 @@ def test_targets_and_exclude_combine() -> None:
 def test_deferred_changes_are_rendered() -> None:
     desired, actual = chain()
     plan = rc.plan(desired, actual, targets=["plain/new"])
-    text = plan.render()
+    text = rc.render(plan)
     assert text.startswith("Plan: 1 to create, 0 to update, 0 to replace, 0 to delete, 1 unchanged, 3 deferred.")
     assert text.endswith(
         "Deferred (left out by targets/exclude; plan again without them to apply):\n"
         "~ plain/base\n~ plain/top\n~ plain/other\n"
     )
-    doc = json.loads(plan.render("json"))
+    doc = json.loads(rc.render(plan, "json"))
     assert doc["summary"]["deferred"] == 3
     assert doc["deferred"][0] == {"address": "plain/base", "kind": "plain", "action": "update"}
-    assert "deferred: update plain/base" in plan.render("dot")
-    assert "deferred: update plain/base" in plan.render("mermaid")
+    assert "deferred: update plain/base" in rc.render(plan, "dot")
+    assert "deferred: update plain/base" in rc.render(plan, "mermaid")
     assert repr(plan) == "<Plan: noop=1, create=1, deferred=3>"
 
 
@@ -103,7 +103,7 @@ def test_a_fully_deferred_plan_is_empty_but_says_so() -> None:
     desired, actual = chain()
     plan = rc.plan(desired, actual, exclude=["plain/base", "plain/other", "plain/new"])
     assert plan.is_empty and len(plan.deferred) == 4
-    assert "No changes" not in plan.render()
+    assert "No changes" not in rc.render(plan)
     assert plan.change("plain/top").action is rc.Action.NOOP
 
 
@@ -149,9 +149,9 @@ def test_targeting_splits_the_plan_into_kept_and_deferred(
     assert {*plan.changes, *plan.deferred} == set(full.changes)
     for address, change in {**plan.changes, **plan.deferred}.items():
         assert change == full.changes[address]
-    for step, preds in plan.after.items():
+    for step, preds in plan.predecessors.items():
         assert all(p.address in plan.changes for p in preds)
-        for p in full.after.get(step, ()):
+        for p in full.predecessors.get(step, ()):
             assert p.address in plan.changes, f"{step} kept but {p} deferred"
     for t in targets or ():
         if t in full.changes and not exclude:

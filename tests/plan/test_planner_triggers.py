@@ -40,7 +40,7 @@ def test_any_change_of_a_watched_resource_replaces_the_watcher() -> None:
     assert change.action is rc.Action.REPLACE
     assert change.triggered_by == (rc.Address("config", "c"),)
     assert change.changed_fields == ()
-    assert "-/+ app/a  (replace: triggered by config/c)" in plan.render()
+    assert "-/+ app/a  (replace: triggered by config/c)" in rc.render(plan)
 
 
 def test_an_unchanged_watched_resource_triggers_nothing() -> None:

@@ -81,7 +81,7 @@ def test_every_step_runs_after_the_steps_it_must_run_after(pair: tuple[rc.State,
     assert rc.apply(p, world).ok
     assert Counter(log) == Counter(p.steps)
     position = {s: i for i, s in enumerate(log)}
-    for step, preds in p.after.items():
+    for step, preds in p.predecessors.items():
         for pred in preds:
             assert position[pred] < position[step], f"{step} ran before {pred}"
 

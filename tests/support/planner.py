@@ -150,7 +150,7 @@ def reachable(plan: rc.Plan) -> dict[rc.Step, set[rc.Step]]:
     before: dict[rc.Step, set[rc.Step]] = {}
     for step in plan.steps:  # topological order: predecessors are done first
         acc: set[rc.Step] = set()
-        for p in plan.after.get(step, ()):
+        for p in plan.predecessors.get(step, ()):
             acc.add(p)
             acc |= before[p]
         before[step] = acc

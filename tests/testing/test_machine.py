@@ -19,6 +19,9 @@ from tests.support.testing_kinds import KINDS, Network, Server
 sys.path.insert(0, str(Path(__file__).parents[2] / "examples"))
 from file_provider import Disk, DiskFiles
 
+# Stateful runs of whole worlds: the slowest part of the suite.
+pytestmark = pytest.mark.slow
+
 
 class InMemoryMachine(ReconcileMachine):
     kinds = KINDS

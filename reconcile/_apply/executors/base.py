@@ -10,7 +10,7 @@ class Executor:
 
     The one method to implement is ``execute(run)``. Its contract:
 
-    - Start a step only once every step in ``run.plan.after[step]`` has
+    - Start a step only once every step in ``run.plan.predecessors[step]`` has
       SUCCEEDED; when one of them fails, the step is SKIPPED with the failed
       step as ``cause``.
     - Call the provider with ``run.call`` (sync), ``run.call_async`` (async,

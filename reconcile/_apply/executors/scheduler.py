@@ -62,7 +62,7 @@ class Scheduler:
         preds: dict[int, list[int]] = {}
         self._dependents: dict[int, list[int]] = {}
         self._waiting = [0] * n
-        for s, before in plan.after.items():
+        for s, before in plan.predecessors.items():
             i = index.get(s)
             if i is None:
                 continue
