@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from collections.abc import Mapping
+from typing import Any, Protocol, runtime_checkable
 
 from .._plan import Plan, Step
-
-if TYPE_CHECKING:
-    from .run import ApplyResult, Providers
 
 
 @runtime_checkable
@@ -32,8 +30,11 @@ class StepLog(Protocol):
         """Record that the attempt raised ``error``."""
         ...
 
-    def finish(self, result: ApplyResult | None) -> None:
-        """Record how the apply ended (``None`` when it raised); outcomes the log missed are in ``result``."""
+    def finish(self, result: Any) -> None:
+        """Record how the apply ended: ``result`` is the ``ApplyResult`` (``None`` when the apply raised).
+
+        Outcomes the log missed (calls run in another process) are in it.
+        """
         ...
 
 
@@ -41,6 +42,6 @@ class StepLog(Protocol):
 class OperationLog(Protocol):
     """What ``apply(..., journal=)`` takes: a factory of one ``StepLog`` per apply."""
 
-    def begin(self, plan: Plan, providers: Providers, *, lease: Any = None) -> StepLog:
+    def begin(self, plan: Plan, providers: Mapping[str, Any], *, lease: Any = None) -> StepLog:
         """Start logging an apply of ``plan``, under ``lease`` if given; may refuse (nothing then runs)."""
         ...

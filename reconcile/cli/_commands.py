@@ -157,7 +157,7 @@ def plan(
     else:
         actual = rc.observe(providers)
     planned = rc.plan(desired, actual, targets=targets or None, exclude=excludes or None)
-    click.echo(planned.render(fmt).rstrip("\n"))
+    click.echo(rc.render(planned, fmt).rstrip("\n"))
     if out:
         _write_plan(out, planned, source)
         click.echo(f"Saved the plan to {out}.", err=True)
@@ -214,7 +214,7 @@ def apply(
 def show(plan_file: str, fmt: str, source: str | None) -> None:
     """Print a saved plan."""
     planned, _source, _providers = _read_plan(plan_file, source)
-    click.echo(planned.render(fmt).rstrip("\n"))
+    click.echo(rc.render(planned, fmt).rstrip("\n"))
 
 
 @cli.command()

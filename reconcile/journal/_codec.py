@@ -34,14 +34,15 @@ class Codec:
         if obj is None:
             return None
         cls = type(obj)
-        if cls.__reconcile__.kind not in self.types:
+        rt = resource_type(cls)
+        if rt.kind not in self.types:
             self.learn(cls)
         try:
             data = self.converter.unstructure(obj, cls)
             return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         except (TypeError, ValueError, ReconcileError) as exc:
             raise JournalCorruptError(
-                f"cannot record {cls.__reconcile__.display_address(obj)}: a value has no JSON form ({exc})"
+                f"cannot record {rt.display_address(obj)}: a value has no JSON form ({exc})"
             ) from None
 
     def decode(self, kind: str, text: str | None, where: str) -> Any:

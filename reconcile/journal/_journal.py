@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import Future
 from typing import Any
 
-from .. import Action, Address, Plan, ProviderContractError, StalePlanError, State, Step, resource_type
+from .. import Action, Address, Plan, ProviderContractError, StalePlanError, State, Step, is_resource, resource_type
 from ..storage import Backend, Lease, LeaseInfo, Tx, acquire, force_unlock, migrate, open_store
 from ..storage.errors import FencedError
 from ..storage.leases import ensure_schema
@@ -473,8 +473,7 @@ class Journal:
             for obj in listed:
                 if obj is None:
                     continue
-                rt = getattr(obj, "__reconcile__", None)
-                if rt is None or rt.kind != kind:
+                if not is_resource(obj) or resource_type(obj).kind != kind:
                     raise ProviderContractError(
                         f"provider for kind {kind!r} returned {type(obj).__name__}, not a resource of that kind"
                     )
@@ -544,7 +543,7 @@ class ApplyLog:
         # Readiness, to know which intents can be written ahead.
         self._waiting: dict[Step, int] = {}
         self._dependents: dict[Step, list[Step]] = {}
-        for step, before in plan.after.items():
+        for step, before in plan.predecessors.items():
             if before:
                 self._waiting[step] = len(before)
                 for b in before:

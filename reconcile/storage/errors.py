@@ -64,8 +64,8 @@ class LeaseHeldError(LeaseError):
         self.since = since
         self.expires = expires
         super().__init__(
-            f"lease {name!r} is held by {owner!r} (lease id {lease_id}) since {_stamp(since)}, "
-            f"expiring at {_stamp(expires)} (in {max(0.0, expires - now):.1f}s) unless renewed"
+            f"lease {name!r} is held by {owner!r} (lease id {lease_id}) since {stamp(since)}, "
+            f"expiring at {stamp(expires)} (in {max(0.0, expires - now):.1f}s) unless renewed"
         )
 
 
@@ -91,5 +91,6 @@ class LeaseNotFoundError(LeaseError, LookupError):
     """``force_unlock`` was given a lease name and id that do not match the current holder."""
 
 
-def _stamp(t: float) -> str:
+def stamp(t: float) -> str:
+    """A ``time.time()`` timestamp as UTC ISO 8601 with milliseconds, for messages."""
     return datetime.datetime.fromtimestamp(t, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"

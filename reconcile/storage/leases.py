@@ -11,7 +11,7 @@ from typing import Any
 import attrs
 
 from .backend import Backend, Tx
-from .errors import FencedError, LeaseHeldError, LeaseNotFoundError, LeaseOptionError, StorageError, _stamp
+from .errors import FencedError, LeaseHeldError, LeaseNotFoundError, LeaseOptionError, StorageError, stamp
 from .migrations import Migration, migrate
 
 TABLE = "reconcile_leases"
@@ -146,7 +146,7 @@ class Lease:
         elif info.lease_id != self.lease_id:
             reason = "the lease was released or force-unlocked"
         elif info.expires is None or info.expires <= now:
-            reason = f"the lease expired at {_stamp(info.expires or 0.0)}"
+            reason = f"the lease expired at {stamp(info.expires or 0.0)}"
         if reason is not None:
             error = FencedError(self.name, self.epoch, reason)
             if info is None or info.epoch != self.epoch or info.lease_id != self.lease_id:

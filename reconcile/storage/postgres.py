@@ -36,7 +36,7 @@ class _PgTx(Tx):
         return " FOR UPDATE" if mode == "update" else " FOR SHARE"
 
 
-def _display(url: str) -> str:
+def display_url(url: str) -> str:
     """``url`` without its password."""
     scheme, sep, rest = url.partition("://")
     if not sep or "@" not in rest:
@@ -65,7 +65,7 @@ class PostgresBackend(Backend):
     dialect = "postgresql"
 
     def __init__(self, url: str, *, clock: Callable[[], float] | None = None, idle_timeout: float = 10.0) -> None:
-        super().__init__(_display(url), clock=clock)
+        super().__init__(display_url(url), clock=clock)
         try:
             import psycopg
         except ImportError:

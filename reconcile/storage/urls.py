@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from .backend import Backend
 from .errors import StorageURLError
-from .postgres import PostgresBackend, _display
+from .postgres import PostgresBackend, display_url
 from .sqlite import SQLiteBackend
 
 
@@ -38,5 +38,5 @@ def open_store(url: str, *, clock: Callable[[], float] | None = None) -> Backend
     if sep and scheme in ("postgresql", "postgres"):
         return PostgresBackend(url, clock=clock)
     raise StorageURLError(
-        f"unknown store URL {_display(url)!r}: expected sqlite:///path or postgresql://user@host:port/database"
+        f"unknown store URL {display_url(url)!r}: expected sqlite:///path or postgresql://user@host:port/database"
     )
