@@ -1,6 +1,6 @@
 """Durable storage shared by the journal and the fleet: SQLite and PostgreSQL backends, migrations, leases."""
 
-from .backend import Backend, Op, Tx
+from .backend import Backend, Tx
 from .errors import (
     CorruptStoreError,
     FencedError,
@@ -29,7 +29,6 @@ __all__ = [
     "LeaseNotFoundError",
     "LeaseOptionError",
     "Migration",
-    "Op",
     "PostgresBackend",
     "SQLiteBackend",
     "SchemaVersionError",
