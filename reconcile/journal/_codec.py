@@ -15,15 +15,18 @@ from .errors import JournalCorruptError, UnknownKindError
 class Codec:
     """Encodes resources as JSON (the plan-file converter) and digests records.
 
-    Without a key, each record carries a SHA-256 digest, which catches damage;
-    with one, an HMAC-SHA256 signature, which also catches edits by anyone
-    without the key.
+    Without a key, each record carries a BLAKE2b digest, which catches damage;
+    with one, a keyed BLAKE2b MAC, which also catches edits by anyone without
+    the key.
     """
 
     def __init__(self, key: bytes | None, converter: Any = None) -> None:
         self.key = key
+        # BLAKE2b takes a key of up to 64 bytes and is then a MAC; longer keys are hashed down to fit.
+        self._mac_key = b"" if key is None else key if len(key) <= 64 else hashlib.sha256(key).digest()
         self.converter = converter if converter is not None else make_converter()
         self.types: dict[str, type] = {}
+        self._known: dict[type, Any] = {}
 
     def learn(self, cls: type) -> None:
         """Remember ``cls`` as the class of its kind, to decode its records."""
@@ -34,12 +37,12 @@ class Codec:
         if obj is None:
             return None
         cls = type(obj)
-        rt = resource_type(cls)
-        if rt.kind not in self.types:
-            self.learn(cls)
+        rt = self._known.get(cls)
+        if rt is None:
+            rt = self._known[cls] = resource_type(cls)
+            self.types.setdefault(rt.kind, cls)
         try:
-            data = self.converter.unstructure(obj, cls)
-            return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+            return _ENCODE(self.converter.unstructure(obj, cls))
         except (TypeError, ValueError, ReconcileError) as exc:
             raise JournalCorruptError(
                 f"cannot record {rt.display_address(obj)}: a value has no JSON form ({exc})"
@@ -76,16 +79,18 @@ class Codec:
 
     def digest(self, *fields: Any) -> str:
         """The digest (or signature, with a key) of a record's fields."""
-        message = "\x1f".join("\x00" if f is None else str(f) for f in fields).encode()
-        if self.key is not None:
-            return hmac.new(self.key, message, hashlib.sha256).hexdigest()[:40]
-        return hashlib.sha256(message).hexdigest()[:40]
+        message = "\x1f".join(["\x00" if f is None else str(f) for f in fields]).encode()
+        return hashlib.blake2b(message, digest_size=20, key=self._mac_key).hexdigest()
 
     def verify(self, digest: Any, where: str, *fields: Any) -> None:
         """Raise ``JournalCorruptError`` unless ``digest`` matches the fields."""
         if not isinstance(digest, str) or not hmac.compare_digest(digest, self.digest(*fields)):
             hint = " (or it was written with another key)" if self.key is not None else ""
             raise JournalCorruptError(f"{where} fails its check: the journal was modified or corrupted{hint}")
+
+
+# Keys stay in the converter's order: the digest covers the exact stored text, so no sorting is needed.
+_ENCODE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 
 def summary_text(summary: Mapping[str, int]) -> str:
