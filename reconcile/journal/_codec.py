@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .. import ReconcileError, make_converter, resource_type
-from .errors import JournalCorruptError, UnknownKindError
+from .errors import JournalCorruptError, JournalError, UnknownKindError
 
 
 class Codec:
@@ -44,8 +44,9 @@ class Codec:
         try:
             return _ENCODE(self.converter.unstructure(obj, cls))
         except (TypeError, ValueError, ReconcileError) as exc:
-            raise JournalCorruptError(
-                f"cannot record {rt.display_address(obj)}: a value has no JSON form ({exc})"
+            raise JournalError(
+                f"cannot record {rt.display_address(obj)}: a value has no JSON form ({exc}); "
+                "annotate the field with its type, or pass a converter with a hook for it"
             ) from None
 
     def decode(self, kind: str, text: str | None, where: str) -> Any:
