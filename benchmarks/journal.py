@@ -1,6 +1,6 @@
 """Journal benchmark: what durable applies cost (SQLite journal against no journal), group commit, recovery.
 
-Four figures, each on a journal in a fresh SQLite file on the temp folder's disk
+Five figures, each on a journal in a fresh SQLite file on the temp folder's disk
 (WAL, ``synchronous=FULL``: every commit is an fsync):
 
 - An apply of N creates through ``ThreadExecutor(32)`` against a provider that
@@ -11,6 +11,9 @@ Four figures, each on a journal in a fresh SQLite file on the temp folder's disk
 - The group writer during those applies: commits per second and steps per
   commit (intents are written ahead in groups; outcomes ride along with later
   commits).
+- The journal's CPU time per step (every thread of the process, the writer's
+  included) in a serial apply with a 0 ms provider: the part of its cost that
+  does not depend on the disk or on other processes.
 - ``Journal.recover`` of N pending creates (an apply killed after writing every
   intent), with an in-memory ``read``.
 
@@ -106,6 +109,22 @@ def _apply(n: int, latency: float, store: _Store | None) -> tuple[float, int, in
     return wall, commits, ops
 
 
+def _cpu_per_step(n: int, store: _Store | None) -> float:
+    """CPU seconds per step (every thread of this process) of a serial apply of ``n`` creates, 0 ms provider."""
+    providers = {"bench_item": SlowProvider(0.0)}
+    plan = rc.plan(_desired(n), rc.observe(providers))
+    journal = store.open() if store else None
+    try:
+        start = c.clock()
+        assert rc.apply(plan, providers, executor=rc.SerialExecutor(), journal=journal).ok
+        if journal is not None:
+            journal.backend.flush()
+        return (c.clock() - start) / n
+    finally:
+        if journal is not None:
+            journal.close()
+
+
 def _best(runs: list[tuple[float, int, int]]) -> tuple[float, int, int]:
     return min(runs, key=lambda r: r[0])
 
@@ -155,6 +174,16 @@ def main(argv: Sequence[str] | None = None) -> None:
         )
         c.table("Group writer during the journaled applies",
                 ["provider", "steps", "commits", "commits per second", "steps per commit"], writer)
+        cpu = []
+        for n in args.sizes:
+            bare_cpu = min(_cpu_per_step(n, None) for _ in range(args.repeat))
+            journal_cpu = min(_cpu_per_step(n, store) for _ in range(args.repeat))
+            cpu.append([n, c.micros(bare_cpu), c.micros(journal_cpu), c.micros(journal_cpu - bare_cpu)])
+        c.table(
+            "CPU time per step, SerialExecutor, 0 ms provider (all threads, the writer's included)",
+            ["steps", "no journal", "SQLite journal", "journal CPU per step"],
+            cpu,
+        )
         recovery = [[n, c.seconds(min(_recovery(n, store) for _ in range(args.repeat)))] for n in args.sizes]
         c.table("Recovery of pending creates (half of them found and adopted)", ["pending intents", "recover()"],
                 recovery)
