@@ -373,3 +373,44 @@ def test_providers_that_cannot_list_observe_from_the_journal(store_url: str) -> 
         assert rc.plan(wanted, journal.observe(providers)).is_empty
         inner.objects.clear()
         assert [c.action for c in rc.plan(wanted, journal.observe(providers)).changes.values()] == [rc.Action.CREATE]
+
+
+def test_intents_written_ahead_for_steps_that_never_ran_are_marked_not_started(store_url: str) -> None:
+    class Failing(Recording):
+        def create(self, desired: Any, ctx: rc.Context) -> Any:
+            if desired.name == "n0":
+                raise RuntimeError("quota exceeded")
+            return super().create(desired, ctx)
+
+    providers = {"network": Failing(Network), "server": Recording(Server)}
+    nets = rc.State([Network(f"n{i}", f"10.{i}.0.0/16") for i in range(20)])
+    with Journal.open(store_url) as journal:
+        result = rc.apply(rc.plan(nets, rc.observe(providers)), providers, journal=journal, fail_fast=True)
+        assert [str(s) for s in result.failed] == ["create network/n0"]
+        steps = journal.steps(journal.applies()[0].id)
+        statuses = {str(s.address): s.status for s in steps}
+        assert statuses["network/n0"] == "failed"
+        called = {"network/n0", *(str(a) for a in providers["network"].keys)}  # every create call
+        assert {a for a, st in statuses.items() if st == "not_started"} == {f"network/n{i}" for i in range(20)} - called
+        assert journal.pending() == []
+
+
+def test_apply_async_journals_too(store_url: str) -> None:
+    import asyncio
+
+    providers = world()
+    with Journal.open(store_url) as journal:
+        plan = rc.plan(desired_state(), rc.observe(providers))
+        with journal.lease("prod", owner="async", ttl=30) as lease:
+            result = asyncio.run(rc.apply_async(plan, providers, journal=journal, lease=lease))
+        assert result.ok
+        (run,) = journal.applies()
+        assert (run.status, run.epoch) == ("succeeded", 1)
+        assert [s.status for s in journal.steps(run.id)] == ["succeeded", "succeeded"]
+
+
+def test_a_lease_without_a_journal_is_refused_before_anything_runs() -> None:
+    providers = world()
+    with pytest.raises(rc.ExecutorError, match="lease= needs journal="):
+        rc.apply(rc.plan(desired_state(), rc.observe(providers)), providers, lease=object())
+    assert providers["network"].methods_called("create") == []
