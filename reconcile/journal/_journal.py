@@ -507,6 +507,10 @@ class ApplyLog:
     key), ``outcome`` or ``failure`` after it (queued: durable with the next
     commit), ``finish`` at the end (durable when it returns).
 
+    Outcomes wait (up to ``outcome_delay`` seconds, or until ``outcome_batch``
+    of them, or the next intent write) and are written together; a crash
+    loses at most those, which recovery finds again by reading.
+
     Intents are written ahead: the commit that makes one step's intent durable
     also carries the intents of up to ``ahead`` steps that are ready to run
     (every step they run after succeeded), so those steps start without waiting
@@ -518,10 +522,14 @@ class ApplyLog:
         apply_id: the apply's id in the journal's history.
         ahead: the most intents written ahead per commit.
         window: the most intents written ahead and not yet claimed.
+        outcome_batch: outcomes waiting that make a write of their own at once.
+        outcome_delay: seconds fewer outcomes wait (unless an intent write takes them first).
     """
 
     ahead = 256
     window = 2048
+    outcome_batch = 64
+    outcome_delay = 0.02
 
     def __init__(
         self, journal: Journal, apply_id: str, plan: Plan, lease: Lease | None, open_keys: Mapping[Address, str]
@@ -560,6 +568,7 @@ class ApplyLog:
         # Addresses with an open create key in the store (from earlier applies or failed creates here).
         self._keyed: set[Address] = set(open_keys)
         self._drain_queued = False
+        self._timer: threading.Timer | None = None
 
     def key(self, step: Step) -> str:
         """The idempotency key of ``step``: one per step for the whole apply, and for a create
@@ -671,6 +680,8 @@ class ApplyLog:
                 "digest, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending')",
                 rows,
             )
+            # Outcomes waiting for a write ride along with this one.
+            self._drain(tx)
 
         return write
 
@@ -701,6 +712,22 @@ class ApplyLog:
             if open_key is not None:
                 self._keys_changed.append(open_key)
             if self._drain_queued:
+                return
+            if len(self._updates) < self.outcome_batch:
+                # Wait a little for more outcomes (or an intent write that takes them along).
+                if self._timer is None:
+                    self._timer = threading.Timer(self.outcome_delay, self._flush_outcomes)
+                    self._timer.daemon = True
+                    self._timer.start()
+                return
+            self._drain_queued = True
+        self._queue(self._drain)
+
+    def _flush_outcomes(self) -> None:
+        """Queue a write of the outcomes waiting, if any and if none is queued."""
+        with self._lock:
+            self._timer = None
+            if self._drain_queued or not self._updates:
                 return
             self._drain_queued = True
         self._queue(self._drain)
@@ -796,6 +823,10 @@ class ApplyLog:
         with self._lock:
             unclaimed = [(seq, done) for _key, seq, done in self._ahead.values()]
             self._ahead.clear()
+            timer, self._timer = self._timer, None
+        if timer is not None:
+            timer.cancel()
+        self._flush_outcomes()
         now = self._backend.clock()
         marks = []
         for seq, done in unclaimed:
