@@ -18,6 +18,7 @@ import click
 
 import reconcile as rc
 
+from .._model import show_address, show_error
 from ..journal import Journal
 
 CLI_FORMAT = "reconcile.cli-plan"
@@ -200,7 +201,7 @@ def apply(
         )
         progress.close()
     for step, error in result.errors.items():
-        click.echo(f"failed: {step}: {type(error).__name__}: {error}", err=True)
+        click.echo(f"failed: {step.op.value} {show_address(step.address)}: {show_error(error)}", err=True)
     counts = {s.value: len(getattr(result, s.value)) for s in rc.StepStatus}
     shown = ", ".join(f"{n} {k}" for k, n in counts.items() if n) or "nothing to do"
     click.echo(f"Apply {'complete' if result.ok else 'failed'}: {shown}.")
@@ -227,7 +228,8 @@ def history(journal_url: str, limit: int, apply_id: str | None) -> None:
         if apply_id:
             for s in journal.steps(apply_id):
                 error = f"  {s.error}" if s.error else ""
-                click.echo(f"{s.seq:>5}  {s.op.value:<6} {s.address!s:<40} attempt {s.attempt}  {s.status}{error}")
+                shown = show_address(s.address)
+                click.echo(f"{s.seq:>5}  {s.op.value:<6} {shown:<40} attempt {s.attempt}  {s.status}{error}")
             return
         runs = journal.applies(limit=limit)
         if not runs:
@@ -252,7 +254,8 @@ def recover(source: str, journal_url: str, lease_name: str, lock_timeout: float)
     ):
         report = journal.recover(providers, lease=lease)
     for entry in report.steps:
-        click.echo(f"{entry.resolution:<9} {entry.op.value} {entry.address}  (apply {entry.apply_id})")
+        shown = show_address(entry.address)
+        click.echo(f"{entry.resolution:<9} {entry.op.value} {shown}  (apply {entry.apply_id})")
     click.echo(str(report))
 
 

@@ -14,6 +14,7 @@ from concurrent.futures import Future
 from typing import Any
 
 from .. import Action, Address, Plan, ProviderContractError, StalePlanError, State, Step, is_resource, resource_type
+from .._model import show_address, show_error
 from ..storage import Backend, Lease, LeaseInfo, Tx, acquire, force_unlock, migrate, open_store
 from ..storage.errors import FencedError
 from ..storage.leases import ensure_schema
@@ -181,7 +182,7 @@ class Journal:
                 differences.append((entry.address, f"{what} by an interrupted apply"))
         if differences:
             differences = list({a: (a, w) for a, w in differences}.values())
-            raise StalePlanError(differences, [str(a) for a, _ in differences])
+            raise StalePlanError(differences, [show_address(a) for a, _ in differences])
         now = self.backend.clock()
         apply_id = _new_id(now)
         name, epoch, owner = (held.name, held.epoch, held.owner) if held is not None else (None, None, None)
@@ -264,9 +265,10 @@ class Journal:
                 try:
                     found = _read(provider, address)
                     if found is not None and resource_type(found).address(found) != address:
-                        error = f"read({address}) returned a resource at {resource_type(found).address(found)}"
+                        got = resource_type(found).address(found)
+                        error = f"read({show_address(address)}) returned a resource at {show_address(got)}"
                 except Exception as exc:
-                    error = f"read failed: {type(exc).__name__}: {exc}"
+                    error = f"read failed: {show_error(exc)}"
             if error is None:
                 found_at[address] = found
             for record in pending:
@@ -790,7 +792,7 @@ class ApplyLog:
         seq = self._open.pop((step, attempt), None)
         if seq is None:
             return
-        message = f"{type(error).__name__}: {error}"[:2000]
+        message = show_error(error)
         now = self._backend.clock()
         digest = self._codec.digest(self.apply_id, seq, "failed", None, message, now)
         open_key = None

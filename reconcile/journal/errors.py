@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from .._model import show_address
 from ..storage.errors import CorruptStoreError, StorageError
 
 if TYPE_CHECKING:
@@ -41,7 +42,7 @@ class RecoveryError(JournalError):
     def __init__(self, report: RecoveryReport) -> None:
         self.report = report
         lines = [f"{len(report.unresolved)} pending intent(s) could not be resolved:"]
-        lines += [f"  - {r.op.value} {r.address}: {r.error}" for r in report.unresolved[:10]]
+        lines += [f"  - {r.op.value} {show_address(r.address)}: {r.error}" for r in report.unresolved[:10]]
         if len(report.unresolved) > 10:
             lines.append(f"  ... and {len(report.unresolved) - 10} more")
         super().__init__("\n".join(lines))
