@@ -48,6 +48,9 @@ def test_plan_exits_2_with_changes_and_0_without(env: dict[str, str], tmp_path: 
     again = run(env, "plan", SOURCE)
     assert again.returncode == 0, again.stderr
     assert "Plan: 0 to create, 0 to update, 0 to replace, 0 to delete, 3 unchanged." in again.stdout
+    through_journal = run({**env, "ITEMS": "4"}, "plan", SOURCE, "--journal", journal)
+    assert through_journal.returncode == 2, through_journal.stderr
+    assert "Plan: 1 to create, 0 to update, 0 to replace, 0 to delete, 3 unchanged." in through_journal.stdout
 
 
 def test_show_prints_a_saved_plan_in_every_format(env: dict[str, str], tmp_path: pathlib.Path) -> None:
