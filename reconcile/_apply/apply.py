@@ -7,9 +7,10 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from .._plan import Plan
-from ..errors import ExecutorError
+from ..errors import ApplyOptionError
 from .events import Listener
 from .oplog import OperationLog
+from .providers import check_providers
 from .stale import check_fresh_async, check_saved
 
 if TYPE_CHECKING:
@@ -68,10 +69,14 @@ def apply(
 
     Raises:
         MissingProviderError: a kind in the plan has no provider (before any step runs).
-        ExecutorError: a bad option, or the executor cannot call a provider (before any step runs).
+        ProviderContractError: a provider is ``None`` or lacks a method the plan
+            needs (before any step runs); during the apply, a provider returned
+            something that is not the step's resource (that step fails with it).
+        ApplyOptionError: a bad option, or the executor cannot call a provider (before any step runs).
         StalePlanError: a saved plan no longer matches the world (before any step runs).
     """
     _check_journal("apply", journal, lease)
+    check_providers(plan, providers, "apply")
     check_saved(plan, providers)
     # The executors sit above this bookkeeping (they drive ApplyRun), so the
     # entry point imports them on use to keep the import order one-way.
@@ -82,7 +87,7 @@ def apply(
     if executor is None:
         executor = default_executor(run)
     elif not isinstance(executor, Executor):
-        raise ExecutorError(f"apply: executor must be an Executor, got {type(executor).__name__}")
+        raise ApplyOptionError(f"apply: executor must be an Executor, got {type(executor).__name__}")
     if journal is None:
         executor.execute(run)
         return run.result()
@@ -99,9 +104,9 @@ def apply(
 
 def _check_journal(owner: str, journal: Any, lease: Any) -> None:
     if journal is not None and not isinstance(journal, OperationLog):
-        raise ExecutorError(f"{owner}: journal must be an OperationLog (a Journal), got {type(journal).__name__}")
+        raise ApplyOptionError(f"{owner}: journal must be an OperationLog (a Journal), got {type(journal).__name__}")
     if lease is not None and journal is None:
-        raise ExecutorError(f"{owner}: lease= needs journal= (the lease fences the journal's writes)")
+        raise ApplyOptionError(f"{owner}: lease= needs journal= (the lease fences the journal's writes)")
 
 
 async def apply_async(
@@ -125,19 +130,21 @@ async def apply_async(
 
     Raises:
         MissingProviderError: a kind in the plan has no provider (before any step runs).
-        ExecutorError: a bad option (before any step runs).
+        ProviderContractError: a provider is ``None`` or lacks a method the plan needs (before any step runs).
+        ApplyOptionError: a bad option (before any step runs).
         StalePlanError: a saved plan no longer matches the world (before any step runs).
     """
     from .executors.aio import AsyncExecutor
 
     _check_journal("apply_async", journal, lease)
+    check_providers(plan, providers, "apply_async")
     if plan.fingerprint is not None:
         await check_fresh_async(plan, providers)
     run = ApplyRun(plan, providers, listeners=listeners, retry=retry, fail_fast=fail_fast)
     if executor is None:
         executor = AsyncExecutor()
     elif not isinstance(executor, AsyncExecutor):
-        raise ExecutorError(f"apply_async: executor must be an AsyncExecutor, got {type(executor).__name__}")
+        raise ApplyOptionError(f"apply_async: executor must be an AsyncExecutor, got {type(executor).__name__}")
     if journal is None:
         await executor.execute_async(run)
         return run.result()

@@ -411,6 +411,6 @@ def test_apply_async_journals_too(store_url: str) -> None:
 
 def test_a_lease_without_a_journal_is_refused_before_anything_runs() -> None:
     providers = world()
-    with pytest.raises(rc.ExecutorError, match="lease= needs journal="):
+    with pytest.raises(rc.ApplyOptionError, match="lease= needs journal="):
         rc.apply(rc.plan(desired_state(), rc.observe(providers)), providers, lease=object())
     assert providers["network"].methods_called("create") == []
