@@ -28,7 +28,17 @@ from .errors import (
     PermissionDeniedError,
     ProtocolError,
 )
-from .model import STAGES, AuditEntry, Cell, CellStatus, ComponentStatus, Condition, DesiredSpec, Release, ReleaseComponent
+from .model import (
+    STAGES,
+    AuditEntry,
+    Cell,
+    CellStatus,
+    ComponentStatus,
+    Condition,
+    DesiredSpec,
+    Release,
+    ReleaseComponent,
+)
 from .runtime import Component, MemoryRuntime, ProcessRuntime
 from .store import FleetStore, SQLiteFleetStore, open_store
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import logging
@@ -72,6 +73,8 @@ def _setup_logging(verbose: bool) -> None:
         format="%(asctime)s %(name)s %(levelname)s %(message)s",
         stream=sys.stderr,
     )
+    # httpx logs every request line at INFO; the agent logs what matters itself.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 @click.group()
@@ -115,7 +118,10 @@ def serve(
             f.write(secrets.token_urlsafe(32) + "\n")
         click.echo(f"wrote a new admin token to {token_path}", err=True)
     control = ControlPlane(
-        open_store(store), ArtifactStore(artifacts), admin_token=_read_token(admin_token_file), poll_interval=poll_interval
+        open_store(store),
+        ArtifactStore(artifacts),
+        admin_token=_read_token(admin_token_file),
+        poll_interval=poll_interval,
     )
     run_server(control, host, int(port), port_file=port_file)
 
@@ -168,10 +174,8 @@ def agent(
         raise SystemExit(0)
 
     signal.signal(signal.SIGTERM, stop)
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         a.run()
-    except KeyboardInterrupt:
-        pass
 
 
 @main.group()

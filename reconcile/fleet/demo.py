@@ -9,6 +9,7 @@ confirm that what the control plane reports is what really runs there.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import pathlib
@@ -139,7 +140,8 @@ class Demo:
 
     def running_versions(self, cell: str) -> dict[str, str]:
         """What really answers in the cell: each component's version from its own health endpoint."""
-        return {name: _get_json(f"http://127.0.0.1:{port}/healthz")["version"] for name, port in self.cell_ports(cell).items()}
+        ports = self.cell_ports(cell)
+        return {name: _get_json(f"http://127.0.0.1:{port}/healthz")["version"] for name, port in ports.items()}
 
     def run(self) -> None:
         t = time.monotonic()
@@ -200,15 +202,18 @@ class Demo:
                 path = artifacts[(name, version)]
                 digest = sha256_file(path)
                 self.client.upload_artifact(path, digest)
-                parts.append({"name": name, "digest": digest, **({"config": {"upstream": "workspaces"}} if name == "proxy" else {})})
+                config = {"upstream": "workspaces"} if name == "proxy" else {}
+                parts.append({"name": name, "digest": digest, "config": config})
             self.client.publish_release(release, parts)
             self.say(f"published release {release} (workspaces {version}, proxy {version}): {what}")
-            views = wait_for(lambda r=release, v=version: self.converged(r, v), 60)
+            views = wait_for(functools.partial(self.converged, release, version), 60)
             generations = sorted({v["spec"]["generation"] for v in (views or {}).values()})
             self.check(
                 f"release {release} applied",
                 views is not None,
-                f"5/5 cells healthy at generation {generations} running {version}" if views else "cells did not converge",
+                f"5/5 cells healthy at generation {generations} running {version}"
+                if views
+                else "cells did not converge",
                 t,
             )
             real = {cell: self.running_versions(cell) for cell, _, _ in CELLS}
@@ -234,7 +239,10 @@ class Demo:
         still = [w for w in listed["workspaces"] if w["id"] == ws["id"]]
         self.check(
             "the workspace outlived the update of its service",
-            bool(still) and still[0]["status"] == "running" and still[0]["pid"] == ws["pid"] and listed["version"] == "2.0.0",
+            bool(still)
+            and still[0]["status"] == "running"
+            and still[0]["pid"] == ws["pid"]
+            and listed["version"] == "2.0.0",
             f"workspace {ws['id']} still runs as pid {ws['pid']}, now served by workspaces {listed['version']}",
             t,
         )
@@ -251,7 +259,9 @@ class Demo:
             view = self.cells()["globex"]
             healthy = all(c["health"] == "healthy" for c in view["status"]["components"])
             fresh = view["status"]["reported_at"] > time.time() - 2
-            return pid if pid != killed and healthy and fresh and self.running_versions("globex")["proxy"] == "2.0.0" else None
+            if pid == killed or not healthy or not fresh:
+                return None
+            return pid if self.running_versions("globex")["proxy"] == "2.0.0" else None
 
         new_pid = wait_for(repaired, 30)
         self.check(
@@ -280,9 +290,7 @@ class Demo:
             self.client.close()
 
 
-def run_demo(
-    *, report: pathlib.Path | None = None, keep: bool = False, echo: Callable[[str], None] = print
-) -> int:
+def run_demo(*, report: pathlib.Path | None = None, keep: bool = False, echo: Callable[[str], None] = print) -> int:
     """Run the demo; 0 if every check held, 1 if one failed, 130 on Ctrl-C. Every process it started is stopped.
 
     Args:
@@ -313,7 +321,8 @@ def run_demo(
         signal.signal(signal.SIGTERM, previous)
         total = time.monotonic() - demo.started
         held = sum(c.ok for c in demo.checks)
-        demo.say(f"{held}/{len(demo.checks)} checks held; every process stopped; {'kept' if keep else 'removed'} {root}")
+        kept = "kept" if keep else "removed"
+        demo.say(f"{held}/{len(demo.checks)} checks held; every process stopped; {kept} {root}")
         if report is not None:
             report.write_text(
                 json.dumps(

@@ -68,7 +68,8 @@ def _as_tuple(typ: type | tuple[type, ...]) -> tuple[type, ...]:
 
 
 def _type_name(typ: type | tuple[type, ...]) -> str:
-    names = {dict: "an object", list: "a list", str: "a string", int: "an integer", float: "a number", bool: "a boolean"}
+    names = {dict: "an object", list: "a list", str: "a string", int: "an integer", float: "a number"}
+    names[bool] = "a boolean"
     return " or ".join(names.get(t, t.__name__) for t in _as_tuple(typ))
 
 

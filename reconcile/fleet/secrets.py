@@ -42,5 +42,6 @@ def cell_of(secret: str, prefix: str) -> str:
     parts = secret.split(".")
     if len(parts) != 3 or parts[0] != prefix or not parts[1] or not parts[2]:
         code = "invalid_token" if prefix == REGISTRATION_PREFIX else "invalid_credential"
-        raise AuthenticationError(code, "malformed " + ("registration token" if code == "invalid_token" else "credential"))
+        what = "registration token" if code == "invalid_token" else "credential"
+        raise AuthenticationError(code, f"malformed {what}")
     return parts[1]

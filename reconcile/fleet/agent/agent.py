@@ -271,7 +271,11 @@ class Agent:
         self.stop_event.set()
 
     def tick(self, wait: float = 0.0) -> bool:
-        """One round: fetch the spec (long-polling up to ``wait``), apply it, report; whether the control plane answered."""
+        """One round: fetch the spec (long-polling up to ``wait``), apply it, report it.
+
+        Returns:
+            whether the control plane answered.
+        """
         online = self.fetch(wait)
         if self.spec is not None:
             self.apply()

@@ -117,7 +117,9 @@ class ControlPlaneClient:
             raise ProtocolError("register: the answer lacks cell_id and credential")
         return body
 
-    def desired(self, cell_id: str, etag: str | None = None, wait: float = 0.0) -> tuple[DesiredSpec | None, str | None]:
+    def desired(
+        self, cell_id: str, etag: str | None = None, wait: float = 0.0
+    ) -> tuple[DesiredSpec | None, str | None]:
         """The cell's spec, or ``None`` if it still matches ``etag`` (after waiting up to ``wait`` seconds)."""
         headers = {"If-None-Match": etag} if etag else {}
         params = {"wait": f"{wait:.3f}"} if wait > 0 else {}

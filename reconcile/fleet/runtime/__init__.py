@@ -1,7 +1,16 @@
 """Component runtimes: the providers a cell's agent applies its components with (kind ``component``)."""
 
-from .component import Component, desired_components, desired_state
+from .component import Component, desired_components, desired_state, make_component
 from .memory import MemoryRuntime
 from .process import ProcessRuntime, free_port, probe
 
-__all__ = ["Component", "MemoryRuntime", "ProcessRuntime", "desired_components", "desired_state", "free_port", "probe"]
+__all__ = [
+    "Component",
+    "MemoryRuntime",
+    "ProcessRuntime",
+    "desired_components",
+    "desired_state",
+    "free_port",
+    "make_component",
+    "probe",
+]

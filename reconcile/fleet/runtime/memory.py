@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import itertools
 import threading
 from collections.abc import Iterator
@@ -42,7 +43,8 @@ class MemoryRuntime:
             raise ComponentError(f"component {desired.name} {desired.version} did not become healthy")
         pid = next(self._pids)
         self.started[desired.name] = self.started.get(desired.name, 0) + 1
-        return attrs.evolve(desired, pid=pid, port=20000 + pid % 10000)
+        started: Component = attrs.evolve(desired, pid=pid, port=20000 + pid % 10000)  # type: ignore[misc]
+        return started
 
     def list(self) -> Iterator[Component]:
         """The components that run."""
@@ -81,7 +83,7 @@ class MemoryRuntime:
         """``healthy`` if the component runs, else ``missing``."""
         return "healthy" if self.read(rc.address_of(component)) is not None else "missing"
 
-    def recover(self) -> list[str]:
+    def recover(self) -> builtins.list[str]:
         """Nothing to recover in memory; returns no messages."""
         return []
 

@@ -16,6 +16,7 @@ next apply.
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import http.client
 import json
@@ -35,7 +36,7 @@ import reconcile as rc
 
 from ..artifacts import ArtifactStore, Manifest, read_manifest, unpack
 from ..errors import ComponentError
-from .component import Component
+from .component import Component, make_component
 
 Instance = dict[str, Any]
 
@@ -140,7 +141,7 @@ class ProcessRuntime:
         return _start_time(pid) == inst.get("start_time")
 
     def _resource(self, name: str, inst: Instance) -> Component:
-        return Component(
+        return make_component(
             name,
             inst["version"],
             inst["digest"],
@@ -328,7 +329,7 @@ class ProcessRuntime:
 
     # -- beyond the provider ----------------------------------------------
 
-    def recover(self) -> list[str]:
+    def recover(self) -> builtins.list[str]:
         """Stop leftovers of an apply that was cut short (a process started but never made current).
 
         Call it before the first apply of an agent that may have crashed: after

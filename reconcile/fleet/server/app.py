@@ -8,6 +8,7 @@ HTTP statuses with a JSON body ``{"error": code, "message": text}``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -162,10 +163,8 @@ def create_app(control: ControlPlane, *, max_artifact_bytes: int = MAX_ARTIFACT_
                 return Response(status_code=304, headers={"ETag": seen})
             # Changes made through another replica wake nobody here, so look again every half second.
             event = changed["event"]
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(event.wait(), timeout=min(left, 0.5))
-            except TimeoutError:
-                pass
 
     async def status(request: Request) -> Response:
         cell_id = request.path_params["cell_id"]

@@ -221,7 +221,8 @@ class SQLiteFleetStore:
     def put_status(self, cell_id: str, status: CellStatus) -> None:
         with self._tx() as conn:
             conn.execute(
-                "INSERT INTO status (cell_id, body) VALUES (?, ?) ON CONFLICT (cell_id) DO UPDATE SET body = excluded.body",
+                "INSERT INTO status (cell_id, body) VALUES (?, ?)"
+                " ON CONFLICT (cell_id) DO UPDATE SET body = excluded.body",
                 (cell_id, json.dumps(status.to_json())),
             )
 

@@ -24,7 +24,7 @@ class Handler(BaseHTTPRequestHandler):
     server_version = f"proxy/{VERSION}"
 
     def log_message(self, format: str, *args: object) -> None:
-        sys.stderr.write("%s %s\n" % (self.command, self.path))
+        sys.stderr.write(f"{self.command} {self.path}\n")
 
     def reply(self, status: int, body: bytes, ctype: str = "application/json") -> None:
         self.send_response(status)

@@ -67,7 +67,7 @@ class Handler(BaseHTTPRequestHandler):
     server_version = f"workspaces/{VERSION}"
 
     def log_message(self, format: str, *args: object) -> None:
-        sys.stderr.write("%s %s\n" % (self.command, self.path))
+        sys.stderr.write(f"{self.command} {self.path}\n")
 
     def reply(self, status: int, body: object) -> None:
         blob = json.dumps(body).encode()
@@ -134,7 +134,10 @@ class Handler(BaseHTTPRequestHandler):
         # A session of its own: the workspace outlives this service (restarts, updates).
         proc = subprocess.Popen(
             [sys.executable, str(HERE / "workspace.py"), str(home)],
-            stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
         )
         log.close()
         started = None
