@@ -157,6 +157,8 @@ class Handler(BaseHTTPRequestHandler):
 def main() -> None:
     DATA.mkdir(parents=True, exist_ok=True)
     db().close()
+    # A slow start on request (config "startup_delay"): tests use it to catch an update halfway.
+    time.sleep(float(CONFIG.get("startup_delay", "0")))
     # Children that exit are reaped by the kernel once this service is gone;
     # while it runs, ignore SIGCHLD so they never linger as zombies.
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)
