@@ -290,32 +290,13 @@ def releases_list(client: Any) -> None:
     _echo_json(client.list_releases())
 
 
-def format_table(rows: list[dict[str, Any]]) -> str:
-    """The fleet status table: cell, stage, target/observed generation, release, health, last check-in, conditions."""
-    header = ["CELL", "STAGE", "GEN", "RELEASE", "HEALTH", "CHECK-IN", "CONDITIONS"]
-    lines = [header]
-    for r in rows:
-        seen = "-" if r["last_check_in"] is None else f"{r['last_check_in']:.0f}s ago"
-        lines.append(
-            [
-                r["cell"],
-                r["stage"],
-                f"{r['target']}/{'-' if r['observed'] is None else r['observed']}",
-                r["release"] or "-",
-                r["health"],
-                seen,
-                r["conditions"] or "-",
-            ]
-        )
-    widths = [max(len(str(line[i])) for line in lines) for i in range(len(header))]
-    return "\n".join("  ".join(str(v).ljust(w) for v, w in zip(line, widths, strict=True)).rstrip() for line in lines)
-
-
 @main.command()
 @click.option("--json", "as_json", is_flag=True, help="print the rows as JSON")
 @_operator
 def status(client: Any, as_json: bool) -> None:
     """The fleet at a glance: one row per cell."""
+    from .table import format_table
+
     rows = client.fleet_status()["cells"]
     if as_json:
         _echo_json(rows)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 from . import secrets as tokens
@@ -332,31 +332,3 @@ class ControlPlane:
     def audit_log(self, limit: int = 100) -> list[dict[str, Any]]:
         """The newest audit entries."""
         return [e.to_json() for e in self.store.list_audit(limit)]
-
-
-def summary(view: Mapping[str, Any], now: float) -> dict[str, Any]:
-    """One row of the fleet status table from a cell's view (as ``list_cells`` gives it)."""
-    cell, spec, status = view["cell"], view["spec"] or {}, view["status"]
-    target = spec.get("generation", 0)
-    row: dict[str, Any] = {
-        "cell": cell["id"],
-        "stage": cell["stage"],
-        "target": target,
-        "observed": None,
-        "release": None,
-        "health": "unknown",
-        "last_check_in": None,
-        "conditions": "",
-    }
-    if status:
-        conds = {c["type"]: c for c in status["conditions"]}
-        ready = conds.get("Ready", {}).get("status", False)
-        current = status["observed_generation"] == target
-        row.update(
-            observed=status["observed_generation"],
-            release=status["release"],
-            health="healthy" if ready and current else ("updating" if not current else "degraded"),
-            last_check_in=max(0.0, now - status["reported_at"]),
-            conditions=", ".join(f"{t}={'True' if c['status'] else 'False'}" for t, c in sorted(conds.items())),
-        )
-    return row

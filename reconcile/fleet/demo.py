@@ -27,9 +27,9 @@ import attrs
 
 from .agent import ControlPlaneClient
 from .artifacts import build_artifact, sha256_file
-from .cli import format_table
 from .errors import FleetError
 from .processes import MARKER, stop_marked
+from .table import format_table
 
 T = TypeVar("T")
 

@@ -24,7 +24,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from ..control import ControlPlane, summary
+from ..control import ControlPlane
 from ..errors import (
     ArtifactError,
     AuthenticationError,
@@ -37,6 +37,7 @@ from ..errors import (
     PermissionDeniedError,
 )
 from ..model import check_digest
+from ..table import summary
 
 log = logging.getLogger("reconcile.fleet.server")
 

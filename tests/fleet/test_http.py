@@ -10,7 +10,6 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import Artifacts, Fleet
 
 from reconcile.fleet import (
     ArtifactError,
@@ -21,6 +20,7 @@ from reconcile.fleet import (
     PermissionDeniedError,
 )
 from reconcile.fleet.agent import ControlPlaneClient
+from tests.support.fleet import Artifacts, Fleet
 
 
 @pytest.fixture(scope="module")
@@ -115,7 +115,10 @@ def test_a_cell_cannot_read_or_write_another_cells_spec_or_status(cp: Fleet) -> 
 def test_status_is_validated_and_size_limited(cp: Fleet) -> None:
     a, _ = registered(cp, "limits")
     with pytest.raises(InvalidInputError, match="status.components\\[0\\].health"):
-        a.put_status("limits", {"observed_generation": 1, "components": [{"name": "x", "version": "1", "digest": "", "health": "great"}]})
+        a.put_status(
+            "limits",
+            {"observed_generation": 1, "components": [{"name": "x", "version": "1", "digest": "", "health": "great"}]},
+        )
     with pytest.raises(InvalidInputError, match="unknown field 'password'"):
         a.put_status("limits", {"observed_generation": 1, "password": "hunter2"})
     with pytest.raises(PayloadTooLargeError):
@@ -184,7 +187,9 @@ def test_artifact_download_resumes_with_a_range(cp: Fleet, artifacts: Artifacts,
     assert response.status_code == 206 and response.content == whole[10:20]
 
 
-def test_an_upload_that_does_not_match_its_digest_is_refused(cp: Fleet, artifacts: Artifacts, tmp_path: pathlib.Path) -> None:
+def test_an_upload_that_does_not_match_its_digest_is_refused(
+    cp: Fleet, artifacts: Artifacts, tmp_path: pathlib.Path
+) -> None:
     path = artifacts.paths[("proxy", "1.0.0")]
     wrong = "0" * 64
     with pytest.raises(ArtifactError, match="mismatch"):

@@ -15,9 +15,9 @@ import urllib.request
 from typing import Any
 
 import pytest
-from conftest import RECORDER, Artifacts, Fleet, wait_for
 
 from reconcile.fleet.processes import marked_pids
+from tests.support.fleet import RECORDER, Artifacts, Fleet, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -42,7 +42,11 @@ def reported(view: dict[str, Any]) -> dict[str, tuple[str, str]]:
 
 
 def processes(fleet: Fleet, script: str) -> list[int]:
-    return [p for p in marked_pids(str(fleet.root)) if script in pathlib.Path(f"/proc/{p}/cmdline").read_bytes().decode(errors="replace")]
+    return [
+        p
+        for p in marked_pids(str(fleet.root))
+        if script in pathlib.Path(f"/proc/{p}/cmdline").read_bytes().decode(errors="replace")
+    ]
 
 
 def test_register_install_update_repair_and_the_control_plane_never_connects_to_a_cell(
@@ -88,7 +92,9 @@ def test_register_install_update_repair_and_the_control_plane_never_connects_to_
     killed = fleet.record("stage1", "proxy")["current"]["pid"]
     os.kill(killed, signal.SIGKILL)
     wait_for(
-        lambda: fleet.record("stage1", "proxy")["current"]["pid"] != killed and fleet.converged("stage1", "r2", "2.0.0"),
+        lambda: (
+            fleet.record("stage1", "proxy")["current"]["pid"] != killed and fleet.converged("stage1", "r2", "2.0.0")
+        ),
         message="the killed proxy to be restarted",
     )
     assert what_runs(fleet, "stage1")["proxy"][0] == "2.0.0"
@@ -152,7 +158,9 @@ def test_a_tampered_artifact_is_refused_and_the_running_version_untouched(fleet:
     assert not list((fleet.state_dir("tamper") / "components" / "workspaces").glob("2.0.0-*"))
 
 
-def test_the_cell_keeps_running_while_the_control_plane_is_away_and_catches_up(fleet: Fleet, artifacts: Artifacts) -> None:
+def test_the_cell_keeps_running_while_the_control_plane_is_away_and_catches_up(
+    fleet: Fleet, artifacts: Artifacts
+) -> None:
     fleet.start_control_plane()
     fleet.create_cell("away")
     fleet.start_agent("away", poll_interval=0.5, max_backoff=1.0)
@@ -205,7 +213,12 @@ def test_an_agent_killed_during_an_update_converges_after_restart_without_duplic
     wait_for(lambda: fleet.converged("crash", "r1", "1.0.0"), message="r1")
     workspace = get(fleet.ports("crash")["proxy"], "/api/workspaces", {"owner": "bo"})
     # workspaces 2.0.0 takes a second to get healthy: the window to kill the agent in.
-    artifacts.publish(fleet.admin(), "r2", "2.0.0", config={"workspaces": {"startup_delay": "1.5"}, "proxy": {"upstream": "workspaces"}})
+    artifacts.publish(
+        fleet.admin(),
+        "r2",
+        "2.0.0",
+        config={"workspaces": {"startup_delay": "1.5"}, "proxy": {"upstream": "workspaces"}},
+    )
     wait_for(lambda: fleet.record("crash", "workspaces")["others"], interval=0.02, message="the update to start")
     agent.send_signal(signal.SIGKILL)
     agent.wait()

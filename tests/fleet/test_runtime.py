@@ -10,7 +10,6 @@ from collections.abc import Iterator
 
 import hypothesis
 import pytest
-from conftest import Artifacts, wait_for
 from hypothesis import strategies as st
 
 import reconcile as rc
@@ -19,6 +18,7 @@ from reconcile.fleet.artifacts import ArtifactStore
 from reconcile.fleet.processes import MARKER, stop_marked
 from reconcile.fleet.runtime import Component, MemoryRuntime, ProcessRuntime, make_component, probe
 from reconcile.testing import check_provider
+from tests.support.fleet import Artifacts, wait_for
 
 
 def components(store: ArtifactStore, artifacts: Artifacts, names: tuple[str, ...]) -> st.SearchStrategy[Component]:
@@ -68,7 +68,9 @@ def test_process_runtime_passes_check_provider(artifacts: Artifacts, tmp_path: p
 
 
 @pytest.fixture
-def runtime(artifacts: Artifacts, tmp_path: pathlib.Path, marked: str) -> Iterator[tuple[ProcessRuntime, dict[str, str]]]:
+def runtime(
+    artifacts: Artifacts, tmp_path: pathlib.Path, marked: str
+) -> Iterator[tuple[ProcessRuntime, dict[str, str]]]:
     store = ArtifactStore(tmp_path / "a")
     digests = {f"{n}-{v}": store.put_file(p) for (n, v), p in artifacts.paths.items()}
     rt = ProcessRuntime(tmp_path / "cell", store, health_timeout=10, stop_timeout=2)

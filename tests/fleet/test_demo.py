@@ -11,15 +11,11 @@ import sys
 import time
 
 import pytest
-from conftest import wait_for
 
 from reconcile.fleet.processes import marked_pids
+from tests.support.fleet import wait_for
 
 pytestmark = pytest.mark.slow
-
-
-
-
 
 
 def test_the_demo_holds_every_check_and_cleans_up(tmp_path: pathlib.Path) -> None:
