@@ -17,6 +17,8 @@ from reconcile.fleet.processes import MARKER, stop_marked
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 COMPONENTS = ROOT / "examples" / "fleet" / "components"
+__all__ = ["COMPONENTS", "RECORDER", "ROOT", "Artifacts", "Fleet", "sha256_file", "wait_for"]
+
 RECORDER = ROOT / "tests" / "fleet" / "record_connections.py"
 
 
