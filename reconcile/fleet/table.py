@@ -27,7 +27,7 @@ def summary(view: Mapping[str, Any], now: float) -> dict[str, Any]:
         row.update(
             observed=status["observed_generation"],
             release=status["release"],
-            health="healthy" if ready and current else ("updating" if not current else "degraded"),
+            health=_health(ready, current, conds.get("Progressing", {}).get("status", False)),
             last_check_in=max(0.0, now - status["reported_at"]),
             conditions=", ".join(f"{t}={'True' if c['status'] else 'False'}" for t, c in sorted(conds.items())),
         )
@@ -53,3 +53,9 @@ def format_table(rows: list[dict[str, Any]]) -> str:
         )
     widths = [max(len(str(line[i])) for line in lines) for i in range(len(header))]
     return "\n".join("  ".join(str(v).ljust(w) for v, w in zip(line, widths, strict=True)).rstrip() for line in lines)
+
+
+def _health(ready: bool, current: bool, progressing: bool) -> str:
+    if not current or progressing:
+        return "updating"
+    return "healthy" if ready else "degraded"

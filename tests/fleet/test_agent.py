@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import pathlib
 import random
 from collections.abc import Iterator
@@ -12,6 +13,7 @@ import pytest
 import reconcile as rc
 from reconcile.fleet import AgentLockedError, AuthenticationError, MemoryRuntime
 from reconcile.fleet.agent import Agent, sanitise
+from reconcile.fleet.runtime import make_component
 from tests.support.fleet import Artifacts, Fleet
 
 
@@ -117,3 +119,37 @@ def test_waits_vary_by_the_jitter_and_no_more(tmp_path: pathlib.Path) -> None:
 def test_sanitise_replaces_secret_values_and_shortens() -> None:
     assert sanitise("password hunter2 refused", ["hunter2", ""]) == "password (sensitive) refused"
     assert len(sanitise("x" * 1000, [])) == 300
+
+
+def test_while_a_new_generation_applies_the_cell_reports_progressing(cp: Fleet, tmp_path: pathlib.Path) -> None:
+    seen: list[dict[str, Any]] = []
+
+    def applier(plan: rc.Plan, providers: Any) -> rc.ApplyResult:
+        seen.append(cp.view("mem7")["status"])
+        return rc.apply(plan, providers)
+
+    agent = new_agent(cp, "mem7", tmp_path, applier=applier)
+    agent.tick()
+    (during,) = seen
+    conds = {c["type"]: (c["status"], c["reason"]) for c in during["conditions"]}
+    assert during["observed_generation"] == agent.spec.generation  # type: ignore[union-attr]
+    assert conds["Progressing"] == (True, "Applying") and conds["Ready"] == (False, "Applying")
+    after = {c["type"]: c["status"] for c in cp.view("mem7")["status"]["conditions"]}
+    assert after == {"Progressing": False, "Ready": True, "Degraded": False}
+    row = next(r for r in cp.admin().fleet_status()["cells"] if r["cell"] == "mem7")
+    assert row["health"] == "healthy"
+
+
+def test_sensitive_fields_never_leave_the_cell(cp: Fleet, tmp_path: pathlib.Path) -> None:
+    agent = new_agent(cp, "mem8", tmp_path)
+    runtime: MemoryRuntime = agent.runtime
+    running = make_component("workspaces", "1.0.0", "a" * 64, {"mode": "fast"}, {"db_password": "hunter2-secret"})
+    runtime.running["workspaces"] = running
+    agent.spec = None
+    agent.conditions.clear()
+    assert agent.report()
+    assert "hunter2-secret" not in json.dumps(agent.status().to_json())
+    assert "hunter2-secret" not in json.dumps(cp.view("mem8"))
+    assert cp.view("mem8")["status"]["components"] == [
+        {"name": "workspaces", "version": "1.0.0", "digest": "a" * 64, "health": "healthy"}
+    ]

@@ -212,3 +212,40 @@ def test_secrets_are_stored_hashed_and_never_logged(cp: Fleet) -> None:
         for where, blob in (("store", stored), ("log", logged), ("audit", audit)):
             assert secret.encode() not in blob, f"a secret is in the {where}"
             assert secret.split(".")[-1].encode() not in blob, f"a secret's random part is in the {where}"
+
+
+def test_replicas_on_one_store_serve_the_same_fleet(fleet: Fleet, artifacts: Artifacts) -> None:
+    """The control plane is stateless over its store: a change made through one replica wakes a long poll on another."""
+    fleet.start_control_plane()
+    cp = fleet.root / "cp"
+    fleet.spawn(
+        "replica",
+        [
+            "serve", "--store", f"sqlite:///{cp / 'fleet.db'}", "--artifacts", str(cp / "artifacts"),
+            "--listen", "127.0.0.1:0", "--port-file", str(cp / "port2"), "--admin-token-file", str(cp / "admin.token"),
+        ],
+    )  # fmt: skip
+    from tests.support.fleet import wait_for
+
+    replica = "http://127.0.0.1:" + wait_for(lambda: (cp / "port2").read_text().strip(), 20)
+    token = fleet.create_cell("shared").read_text()
+    with ControlPlaneClient(replica) as anonymous:
+        credential = anonymous.register(token, "test")["credential"]
+    got: dict[str, Any] = {}
+    with ControlPlaneClient(replica, credential) as cell:
+        spec, etag = cell.desired("shared")
+        assert spec is not None and spec.generation == 0
+
+        def poll() -> None:
+            got["answer"] = cell.desired("shared", etag, wait=20)
+            got["at"] = time.monotonic()
+
+        poller = threading.Thread(target=poll)
+        poller.start()
+        time.sleep(0.3)
+        artifacts.publish(fleet.admin(), "r1", "1.0.0")  # through the first replica
+        published = time.monotonic()
+        poller.join(timeout=20)
+    new, _ = got["answer"]
+    assert new is not None and new.generation == 1
+    assert got["at"] - published < 3

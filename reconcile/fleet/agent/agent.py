@@ -132,6 +132,7 @@ class Agent:
         self.last_apply: dict[str, Any] = {}
         self.applied_release: str | None = None
         self.offline_since: float | None = None
+        self._judged_generation: int | None = None
         self._lock_file: IO[str] | None = None
         self._client: ControlPlaneClient | None = None
         self._load()
@@ -342,6 +343,11 @@ class Agent:
             self.fetch_artifacts(desired)
             actual = rc.observe(self.providers)
             planned = rc.plan(desired_state(desired), actual)
+            if not planned.is_empty and spec.generation != self._judged_generation:
+                # A new generation is being rolled out here: say so before the (possibly long) apply.
+                self._set("Progressing", True, "Applying", f"applying {len(planned.steps)} changes", spec.generation)
+                self._set("Ready", False, "Applying", "the update is in progress", spec.generation)
+                self.report()
             result = None if planned.is_empty else self.applier(planned, self.providers)
         except DigestMismatchError as exc:
             self._judge(spec, False, "DigestMismatch", str(exc))
@@ -392,6 +398,7 @@ class Agent:
         self._set("Ready", healthy, reason, message, spec.generation)
         self._set("Degraded", not healthy, reason, message if not healthy else "", spec.generation)
         self._set("Progressing", False, reason, "", spec.generation)
+        self._judged_generation = spec.generation
 
     def _set(self, kind: str, status: bool, reason: str, message: str, generation: int) -> None:
         previous = self.conditions.get(kind)
