@@ -46,7 +46,7 @@ from ._model import (
     resource_type,
     spec,
 )
-from ._plan import Action, Change, FieldChange, Plan, Step, plan
+from ._plan import Action, Change, Difference, FieldChange, Plan, Step, plan
 from ._planfile import configure_converter, dumps, fingerprint, loads, make_converter
 from ._render import render
 from ._state import State
@@ -93,6 +93,7 @@ __all__ = [
     "EventKind",
     "Executor",
     "ExecutorError",
+    "Difference",
     "FieldChange",
     "FieldTypeError",
     "FuturesExecutor",

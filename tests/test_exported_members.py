@@ -22,6 +22,7 @@ TOP = [
     "Context",
     "CycleError",
     "DanglingRefError",
+    "Difference",
     "DuplicateAddressError",
     "EventKind",
     "Executor",

@@ -1,7 +1,8 @@
-"""Field differences: the equality fast path that finds changes, and deepdiff explanations of them."""
+"""Explanations of changes: field-level differences described by deepdiff, loaded on the first explanation."""
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Sequence
 from typing import Any
 
@@ -12,6 +13,14 @@ from .._model import Ref, ResourceType
 REDACTED = "(sensitive)"
 
 
+class Difference(enum.Enum):
+    """How one field-level difference came about: a value changed, appeared or disappeared."""
+
+    CHANGED = "changed"
+    ADDED = "added"
+    REMOVED = "removed"
+
+
 @attrs.frozen
 class FieldChange:
     """One field-level difference inside a change.
@@ -20,25 +29,20 @@ class FieldChange:
         path: where, e.g. ``size`` or ``tags['env']``.
         before: the old value (``(sensitive)`` for sensitive fields; ``None`` when added).
         after: the new value (``(sensitive)`` for sensitive fields; ``None`` when removed).
-        kind: ``"changed"``, ``"added"`` or ``"removed"``.
+        difference: ``Difference.CHANGED``, ``ADDED`` or ``REMOVED`` (was the string ``kind``).
     """
 
     path: str
     before: Any
     after: Any
-    kind: str = "changed"
+    difference: Difference = Difference.CHANGED
 
     def __str__(self) -> str:
-        if self.kind == "added":
+        if self.difference is Difference.ADDED:
             return f"{self.path}: added {self.after!r}"
-        if self.kind == "removed":
+        if self.difference is Difference.REMOVED:
             return f"{self.path}: removed {self.before!r}"
         return f"{self.path}: {self.before!r} -> {self.after!r}"
-
-
-def changed_fields(rt: ResourceType, before: Any, after: Any) -> tuple[str, ...]:
-    """Names of the compared fields whose values differ (called only once the fast path saw a difference)."""
-    return tuple(f for f in rt.compared if getattr(before, f) != getattr(after, f))
 
 
 def _plain(value: Any) -> Any:
@@ -86,9 +90,9 @@ def explain(rt: ResourceType, before: Any, after: Any, fields: Sequence[str]) ->
                 found = True
                 path = _format_path(level.path(output_format="list"))
                 if report.endswith("_added"):
-                    out.append(FieldChange(path, None, level.t2, "added"))
+                    out.append(FieldChange(path, None, level.t2, Difference.ADDED))
                 elif report.endswith("_removed"):
-                    out.append(FieldChange(path, level.t1, None, "removed"))
+                    out.append(FieldChange(path, level.t1, None, Difference.REMOVED))
                 else:
                     out.append(FieldChange(path, level.t1, level.t2))
         if not found:

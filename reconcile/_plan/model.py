@@ -12,7 +12,7 @@ import attrs
 from .._graph import to_networkx
 from .._model import Address, ResourceType, as_address, type_of
 from .._state import State
-from .explain import FieldChange, explain
+from .explain import Difference, FieldChange, explain
 
 
 class Action(enum.Enum):
@@ -148,13 +148,12 @@ class Change:
             return ()
         rt: ResourceType = type_of(type(obj))
         if self.action in (Action.CREATE, Action.DELETE):
-            kind = "added" if self.action is Action.CREATE else "removed"
+            added = self.action is Action.CREATE
+            how = Difference.ADDED if added else Difference.REMOVED
             out = []
             for name in rt.compared:
                 value = "(sensitive)" if name in rt.sensitive else getattr(obj, name)
-                out.append(
-                    FieldChange(name, None if kind == "added" else value, value if kind == "added" else None, kind)
-                )
+                out.append(FieldChange(name, None if added else value, value if added else None, how))
             return tuple(out)
         return explain(rt, self.before, self.after, self.changed_fields)
 

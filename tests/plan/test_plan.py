@@ -143,7 +143,7 @@ def test_explain_gives_field_level_differences():
     actual = state(Network("core", "10.0.0.0/16", {"env": "prod", "team": "a"}))
     desired = state(Network("core", "10.0.0.0/16", {"env": "dev", "owner": "b"}))
     explained = rc.plan(desired, actual).change("network/core").explain()
-    assert [(f.path, f.kind, f.before, f.after) for f in explained] == [
+    assert [(f.path, f.difference.value, f.before, f.after) for f in explained] == [
         ("tags['env']", "changed", "prod", "dev"),
         ("tags['owner']", "added", None, "b"),
         ("tags['team']", "removed", "a", None),
