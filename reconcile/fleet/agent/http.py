@@ -108,6 +108,10 @@ class ControlPlaneClient:
         except ValueError:
             raise ProtocolError(f"{method} {path}: the answer is not JSON", status=response.status_code) from None
 
+    def healthz(self) -> bool:
+        """Whether the control plane answers its health endpoint (no authentication needed)."""
+        return bool(self._json("GET", "/v1/healthz").get("status") == "ok")
+
     # -- cell-facing -------------------------------------------------------
 
     def register(self, token: str, agent_version: str) -> dict[str, Any]:
