@@ -1,6 +1,6 @@
 """The fleet: a control plane holding each cell's desired spec, and cell agents that pull it and apply it.
 
-Layering inside: model, errors, secrets < artifacts, store < control, runtime
+Layering inside: model, errors, credentials < artifacts, store < control, runtime
 < server (Starlette + uvicorn), agent (httpx) < cli (click), demo. The server
 and agent are imported on first use, so ``import reconcile.fleet`` needs
 neither web library.

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 import click
 
-from .errors import FleetError
+from .errors import ControlPlaneUnavailableError, FleetError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -162,8 +162,9 @@ def agent(
             try:
                 cell = a.register(_read_token(token_file))
                 break
-            except FleetError as exc:
-                if type(exc).__name__ != "ControlPlaneUnavailableError" or attempt == 29:
+            except ControlPlaneUnavailableError:
+                # The cell may boot before the control plane is reachable: keep trying for a while.
+                if attempt == 29:
                     raise
                 time.sleep(1)
         click.echo(f"registered as cell {cell}", err=True)

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from . import secrets as tokens
+from . import credentials as tokens
 from .artifacts import ArtifactStore, read_manifest
 from .errors import (
     ArtifactError,

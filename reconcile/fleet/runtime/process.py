@@ -236,7 +236,8 @@ class ProcessRuntime:
     def _unpacked(self, desired: Component) -> tuple[Manifest, pathlib.Path]:
         workdir = self.components_dir / desired.name / f"{desired.version}-{desired.digest[:12]}"
         if (workdir / "component.json").is_file():
-            return read_manifest(self.artifacts.path(desired.digest)), workdir
+            # Unpacked earlier from verified bytes (the unpack is atomic): its manifest is the artifact's.
+            return Manifest.from_json(json.loads((workdir / "component.json").read_text())), workdir
         path = self.artifacts.verify(desired.digest)
         manifest = read_manifest(path)
         if manifest.name != desired.name or manifest.version != desired.version:
