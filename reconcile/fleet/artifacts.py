@@ -93,10 +93,10 @@ def build_artifact(source: pathlib.Path, dest: pathlib.Path, *, version: str | N
     if version is not None:
         data["version"] = version
     manifest = Manifest.from_json(data)
-    # mtime=0 in the gzip header too, so equal sources give equal bytes.
+    # No name and mtime=0 in the gzip header too, so equal sources give equal bytes wherever they are written.
     with (
         open(dest, "wb") as out,
-        gzip.GzipFile(fileobj=out, mode="wb", mtime=0) as gz,
+        gzip.GzipFile(filename="", fileobj=out, mode="wb", mtime=0) as gz,
         tarfile.open(fileobj=gz, mode="w") as tar,
     ):
         blob = json.dumps(data, indent=2, sort_keys=True).encode()
