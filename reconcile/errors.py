@@ -1,4 +1,10 @@
-"""The error hierarchy: one root, ``ReconcileError``, and one class per failure users handle."""
+"""The error hierarchy: one root, ``ReconcileError``, and one class per failure users handle.
+
+This module is below the display (``reconcile._model.display``), so it cannot
+redact or escape by itself: errors that name addresses or values take the text
+to show as ``shown``, made by the code that raises them, and keep the raw
+values in their attributes for programs.
+"""
 
 from __future__ import annotations
 
@@ -29,21 +35,31 @@ class StateProblem(ReconcileError):
 class DuplicateAddressError(StateProblem):
     """Two resources in one state share an address.
 
+    Args:
+        shown: the address, the first and the second resource as the message
+            shows them (redacted, escaped, bounded); by default their plain forms.
+
     Attributes:
         address: the shared address.
         first: the resource seen first.
         second: the resource seen later.
     """
 
-    def __init__(self, address: Any, first: Any, second: Any) -> None:
+    def __init__(self, address: Any, first: Any, second: Any, *, shown: Sequence[str] | None = None) -> None:
         self.address = address
         self.first = first
         self.second = second
-        super().__init__(f"duplicate address {address}: {first!r} and {second!r}")
+        name, a, b = shown if shown is not None else (str(address), repr(first), repr(second))
+        super().__init__(f"duplicate address {name}: {a} and {b}")
 
 
 class DanglingRefError(StateProblem):
     """A resource refers to an address that is not in the state.
+
+    Args:
+        shown: the address, the field path and the target as the message shows
+            them; by default their plain forms. For a ref in a sensitive field
+            the path is the field's name and the target reads ``(sensitive)``.
 
     Attributes:
         address: the resource holding the reference.
@@ -51,46 +67,59 @@ class DanglingRefError(StateProblem):
         target: the address that is missing.
     """
 
-    def __init__(self, address: Any, field: str, target: Any) -> None:
+    def __init__(self, address: Any, field: str, target: Any, *, shown: Sequence[str] | None = None) -> None:
         self.address = address
         self.field = field
         self.target = target
-        super().__init__(f"{address}: field {field!r} refers to {target}, which is not in the state")
+        name, path, missing = shown if shown is not None else (str(address), field, str(target))
+        super().__init__(f"{name}: field {path!r} refers to {missing}, which is not in the state")
 
 
 class CycleError(StateProblem):
     """The dependency graph has a cycle.
+
+    Args:
+        shown: the addresses as the message shows them; by default their string forms.
 
     Attributes:
         cycle: the addresses on the cycle, in order; each depends on the next and
             the last depends on the first.
     """
 
-    def __init__(self, cycle: Sequence[Any]) -> None:
+    def __init__(self, cycle: Sequence[Any], *, shown: Sequence[str] | None = None) -> None:
         self.cycle = tuple(cycle)
-        path = " -> ".join(str(a) for a in (*self.cycle, self.cycle[0])) if self.cycle else ""
+        names = tuple(shown) if shown is not None else tuple(str(a) for a in self.cycle)
+        path = " -> ".join((*names, names[0])) if names else ""
         super().__init__(f"dependency cycle: {path}")
 
 
 class FieldTypeError(StateProblem, TypeError):
     """A field holds a value of the wrong type for its annotation.
 
+    Args:
+        shown: the address and the value as the message shows them; by default
+            their plain forms.
+
     Attributes:
         address: the resource.
-        field: the field path (``tags['env']`` for nested values).
+        field: the field path (``tags['env']`` for nested values); for a
+            sensitive field, only the field's name (its keys may be secrets too).
         expected: the expected type, as written.
         value: the offending value (``(sensitive)`` if the field is sensitive).
     """
 
-    def __init__(self, address: Any, field: str, expected: str, value: Any) -> None:
+    def __init__(
+        self, address: Any, field: str, expected: str, value: Any, *, shown: Sequence[str] | None = None
+    ) -> None:
         self.address = address
         self.field = field
         self.expected = expected
         self.value = value
+        name, text = shown if shown is not None else (str(address), repr(value))
         super().__init__(
-            f"{address}: field {field!r} expects {expected}, got {type(value).__name__} {value!r}"
+            f"{name}: field {field!r} expects {expected}, got {type(value).__name__} {text}"
             if value != "(sensitive)"
-            else f"{address}: field {field!r} expects {expected}, got a value of another type (sensitive)"
+            else f"{name}: field {field!r} expects {expected}, got a value of another type (sensitive)"
         )
 
 

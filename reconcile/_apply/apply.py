@@ -14,8 +14,9 @@ if TYPE_CHECKING:
     from .executors.aio import AsyncExecutor
     from .executors.base import Executor
 
+from .providers import Providers
 from .retry import RetryPolicy
-from .run import ApplyResult, ApplyRun, Providers
+from .run import ApplyResult, ApplyRun
 
 
 def apply(

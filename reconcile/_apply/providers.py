@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 import inspect
 import time
+import typing
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, Protocol, TypeVar, runtime_checkable
+from typing import Any, Protocol, TypeAlias, TypeVar, runtime_checkable
 
-from .._model import Address, Ref, as_address, is_resource, resource_type
+from .._model import Address, Ref, as_address, is_resource, resource_type, show_address
 from .._state import State
 from ..errors import ProviderContractError
 
@@ -120,23 +121,39 @@ class AsyncProvider(Protocol[R]):
         ...
 
 
+Providers: TypeAlias = Mapping[str, "Provider[Any] | AsyncProvider[Any]"]
+"""Providers keyed by kind; sync and async ones may be mixed (``observe`` refuses async ones when called)."""
+
+
 def is_async_method(provider: Any, name: str) -> bool:
     """Whether ``provider.name`` is a coroutine function (to be awaited, not called in a thread)."""
     return inspect.iscoroutinefunction(getattr(provider, name, None))
 
 
+def _what(value: Any) -> str:
+    """What a provider returned, for a contract error: a type and an address, never the raw record.
+
+    A record a provider got from its API is anything but vetted: it may hold
+    secrets, be huge or carry control characters, so only its type is named.
+    """
+    if value is None:
+        return "None"
+    if is_resource(value) and not isinstance(value, type):
+        rt = resource_type(value)
+        return f"a {type(value).__qualname__} at {show_address(rt.address(value))}"
+    return f"a {type(value).__qualname__}, which is not a resource"
+
+
 def _collect(kind: str, listed: Iterable[Any], found: list[Any]) -> None:
     for obj in listed:
-        rt = resource_type(obj) if is_resource(obj) else None
+        rt = resource_type(obj) if is_resource(obj) and not isinstance(obj, type) else None
         if rt is None or rt.kind != kind:
-            raise ProviderContractError(
-                f"provider for kind {kind!r} listed {obj!r}, which is "
-                + (f"of kind {rt.kind!r}" if rt is not None else "not a resource")
-            )
+            other = f", which is of kind {rt.kind!r}" if rt is not None else ""
+            raise ProviderContractError(f"provider for kind {kind!r} listed {_what(obj)}{other}")
         found.append(obj)
 
 
-def observe(providers: Mapping[str, Provider[Any]]) -> State:
+def observe(providers: Providers) -> State:
     """The actual state: every resource each provider's ``list()`` returns.
 
     Refs to addresses that no provider lists are allowed (the world may hold
@@ -153,11 +170,12 @@ def observe(providers: Mapping[str, Provider[Any]]) -> State:
             raise ProviderContractError(
                 f"provider for kind {kind!r} has an async list(); use 'await reconcile.observe_async(providers)'"
             )
-        _collect(kind, provider.list(), found)
+        # Not a coroutine: async list() methods were refused just above.
+        _collect(kind, typing.cast(Iterable[Any], provider.list()), found)
     return State(found, allow_dangling=True)
 
 
-async def observe_async(providers: Mapping[str, Provider[Any] | AsyncProvider[Any]]) -> State:
+async def observe_async(providers: Providers) -> State:
     """``observe`` for a mix of async and sync providers: async ``list()`` calls run concurrently.
 
     Sync ``list()`` calls run in threads so they do not block the event loop.
@@ -188,10 +206,11 @@ def check_result(step: Any, value: Any) -> Any:
     """
     if not is_resource(value) or isinstance(value, type):
         raise ProviderContractError(
-            f"{step}: provider returned {type(value).__name__} {value!r}, "
-            f"expected a resource of kind {step.address.kind!r}"
+            f"{step}: provider returned {_what(value)} (expected a resource of kind {step.address.kind!r})"
         )
     got = resource_type(value).address(value)
     if got != step.address:
-        raise ProviderContractError(f"{step}: provider returned a resource at {got}, expected {step.address}")
+        raise ProviderContractError(
+            f"{step}: provider returned {_what(value)}, expected the resource at {show_address(step.address)}"
+        )
     return value
