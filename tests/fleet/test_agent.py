@@ -13,7 +13,7 @@ import pytest
 import reconcile as rc
 from reconcile.fleet import AgentLockedError, AuthenticationError, MemoryRuntime
 from reconcile.fleet.agent import Agent, sanitise
-from reconcile.fleet.runtime import make_component
+from reconcile.fleet.runtime import Component
 from tests.support.fleet import Artifacts, Fleet
 
 
@@ -143,7 +143,7 @@ def test_while_a_new_generation_applies_the_cell_reports_progressing(cp: Fleet, 
 def test_sensitive_fields_never_leave_the_cell(cp: Fleet, tmp_path: pathlib.Path) -> None:
     agent = new_agent(cp, "mem8", tmp_path)
     runtime: MemoryRuntime = agent.runtime
-    running = make_component("workspaces", "1.0.0", "a" * 64, {"mode": "fast"}, {"db_password": "hunter2-secret"})
+    running = Component("workspaces", "1.0.0", "a" * 64, {"mode": "fast"}, {"db_password": "hunter2-secret"})
     runtime.running["workspaces"] = running
     agent.spec = None
     agent.conditions.clear()

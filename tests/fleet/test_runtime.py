@@ -16,7 +16,7 @@ import reconcile as rc
 from reconcile.fleet import ComponentError, DigestMismatchError
 from reconcile.fleet.artifacts import ArtifactStore
 from reconcile.fleet.processes import MARKER, stop_marked
-from reconcile.fleet.runtime import Component, MemoryRuntime, ProcessRuntime, make_component, probe
+from reconcile.fleet.runtime import Component, MemoryRuntime, ProcessRuntime, probe
 from reconcile.testing import check_provider
 from tests.support.fleet import Artifacts, wait_for
 
@@ -28,7 +28,7 @@ def components(store: ArtifactStore, artifacts: Artifacts, names: tuple[str, ...
         if name in names:
             pinned.append((name, version, store.put_file(path)))
     return st.builds(
-        lambda p, config: make_component(p[0], p[1], p[2], config),
+        lambda p, config: Component(p[0], p[1], p[2], config),
         st.sampled_from(pinned),
         st.sampled_from([{}, {"upstream": "workspaces"}]),
     )
@@ -87,7 +87,7 @@ def apply(rt: ProcessRuntime, *wanted: Component) -> rc.ApplyResult:
 
 def test_a_killed_component_is_drift_and_is_started_again(runtime: tuple[ProcessRuntime, dict[str, str]]) -> None:
     rt, d = runtime
-    want = make_component("proxy", "1.0.0", d["proxy-1.0.0"])
+    want = Component("proxy", "1.0.0", d["proxy-1.0.0"])
     assert apply(rt, want).ok
     (running,) = rt.list()
     assert probe(running.port, "/healthz")
@@ -102,9 +102,9 @@ def test_a_killed_component_is_drift_and_is_started_again(runtime: tuple[Process
 
 def test_update_starts_the_new_version_before_stopping_the_old(runtime: tuple[ProcessRuntime, dict[str, str]]) -> None:
     rt, d = runtime
-    assert apply(rt, make_component("workspaces", "1.0.0", d["workspaces-1.0.0"])).ok
+    assert apply(rt, Component("workspaces", "1.0.0", d["workspaces-1.0.0"])).ok
     (old,) = rt.list()
-    assert apply(rt, make_component("workspaces", "2.0.0", d["workspaces-2.0.0"])).ok
+    assert apply(rt, Component("workspaces", "2.0.0", d["workspaces-2.0.0"])).ok
     (new,) = rt.list()
     assert new.version == "2.0.0" and new.pid != old.pid and new.port != old.port
     assert json.loads(rt.ports_file.read_text()) == {"workspaces": new.port}
@@ -115,10 +115,10 @@ def test_a_new_version_that_never_gets_healthy_leaves_the_old_one_running(
     runtime: tuple[ProcessRuntime, dict[str, str]],
 ) -> None:
     rt, d = runtime
-    assert apply(rt, make_component("workspaces", "1.0.0", d["workspaces-1.0.0"])).ok
+    assert apply(rt, Component("workspaces", "1.0.0", d["workspaces-1.0.0"])).ok
     (old,) = rt.list()
     rt.health_timeout = 0.5
-    slow = make_component("workspaces", "2.0.0", d["workspaces-2.0.0"], {"startup_delay": "5"})
+    slow = Component("workspaces", "2.0.0", d["workspaces-2.0.0"], {"startup_delay": "5"})
     result = apply(rt, slow)
     assert not result.ok
     assert isinstance(next(iter(result.errors.values())), ComponentError)
@@ -131,10 +131,10 @@ def test_recover_stops_a_process_an_interrupted_update_left_behind(
     runtime: tuple[ProcessRuntime, dict[str, str]],
 ) -> None:
     rt, d = runtime
-    assert apply(rt, make_component("proxy", "1.0.0", d["proxy-1.0.0"])).ok
+    assert apply(rt, Component("proxy", "1.0.0", d["proxy-1.0.0"])).ok
     (current,) = rt.list()
     # What a crash between start and promotion leaves: a started process recorded as "others".
-    desired = make_component("proxy", "2.0.0", d["proxy-2.0.0"])
+    desired = Component("proxy", "2.0.0", d["proxy-2.0.0"])
     manifest, workdir = rt._unpacked(desired)
     leftover = rt._spawn(desired, manifest, workdir)
     record = rt._load("proxy")
@@ -155,7 +155,7 @@ def test_a_tampered_artifact_is_refused_before_anything_starts(
     blob = bytearray(path.read_bytes())
     blob[len(blob) // 2] ^= 0xFF
     path.write_bytes(bytes(blob))
-    result = apply(rt, make_component("proxy", "2.0.0", d["proxy-2.0.0"]))
+    result = apply(rt, Component("proxy", "2.0.0", d["proxy-2.0.0"]))
     assert isinstance(next(iter(result.errors.values())), DigestMismatchError)
     assert list(rt.list()) == []
     assert not (rt.components_dir / "proxy" / f"2.0.0-{d['proxy-2.0.0'][:12]}").exists()

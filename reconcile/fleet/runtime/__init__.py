@@ -1,6 +1,6 @@
 """Component runtimes: the providers a cell's agent applies its components with (kind ``component``)."""
 
-from .component import Component, desired_components, desired_state, make_component
+from .component import Component, desired_components, desired_state
 from .memory import MemoryRuntime
 from .process import ProcessRuntime, free_port, probe
 
@@ -11,6 +11,5 @@ __all__ = [
     "desired_components",
     "desired_state",
     "free_port",
-    "make_component",
     "probe",
 ]

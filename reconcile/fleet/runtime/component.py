@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
 
 import reconcile as rc
 
@@ -33,29 +32,13 @@ class Component:
     port: int | None = rc.computed()
 
 
-def make_component(
-    name: str,
-    version: str,
-    digest: str,
-    config: dict[str, str] | None = None,
-    secrets: dict[str, str] | None = None,
-    *,
-    pid: int | None = None,
-    port: int | None = None,
-) -> Component:
-    """A ``Component``, built with the types spelled out (``@rc.resource`` classes are opaque to type checkers)."""
-    make: Any = Component
-    built: Component = make(name, version, digest, dict(config or {}), dict(secrets or {}), pid=pid, port=port)
-    return built
-
-
 def desired_components(release: Release | None, secrets: dict[str, dict[str, str]] | None = None) -> list[Component]:
     """The components a cell should run for ``release`` (none for ``None``: a cell with no release runs nothing)."""
     if release is None:
         return []
     secrets = secrets or {}
     return [
-        make_component(c.name, c.version, c.digest, dict(c.config), dict(secrets.get(c.name, {})))
+        Component(c.name, c.version, c.digest, dict(c.config), dict(secrets.get(c.name, {})))
         for c in release.components
     ]
 

@@ -36,7 +36,7 @@ import reconcile as rc
 
 from ..artifacts import ArtifactStore, Manifest, read_manifest, unpack
 from ..errors import ComponentError
-from .component import Component, make_component
+from .component import Component
 
 Instance = dict[str, Any]
 
@@ -141,7 +141,7 @@ class ProcessRuntime:
         return _start_time(pid) == inst.get("start_time")
 
     def _resource(self, name: str, inst: Instance) -> Component:
-        return make_component(
+        return Component(
             name,
             inst["version"],
             inst["digest"],
