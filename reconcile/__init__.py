@@ -55,10 +55,10 @@ from ._render import render
 from ._state import State
 from .errors import (
     AddressError,
+    ApplyOptionError,
     CycleError,
     DanglingRefError,
     DuplicateAddressError,
-    ExecutorError,
     FieldTypeError,
     InvalidStateError,
     LifecycleError,
@@ -77,6 +77,7 @@ from .errors import (
     TransientError,
     UnresolvedRefError,
 )
+from .errors import deprecated as _deprecated
 
 __version__ = "0.1.0"
 
@@ -84,6 +85,7 @@ __all__ = [
     "Action",
     "Address",
     "AddressError",
+    "ApplyOptionError",
     "ApplyResult",
     "ApplyRun",
     "AsyncExecutor",
@@ -96,7 +98,6 @@ __all__ = [
     "DuplicateAddressError",
     "EventKind",
     "Executor",
-    "ExecutorError",
     "Difference",
     "FieldChange",
     "FieldTypeError",
@@ -158,3 +159,8 @@ __all__ = [
     "resource_type",
     "spec",
 ]
+
+
+def __getattr__(name: str) -> type[ReconcileError]:
+    # Deprecated names (``ExecutorError``) still resolve, with a DeprecationWarning.
+    return _deprecated(name, __name__)

@@ -8,6 +8,7 @@ values in their attributes for programs.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -248,11 +249,13 @@ class RenderError(ReconcileError, ValueError):
     """``render()`` was asked for a format it does not know, or given something it cannot render."""
 
 
-class ExecutorError(ReconcileError, ValueError):
-    """An option of an executor, of ``apply`` or of a retry is invalid, or an executor cannot call a provider.
+class ApplyOptionError(ReconcileError, ValueError):
+    """An option of ``apply``, an executor or a ``RetryPolicy`` is invalid, or the executor cannot call a provider.
 
-    Raised before any step runs, except for a bad ``TransientError.retry_after``,
-    which is raised where the provider builds it (and so fails that step).
+    Raised before any step runs, except for a ``TransientError`` given a
+    ``retry_after`` that is not a number, which is raised where the provider
+    builds it (and so fails that step). Formerly ``ExecutorError``, which remains
+    a deprecated alias of this class.
     """
 
 
@@ -266,15 +269,23 @@ class TransientError(ReconcileError):
     Args:
         message: what went wrong.
         retry_after: seconds to wait before the next attempt (for example an
-            API's ``Retry-After``), instead of the computed backoff.
+            API's ``Retry-After``), instead of the computed backoff. The wait is
+            at most the policy's ``max_delay`` (so ``float("inf")`` waits
+            ``max_delay``); a negative value (a reset time already past) retries
+            at once; NaN is no hint at all (the computed backoff is used).
 
     Attributes:
         retry_after: as given.
+
+    Raises:
+        ApplyOptionError: ``retry_after`` is neither ``None`` nor a number.
     """
 
     def __init__(self, message: str = "transient failure", *, retry_after: float | None = None) -> None:
-        if retry_after is not None and not retry_after >= 0:
-            raise ExecutorError(f"TransientError: retry_after must be a number >= 0, got {retry_after!r}")
+        if retry_after is not None and (isinstance(retry_after, bool) or not isinstance(retry_after, (int, float))):
+            raise ApplyOptionError(
+                f"TransientError: retry_after must be a number of seconds or None, got {retry_after!r}"
+            )
         self.retry_after = retry_after
         super().__init__(message)
 
@@ -296,3 +307,26 @@ class StepTimeoutError(ReconcileError, TimeoutError):
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (type(self), (self.step, self.timeout, self.attempts))
+
+
+# Old names kept for a while (see CHANGELOG): each is the same class as its new
+# name, and warns when used.
+DEPRECATED: dict[str, tuple[str, type[ReconcileError]]] = {"ExecutorError": ("ApplyOptionError", ApplyOptionError)}
+
+
+def deprecated(name: str, module: str = "reconcile") -> type[ReconcileError]:
+    """The class a deprecated error name stands for, with a ``DeprecationWarning`` for the caller's caller.
+
+    Raises:
+        AttributeError: ``name`` is not a deprecated name.
+    """
+    entry = DEPRECATED.get(name)
+    if entry is None:
+        raise AttributeError(f"module {module!r} has no attribute {name!r}")
+    new_name, value = entry
+    warnings.warn(f"reconcile.{name} is deprecated; use reconcile.{new_name}", DeprecationWarning, stacklevel=3)
+    return value
+
+
+def __getattr__(name: str) -> type[ReconcileError]:
+    return deprecated(name, __name__)

@@ -13,7 +13,7 @@ import attrs
 from .._model import Address, bound, show_address, show_value
 from .._plan import Action, Plan, Step
 from .._state import State, trusted_state
-from ..errors import ExecutorError, MissingProviderError, UnresolvedRefError
+from ..errors import ApplyOptionError, MissingProviderError, UnresolvedRefError
 from .events import EventKind, Listener, StepEvent
 from .providers import Context, Providers, check_result, is_async_method
 
@@ -194,11 +194,11 @@ class ApplyRun:
         self.listeners = tuple(listeners)
         for listener in self.listeners:
             if not callable(listener):
-                raise ExecutorError(
+                raise ApplyOptionError(
                     f"apply: listeners must be callables taking a StepEvent, got {show_value(listener)}"
                 )
         if retry is not None and not isinstance(retry, RetryPolicy):
-            raise ExecutorError(f"apply: retry must be a RetryPolicy, got {type(retry).__name__}")
+            raise ApplyOptionError(f"apply: retry must be a RetryPolicy, got {type(retry).__name__}")
         self.retry = retry if retry is not None else RetryPolicy()
         self.fail_fast = bool(fail_fast)
         self.interrupted = False
