@@ -44,6 +44,8 @@ SHARED_LIBRARIES: dict[str, tuple[str, ...]] = {
     "attrs": ("reconcile",),  # class definitions everywhere
     "hypothesis": ("reconcile.testing",),  # the harness is the hypothesis integration
     "cattrs": ("reconcile._planfile",),  # the converter, and the file format reading its errors
+    # Two command lines, one per room: `reconcile` (the engine) and `reconcile-fleet` (the fleet).
+    "click": ("reconcile.cli", "reconcile.fleet.cli"),
 }
 
 
