@@ -161,7 +161,8 @@ class SubnetProvider(Ec2Provider):
         return self._value(raw["Subnet"])
 
     def update(self, actual: Subnet, desired: Subnet, ctx: rc.Context) -> Subnet:
-        raise AssertionError("every field of a subnet replaces it; the planner never asks for an update")
+        # Every field replaces a subnet, so an update is only ever asked to keep what is there.
+        return Subnet(desired.name, desired.vpc, actual.cidr, actual.zone, subnet_id=actual.subnet_id)
 
     def delete(self, actual: Subnet, ctx: rc.Context) -> None:
         try:
