@@ -165,6 +165,12 @@ class SubnetProvider(Ec2Provider):
         return Subnet(desired.name, desired.vpc, actual.cidr, actual.zone, subnet_id=actual.subnet_id)
 
     def delete(self, actual: Subnet, ctx: rc.Context) -> None:
+        # A route table's association would hold the subnet: leave the table first (its update re-reads the API).
+        filters = [{"Name": "association.subnet-id", "Values": [str(actual.subnet_id)]}]
+        for table in self.ec2.describe_route_tables(Filters=filters)["RouteTables"]:
+            for a in table.get("Associations", ()):
+                if a.get("SubnetId") == actual.subnet_id:
+                    self.ec2.disassociate_route_table(AssociationId=a["RouteTableAssociationId"])
         try:
             self.ec2.delete_subnet(SubnetId=actual.subnet_id)
         except AwsApiError as exc:

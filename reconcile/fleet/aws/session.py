@@ -31,7 +31,7 @@ THROTTLING_CODES = frozenset(
 )
 """Error codes AWS APIs answer when a caller goes too fast: always worth a retry later."""
 
-SERVICES = ("ec2", "s3", "iam", "ssm")
+SERVICES = ("ec2", "s3", "iam", "ssm", "sts")
 
 
 def retry_hint(response: Mapping[str, Any]) -> float | None:
@@ -99,7 +99,7 @@ class Api:
 
 
 class Clients:
-    """The clients the providers use (EC2, S3, IAM, SSM), each an :class:`Api`, for one region.
+    """The clients the providers use (EC2, S3, IAM, SSM; STS for the account id), each an :class:`Api`.
 
     Attributes:
         region: the region the clients talk to.
@@ -126,6 +126,14 @@ class Clients:
     @property
     def ssm(self) -> Api:
         return self._apis["ssm"]
+
+    @property
+    def sts(self) -> Api:
+        return self._apis["sts"]
+
+    def account_id(self) -> str:
+        """The id of the account the credentials belong to (moto's is ``123456789012``)."""
+        return str(self.sts.get_caller_identity()["Account"])
 
 
 def connect(
