@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 import click
 
+from ..errors import ReconcileError
 from .errors import ControlPlaneUnavailableError, FleetError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -337,6 +338,144 @@ def demo(report: str | None, keep: bool) -> None:
     from .demo import run_demo
 
     sys.exit(run_demo(report=pathlib.Path(report) if report else None, keep=keep, echo=click.echo))
+
+
+# ---------------------------------------------------------------- AWS: bootstrap and infrastructure updates
+
+
+def _aws_stack(fn: F) -> F:
+    """Add the options every infrastructure command takes and pass an open ``StackSession`` as ``session``."""
+
+    @click.option("--template", "template_path", required=True, help="a template file, or cell-infra-vN (built in)")
+    @click.option("--param", "params", multiple=True, help="NAME=VALUE of a template parameter (repeatable)")
+    @click.option(
+        "--journal", "journal_url", required=True, help="the stack's journal: sqlite:///PATH or postgresql://"
+    )
+    @click.option("--region", help="AWS region (default: the template's region parameter)")
+    @click.option("--endpoint-url", envvar="AWS_ENDPOINT_URL", help="one endpoint for every AWS API (moto's server)")
+    @click.option("--profile", envvar="AWS_PROFILE", help="a named profile of the AWS config files")
+    @click.option("--owner", default=lambda: os.environ.get("USER", "customer"), help="who holds the stack's lease")
+    @click.option(
+        "--lease-ttl", type=float, default=60.0, show_default=True, help="seconds a dead holder's lease lasts"
+    )
+    @click.option("--lease-wait", type=float, default=0.0, show_default=True, help="seconds to wait for a held lease")
+    @functools.wraps(fn)
+    def run(
+        template_path: str,
+        params: tuple[str, ...],
+        journal_url: str,
+        region: str | None,
+        endpoint_url: str | None,
+        profile: str | None,
+        owner: str,
+        lease_ttl: float,
+        lease_wait: float,
+        **kwargs: Any,
+    ) -> Any:
+        from .aws import StackSession, builtin_template, connect, load_template, open_journal
+
+        given: dict[str, str] = {}
+        for item in params:
+            name, sep, value = item.partition("=")
+            if not sep or not name:
+                raise click.BadParameter(f"expected NAME=VALUE, got {item!r}", param_hint="--param")
+            given[name] = value
+        path = pathlib.Path(template_path)
+        builtin = path.name.removesuffix(".json")
+        if not path.exists() and builtin.startswith("cell-infra-v") and builtin[12:].isdigit():
+            template = builtin_template(int(builtin[12:]))
+        else:
+            template = load_template(path)
+        values = template.values(given)
+        clients = connect(region or str(values.get("region") or "us-east-1"), endpoint=endpoint_url, profile=profile)
+        outputs_file = kwargs.pop("outputs_file", None)
+        try:
+            with contextlib.closing(open_journal(journal_url)) as journal:
+                session = StackSession(
+                    template,
+                    given,
+                    clients,
+                    journal,
+                    owner=owner,
+                    ttl=lease_ttl,
+                    wait=lease_wait,
+                    outputs_file=outputs_file,
+                )
+                with session:
+                    if session.recovery is not None and len(session.recovery):
+                        click.echo(f"recovered what an interrupted apply left: {session.recovery}", err=True)
+                    return fn(session=session, **kwargs)
+        except ReconcileError as exc:
+            # A lease held by someone else, a protected resource, a failed step: one line, no traceback.
+            raise click.ClickException(f"{type(exc).__name__}: {exc}") from None
+
+    return _fail_cleanly(run)  # type: ignore[return-value]
+
+
+def _review_and_apply(session: Any, plan: Any, yes: bool, *, destroy: bool = False) -> Any:
+    click.echo(session.render(plan))
+    if plan.is_empty:
+        return None
+    if not yes:
+        click.confirm("Apply this plan?", abort=True)
+    done = session.apply(plan, destroy=destroy)
+    click.echo(f"applied: {len(done.result.succeeded)} steps succeeded")
+    return done
+
+
+@main.command()
+@click.option("--outputs", "outputs_file", type=click.Path(dir_okay=False), help="also write the outputs here (JSON)")
+@click.option("--yes", is_flag=True, help="apply without asking")
+@_aws_stack
+def bootstrap(session: Any, yes: bool) -> None:
+    """Create a cell's infrastructure in a new AWS account from a template; write the outputs the agent needs."""
+    if session.bootstrapped():
+        raise click.ClickException(
+            f"stack {session.stack} is bootstrapped already: use `reconcile-fleet infra plan|apply` to update it"
+        )
+    done = _review_and_apply(session, session.plan(), yes)
+    if done is not None:
+        from .aws import outputs_parameter
+
+        click.echo(f"outputs written to SSM parameter {outputs_parameter(session.stack)}")
+        if session.outputs_file is not None:
+            click.echo(f"outputs written to {session.outputs_file}")
+
+
+@main.group()
+def infra() -> None:
+    """Review and apply infrastructure updates (a newer template) against an existing stack, or destroy it."""
+
+
+@infra.command("plan")
+@_aws_stack
+def infra_plan(session: Any) -> None:
+    """Show what applying the template would change, sensitive values hidden; exit 0 (no changes) or 2 (changes)."""
+    plan = session.plan()
+    click.echo(session.render(plan))
+    if not plan.is_empty:
+        sys.exit(2)
+
+
+@infra.command("apply")
+@click.option("--outputs", "outputs_file", type=click.Path(dir_okay=False), help="also write the outputs here (JSON)")
+@click.option("--yes", is_flag=True, help="apply without asking")
+@_aws_stack
+def infra_apply(session: Any, yes: bool) -> None:
+    """Plan the template against the stack, show the plan, and apply it under the stack's lease."""
+    _review_and_apply(session, session.plan(), yes)
+
+
+@infra.command("destroy")
+@click.option("--yes", is_flag=True, help="destroy without asking")
+@_aws_stack
+def infra_destroy(session: Any, yes: bool) -> None:
+    """Delete every object of the stack (protected ones refuse: nothing is deleted then) and its outputs."""
+    from .aws import outputs_parameter
+
+    _review_and_apply(session, session.plan(destroy=True), yes, destroy=True)
+    if not session.bootstrapped():
+        click.echo(f"stack {session.stack} destroyed; SSM parameter {outputs_parameter(session.stack)} removed")
 
 
 if __name__ == "__main__":

@@ -7,7 +7,9 @@ no boto3; :func:`connect` does.
 
 from __future__ import annotations
 
+from .access import closed_trust, debug_grants, expire_debug_grants, grant_debug_access, revoke_debug_access
 from .errors import AwsApiError, AwsError, InfraError, TemplateError
+from .infra import OUTPUTS_TAG, InfraResult, StackSession, open_journal, outputs_parameter, read_outputs
 from .providers import (
     PROVIDER_CLASSES,
     TOKEN_TAG,
@@ -35,9 +37,12 @@ from .resources import (
     normalize_policy,
 )
 from .session import THROTTLING_CODES, Api, Clients, connect
+from .template import FORMAT, InfraTemplate, TemplateParameter, builtin_template, load_template
 
 __all__ = [
+    "FORMAT",
     "KINDS",
+    "OUTPUTS_TAG",
     "PROVIDER_CLASSES",
     "STACK_TAG",
     "THROTTLING_CODES",
@@ -49,6 +54,8 @@ __all__ = [
     "BucketProvider",
     "Clients",
     "InfraError",
+    "InfraResult",
+    "InfraTemplate",
     "Parameter",
     "ParameterProvider",
     "Role",
@@ -59,12 +66,24 @@ __all__ = [
     "SecureParameterProvider",
     "SecurityGroup",
     "SecurityGroupProvider",
+    "StackSession",
     "Subnet",
     "SubnetProvider",
     "TemplateError",
+    "TemplateParameter",
     "Vpc",
     "VpcProvider",
+    "builtin_template",
+    "closed_trust",
     "connect",
+    "debug_grants",
+    "expire_debug_grants",
+    "grant_debug_access",
+    "load_template",
     "normalize_policy",
+    "open_journal",
+    "outputs_parameter",
     "providers",
+    "read_outputs",
+    "revoke_debug_access",
 ]

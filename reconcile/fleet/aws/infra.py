@@ -78,7 +78,8 @@ class StackSession:
         clients: the AWS clients (``connect(...)``).
         journal: the stack's journal (``Journal.open(url)``).
         owner: who holds the lease (shown to another applier).
-        ttl: seconds the lease lasts past each renewal.
+        ttl: seconds the lease lasts past each renewal (a killed holder's lease frees itself after it).
+        wait: seconds to wait for the lease while another holder has it.
         outputs_file: where to write the outputs after an apply, too.
 
     Raises:
@@ -94,6 +95,7 @@ class StackSession:
         *,
         owner: str = "customer",
         ttl: float = 60.0,
+        wait: float = 0.0,
         outputs_file: str | Path | None = None,
     ) -> None:
         self.template = template
@@ -106,6 +108,7 @@ class StackSession:
         self.journal = journal
         self.owner = owner
         self.ttl = ttl
+        self.wait = wait
         self.outputs_file = None if outputs_file is None else Path(outputs_file)
         self.providers = stack_providers(clients, self.stack)
         self.account_id = clients.account_id()
@@ -113,7 +116,7 @@ class StackSession:
         self.recovery: RecoveryReport | None = None
 
     def __enter__(self) -> StackSession:
-        self.lease = self.journal.lease(f"infra:{self.stack}", self.owner, self.ttl)
+        self.lease = self.journal.lease(f"infra:{self.stack}", self.owner, self.ttl, wait=self.wait)
         try:
             self.recovery = self.journal.recover(self.providers, lease=self.lease)
         except BaseException:
@@ -134,10 +137,22 @@ class StackSession:
         """The plan from the stack as it is to the template's state (to nothing, with ``destroy``).
 
         Raises:
-            ProtectedResourceError: the plan would delete or replace a protected resource.
+            ProtectedResourceError: the plan would delete or replace a protected resource
+                (with ``destroy``: one the template protects); every one is listed.
         """
-        desired = rc.State() if destroy else self.desired()
-        return rc.plan(desired, rc.observe(self.providers))
+        desired = self.desired()
+        if not destroy:
+            return rc.plan(desired, rc.observe(self.providers))
+        plan = rc.plan(rc.State(), rc.observe(self.providers))
+        # An empty desired state carries no lifecycle: the template's says what is protected.
+        kept = [
+            (c.address, c.action, "protected by the template")
+            for c in plan
+            if c.action is rc.Action.DELETE and c.address in desired.addresses and desired[c.address].lifecycle.protect
+        ]
+        if kept:
+            raise rc.ProtectedResourceError(kept, [str(a) for a, _, _ in kept])
+        return plan
 
     def render(self, plan: rc.Plan) -> str:
         """The plan as text for review: sensitive fields hidden, and secret parameters' values scrubbed anywhere."""
