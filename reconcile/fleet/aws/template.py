@@ -205,6 +205,8 @@ class InfraTemplate:
         seen: dict[str, str] = {}
         for path, entry in entries:
             key = f"{entry.get('kind')}/{entry.get('name')}"
+            if entry.get("name") is _MISSING:
+                continue
             if key in seen:
                 problems.append((f"{path}.name", f"{key} is declared twice (first at {seen[key]})"))
             seen.setdefault(key, path)
@@ -294,6 +296,14 @@ def _substitute(
     return _REF.sub(lambda m: str(parts[m.group(0)]), value)
 
 
+def _holds_missing(value: Any) -> bool:
+    if isinstance(value, dict):
+        return any(_holds_missing(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_holds_missing(v) for v in value)
+    return value is _MISSING
+
+
 def _build(
     entry: Mapping[str, Any],
     path: str,
@@ -328,8 +338,12 @@ def _build(
         required.discard("trust_policy")
     for name in sorted(required - set(entry)):
         problems.append((f"{path}.{name}", f"missing (a {kind} needs {', '.join(sorted(required))})"))
+    incomplete = False
     for name, value in entry.items():
-        if name not in types or value is _MISSING:
+        if _holds_missing(value):
+            incomplete = True  # its parameter's problem is reported already
+            continue
+        if name not in types:
             continue
         wrong = _check_value(types[name], value)
         if wrong is not None:
@@ -345,7 +359,7 @@ def _build(
             target_cls = KINDS[target]
             value = rc.ref(target_cls, value) if isinstance(value, str) else [rc.ref(target_cls, v) for v in value]
         fields[name] = value
-    if len(problems) > start:
+    if incomplete or len(problems) > start:
         return None
     lifecycle = rc.Lifecycle(protect=True if protect else None, ignore=("trust_policy",) if debug else ())
     try:
