@@ -130,7 +130,6 @@ def test_every_facade_name_is_importable_and_dir_lists_it():
             assert getattr(module, name) is not None
 
 
-
 def test_all_exports_exist_and_have_docstrings():
     for module in (reconcile, reconcile.testing):
         for name in module.__all__:
