@@ -28,6 +28,7 @@ TOP = [
     "EventKind",
     "Executor",
     "ExecutorError",
+    "External",
     "FieldChange",
     "FieldTypeError",
     "FuturesExecutor",
@@ -36,7 +37,9 @@ TOP = [
     "LifecycleError",
     "Listener",
     "LoggingListener",
+    "MissingExternalError",
     "MissingProviderError",
+    "NothingToAdoptError",
     "Plan",
     "PlanBudgetError",
     "PlanFileError",
@@ -74,6 +77,7 @@ TOP = [
     "computed",
     "configure_converter",
     "dumps",
+    "external",
     "fingerprint",
     "identity",
     "is_resource",
@@ -125,7 +129,6 @@ def test_every_facade_name_is_importable_and_dir_lists_it():
     for module, names in ((reconcile, TOP), (reconcile.testing, TESTING)):
         for name in names:
             assert getattr(module, name) is not None
-
 
 
 def test_all_exports_exist_and_have_docstrings():

@@ -1,6 +1,7 @@
 """The resource model: addresses, refs, field roles, lifecycle options, field paths and resource types."""
 
 from .address import KIND_RE, Address, escape_part, make_address
+from .externals import External, external, external_address
 from .fields import FieldRole, Role, computed, identity, spec
 from .lifecycle import DEFAULT_LIFECYCLE, Lifecycle, Trigger
 from .paths import MISSING, FieldPath, mask, merge, parse_path, select
@@ -22,6 +23,7 @@ __all__ = [
     "Address",
     "DEFAULT_LIFECYCLE",
     "DependsOn",
+    "External",
     "FieldPath",
     "FieldRole",
     "KIND_RE",
@@ -37,6 +39,8 @@ __all__ = [
     "as_address",
     "computed",
     "escape_part",
+    "external",
+    "external_address",
     "identity",
     "is_resource",
     "iter_refs",

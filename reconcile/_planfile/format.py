@@ -12,7 +12,7 @@ from typing import Any
 import attrs
 import cattrs
 
-from .._model import Address, resource_type, type_of
+from .._model import Address, External, resource_type, type_of
 from .._plan import Action, Change, Plan, Step, display_address, plan
 from .._state import State
 from ..errors import PlanFileError, ReconcileError, ResourceDefinitionError
@@ -63,8 +63,13 @@ def _write_resource(converter: cattrs.Converter, obj: Any) -> dict[str, Any]:
     return {"kind": type_of(type(obj)).kind, "fields": fields}
 
 
+def _external_values(plan: Plan) -> list[Any]:
+    return [e.value for state in (plan.desired, plan.actual) for e in state.externals.values() if e.value is not None]
+
+
 def _find_unsaveable(converter: cattrs.Converter, plan: Plan) -> PlanFileError:
-    for obj in (*plan.desired, *plan.actual, *(c.after for c in plan.changes.values() if c.after is not None)):
+    changed = (c.after for c in plan.changes.values() if c.after is not None)
+    for obj in (*plan.desired, *plan.actual, *changed, *_external_values(plan)):
         try:
             canonical(converter.unstructure(obj, type(obj)))
         except (TypeError, ValueError, Unsaveable, RecursionError):
@@ -85,18 +90,18 @@ def _fingerprint(converter: cattrs.Converter, objects: Mapping[Address, Any]) ->
 
 
 def touched(plan: Plan) -> list[Address]:
-    """The addresses a plan's steps act on, each once, in step order."""
-    return list(dict.fromkeys(s.address for s in plan.steps))
+    """The addresses a plan's steps act on, each once, in step order, then the external objects it reads."""
+    return list(dict.fromkeys([*(s.address for s in plan.steps), *plan.desired.externals]))
 
 
 def fingerprint(plan: Plan, converter: cattrs.Converter | None = None) -> str:
-    """A digest of the actual resources ``plan`` touches, as it was planned against (absent ones included).
+    """A digest of the actual resources ``plan`` touches and reads, as it was planned against (absent ones included).
 
     Two plans made against the same actual resources (at the addresses they
     touch) have the same fingerprint.
     """
     conv = converter or default_converter()
-    return _fingerprint(conv, {a: plan.actual.get(a) for a in touched(plan)})
+    return _fingerprint(conv, {a: plan.actual.lookup(a) for a in touched(plan)})
 
 
 def _sealed_text(body: Mapping[str, Any]) -> bytes:
@@ -141,6 +146,13 @@ def _write_change(converter: cattrs.Converter, change: Change, desired: State) -
         "forced_by": None if change.forced_by is None else str(change.forced_by),
         "triggered_by": [str(a) for a in change.triggered_by],
     }
+
+
+def _write_externals(converter: cattrs.Converter, state: State) -> list[dict[str, Any]]:
+    return [
+        {"address": str(a), "value": None if e.value is None else _write_resource(converter, e.value)}
+        for a, e in state.externals.items()
+    ]
 
 
 def _write_steps(plan: Plan) -> list[Any]:
@@ -206,6 +218,12 @@ def dumps(plan: Plan, *, converter: cattrs.Converter | None = None, key: bytes |
             "steps": _write_steps(plan),
             "after": _write_edges(plan),
         }
+        if plan.desired.externals or plan.actual.externals:
+            # Only when there are any, so plans without externals keep the layout older readers know.
+            body["externals"] = {
+                "desired": _write_externals(conv, plan.desired),
+                "actual": _write_externals(conv, plan.actual),
+            }
         # Through JSON once: the checksum must be the one loads computes from the text (int keys become strings).
         body = json.loads(canonical(body))
     except (TypeError, ValueError, Unsaveable, RecursionError):
@@ -294,7 +312,8 @@ _TOP_KEYS = (
     *("format", "version", "checksum", "fingerprint", "unchanged"),
     *("desired", "actual", "changes", "deferred", "steps", "after"),
 )
-_ACTIONS = {a.value: a for a in (Action.CREATE, Action.UPDATE, Action.REPLACE, Action.DELETE)}
+_ACTIONS = {a.value: a for a in (Action.CREATE, Action.UPDATE, Action.REPLACE, Action.DELETE, Action.ADOPT)}
+_EXTERNAL_KEYS = ("address", "value")
 
 
 def _redacted(problem: str) -> str:
@@ -391,10 +410,16 @@ class _Reader:
         if type(text) is not str or text not in _ACTIONS:
             if text == "noop":
                 raise _fail(where + ".action", "'noop' is not a change: unchanged addresses are only counted")
-            raise _fail(where + ".action", "expected one of 'create', 'update', 'replace', 'delete'")
+            raise _fail(where + ".action", "expected one of 'create', 'update', 'replace', 'delete', 'adopt'")
         action = _ACTIONS[text]
         shown = display_address(address, desired, actual)
         held_actual, held_desired = address in actual.by_address, address in desired.by_address
+        if action is Action.ADOPT and held_actual:
+            raise _fail(where + ".action", f"an adopt of {shown}, which its actual state already manages")
+        found = actual.externals.get(address)
+        if action is Action.ADOPT and (found is None or found.value is None):
+            raise _fail(where + ".action", f"an adopt of {shown}, which its actual state holds no found object for")
+        held_actual = held_actual or action is Action.ADOPT
         if action is Action.CREATE and held_actual:
             raise _fail(where + ".action", f"a create of {shown}, which its actual state already holds")
         if action is Action.DELETE and held_desired:
@@ -421,6 +446,28 @@ class _Reader:
                     f"a resource at {type_of(type(obj)).display_address(obj)}, not at {shown}",
                 )
         return address, action
+
+    def externals(self, data: Any, where: str) -> list[External[Any]]:
+        """The ``External`` entries of one state, each exactly as ``dumps`` writes it."""
+        if type(data) is not list:
+            raise _fail(where, f"expected a list, got {describe(data)}")
+        out = []
+        for i, item in enumerate(data):
+            at = f"{where}[{i}]"
+            _check_keys(item, at, _EXTERNAL_KEYS, "an external")
+            address = self.address(item["address"], at + ".address")
+            if address.kind not in self.classes:
+                raise _fail(
+                    at,
+                    f"no class given for kind {address.kind[:40]!r}; pass every resource class of the plan to loads()",
+                )
+            value = None if item["value"] is None else self.resource(item["value"], at + ".value")
+            if value is not None and type_of(type(value)).address(value) != address:
+                raise _fail(
+                    at + ".value", f"a resource at {type_of(type(value)).display_address(value)}, not at {address}"
+                )
+            out.append(External(address, value))
+        return out
 
 
 def _parse(text: Any, secret: bytes | None) -> dict[str, Any]:
@@ -455,6 +502,11 @@ def _parse(text: Any, secret: bytes | None) -> dict[str, Any]:
     if doc.get("checksum") != _checksum(doc):
         raise PlanFileError("plan file checksum does not match its content: the file was modified or corrupted")
     keys = (*_TOP_KEYS, "signature") if secret is not None else _TOP_KEYS
+    if "externals" in doc:
+        keys = (*keys, "externals")
+        _check_keys(doc["externals"], "externals", ("desired", "actual"), "the externals of both states")
+        if not doc["externals"]["desired"] and not doc["externals"]["actual"]:
+            raise PlanFileError("plan file: externals: empty, which dumps never writes (it leaves the key out)")
     _check_keys(doc, "", keys, "a plan file")
     for section in ("desired", "actual", "changes", "deferred", "steps", "after"):
         if type(doc[section]) is not list:
@@ -511,6 +563,9 @@ def loads(
 def _read(reader: _Reader, doc: dict[str, Any]) -> Plan:
     desired_objs = [reader.resource(d, f"desired[{i}]") for i, d in enumerate(doc["desired"])]
     actual_objs = [reader.resource(d, f"actual[{i}]") for i, d in enumerate(doc["actual"])]
+    if "externals" in doc:
+        desired_objs += reader.externals(doc["externals"]["desired"], "externals.desired")
+        actual_objs += reader.externals(doc["externals"]["actual"], "externals.actual")
     try:
         desired = State(desired_objs)
     except ReconcileError as exc:
@@ -529,8 +584,10 @@ def _read(reader: _Reader, doc: dict[str, Any]) -> Plan:
                 raise _fail(where, f"{display_address(address, desired, actual)} is also in {seen[address]}")
             seen[address] = where
             found.append(address)
+    # Objects found but not managed, at addresses the desired state manages, can only have been adopted.
+    adopted = [a for a in desired.by_address if a in actual.externals]
     try:
-        expected = plan(desired, actual, targets=sections["changes"])
+        expected = plan(desired, actual, targets=sections["changes"], adopt=adopted)
     except ReconcileError as exc:
         raise PlanFileError(f"plan file: its own states do not give a plan: {exc}") from None
     _compare(reader.converter, doc, sections, expected)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .._model import ResourceType, type_of
+from .._model import Address, ResourceType, type_of
 from .._plan import REDACTED, Action, Change, Plan
 from .._state import State
 from .shown import Shown
@@ -51,15 +51,26 @@ def _json_change(shown: Shown, change: Change) -> dict[str, Any]:
     }
 
 
+def _json_read(shown: Shown, address: Address, obj: Any) -> dict[str, Any]:
+    rt: ResourceType = type_of(type(obj))
+    fields = {
+        name: REDACTED if name in rt.sensitive else shown.json(getattr(obj, name)) for name in (*rt.spec, *rt.computed)
+    }
+    return {"address": shown.address(address), "kind": address.kind, "action": "read", "fields": fields}
+
+
 def plan_json(plan: Plan) -> str:
     shown = Shown(plan.desired, plan.actual)
     ids = {s: i for i, s in enumerate(plan.steps)}
     counts = plan.summary()
     summary = {a.value: counts[a] for a in (Action.CREATE, Action.UPDATE, Action.REPLACE, Action.DELETE, Action.NOOP)}
     summary["deferred"] = len(plan.deferred)
+    summary["adopt"] = counts[Action.ADOPT]
+    summary["read"] = len(plan.desired.externals)
     doc = {
         "format_version": JSON_FORMAT_VERSION,
         "summary": summary,
+        "reads": [_json_read(shown, address, obj) for address, obj in plan.reads.items()],
         "changes": [_json_change(shown, c) for c in plan.changes.values()],
         "deferred": [
             {"address": shown.address(c.address), "kind": c.address.kind, "action": c.action.value}
@@ -95,5 +106,8 @@ def state_json(state: State) -> str:
                 "depends_on": [shown.address(d) for d in state.dependencies(address)],
             }
         )
-    doc = {"format_version": JSON_FORMAT_VERSION, "resources": resources}
+    externals = [
+        {"address": shown.address(a), "kind": a.kind, "read": e.value is not None} for a, e in state.externals.items()
+    ]
+    doc = {"format_version": JSON_FORMAT_VERSION, "resources": resources, "externals": externals}
     return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"

@@ -23,7 +23,7 @@ class Shown:
 
     def address(self, address: Address) -> str:
         for state in self._states:
-            obj = state.by_address.get(address)
+            obj = state.lookup(address) if state.externals else state.by_address.get(address)
             if obj is not None:
                 return type_of(type(obj)).display_address(obj)
         return str(address)
