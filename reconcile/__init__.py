@@ -57,10 +57,10 @@ from ._render import render
 from ._state import State
 from .errors import (
     AddressError,
+    ApplyOptionError,
     CycleError,
     DanglingRefError,
     DuplicateAddressError,
-    ExecutorError,
     FieldTypeError,
     InvalidStateError,
     LifecycleError,
@@ -81,6 +81,7 @@ from .errors import (
     TransientError,
     UnresolvedRefError,
 )
+from .errors import deprecated as _deprecated
 
 __version__ = "0.1.0"
 
@@ -88,6 +89,7 @@ __all__ = [
     "Action",
     "Address",
     "AddressError",
+    "ApplyOptionError",
     "ApplyResult",
     "ApplyRun",
     "AsyncExecutor",
@@ -100,7 +102,6 @@ __all__ = [
     "DuplicateAddressError",
     "EventKind",
     "Executor",
-    "ExecutorError",
     "External",
     "Difference",
     "FieldChange",
@@ -166,3 +167,8 @@ __all__ = [
     "resource_type",
     "spec",
 ]
+
+
+def __getattr__(name: str) -> type[ReconcileError]:
+    # Deprecated names (``ExecutorError``) still resolve, with a DeprecationWarning.
+    return _deprecated(name, __name__)

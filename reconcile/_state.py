@@ -9,14 +9,18 @@ from typing import Any
 
 from ._graph import find_cycles, to_networkx, topological_order
 from ._model import (
+    REDACTED,
     Address,
     External,
     Ref,
     ResourceType,
     as_address,
+    bound,
     is_resource,
     iter_refs,
     resource_type,
+    show_address,
+    show_value,
     type_of,
 )
 from ._typecheck import compiled, field_checks
@@ -37,11 +41,34 @@ def _field_problem(address: Address, rt: ResourceType, name: str, err: str, valu
     path, _, expected = err.partition("\x00")
     shown: Any = value
     if name in rt.sensitive:
-        shown = "(sensitive)"
+        # The keys of a sensitive dict are as secret as its values: the path stops at
+        # the field, so the message names the field's whole annotation.
+        shown = REDACTED
+        if path:
+            hint = rt.type_hints().get(name, Any)
+            expected = hint.__name__ if type(hint) is type else repr(hint).replace("typing.", "")
+            path = ""
     elif path:
         # Walk to the nested offender so the message shows the value that is wrong.
         shown = _nested_value(value, path)
-    return FieldTypeError(address, name + path.replace(" (key)", ""), expected, shown)
+    field = name + bound(path.replace(" (key)", ""))
+    return FieldTypeError(address, field, expected, shown, shown=(show_address(address), show_value(shown)))
+
+
+def _dangling(address: Address, rt: ResourceType, path: str, target: Address) -> DanglingRefError:
+    field = path.partition("[")[0]
+    if field in rt.sensitive:
+        # A ref held in a sensitive field is a sensitive value: neither its key nor its target is shown.
+        shown = (show_address(address), field, REDACTED)
+    else:
+        shown = (show_address(address), bound(path), show_address(target))
+    return DanglingRefError(address, path, target, shown=shown)
+
+
+def _duplicate(address: Address, first: Any, second: Any) -> DuplicateAddressError:
+    # An External's repr names its address only, never the values it holds.
+    a, b = (repr(o) if type(o) is External else show_value(o) for o in (first, second))
+    return DuplicateAddressError(address, first, second, shown=(show_address(address), a, b))
 
 
 def _nested_value(value: Any, path: str) -> Any:
@@ -76,7 +103,7 @@ def _split_externals(
             resources.append(obj)
             continue
         if obj.address in externals:
-            problems.append(DuplicateAddressError(obj.address, externals[obj.address], obj))
+            problems.append(_duplicate(obj.address, externals[obj.address], obj))
             continue
         externals[obj.address] = obj
         value = obj.value
@@ -226,7 +253,7 @@ class State:
                 size = len(by_address)
                 by_address.setdefault(address, obj)
                 if len(by_address) == size:
-                    problems.append(DuplicateAddressError(address, by_address[address], obj))
+                    problems.append(_duplicate(address, by_address[address], obj))
                     continue
                 if explicit is None:
                     _slow_scan(address, obj, problems)
@@ -237,7 +264,7 @@ class State:
             for obj in objs:
                 address, targets, explicit = scanners[type(obj)](obj)
                 if address in by_address:
-                    problems.append(DuplicateAddressError(address, by_address[address], obj))
+                    problems.append(_duplicate(address, by_address[address], obj))
                     continue
                 if targets is None:
                     targets = _slow_scan(address, obj, problems)
@@ -265,9 +292,10 @@ class State:
                 present = _linked(targets, by_address)
                 if len(present) != len(targets) and not allow_dangling:
                     obj = by_address[address]
+                    rt = type_of(type(obj))
                     problems += [
-                        DanglingRefError(address, path, target)
-                        for path, target in _refs_of(type_of(type(obj)), obj)
+                        _dangling(address, rt, path, target)
+                        for path, target in _refs_of(rt, obj)
                         if target not in by_address and target not in externals
                     ]
                 if present:
@@ -279,10 +307,10 @@ class State:
             nodes = [a for a in unsettled if a in deps]
             _, stuck = topological_order(nodes, deps)
             if stuck:
-                problems.extend(CycleError(c) for c in find_cycles(stuck, deps))
+                problems.extend(CycleError(c, shown=[show_address(a) for a in c]) for c in find_cycles(stuck, deps))
         for address, ext in externals.items():
             if address in by_address:
-                problems.append(DuplicateAddressError(address, by_address[address], ext))
+                problems.append(_duplicate(address, by_address[address], ext))
         if problems:
             raise InvalidStateError("invalid state", problems)
         self._by_address = by_address

@@ -1,6 +1,19 @@
-"""The resource model: addresses, refs, field roles, lifecycle options, field paths and resource types."""
+"""The resource model: addresses, refs, field roles, lifecycle, field paths, resource types, and their display."""
 
 from .address import KIND_RE, Address, escape_part, make_address
+from .display import (
+    LIMIT,
+    REDACTED,
+    bound,
+    escape,
+    hidden_parts,
+    printable,
+    redacted_address,
+    show_address,
+    show_error,
+    show_text,
+    show_value,
+)
 from .externals import External, external, external_address
 from .fields import FieldRole, Role, computed, identity, spec
 from .lifecycle import DEFAULT_LIFECYCLE, Lifecycle, Trigger
@@ -27,8 +40,10 @@ __all__ = [
     "FieldPath",
     "FieldRole",
     "KIND_RE",
+    "LIMIT",
     "Lifecycle",
     "MISSING",
+    "REDACTED",
     "RESERVED",
     "Ref",
     "Resource",
@@ -37,10 +52,13 @@ __all__ = [
     "Trigger",
     "address_of",
     "as_address",
+    "bound",
     "computed",
+    "escape",
     "escape_part",
     "external",
     "external_address",
+    "hidden_parts",
     "identity",
     "is_resource",
     "iter_refs",
@@ -49,10 +67,16 @@ __all__ = [
     "may_hold_ref",
     "merge",
     "parse_path",
+    "printable",
+    "redacted_address",
     "ref",
     "resource",
     "resource_type",
     "select",
+    "show_address",
+    "show_error",
+    "show_text",
+    "show_value",
     "spec",
     "type_of",
 ]

@@ -9,6 +9,7 @@ from typing import Any, TypeVar, overload
 import attrs
 
 from ..errors import ResourceDefinitionError
+from .display import REDACTED
 
 METADATA_KEY = "reconcile"
 
@@ -35,7 +36,7 @@ class FieldRole:
 
 
 def _redacted(_: object) -> str:
-    return "(sensitive)"
+    return REDACTED
 
 
 # The overloads let type checkers check a default against the annotation

@@ -10,6 +10,7 @@ import attrs
 
 from ..errors import AddressError
 from .address import Address
+from .display import redacted_address, show_value
 
 T = TypeVar("T")
 
@@ -22,7 +23,9 @@ def as_address(value: Address | str | Ref[Any]) -> Address:
         return value.address
     if isinstance(value, str):
         return Address.parse(value)
-    raise AddressError(f"expected an Address, an address string or a Ref, got {type(value).__name__} {value!r}")
+    raise AddressError(
+        f"expected an Address, an address string or a Ref, got {type(value).__name__} {show_value(value)}"
+    )
 
 
 def _to_ref_address(value: Address | str) -> Address:
@@ -54,7 +57,7 @@ class Ref(Generic[T]):
     address: Address = attrs.field(converter=_to_ref_address)
 
     def __repr__(self) -> str:
-        return f"ref({str(self.address)!r})"
+        return f"ref({redacted_address(self.address)!r})"
 
 
 def may_hold_ref(tp: Any) -> bool:

@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar, dataclass_transform, 
 import attrs
 
 from ..errors import AddressError, ResourceDefinitionError
-from .address import KIND_RE, Address, escape_part
+from .address import KIND_RE, Address
+from .display import declare_kind, show_address, show_value
 from .fields import METADATA_KEY, FieldRole, Role, identity, spec
 from .lifecycle import DEFAULT_LIFECYCLE, Lifecycle, check_lifecycle
 from .paths import parse_path
@@ -113,15 +114,8 @@ class ResourceType:
         return self._address(obj)
 
     def display_address(self, obj: Any) -> str:
-        """The address of ``obj`` as shown to people: sensitive identity values read ``(sensitive)``."""
-        address = self.address(obj)
-        if not self.sensitive:
-            return str(address)
-        parts = [
-            "(sensitive)" if name in self.sensitive else part
-            for name, part in zip(self.identity, address.key, strict=True)
-        ]
-        return "/".join((self.kind, *map(escape_part, parts)))
+        """The address of ``obj`` as shown to people (``show_address``): sensitive identity values redacted."""
+        return show_address(self.address(obj))
 
     def compare_key(self, obj: Any) -> Any:
         """The value compared when planning: the compared spec fields, as one tuple."""
@@ -426,7 +420,7 @@ def _define(
 ) -> type:
     if not KIND_RE.match(kind):
         raise ResourceDefinitionError(
-            f"resource {cls.__qualname__}: invalid kind {kind!r}: use letters, digits and . _ : -"
+            f"resource {cls.__qualname__}: invalid kind {show_value(kind)}: use letters, digits and . _ : -"
         )
     own = inspect.get_annotations(cls)
     for name in RESERVED:
@@ -507,6 +501,7 @@ def _define(
         object.__setattr__(rt, "_hints", hints)
         object.__setattr__(rt, "_scope", None)
     new.__reconcile__ = rt  # type: ignore[attr-defined]
+    declare_kind(kind, rt.identity, rt.sensitive)
     return new
 
 
@@ -547,7 +542,7 @@ def resource_type(obj: Any) -> ResourceType:
     """
     rt = getattr(obj, "__reconcile__", None)
     if not isinstance(rt, ResourceType):
-        what = obj.__qualname__ if isinstance(obj, type) else f"{type(obj).__name__} {obj!r}"
+        what = obj.__qualname__ if isinstance(obj, type) else f"{type(obj).__name__} {show_value(obj)}"
         raise ResourceDefinitionError(f"{what} is not a resource; declare its class with @reconcile.resource")
     return rt
 

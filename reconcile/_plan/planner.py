@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from .._model import Address, Ref, ResourceType, as_address, type_of
+from .._model import Address, Ref, ResourceType, as_address, show_address, show_value, type_of
 from .._state import State
 from .._typecheck import compiled
 from ..errors import MissingExternalError, NothingToAdoptError, PlanOptionError
 from .diff import compare
 from .guards import check_budget, check_protection
-from .model import Action, Change, Plan, display_address
+from .model import Action, Change, Plan
 from .propagation import find_watchers, propagate_replacements
 from .replacement import mark_create_before_delete
 from .steps import merged_edges, order_steps, step_graph
@@ -26,7 +26,7 @@ def _addresses(value: Any, option: str, desired: State, actual: State) -> list[A
     if unknown:
         raise PlanOptionError(
             f"plan({option}=...) names address(es) in neither the desired nor the actual state: "
-            + ", ".join(str(a) for a in unknown)
+            + ", ".join(show_address(a) for a in unknown)
         )
     return found
 
@@ -35,7 +35,7 @@ def _check_externals(desired: State, actual: State) -> None:
     """Every external the desired state declares must be in the actual state (listed, or read by ``observe``)."""
     missing = [a for a in desired.externals if actual.lookup(a) is None]
     if missing:
-        raise MissingExternalError(missing, [display_address(a, actual) for a in missing])
+        raise MissingExternalError(missing, [show_address(a) for a in missing])
 
 
 def _adopting(adopt: Any, desired: State, actual: State) -> set[Address]:
@@ -51,7 +51,7 @@ def _adopting(adopt: Any, desired: State, actual: State) -> set[Address]:
         )
     missing = [a for a in found if actual.lookup(a) is None]
     if missing:
-        raise NothingToAdoptError(missing, [display_address(a, desired) for a in missing])
+        raise NothingToAdoptError(missing, [show_address(a) for a in missing])
     # Already listed by its provider means already managed: adopting again is a no-op, so plans converge.
     return {a for a in found if a not in actual.by_address}
 
@@ -130,7 +130,7 @@ def plan(
             f"plan(desired, actual) takes two States, got {type(desired).__name__} and {type(actual).__name__}"
         )
     if max_deletes is not None and (type(max_deletes) is not int or max_deletes < 0):
-        raise PlanOptionError(f"max_deletes must be a non-negative int or None, got {max_deletes!r}")
+        raise PlanOptionError(f"max_deletes must be a non-negative int or None, got {show_value(max_deletes)}")
     target_list = _addresses(targets, "targets", desired, actual) if targets is not None else None
     exclude_list = _addresses(exclude, "exclude", desired, actual) if exclude is not None else None
     if desired.externals:
@@ -157,7 +157,7 @@ def plan(
                 continue
             if address not in adopting:
                 raise PlanOptionError(
-                    f"{display_address(address, desired)} exists but is not managed (it was read, not listed by "
+                    f"{show_address(address)} exists but is not managed (it was read, not listed by "
                     "its provider): pass it in plan(adopt=[...]) to take it over instead of creating it"
                 )
             changes[address] = adoption = _adoption(address, found, new)

@@ -12,8 +12,8 @@ from typing import Any
 import attrs
 import cattrs
 
-from .._model import Address, External, resource_type, type_of
-from .._plan import Action, Change, Plan, Step, display_address, plan
+from .._model import Address, External, resource_type, show_address, type_of
+from .._plan import Action, Change, Plan, Step, plan
 from .._state import State
 from ..errors import PlanFileError, ReconcileError, ResourceDefinitionError
 from .converter import Unsaveable, WrongType, default_converter, describe
@@ -412,7 +412,7 @@ class _Reader:
                 raise _fail(where + ".action", "'noop' is not a change: unchanged addresses are only counted")
             raise _fail(where + ".action", "expected one of 'create', 'update', 'replace', 'delete', 'adopt'")
         action = _ACTIONS[text]
-        shown = display_address(address, desired, actual)
+        shown = show_address(address)
         held_actual, held_desired = address in actual.by_address, address in desired.by_address
         if action is Action.ADOPT and held_actual:
             raise _fail(where + ".action", f"an adopt of {shown}, which its actual state already manages")
@@ -463,9 +463,8 @@ class _Reader:
                 )
             value = None if item["value"] is None else self.resource(item["value"], at + ".value")
             if value is not None and type_of(type(value)).address(value) != address:
-                raise _fail(
-                    at + ".value", f"a resource at {type_of(type(value)).display_address(value)}, not at {address}"
-                )
+                at_value = show_address(type_of(type(value)).address(value))
+                raise _fail(at + ".value", f"a resource at {at_value}, not at {show_address(address)}")
             out.append(External(address, value))
         return out
 
@@ -581,7 +580,7 @@ def _read(reader: _Reader, doc: dict[str, Any]) -> Plan:
             where = f"{section}[{i}]"
             address, _action = reader.change(data, where, desired, actual)
             if address in seen:
-                raise _fail(where, f"{display_address(address, desired, actual)} is also in {seen[address]}")
+                raise _fail(where, f"{show_address(address)} is also in {seen[address]}")
             seen[address] = where
             found.append(address)
     # Objects found but not managed, at addresses the desired state manages, can only have been adopted.
@@ -598,10 +597,10 @@ def _compare(
     converter: cattrs.Converter, doc: dict[str, Any], sections: dict[str, list[Address]], expected: Plan
 ) -> None:
     """Refuse a file whose changes, steps, edges or counts differ from the plan its own states give."""
-    desired, actual = expected.desired, expected.actual
+    desired = expected.desired
 
     def shown(address: Address) -> str:
-        return display_address(address, desired, actual)
+        return show_address(address)
 
     for i, address in enumerate(sections["changes"]):
         if address not in expected.changes:
@@ -650,9 +649,7 @@ def _contradiction(name: str, given: Any, want: Any, change: Change, expected: P
 
     def addresses(value: Any) -> str:
         items = value if isinstance(value, list) else [] if value is None else [value]
-        return (
-            "[" + ", ".join(display_address(Address.parse(a), expected.desired, expected.actual) for a in items) + "]"
-        )
+        return "[" + ", ".join(show_address(Address.parse(a)) for a in items) + "]"
 
     if name in ("changed_fields", "replace_fields"):
         if isinstance(given, list) and all(type(f) is str for f in given):
@@ -681,7 +678,7 @@ def _short(value: Any) -> str:
 
 
 def _step_text(step: Step, expected: Plan) -> str:
-    return f"{step.op.value} {display_address(step.address, expected.desired, expected.actual)}"
+    return f"{step.op.value} {show_address(step.address)}"
 
 
 def _steps_differ(given: list[Any], expected: Plan) -> PlanFileError:
