@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 from collections.abc import Iterator
 from typing import Any
 
+import attrs
 import pytest
 
 import reconcile as rc
@@ -152,3 +154,44 @@ def test_observe_leaves_out_what_read_does_not_find_and_plan_names_it():
     managed = rc.State([Network("core", "10.0.0.0/16")])
     with pytest.raises(rc.NothingToAdoptError, match="network/core"):
         rc.plan(managed, rc.observe(world, managed, adopt="network/core"), adopt="network/core")
+
+
+class StatelessServers:
+    """A thin client, as FuturesExecutor asks for when calls run in other processes: picklable, no state."""
+
+    def list(self) -> list[Any]:
+        return []
+
+    def read(self, address: rc.Address) -> Any:
+        return None
+
+    def create(self, desired: Any, ctx: rc.Context) -> Any:
+        network = ctx.resolve(desired.network)
+        return attrs.evolve(desired, server_id=f"on-{network.network_id}")
+
+    def update(self, actual: Any, desired: Any, ctx: rc.Context) -> Any:
+        raise AssertionError("not planned")
+
+    def delete(self, actual: Any, ctx: rc.Context) -> None:
+        raise AssertionError("not planned")
+
+
+def test_externals_resolve_and_adoptions_run_in_another_process():
+    hand_made = Network("core", "10.0.0.0/16", network_id="net-7")
+    desired = rc.State(
+        [
+            DEFAULT,
+            Network("core", "10.0.0.0/16"),
+            Server("web", DEFAULT.ref, "s"),
+            Server("db", rc.ref(Network, "core"), "s"),
+        ]
+    )
+    actual = rc.State([rc.external(FOUND_NET), rc.external(hand_made)])
+    plan = rc.plan(desired, actual, adopt=["network/core"])
+    world = {"network": OwnedProvider(Network, hook=False), "server": StatelessServers()}
+    with concurrent.futures.ProcessPoolExecutor(2) as pool:
+        result = rc.apply(plan, world, executor=rc.FuturesExecutor(pool))
+    assert result.ok, result.errors
+    assert result.state["server/web"].server_id == "on-net-0"
+    assert result.state["server/db"].server_id == "on-net-7"
+    assert result.adopted == (rc.Address("network", "core"),)
