@@ -31,6 +31,7 @@ from .resource import (
     resource_type,
     type_of,
 )
+from .values import canonical_key, in_canonical_order
 
 __all__ = [
     "Address",
@@ -53,6 +54,7 @@ __all__ = [
     "address_of",
     "as_address",
     "bound",
+    "canonical_key",
     "computed",
     "escape",
     "escape_part",
@@ -60,6 +62,7 @@ __all__ = [
     "external_address",
     "hidden_parts",
     "identity",
+    "in_canonical_order",
     "is_resource",
     "iter_refs",
     "make_address",

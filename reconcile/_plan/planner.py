@@ -10,6 +10,7 @@ from .._state import State
 from .._typecheck import compiled
 from ..errors import MissingExternalError, NothingToAdoptError, PlanOptionError
 from .diff import compare
+from .drift import with_origins
 from .guards import check_budget, check_protection
 from .model import Action, Change, Plan
 from .propagation import find_watchers, propagate_replacements
@@ -77,6 +78,7 @@ def plan(
     targets: Iterable[Address | str | Ref[Any]] | None = None,
     exclude: Iterable[Address | str | Ref[Any]] | None = None,
     max_deletes: int | None = None,
+    last_applied: State | None = None,
     adopt: Iterable[Address | str | Ref[Any]] | None = None,
 ) -> Plan:
     """Compute the plan that takes ``actual`` to ``desired``.
@@ -105,6 +107,11 @@ def plan(
         exclude: leave these addresses out, with everything that depends on them
             or runs after them; they are deferred.
         max_deletes: refuse a plan that deletes or replaces more resources than this.
+        last_applied: the desired state of the last apply (saved with
+            ``dumps(state)``, read with ``loads_state``): each change is then
+            marked ``Origin.DRIFT`` (the world moved away from it),
+            ``Origin.INTENT`` (the desired state changed) or ``Origin.BOTH``
+            (see docs/rendering.md). It changes no action or step.
         adopt: take these addresses of the desired state over: the objects found
             there (``observe(providers, desired, adopt=...)`` reads them) are
             adopted instead of created. An address whose object its provider
@@ -114,8 +121,8 @@ def plan(
         TypeError: ``desired`` or ``actual`` is not a ``State``.
         PlanOptionError: a target or exclusion names an address in neither state,
             an address to adopt is not a resource of the desired state, an object
-            found but not managed is desired without being adopted, or
-            ``max_deletes`` is not a non-negative int.
+            found but not managed is desired without being adopted,
+            ``max_deletes`` is not a non-negative int, or ``last_applied`` is not a State.
         AddressError: a target or exclusion is not an address.
         LifecycleError: a lifecycle option names a field or resource that does not exist.
         MissingExternalError: an external object the desired state declares is
@@ -131,6 +138,10 @@ def plan(
         )
     if max_deletes is not None and (type(max_deletes) is not int or max_deletes < 0):
         raise PlanOptionError(f"max_deletes must be a non-negative int or None, got {show_value(max_deletes)}")
+    if last_applied is not None and not isinstance(last_applied, State):
+        raise PlanOptionError(
+            f"last_applied takes the State of the last apply (see loads_state), got {type(last_applied).__name__}"
+        )
     target_list = _addresses(targets, "targets", desired, actual) if targets is not None else None
     exclude_list = _addresses(exclude, "exclude", desired, actual) if exclude is not None else None
     if desired.externals:
@@ -212,4 +223,8 @@ def plan(
     check_protection(ordered, desired, actual)
     if max_deletes is not None:
         check_budget(ordered, max_deletes)
+    if last_applied is not None:
+        ordered = with_origins(ordered, desired, actual, last_applied)
+        if deferred:
+            deferred = with_origins(deferred, desired, actual, last_applied)
     return Plan(desired, actual, ordered, tuple(order), after, unchanged, deferred)
