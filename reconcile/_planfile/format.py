@@ -792,9 +792,12 @@ def _dumps_state(state: State, conv: cattrs.Converter, secret: bytes | None) -> 
             "version": STATE_FORMAT_VERSION,
             "resources": [_write_resource(conv, obj) for obj in objects],
         }
+        if state.externals:
+            # Only when there are any, so states without externals keep the layout older readers know.
+            body["externals"] = sorted(_write_externals(conv, state), key=lambda e: e["address"])
         body = json.loads(canonical(body))
     except (TypeError, ValueError, Unsaveable, RecursionError):
-        for obj in objects:
+        for obj in (*objects, *(e.value for e in state.externals.values() if e.value is not None)):
             try:
                 canonical(conv.unstructure(obj, type(obj)))
             except (TypeError, ValueError, Unsaveable, RecursionError):
@@ -844,11 +847,18 @@ def loads_state(
         raise PlanFileError(f"allow_dangling must be True or False, got {type(allow_dangling).__name__}")
     try:
         doc = _opened(text, _key_bytes(key), STATE_FORMAT, "loads_state")
-        _check_keys(doc, "", (*_STATE_KEYS, "signature") if key is not None else _STATE_KEYS, "a state file")
+        keys = (*_STATE_KEYS, "signature") if key is not None else _STATE_KEYS
+        _check_keys(doc, "", (*keys, "externals") if "externals" in doc else keys, "a state file")
         if type(doc["resources"]) is not list:
             raise _fail("resources", f"expected a list, got {describe(doc['resources'])}")
         reader = _Reader(conv, classes)
         objects = [reader.resource(d, f"resources[{i}]") for i, d in enumerate(doc["resources"])]
+        externals = reader.externals(doc["externals"], "externals") if "externals" in doc else []
+        if "externals" in doc and not externals:
+            raise _fail("externals", "empty, which dumps never writes (it leaves the key out)")
+        ext_names = [str(e.address) for e in externals]
+        if ext_names != sorted(ext_names):
+            raise _fail("externals", "not in address order, as dumps writes them")
     except PlanFileError as exc:
         # The readers shared with plan files word their problems for a "plan file".
         text_ = str(exc)
@@ -856,7 +866,7 @@ def loads_state(
     except RecursionError:
         raise PlanFileError("state file: values nest too deeply to be read") from None
     try:
-        state = State(objects, allow_dangling=allow_dangling)
+        state = State([*externals, *objects], allow_dangling=allow_dangling)
     except ReconcileError as exc:
         raise PlanFileError(f"state file: not a valid state: {exc}") from None
     names = [str(type_of(type(o)).address(o)) for o in objects]

@@ -120,3 +120,34 @@ def test_a_saved_adoption_applies_and_records_the_adoption() -> None:
         ("update", rc.Address("network", "core")),
     ]
     assert plan.change("network/core").action is Action.ADOPT
+
+
+def test_saved_states_keep_their_externals_declared_and_as_read() -> None:
+    desired = rc.State([DEFAULT, Server("web", DEFAULT.ref, "small")])
+    observed = rc.State([rc.external(FOUND_NET), rc.external(HAND_MADE), Server("web", DEFAULT.ref, "small")])
+    for state in (desired, observed):
+        back = rc.loads_state(rc.dumps(state), TYPES)
+        assert back == state and back.externals == state.externals
+    assert "externals" not in json.loads(rc.dumps(rc.State([Network("core", "1")])))
+
+
+def test_a_saved_state_with_a_bent_externals_section_is_refused() -> None:
+    doc = json.loads(rc.dumps(rc.State([rc.external(FOUND_NET), rc.external(HAND_MADE)])))
+    with pytest.raises(rc.PlanFileError, match="state file: externals: not in address order"):
+        rc.loads_state(reseal({**doc, "externals": doc["externals"][::-1]}), TYPES)
+    with pytest.raises(rc.PlanFileError, match="state file: externals: empty"):
+        rc.loads_state(reseal({**doc, "externals": []}), TYPES)
+
+
+def test_an_adopted_object_survives_saving_the_state_after_the_apply() -> None:
+    networks = OwnedProvider(Network, foreign=[HAND_MADE])
+    world = {"network": networks, "server": OwnedProvider(Server)}
+    result = rc.apply(adopt_plan(), world)
+    assert result.ok, result.errors
+    back = rc.loads_state(rc.dumps(result.state), TYPES)
+    assert back == result.state and not back.externals and "network/core" in back
+    # Planning again, with the saved desired state as the last applied one, adopts nothing and changes nothing.
+    desired = adopt_plan().desired
+    last = rc.loads_state(rc.dumps(desired), TYPES)
+    actual = rc.observe(world, desired, adopt=["network/core"])
+    assert rc.plan(desired, actual, adopt=["network/core"], last_applied=last).is_empty
