@@ -748,7 +748,10 @@ class Controller(Generic[K]):
         finally:
             for sig in signals:
                 loop.remove_signal_handler(sig)
-            await asyncio.shield(loop.run_in_executor(None, self._stop_helpers, helpers))
+            if helpers or self.lease is not None:
+                await asyncio.shield(loop.run_in_executor(None, self._stop_helpers, helpers))
+            else:
+                self._stop.set()
             self._loop = None
         self._exit()
         if cancelled:
