@@ -204,13 +204,13 @@ class Controller(Generic[K]):
         Raises:
             ControllerOptionError: ``key`` is not hashable.
         """
-        if key not in self._known:
-            try:
+        try:
+            if key not in self._known:
                 self._known[key] = None
-            except TypeError:
-                raise ControllerOptionError(
-                    f"Controller {self.name!r}: keys must be hashable, got {type(key).__name__}"
-                ) from None
+        except TypeError:
+            raise ControllerOptionError(
+                f"Controller {self.name!r}: keys must be hashable, got {type(key).__name__}"
+            ) from None
         self.queue.add(key)
 
     def enqueue_after(self, key: K, delay: float) -> None:
@@ -278,10 +278,10 @@ class Controller(Generic[K]):
             return list(self._running)
 
     def wait_idle(self, timeout: float | None = None) -> bool:
-        """Block until no key is ready or being reconciled (delayed keys aside), or ``timeout`` clock seconds pass.
+        """Block until no key is ready or being reconciled (delayed keys aside), or ``timeout`` real seconds pass.
 
         Returns whether the controller is idle. Meant for tests, benchmarks and
-        batch jobs; with a lease not held, ready keys wait and this waits too.
+        batch jobs. While the lease is not held, ready keys do not count.
         """
         return self.queue.wait_idle(timeout)
 

@@ -70,7 +70,7 @@ class ExponentialBackoff:
             n = self._failures.get(key, 0)
             self._failures[key] = n + 1
         # The exponent is capped so a key failing for years cannot overflow a float.
-        return min(self.cap, self.base * 2.0 ** min(n, 1024))
+        return min(self.cap, self.base * 2.0 ** min(n, 256))
 
     def forget(self, key: Hashable) -> None:
         """Reset ``key``'s retry count."""

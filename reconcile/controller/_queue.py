@@ -5,6 +5,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Hashable
 from typing import Generic, TypeVar
@@ -254,22 +255,25 @@ class WorkQueue(Generic[K]):
             return True
 
     def wait_idle(self, timeout: float | None) -> bool:
-        """Block until nothing is ready or processing (delayed keys aside), or ``timeout`` clock seconds pass."""
+        """Block until nothing is ready or processing (delayed keys aside), or ``timeout`` real seconds pass.
+
+        The timeout is in real seconds even on a fake clock, so a test cannot
+        hang on it. Ready keys of a paused queue do not count.
+        """
         moved: list[tuple[K, bool]] = []
+        deadline = None if timeout is None else time.monotonic() + timeout
         try:
             with self._cond:
-                deadline = None if timeout is None else self.clock.now() + timeout
                 while True:
                     if self._timers and not self._paused:
                         moved += self._promote(self.clock.now())
                     if not self._processing and not (self._ready and not self._paused and not self._shut):
                         return True
-                    now = self.clock.now()
-                    left = None if deadline is None else deadline - now
+                    left = None if deadline is None else deadline - time.monotonic()
                     if left is not None and left <= 0:
                         return False
                     # Wake at least when the next timer is due, so due keys count as ready.
-                    nxt = self._timers[0][0] - now if self._timers else None
+                    nxt = self._timers[0][0] - self.clock.now() if self._timers else None
                     wait = nxt if left is None else (left if nxt is None else min(nxt, left))
                     self._idle += 1
                     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 from collections.abc import Hashable
 from typing import Any
@@ -133,13 +134,13 @@ class ControllerMachine(RuleBasedStateMachine):
 
         self.loop.run_until_complete(settle())
 
-    def _scheduled(self, key: str, due: float) -> None:
+    def _scheduled(self, key: str, due: float, seq: int) -> None:
         """The model of a delayed add: the earliest due time per key wins."""
         self.adds += 1
         current = self.waiting.get(key)
         if current is None or due < current:
             self.waiting[key] = due
-        self.last_add[key] = next(self.seq)
+        self.last_add[key] = seq
 
     # -- rules --------------------------------------------------------------------------
 
@@ -158,6 +159,8 @@ class ControllerMachine(RuleBasedStateMachine):
         key = data.draw(st.sampled_from(sorted(self.pending)))
         now = self.clock.now()
         before = len(self.limiter.delays)
+        # The delayed add this outcome makes happens before the reconcile returns.
+        seq = next(self.seq)
         self.pending[key].set_result(outcome)
         self._settle()
         if outcome in ("fail", "requeue"):
@@ -169,7 +172,7 @@ class ControllerMachine(RuleBasedStateMachine):
             self.failures[key] = n + 1
             self.delays_checked += 1
             if not self.stopped:
-                self._scheduled(key, now + delay)
+                self._scheduled(key, now + delay, seq)
                 # Added while it ran: it runs again right away, backoff or not.
                 if self.last_explicit.get(key, -1) < self.last_start[key]:
                     self.not_before[key] = self.waiting[key]
@@ -177,7 +180,7 @@ class ControllerMachine(RuleBasedStateMachine):
             assert len(self.limiter.delays) == before, f"{outcome} does not ask the limiter"
             self.failures.pop(key, None)
             if outcome.startswith("after") and not self.stopped:
-                self._scheduled(key, now + float(outcome.removeprefix("after")))
+                self._scheduled(key, now + float(outcome.removeprefix("after")), seq)
 
     @rule(seconds=st.sampled_from([0.25, 0.5, 1.0, 2.0, 5.0, 10.0]))
     def advance(self, seconds: float) -> None:
@@ -219,6 +222,10 @@ class ControllerMachine(RuleBasedStateMachine):
             assert not self.ctl.in_progress(), "run_async() returned with a reconcile in progress"
             assert not self.violations, self.violations
         finally:
+            if not self.task.done():
+                self.task.cancel()
+                with contextlib.suppress(BaseException):
+                    self.loop.run_until_complete(self.task)
             self.loop.close()
 
     def _drain_and_check_liveness(self) -> None:
