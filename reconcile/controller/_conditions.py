@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import attrs
 
@@ -35,13 +36,18 @@ class Condition:
 class ConditionTable:
     """Per key, the conditions of its last reconcile; keeps ``last_transition`` when a status did not change.
 
-    Not thread-safe on its own: the controller updates it under its lock.
+    Records are kept compact (the outcome's entries, shared between keys, plus
+    the generation and transition times) and turned into ``Condition`` objects
+    only when read, so a reconcile costs no allocation per condition. Not
+    thread-safe on its own: the controller updates it under its lock.
     """
 
     def __init__(self) -> None:
-        self._by_key: dict[object, dict[str, Condition]] = {}
-        # The last outcome recorded per key, so an unchanged outcome costs one comparison.
-        self._last: dict[object, object] = {}
+        # key -> (signature, entries, generation, since); ``since`` is one time for
+        # every type or a dict of time per type; an entry is (status, reason,
+        # message) or, for a condition carried over from an earlier reconcile,
+        # (status, reason, message, generation).
+        self._by_key: dict[object, tuple[object, Mapping[str, tuple[Any, ...]], int | None, Any]] = {}
 
     def record(
         self,
@@ -53,28 +59,42 @@ class ConditionTable:
     ) -> None:
         """Set ``key``'s conditions to ``entries`` (type to status, reason, message) at time ``now``.
 
-        ``signature`` stands for the entries and generation: when it equals the
-        last one recorded for ``key`` nothing is rebuilt.
+        ``signature`` stands for the entries and generation (``None``: no
+        shortcut): when it equals the last one recorded for ``key``, nothing changes.
         """
-        if signature is not None and self._last.get(key) == signature:
+        old = self._by_key.get(key)
+        if old is None:
+            self._by_key[key] = (signature, entries, generation, now)
             return
-        old = self._by_key.get(key, {})
-        new: dict[str, Condition] = {}
-        for type_, (status, reason, message) in entries.items():
-            prev = old.get(type_)
-            since = prev.last_transition if prev is not None and prev.status == status else now
-            new[type_] = Condition(type_, status, reason, message, generation, since)
-        for type_, prev in old.items():
+        if signature is not None and old[0] == signature:
+            return
+        _, old_entries, old_generation, old_since = old
+        since: dict[str, float] = {}
+        merged: dict[str, tuple[Any, ...]] = dict(entries)
+        for type_, entry in entries.items():
+            prev = old_entries.get(type_)
+            kept = prev is not None and prev[0] == entry[0]
+            since[type_] = (old_since if isinstance(old_since, float) else old_since[type_]) if kept else now
+        for type_, prev in old_entries.items():
             # A condition set by an earlier reconcile and not mentioned now stays as it was.
-            new.setdefault(type_, prev)
-        self._by_key[key] = new
-        self._last[key] = signature
+            if type_ not in entries:
+                merged[type_] = prev if len(prev) > 3 else (*prev, old_generation)
+                since[type_] = old_since if isinstance(old_since, float) else old_since[type_]
+        self._by_key[key] = (signature, merged, generation, since)
 
     def get(self, key: object) -> dict[str, Condition]:
         """``key``'s conditions by type (empty if it was never reconciled)."""
-        return dict(self._by_key.get(key, {}))
+        record = self._by_key.get(key)
+        if record is None:
+            return {}
+        _, entries, generation, since = record
+        out = {}
+        for type_, entry in entries.items():
+            at = since if isinstance(since, float) else since[type_]
+            gen = entry[3] if len(entry) > 3 else generation
+            out[type_] = Condition(type_, entry[0], entry[1], entry[2], gen, at)
+        return out
 
     def discard(self, key: object) -> None:
         """Forget ``key``."""
         self._by_key.pop(key, None)
-        self._last.pop(key, None)

@@ -167,6 +167,9 @@ class Controller(Generic[K]):
         self._lock = threading.Lock()
         self._conditions = ConditionTable()
         self._running: dict[K, ReconcileContext] = {}
+        # Failures (and requeues) in a row per key: ctx.attempt, and whether the
+        # limiter has anything to forget, without asking it on every reconcile.
+        self._attempts: dict[K, int] = {}
         self._sources: list[Source | AsyncSource] = []
         self._state = "new"
         self._stop_requested = False
@@ -314,75 +317,80 @@ class Controller(Generic[K]):
     # -- one reconcile --------------------------------------------------------------
 
     def _begin(self, key: K) -> tuple[ReconcileContext, float]:
-        ctx = ReconcileContext(self, key, self.queue.retries(key) + 1, self._epoch)
+        ctx = ReconcileContext(self, key, self._attempts.get(key, 0) + 1, self._epoch)
         self._running[key] = ctx
         if self.listeners:
             self._emit(E.STARTED, key, attempt=ctx.attempt)
         return ctx, self.clock.now()
 
     def _finish(self, key: K, ctx: ReconcileContext, started: float, result: Any, error: Exception | None) -> None:
-        """Requeue, back off or schedule the resync of ``key`` by how its reconcile ended; record conditions."""
+        """Requeue, back off or schedule the resync of ``key`` by how its reconcile ended; record conditions.
+
+        The caller marks the key done in the queue afterwards.
+        """
         q = self.queue
+        attempts = self._attempts
         delay: float | None = None
         generation = ctx.observed_generation
         custom = ctx._conditions
-        try:
-            if error is None and result is not None and not isinstance(result, Result):
-                error = TerminalError(
-                    f"the reconcile function returned {type(result).__name__}, expected Result or None",
-                    reason="InvalidResult",
-                )
-            if error is None:
-                if result is not None and result.requeue_after is not None:
+        if error is None and result is not None and not isinstance(result, Result):
+            error = TerminalError(
+                f"the reconcile function returned {type(result).__name__}, expected Result or None",
+                reason="InvalidResult",
+            )
+        if error is None:
+            if result is not None and result.requeue_after is not None:
+                if attempts.pop(key, None) is not None:
                     q.forget(key)
-                    delay = result.requeue_after
-                    q.add_after(key, delay)
-                    kind, entries = E.REQUEUED, _DONE
-                elif result is not None and result.requeue:
-                    delay = q.add_rate_limited(key)
-                    kind, entries = E.REQUEUED, _AGAIN
-                else:
+                delay = result.requeue_after
+                q.add_after(key, delay)
+                kind, entries = E.REQUEUED, _DONE
+            elif result is not None and result.requeue:
+                attempts[key] = ctx.attempt
+                delay = q.add_rate_limited(key)
+                kind, entries = E.REQUEUED, _AGAIN
+            else:
+                if attempts.pop(key, None) is not None:
                     q.forget(key)
-                    kind, entries = E.SUCCEEDED, _DONE
-                    if self.resync is not None:
-                        q.add_after(key, self._resync_delay())
-                signature: Any = (entries, generation) if custom is None else None
-            elif isinstance(error, TerminalError):
-                q.forget(key)
-                kind = E.TERMINAL
-                message = str(error)
-                entries = {
-                    READY: (False, error.reason, message),
-                    PROGRESSING: (False, error.reason, message),
-                    DEGRADED: (True, error.reason, message),
-                }
-                signature = None
+                kind, entries = E.SUCCEEDED, _DONE
                 if self.resync is not None:
                     q.add_after(key, self._resync_delay())
-            else:
-                failures = ctx.attempt
-                delay = q.add_rate_limited(key)
-                kind = E.RETRYING
-                message = _describe(error)
-                entries = {
-                    READY: (False, "ReconcileFailed", message),
-                    PROGRESSING: (True, "Retrying", f"attempt {failures} failed; retrying in {delay:.3g}s"),
-                    DEGRADED: (
-                        (True, "RepeatedFailures", f"{failures} failures in a row; last: {message}")
-                        if failures >= self.degraded_after
-                        else (False, "Retrying", "")
-                    ),
-                }
-                signature = None
-            if custom is not None:
-                entries = {**entries, **custom}
-            with self._lock:
-                self.reconciles += 1
-                self._running.pop(key, None)
-                if key in self._known:
-                    self._conditions.record(key, signature, entries, generation, self.clock.wall())
-        finally:
-            q.done(key)
+            signature: Any = (entries, generation) if custom is None else None
+        elif isinstance(error, TerminalError):
+            attempts.pop(key, None)
+            q.forget(key)
+            kind = E.TERMINAL
+            message = str(error)
+            entries = {
+                READY: (False, error.reason, message),
+                PROGRESSING: (False, error.reason, message),
+                DEGRADED: (True, error.reason, message),
+            }
+            signature = None
+            if self.resync is not None:
+                q.add_after(key, self._resync_delay())
+        else:
+            failures = attempts[key] = ctx.attempt
+            delay = q.add_rate_limited(key)
+            kind = E.RETRYING
+            message = _describe(error)
+            entries = {
+                READY: (False, "ReconcileFailed", message),
+                PROGRESSING: (True, "Retrying", f"attempt {failures} failed; retrying in {delay:.3g}s"),
+                DEGRADED: (
+                    (True, "RepeatedFailures", f"{failures} failures in a row; last: {message}")
+                    if failures >= self.degraded_after
+                    else (False, "Retrying", "")
+                ),
+            }
+            signature = None
+        if custom is not None:
+            entries = {**entries, **custom}
+        with self._lock:
+            self.reconciles += 1
+            self._running.pop(key, None)
+            if key in self._known:
+                self._conditions.record(key, signature, entries, generation, self.clock.wall())
         if self.listeners:
             self._emit(
                 kind,
@@ -413,21 +421,24 @@ class Controller(Generic[K]):
     def _thread_worker(self) -> None:
         q = self.queue
         fn = self._fn
+        finished: K | None = None
         while True:
-            key = q.get()
+            key = q.get(finished)  # marks the previous key done
             if key is None:
                 return
             ctx, started = self._begin(key)
             try:
-                result = fn(key, ctx)
-            except Exception as exc:
-                self._finish(key, ctx, started, None, exc)
+                try:
+                    result = fn(key, ctx)
+                except Exception as exc:
+                    self._finish(key, ctx, started, None, exc)
+                else:
+                    self._finish(key, ctx, started, result, None)
             except BaseException as exc:
                 self._abandon(key)
                 self._crash(exc)
                 return
-            else:
-                self._finish(key, ctx, started, result, None)
+            finished = key
 
     def _run_source(self, source: Source | AsyncSource) -> None:
         try:
@@ -663,9 +674,11 @@ class Controller(Generic[K]):
         q = self.queue
         fn = self._fn
         loop = asyncio.get_running_loop()
+        finished: K | None = None
         while True:
             wake.clear()
-            key, delay = q.take()
+            key, delay = q.take(finished)  # marks the previous key done
+            finished = None
             if key is None:
                 if q.shutting_down:
                     return
@@ -695,6 +708,7 @@ class Controller(Generic[K]):
                 return
             else:
                 self._finish(key, ctx, started, result, None)
+            finished = key
 
     async def run_async(self, *, handle_signals: bool = False) -> None:
         """``run`` inside a running event loop: workers are tasks (a sync reconcile runs in ``workers`` threads).

@@ -74,8 +74,10 @@ class ExponentialBackoff:
 
     def forget(self, key: Hashable) -> None:
         """Reset ``key``'s retry count."""
-        with self._lock:
-            self._failures.pop(key, None)
+        # A dict pop is atomic; the lock only guards when()'s read-then-write.
+        if key in self._failures:
+            with self._lock:
+                self._failures.pop(key, None)
 
     def retries(self, key: Hashable) -> int:
         """``key``'s retry count."""
@@ -160,7 +162,12 @@ class MaxOf:
 
     def retries(self, key: Hashable) -> int:
         """The largest retry count."""
-        return max(limiter.retries(key) for limiter in self.limiters)
+        most = 0
+        for limiter in self.limiters:
+            n = limiter.retries(key)
+            if n > most:
+                most = n
+        return most
 
     def __repr__(self) -> str:
         return "MaxOf(" + ", ".join(map(repr, self.limiters)) + ")"

@@ -16,6 +16,8 @@ from .errors import ControllerOptionError
 
 K = TypeVar("K", bound=Hashable)
 
+_INF = float("inf")
+
 
 class WorkQueue(Generic[K]):
     """Keys waiting to be processed, each at most once in the queue and never handed out twice at once.
@@ -41,7 +43,13 @@ class WorkQueue(Generic[K]):
     def __init__(self, *, clock: Clock | None = None, rate_limiter: RateLimiter | None = None) -> None:
         self.clock: Clock = clock if clock is not None else SystemClock()
         self.rate_limiter: RateLimiter = rate_limiter if rate_limiter is not None else default_rate_limiter(self.clock)
-        self._cond = threading.Condition(threading.Lock())
+        # ``with self._lock`` (a C-level lock) is cheaper than ``with self._cond``.
+        self._lock = lock = threading.Lock()
+        self._cond = threading.Condition(lock)
+        # Drain waiters (wait_idle, wait_processed) wait on their own condition
+        # over the same lock, so finishing a key wakes them only once all is quiet.
+        self._quiet = threading.Condition(lock)
+        self._drainers = 0
         self._ready: deque[K] = deque()
         self._dirty: set[K] = set()
         self._processing: set[K] = set()
@@ -72,7 +80,7 @@ class WorkQueue(Generic[K]):
 
     def add(self, key: K) -> bool:
         """Queue ``key`` now; ``False`` if it was already waiting (or the queue is shut down)."""
-        with self._cond:
+        with self._lock:
             if self._shut:
                 return False
             queued = self._add_locked(key)
@@ -91,8 +99,9 @@ class WorkQueue(Generic[K]):
         if delay <= 0:
             self.add(key)
             return
-        check_number("WorkQueue.add_after", "delay", delay, 0)
-        with self._cond:
+        if not delay < _INF:  # infinity and NaN (and no number: a TypeError above)
+            check_number("WorkQueue.add_after", "delay", delay, 0)
+        with self._lock:
             if self._shut:
                 return
             due = self.clock.now() + delay
@@ -102,8 +111,11 @@ class WorkQueue(Generic[K]):
             self._waiting[key] = due
             heapq.heappush(self._timers, (due, next(self._seq), key))
             # A waiter sleeping until a later timer must recompute its deadline.
-            if self._idle and self._timers[0][2] == key:
-                self._cond.notify_all()
+            if self._timers[0][2] == key:
+                if self._idle:
+                    self._cond.notify_all()
+                if self._drainers:
+                    self._quiet.notify_all()
         for wake in self._wakers:
             wake()
 
@@ -135,14 +147,20 @@ class WorkQueue(Generic[K]):
 
     # -- taking -----------------------------------------------------------------
 
-    def get(self) -> K | None:
+    def get(self, done: K | None = None) -> K | None:
         """Block until a key is due (and the queue not paused); mark it processing and return it.
 
         Returns ``None`` once the queue is shut down.
+
+        Args:
+            done: a key this worker finished, marked done first (``done(key)``
+                and ``get()`` in one step, as a worker loop does).
         """
         moved: list[tuple[K, bool]] = []
         cond = self._cond
-        with cond:
+        with self._lock:
+            if done is not None:
+                self._done_locked(done)
             while True:
                 if self._shut:
                     key = None
@@ -168,15 +186,18 @@ class WorkQueue(Generic[K]):
             self._tell(moved)
         return key
 
-    def take(self) -> tuple[K | None, float | None]:
+    def take(self, done: K | None = None) -> tuple[K | None, float | None]:
         """Without blocking: ``(key, None)`` for a due key (now processing), else ``(None, seconds until one is due)``.
 
-        The delay is ``None`` when nothing is scheduled, the queue is paused or it is shut down.
+        The delay is ``None`` when nothing is scheduled, the queue is paused or
+        it is shut down. ``done`` is as for ``get``.
         """
         moved: list[tuple[K, bool]] = []
         key: K | None = None
         delay: float | None = None
-        with self._cond:
+        with self._lock:
+            if done is not None:
+                self._done_locked(done)
             if not self._shut and not self._paused:
                 if self._timers:
                     now = self.clock.now()
@@ -201,57 +222,63 @@ class WorkQueue(Generic[K]):
 
     def done(self, key: K) -> None:
         """``key`` is processed; if it was added meanwhile, queue it again."""
-        with self._cond:
-            self._processing.discard(key)
-            if key in self._dirty and not self._shut:
-                self._ready.append(key)
-                if self._idle:
-                    self._cond.notify_all()
-                requeued = True
-            else:
-                requeued = False
-            if not self._processing and self._idle:
-                self._cond.notify_all()  # wake drain waiters
+        with self._lock:
+            requeued = self._done_locked(key)
         if requeued:
             for wake in self._wakers:
                 wake()
+
+    def _done_locked(self, key: K) -> bool:
+        self._processing.discard(key)
+        requeued = False
+        if key in self._dirty and not self._shut:
+            self._ready.append(key)
+            if self._idle:
+                self._cond.notify_all()
+            requeued = True
+        if self._drainers and not self._processing and (not self._ready or self._paused or self._shut):
+            self._quiet.notify_all()
+        return requeued
 
     # -- lifecycle --------------------------------------------------------------
 
     def pause(self) -> None:
         """Stop handing keys out until ``resume`` (keys still queue up)."""
-        with self._cond:
+        with self._lock:
             self._paused = True
+            self._quiet.notify_all()
 
     def resume(self) -> None:
         """Hand keys out again after ``pause``."""
-        with self._cond:
+        with self._lock:
             self._paused = False
             self._cond.notify_all()
+            self._quiet.notify_all()
         for wake in self._wakers:
             wake()
 
     def shutdown(self) -> None:
         """Hand out nothing more: ``get`` returns ``None``, adds are dropped. Keys being processed may finish."""
-        with self._cond:
+        with self._lock:
             self._shut = True
             self._cond.notify_all()
+            self._quiet.notify_all()
         for wake in self._wakers:
             wake()
 
     def wait_processed(self, timeout: float | None) -> bool:
         """Block until no key is processing, or ``timeout`` clock seconds pass; whether none is."""
-        with self._cond:
+        with self._quiet:
             deadline = None if timeout is None else self.clock.now() + timeout
             while self._processing:
                 left = None if deadline is None else deadline - self.clock.now()
                 if left is not None and left <= 0:
                     return False
-                self._idle += 1
+                self._drainers += 1
                 try:
-                    self.clock.wait(self._cond, left)
+                    self.clock.wait(self._quiet, left)
                 finally:
-                    self._idle -= 1
+                    self._drainers -= 1
             return True
 
     def wait_idle(self, timeout: float | None) -> bool:
@@ -263,7 +290,7 @@ class WorkQueue(Generic[K]):
         moved: list[tuple[K, bool]] = []
         deadline = None if timeout is None else time.monotonic() + timeout
         try:
-            with self._cond:
+            with self._quiet:
                 while True:
                     if self._timers and not self._paused:
                         moved += self._promote(self.clock.now())
@@ -275,11 +302,11 @@ class WorkQueue(Generic[K]):
                     # Wake at least when the next timer is due, so due keys count as ready.
                     nxt = self._timers[0][0] - self.clock.now() if self._timers else None
                     wait = nxt if left is None else (left if nxt is None else min(nxt, left))
-                    self._idle += 1
+                    self._drainers += 1
                     try:
-                        self.clock.wait(self._cond, wait)
+                        self.clock.wait(self._quiet, wait)
                     finally:
-                        self._idle -= 1
+                        self._drainers -= 1
         finally:
             if moved:
                 self._tell(moved)
@@ -314,12 +341,12 @@ class WorkQueue(Generic[K]):
 
     def processing(self) -> frozenset[K]:
         """The keys handed out and not yet done."""
-        with self._cond:
+        with self._lock:
             return frozenset(self._processing)
 
     def is_queued(self, key: K) -> bool:
         """Whether ``key`` waits to be handed out (not processing, not merely delayed)."""
-        with self._cond:
+        with self._lock:
             return key in self._dirty
 
     def __repr__(self) -> str:

@@ -176,18 +176,26 @@ def test_a_terminal_key_comes_back_at_resync():
 
 def test_requeue_after_looks_again_after_that_delay_and_forgets_the_backoff():
     clock, options = fake()
-    rec = Recorder(clock, lambda k, c: Result(requeue_after=30))
+
+    def behave(key: str, ctx: ReconcileContext) -> Result:
+        if len(rec.calls) == 1:
+            raise RuntimeError("first try fails")
+        return Result(requeue_after=30)
+
+    rec = Recorder(clock, behave)
     ctl = Controller("t", rec, **options)
-    ctl.queue.rate_limiter.when("a")  # a retry count to forget
-    ctl.enqueue_after("a", 1)
     with running(ctl):
-        clock.advance(1)
+        ctl.enqueue("a")
         until(lambda: len(rec.calls) == 1)
-        ctl.wait_idle(5)
-        clock.advance(29.9)
-        assert ctl.wait_idle(0.2) and len(rec.calls) == 1
-        clock.advance(0.1)
+        assert ctl.wait_idle(5) and ctl.queue.retries("a") == 1
+        clock.advance(1)
         until(lambda: len(rec.calls) == 2)
+        assert ctl.wait_idle(5)
+        clock.advance(29.9)
+        assert ctl.wait_idle(0.2) and len(rec.calls) == 2
+        clock.advance(0.1)
+        until(lambda: len(rec.calls) == 3)
+    assert [(t, attempt) for _, t, attempt in rec.calls] == [(0, 1), (1, 2), (31, 1)]
     assert ctl.queue.retries("a") == 0
     assert ctl.conditions("a")[READY].status is True
 
@@ -413,7 +421,7 @@ def test_poll_emits_new_changed_and_removed_keys_and_survives_errors():
         fail["now"] = False
         rows["hooli"] = 1
         clock.advance(5)
-        until(lambda: "hooli" in rec.keys())
+        until(lambda: "hooli" in rec.keys())  # noqa: SIM118 (a list of keys, not a dict)
     assert sorted(rec.keys()[2:5]) == ["acme", "globex", "initech"]
     assert ctl.wait_idle(1)
 
@@ -490,9 +498,8 @@ def test_watch_refuses_a_bare_function_and_non_sources_and_a_running_controller(
         ctl.watch(42)
     with pytest.raises(ControllerOptionError, match="expected a source"):
         ctl.watch("abc")
-    with running(ctl):
-        with pytest.raises(ControllerStateError, match="before run"):
-            ctl.watch(["a"])
+    with running(ctl), pytest.raises(ControllerStateError, match="before run"):
+        ctl.watch(["a"])
 
 
 # -- shutdown ------------------------------------------------------------------------------------------

@@ -24,7 +24,7 @@ from reconcile.controller import (
 from reconcile.testing import FaultInjector, InMemoryProvider, in_memory_world, world_state
 
 sys.path.insert(0, str(Path(__file__).parent.parent))
-from _testing_kinds import Firewall, Network, Server  # noqa: E402
+from _testing_kinds import Firewall, Network, Server
 
 E = ControllerEventKind
 FAST = {"resync": None, "rate_limiter": ExponentialBackoff(0.001, 0.02)}
