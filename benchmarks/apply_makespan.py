@@ -96,7 +96,7 @@ def bounds(plan: rc.Plan, p: int) -> tuple[float, float, float, float]:
     finish: dict[rc.Step, float] = {}
     level: dict[rc.Step, int] = {}
     for s in plan.steps:
-        preds = plan.after.get(s, ())
+        preds = plan.predecessors.get(s, ())
         finish[s] = cost[s] + max((finish[q] for q in preds), default=0.0)
         level[s] = 1 + max((level[q] for q in preds), default=-1)
     total = sum(cost.values())
@@ -122,14 +122,14 @@ def simulated(plan: rc.Plan, p: int) -> float:
     """
     cost = {s: plan.changes[s.address].after.ms / 1000 for s in plan.steps}
     dependents: dict[rc.Step, list[rc.Step]] = {s: [] for s in plan.steps}
-    for s, preds in plan.after.items():
+    for s, preds in plan.predecessors.items():
         for q in preds:
             dependents[q].append(s)
     chain: dict[rc.Step, int] = {}
     for s in reversed(plan.steps):
         chain[s] = 1 + max((chain[d] for d in dependents[s]), default=0)
     index = {s: i for i, s in enumerate(plan.steps)}
-    waiting = {s: len(plan.after.get(s, ())) for s in plan.steps}
+    waiting = {s: len(plan.predecessors.get(s, ())) for s in plan.steps}
     ready = [(-chain[s], index[s], s) for s in plan.steps if not waiting[s]]
     heapq.heapify(ready)
     running: list[tuple[float, int, rc.Step]] = []

@@ -41,7 +41,7 @@ def main() -> None:
     )
     actual = rc.observe(providers)
     plan = rc.plan(desired, actual)
-    print(plan.render())
+    print(rc.render(plan))
     result = rc.apply(plan, providers)
     assert result.ok, result.errors
     print(f"applied: {len(result.succeeded)} steps succeeded")
@@ -49,7 +49,7 @@ def main() -> None:
     # Change the CIDR: the network is replaced, so the server that refers to it is updated.
     desired = desired.with_resources(Network("core", "10.1.0.0/16", {"env": "prod"}))
     plan = rc.plan(desired, rc.observe(providers))
-    print(plan.render())
+    print(rc.render(plan))
     result = rc.apply(plan, providers)
     assert result.ok, result.errors
 

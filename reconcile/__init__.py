@@ -5,8 +5,51 @@ diff, plan < serialization, rendering < providers, apply < journal, controller <
 fleet; ``reconcile.testing`` sits beside, on top.
 """
 
-from ._apply import ApplyResult, ApplyRun, RetryPolicy, StepOutcome, StepStatus, apply, apply_async
-from ._diff import FieldChange
+from ._apply import (
+    ApplyResult,
+    ApplyRun,
+    AsyncExecutor,
+    AsyncProvider,
+    Context,
+    EventKind,
+    Executor,
+    FuturesExecutor,
+    Listener,
+    LoggingListener,
+    ProgressDisplay,
+    Provider,
+    RetryPolicy,
+    SerialExecutor,
+    StepEvent,
+    StepOutcome,
+    StepStatus,
+    ThreadExecutor,
+    apply,
+    apply_async,
+    check_fresh,
+    check_fresh_async,
+    observe,
+    observe_async,
+)
+from ._model import (
+    Address,
+    Lifecycle,
+    Ref,
+    ResourceType,
+    Trigger,
+    address_of,
+    computed,
+    identity,
+    is_resource,
+    ref,
+    resource,
+    resource_type,
+    spec,
+)
+from ._plan import Action, Change, Difference, FieldChange, Plan, Step, plan
+from ._planfile import configure_converter, dumps, fingerprint, loads, make_converter
+from ._render import render
+from ._state import State
 from .errors import (
     AddressError,
     CycleError,
@@ -31,29 +74,6 @@ from .errors import (
     TransientError,
     UnresolvedRefError,
 )
-from ._events import EventKind, Listener, LoggingListener, ProgressDisplay, StepEvent
-from ._executors import AsyncExecutor, Executor, FuturesExecutor, SerialExecutor, ThreadExecutor
-from ._plan import Action, Change, Plan, Step, plan
-from ._providers import AsyncProvider, Context, Provider, observe, observe_async
-from ._render import render
-from ._resource import (
-    Address,
-    Lifecycle,
-    Ref,
-    ResourceType,
-    Trigger,
-    address_of,
-    computed,
-    identity,
-    is_resource,
-    ref,
-    resource,
-    resource_type,
-    spec,
-)
-from ._serialize import configure_converter, dumps, fingerprint, loads, make_converter
-from ._stale import check_fresh, check_fresh_async
-from ._state import State
 
 __version__ = "0.1.0"
 
@@ -73,6 +93,7 @@ __all__ = [
     "EventKind",
     "Executor",
     "ExecutorError",
+    "Difference",
     "FieldChange",
     "FieldTypeError",
     "FuturesExecutor",

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import ast
 import re
-from collections.abc import Iterable, Iterator, KeysView
+from collections.abc import Iterable, Iterator, KeysView, Mapping
 from typing import Any
 
+from ._graph import find_cycles, to_networkx, topological_order
+from ._model import Address, Ref, ResourceType, as_address, is_resource, iter_refs, resource_type, type_of
+from ._typecheck import compiled, field_checks
 from .errors import (
     CycleError,
     DanglingRefError,
@@ -15,9 +18,6 @@ from .errors import (
     InvalidStateError,
     StateProblem,
 )
-from ._graph import find_cycles, to_networkx, topological_order
-from ._resource import Address, Ref, ResourceType, as_address, iter_refs, resource_type
-from ._specialize import compiled
 
 _EMPTY: tuple[Address, ...] = ()
 _PATH_KEY = re.compile(r"\[((?:[^\[\]]|'[^']*')*)\]")
@@ -46,8 +46,8 @@ def _nested_value(value: Any, path: str) -> Any:
 
 def _slow_scan(address: Address, obj: Any, problems: list[StateProblem]) -> tuple[Address, ...]:
     """The generic checks (which word the errors) and ref walk, for a resource that failed the generated ones."""
-    rt: ResourceType = type(obj).__reconcile__
-    for name, check in rt.checks().items():
+    rt: ResourceType = type_of(type(obj))
+    for name, check in field_checks(rt).items():
         value = getattr(obj, name)
         err = check(value)
         if err is not None:
@@ -107,7 +107,7 @@ def _scan_all(by_address: dict[Address, Any]) -> dict[Address, tuple[Address, ..
 
 def _targets(obj: Any) -> tuple[Address, ...]:
     """One resource's targets, present or not (no validation)."""
-    rt = type(obj).__reconcile__
+    rt = type_of(type(obj))
     targets = compiled(rt).scan(obj)[1]
     if targets is None:
         targets = tuple(dict.fromkeys(t for _path, t in _refs_of(rt, obj)))
@@ -158,10 +158,8 @@ class State:
         kind_edges: set[tuple[str, str]] = set()
         known_kinds = True
         for cls in dict.fromkeys(map(type, objs)):
-            rt = getattr(cls, "__reconcile__", None)
-            if not isinstance(rt, ResourceType):
-                # Raise the error the first such item gets.
-                rt = resource_type(next(o for o in objs if type(o) is cls))
+            # For a class that is no resource, the first such item gets the error.
+            rt = type_of(cls) if is_resource(cls) else resource_type(next(o for o in objs if type(o) is cls))
             fns = compiled(rt)
             scanners[cls] = fns.scan
             checkers[cls] = fns.check
@@ -227,7 +225,7 @@ class State:
                     obj = by_address[address]
                     problems += [
                         DanglingRefError(address, path, target)
-                        for path, target in _refs_of(type(obj).__reconcile__, obj)
+                        for path, target in _refs_of(type_of(type(obj)), obj)
                         if target not in by_address
                     ]
                 if present:
@@ -237,7 +235,7 @@ class State:
             # A resource whose dependencies all came before it and are settled
             # cannot reach itself, so the cycle search looks at the rest only.
             nodes = [a for a in unsettled if a in deps]
-            _order, stuck = topological_order(nodes, deps)
+            _, stuck = topological_order(nodes, deps)
             if stuck:
                 problems.extend(CycleError(c) for c in find_cycles(stuck, deps))
         if problems:
@@ -248,6 +246,11 @@ class State:
         # the garbage collector to walk.
         self._graph = None if lazy else deps
         self._dependents = None
+
+    @property
+    def by_address(self) -> Mapping[Address, Any]:
+        """The resources keyed by address (a read-only view for the engine's own loops)."""
+        return self._by_address
 
     @classmethod
     def _trusted(cls, by_address: dict[Address, Any]) -> State:
@@ -284,8 +287,9 @@ class State:
     def __contains__(self, item: object) -> bool:
         if isinstance(item, (Address, str, Ref)):
             return as_address(item) in self._by_address
-        rt = getattr(item, "__reconcile__", None)
-        return isinstance(rt, ResourceType) and self._by_address.get(rt.address(item)) == item
+        if not is_resource(item) or isinstance(item, type):
+            return False
+        return bool(self._by_address.get(resource_type(item).address(item)) == item)
 
     def __getitem__(self, address: Address | str | Ref[Any]) -> Any:
         return self._by_address[as_address(address)]
@@ -356,3 +360,8 @@ class State:
     def to_networkx(self) -> Any:
         """The dependency graph as a ``networkx.DiGraph`` (edge ``dependency -> dependent``)."""
         return to_networkx(list(self._by_address), self._deps, resource=self._by_address)
+
+
+def trusted_state(by_address: dict[Address, Any]) -> State:
+    """A ``State`` of values the engine already validated (an apply's live world), without checking them again."""
+    return State._trusted(by_address)

@@ -267,4 +267,3 @@ class StepTimeoutError(ReconcileError, TimeoutError):
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (type(self), (self.step, self.timeout, self.attempts))
-

@@ -42,6 +42,14 @@ def test_diffsync_comparison_runs_or_says_what_is_missing(capsys: pytest.Capture
         assert "| diffsync " in out and "| reconcile " in out and "diff: faster by" in out
 
 
+def test_importtime_benchmark_reports_no_heavy_library_loaded(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["importtime", "--runs", "1"]) == 0
+    out = capsys.readouterr().out
+    row = next(line for line in out.splitlines() if line.startswith("import reconcile (this tree)"))
+    assert row.rstrip().endswith("none")
+    assert "baseline: import attrs, cattrs" in out
+
+
 def test_controller_benchmark_prints_every_table(capsys: pytest.CaptureFixture[str]) -> None:
     argv = ["--cycles", "300", "--repeat", "1", "--adds", "2000", "--keys", "50", "--rate", "2000", "--seconds", "0.05"]
     assert main(["controller", *argv, "--tenants", "20"]) == 0

@@ -9,6 +9,121 @@ import reconcile.testing
 
 DOCS = pathlib.Path(__file__).parent.parent / "docs"
 
+# Each facade's public names, pinned: a change here is a change of the public API (CHANGELOG it).
+TOP = [
+    "Action",
+    "Address",
+    "AddressError",
+    "ApplyResult",
+    "ApplyRun",
+    "AsyncExecutor",
+    "AsyncProvider",
+    "Change",
+    "Context",
+    "CycleError",
+    "DanglingRefError",
+    "Difference",
+    "DuplicateAddressError",
+    "EventKind",
+    "Executor",
+    "ExecutorError",
+    "FieldChange",
+    "FieldTypeError",
+    "FuturesExecutor",
+    "InvalidStateError",
+    "Lifecycle",
+    "LifecycleError",
+    "Listener",
+    "LoggingListener",
+    "MissingProviderError",
+    "Plan",
+    "PlanBudgetError",
+    "PlanFileError",
+    "PlanOptionError",
+    "ProgressDisplay",
+    "ProtectedResourceError",
+    "Provider",
+    "ProviderContractError",
+    "ReconcileError",
+    "Ref",
+    "RenderError",
+    "ResourceDefinitionError",
+    "ResourceType",
+    "RetryPolicy",
+    "SerialExecutor",
+    "StalePlanError",
+    "State",
+    "StateProblem",
+    "Step",
+    "StepEvent",
+    "StepOutcome",
+    "StepStatus",
+    "StepTimeoutError",
+    "ThreadExecutor",
+    "TransientError",
+    "Trigger",
+    "UnresolvedRefError",
+    "address_of",
+    "apply",
+    "apply_async",
+    "check_fresh",
+    "check_fresh_async",
+    "computed",
+    "configure_converter",
+    "dumps",
+    "fingerprint",
+    "identity",
+    "is_resource",
+    "loads",
+    "make_converter",
+    "observe",
+    "observe_async",
+    "plan",
+    "ref",
+    "render",
+    "resource",
+    "resource_type",
+    "spec",
+]
+
+TESTING = [
+    "AsyncFaultyProvider",
+    "CONTRACTS",
+    "Call",
+    "ContractViolation",
+    "Fault",
+    "FaultInjector",
+    "FaultyProvider",
+    "HarnessError",
+    "InMemoryProvider",
+    "InjectedError",
+    "InjectedPermanentError",
+    "InjectedTransientError",
+    "ReconcileMachine",
+    "SimulatedCrash",
+    "check_provider",
+    "in_memory_world",
+    "plans",
+    "register_profiles",
+    "register_strategy",
+    "resources",
+    "state_pairs",
+    "states",
+    "world_state",
+]
+
+
+def test_each_facade_exports_exactly_its_pinned_names():
+    assert sorted(reconcile.__all__) == TOP
+    assert sorted(reconcile.testing.__all__) == TESTING
+
+
+def test_every_facade_name_is_importable_and_dir_lists_it():
+    for module, names in ((reconcile, TOP), (reconcile.testing, TESTING)):
+        for name in names:
+            assert getattr(module, name) is not None
+
+
 
 def test_all_exports_exist_and_have_docstrings():
     for module in (reconcile, reconcile.testing):

@@ -4,14 +4,24 @@ from __future__ import annotations
 
 import math
 from collections.abc import Hashable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import attrs
 
 from .errors import ControllerOptionError
 
-if TYPE_CHECKING:
-    from ._controller import Controller
+
+class RunState(Protocol):
+    """What a context reads from the controller running it (``Controller`` has these)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def stopping(self) -> bool: ...
+
+    @property
+    def is_leader(self) -> bool: ...
 
 
 def _check_requeue_after(_: Any, __: Any, value: float | None) -> None:
@@ -64,7 +74,7 @@ class ReconcileContext:
         "observed_generation",
     )
 
-    def __init__(self, controller: Controller[Any], key: Hashable, attempt: int, epoch: int | None) -> None:
+    def __init__(self, controller: RunState, key: Hashable, attempt: int, epoch: int | None) -> None:
         self._controller = controller
         self.controller = controller.name
         self.key = key

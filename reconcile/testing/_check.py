@@ -10,12 +10,12 @@ import hypothesis
 from hypothesis import strategies as st
 from hypothesis.strategies import SearchStrategy
 
-from .._apply import apply
-from ..errors import ReconcileError, UnresolvedRefError
+from .._apply import Context, Provider, apply, observe
+from .._model import RESERVED, Address, address_of, is_resource, resource_type
 from .._plan import Action, Step, plan
-from .._providers import Context, Provider, observe
-from .._resource import _RESERVED, Address, address_of, is_resource, resource_type
+from .._render import render
 from .._state import State
+from ..errors import ReconcileError, UnresolvedRefError
 from ._errors import ContractViolation, HarnessError
 
 CONTRACTS: Mapping[str, str] = {
@@ -38,7 +38,7 @@ def same_in_world(a: Any, b: Any) -> bool:
     """
     if type(a) is not type(b) or not is_resource(a):
         return bool(a == b)
-    return all(getattr(a, f.name) == getattr(b, f.name) for f in attrs.fields(type(a)) if f.name not in _RESERVED)
+    return all(getattr(a, f.name) == getattr(b, f.name) for f in attrs.fields(type(a)) if f.name not in RESERVED)
 
 
 def _spec_problems(got: Any, desired: Any) -> list[str]:
@@ -309,10 +309,10 @@ def _converge(b: _Battery, providers: Mapping[str, Provider[Any]], resources: li
     result = apply(planned, providers)
     if not result.ok:
         errors = "; ".join(f"{step}: {type(e).__name__}: {e}" for step, e in result.errors.items())
-        raise ContractViolation(contract, f"applying the plan for {what} failed: {errors}\n{planned.render()}")
+        raise ContractViolation(contract, f"applying the plan for {what} failed: {errors}\n{render(planned)}")
     again = plan(desired, world())
     if not again.is_empty:
         raise ContractViolation(
             contract,
-            f"after applying the plan for {what}, re-planning still finds changes:\n{again.render()}",
+            f"after applying the plan for {what}, re-planning still finds changes:\n{render(again)}",
         )

@@ -12,9 +12,9 @@ from typing import Any, Generic, TypeVar
 
 import attrs
 
+from .._apply import Context, Provider
+from .._model import Address, address_of, as_address
 from ..errors import TransientError
-from .._providers import Context, Provider
-from .._resource import Address, address_of, as_address
 from ._errors import HarnessError
 
 R = TypeVar("R")

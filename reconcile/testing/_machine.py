@@ -9,17 +9,17 @@ from hypothesis import event
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, precondition, rule
 
-from .._apply import ApplyResult, apply
-from ..errors import UnresolvedRefError
+from .._apply import ApplyResult, Context, Provider, apply, observe
+from .._model import Address, address_of
 from .._plan import Action, Step, plan
-from .._providers import Context, Provider, observe
-from .._resource import Address, address_of
+from .._render import render
 from .._state import State
+from ..errors import UnresolvedRefError
 from ._check import same_in_world
 from ._errors import ContractViolation, HarnessError
 from ._faults import FaultInjector, SimulatedCrash
 from ._memory import InMemoryProvider
-from ._strategies import _modify, _new, _Pool, _Recipe, _recipe_for, _recipes
+from ._strategies import Pool, Recipe, build_recipes, modify, new_resource, recipe_for
 
 
 def _differences(recorded: State, world: State) -> list[str]:
@@ -37,7 +37,7 @@ def _differences(recorded: State, world: State) -> list[str]:
     return out
 
 
-def _pool(state: State, excluded: Sequence[Address]) -> _Pool:
+def _pool(state: State, excluded: Sequence[Address]) -> Pool:
     """The addresses of ``state`` minus ``excluded`` and everything that depends on them, directly or not."""
     gone = set(excluded)
     stack = list(excluded)
@@ -46,7 +46,7 @@ def _pool(state: State, excluded: Sequence[Address]) -> _Pool:
             if dependent not in gone:
                 gone.add(dependent)
                 stack.append(dependent)
-    pool = _Pool()
+    pool = Pool()
     for address in state.addresses:
         if address not in gone:
             pool.add(address)
@@ -101,9 +101,9 @@ class ReconcileMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         name = type(self).__name__
-        self._recipes: list[_Recipe] = _recipes(type(self).kinds, f"{name}.kinds")
+        self.recipes: list[Recipe] = build_recipes(type(self).kinds, f"{name}.kinds")
         self.providers: dict[str, Provider[Any]] = dict(self.make_providers())
-        missing = sorted({r.rt.kind for r in self._recipes} - set(self.providers))
+        missing = sorted({r.rt.kind for r in self.recipes} - set(self.providers))
         if missing:
             raise HarnessError(f"{name}.make_providers() has no provider for kind(s): {', '.join(missing)}")
         self.desired = State()
@@ -114,7 +114,7 @@ class ReconcileMachine(RuleBasedStateMachine):
         Default: an :class:`InMemoryProvider` per kind, with ``unique_names=False``
         so kinds replaced create-before-delete work too.
         """
-        return {r.rt.kind: InMemoryProvider(r.cls, unique_names=False) for r in self._recipes}
+        return {r.rt.kind: InMemoryProvider(r.cls, unique_names=False) for r in self.recipes}
 
     def world(self) -> State:
         """The actual state, as the providers report it."""
@@ -124,7 +124,7 @@ class ReconcileMachine(RuleBasedStateMachine):
     @rule(data=st.data())
     def create_desired(self, data: st.DataObject) -> None:
         """Add a resource to the desired state; its refs point at resources already there."""
-        obj = _new(data.draw, self._recipes, _pool(self.desired, ()), set(self.desired.addresses))
+        obj = new_resource(data.draw, self.recipes, _pool(self.desired, ()), set(self.desired.addresses))
         if obj is not None:
             self.desired = State([*self.desired, obj])
 
@@ -135,7 +135,7 @@ class ReconcileMachine(RuleBasedStateMachine):
         address = data.draw(st.sampled_from(list(self.desired.addresses)), label="changed")
         old = self.desired[address]
         action = Action.REPLACE if replace else Action.UPDATE
-        new = _modify(data.draw, _recipe_for(self._recipes, old), old, action, _pool(self.desired, (address,)))
+        new = modify(data.draw, recipe_for(self.recipes, old), old, action, _pool(self.desired, (address,)))
         if new is not None:
             self.desired = State(new if a == address else obj for a, obj in self.desired.items())
 
@@ -153,7 +153,7 @@ class ReconcileMachine(RuleBasedStateMachine):
         """Change the world through the providers, as someone editing it by hand would."""
         world = self.world()
         pool = _pool(world, ())
-        kinds = {r.rt.kind for r in self._recipes}
+        kinds = {r.rt.kind for r in self.recipes}
         # Only objects of the machine's kinds are edited: it knows how to draw those.
         mine = [a for a in world.addresses if a.kind in kinds]
         leaves = [a for a in mine if not world.dependents(a)]
@@ -172,14 +172,14 @@ class ReconcileMachine(RuleBasedStateMachine):
             old = world[address]
             # Refs are redrawn among objects that exist and do not depend on this
             # one, so the world stays acyclic, as a real API would keep it.
-            new = _modify(data.draw, _recipe_for(self._recipes, old), old, Action.UPDATE, _pool(world, (address,)))
+            new = modify(data.draw, recipe_for(self.recipes, old), old, Action.UPDATE, _pool(world, (address,)))
             if new is not None:
                 self.providers[address.kind].update(old, new, Context(Step(address, Action.UPDATE), lookup))
         elif mode == "delete":
             address = data.draw(st.sampled_from(leaves), label="deleted")
             self.providers[address.kind].delete(world[address], Context(Step(address, Action.DELETE), lookup))
         else:
-            obj = _new(data.draw, self._recipes, pool, set(world.addresses))
+            obj = new_resource(data.draw, self.recipes, pool, set(world.addresses))
             if obj is not None:
                 address = address_of(obj)
                 self.providers[address.kind].create(obj, Context(Step(address, Action.CREATE), lookup))
@@ -219,13 +219,13 @@ class ReconcileMachine(RuleBasedStateMachine):
         result = apply(planned, self.providers)
         if not result.ok:
             errors = "; ".join(f"{step}: {type(e).__name__}: {e}" for step, e in result.errors.items())
-            raise ContractViolation("apply-succeeds", f"a fault-free apply failed: {errors}\n{planned.render()}")
+            raise ContractViolation("apply-succeeds", f"a fault-free apply failed: {errors}\n{render(planned)}")
         self._check_result(result)
         again = plan(self.desired, self.world())
         if not again.is_empty:
             raise ContractViolation(
                 "reconcile-converges",
-                f"after a fault-free reconcile, the next plan still has changes:\n{again.render()}",
+                f"after a fault-free reconcile, the next plan still has changes:\n{render(again)}",
             )
 
     def _check_result(self, result: ApplyResult) -> None:

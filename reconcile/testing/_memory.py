@@ -10,8 +10,9 @@ from typing import Any, Generic, TypeVar
 
 import attrs
 
-from .._providers import Context
-from .._resource import Address, resource_type
+from .._apply import Context
+from .._model import Address, resource_type
+from .._typecheck import field_checks
 
 R = TypeVar("R")
 
@@ -61,7 +62,7 @@ class InMemoryProvider(Generic[R]):
 
     def _fill(self, obj: R, source: R | None) -> R:
         rt = resource_type(obj)
-        checks = rt.checks()
+        checks = field_checks(rt)
         filled: dict[str, Any] = {}
         for name in rt.computed:
             if getattr(obj, name) is not None:

@@ -14,8 +14,8 @@ from hypothesis import assume
 from hypothesis import strategies as st
 from hypothesis.strategies import SearchStrategy
 
+from .._model import Address, Ref, ResourceType, is_resource, iter_refs, resource_type
 from .._plan import Action, Plan, plan
-from .._resource import Address, Ref, ResourceType, is_resource, iter_refs, resource_type
 from .._state import State
 from ._errors import HarnessError
 
@@ -54,7 +54,7 @@ def register_strategy(tp: Any, strategy: SearchStrategy[Any]) -> None:
     _REGISTRY[tp] = strategy
 
 
-class _Pool:
+class Pool:
     """Addresses a new resource may refer to, by kind, in the order they were made."""
 
     def __init__(self) -> None:
@@ -80,14 +80,14 @@ def _free_refs(target: Any) -> SearchStrategy[Ref[Any]]:
     return st.text(max_size=8).map(lambda k: Ref(Address("resource", k)))
 
 
-def _refs(target: Any, pool: _Pool | None) -> SearchStrategy[Ref[Any]] | None:
+def _refs(target: Any, pool: Pool | None) -> SearchStrategy[Ref[Any]] | None:
     if pool is None:
         return _free_refs(target)
     choices = pool.by_kind.get(resource_type(target).kind, []) if is_resource(target) else pool.all
     return st.sampled_from(choices).map(Ref) if choices else None
 
 
-def _value_strategy(tp: Any, pool: _Pool | None) -> SearchStrategy[Any] | None:
+def _value_strategy(tp: Any, pool: Pool | None) -> SearchStrategy[Any] | None:
     """A strategy for values of annotation ``tp``; ``None`` when no value is possible (a ref with no target)."""
     try:
         registered = _REGISTRY.get(tp)
@@ -152,7 +152,7 @@ def _hints(cls: type) -> dict[str, Any]:
 
 
 @attrs.frozen(eq=False)
-class _Recipe:
+class Recipe:
     """How to draw instances of one resource class: the annotations, and the user's per-field overrides."""
 
     cls: type
@@ -162,7 +162,7 @@ class _Recipe:
     aliases: Mapping[str, str]  # drawn fields, in declaration order, to their __init__ names
 
     @classmethod
-    def of(cls, resource_cls: Any, overrides: Mapping[str, Any]) -> _Recipe:
+    def of(cls, resource_cls: Any, overrides: Mapping[str, Any]) -> Recipe:
         if not isinstance(resource_cls, type) or not is_resource(resource_cls):
             raise HarnessError(f"expected a resource class (declared with @reconcile.resource), got {resource_cls!r}")
         rt = resource_type(resource_cls)
@@ -182,17 +182,17 @@ class _Recipe:
                 )
         return cls(resource_cls, rt, _hints(resource_cls), dict(overrides), aliases)
 
-    def field(self, name: str, pool: _Pool | None) -> SearchStrategy[Any] | None:
+    def field(self, name: str, pool: Pool | None) -> SearchStrategy[Any] | None:
         override = self.overrides.get(name)
         if override is not None:
             return override
         return _value_strategy(self.hints.get(name, Any), pool)
 
-    def blocker(self, pool: _Pool) -> str | None:
+    def blocker(self, pool: Pool) -> str | None:
         """The first field that cannot get a value from ``pool``, if any."""
         return next((name for name in self.aliases if self.field(name, pool) is None), None)
 
-    def draw(self, draw: Draw, pool: _Pool | None) -> Any:
+    def draw(self, draw: Draw, pool: Pool | None) -> Any:
         kwargs = {}
         for name, alias in self.aliases.items():
             strategy = self.field(name, pool)
@@ -201,7 +201,7 @@ class _Recipe:
         return self.cls(**kwargs)
 
 
-_RECIPES: weakref.WeakKeyDictionary[SearchStrategy[Any], _Recipe] = weakref.WeakKeyDictionary()
+_RECIPES: weakref.WeakKeyDictionary[SearchStrategy[Any], Recipe] = weakref.WeakKeyDictionary()
 
 
 def resources(cls: type, **overrides: SearchStrategy[Any]) -> SearchStrategy[Any]:
@@ -227,7 +227,7 @@ def resources(cls: type, **overrides: SearchStrategy[Any]) -> SearchStrategy[Any
         HarnessError: ``cls`` is not a resource class, or an override names no
             identity/spec field or is not a strategy.
     """
-    recipe = _Recipe.of(cls, overrides)
+    recipe = Recipe.of(cls, overrides)
 
     @st.composite
     def build(draw: st.DrawFn) -> Any:
@@ -238,23 +238,23 @@ def resources(cls: type, **overrides: SearchStrategy[Any]) -> SearchStrategy[Any
     return strategy
 
 
-def _recipes(kinds: Sequence[Any], where: str) -> list[_Recipe]:
+def build_recipes(kinds: Sequence[Any], where: str) -> list[Recipe]:
     if isinstance(kinds, (str, type)) or not isinstance(kinds, Sequence) or not kinds:
         raise HarnessError(f"{where}: kinds must be a non-empty list of resource classes, got {kinds!r}")
     recipes = []
     for k in kinds:
-        recipe = _RECIPES.get(k) if isinstance(k, SearchStrategy) else _Recipe.of(k, {})
+        recipe = _RECIPES.get(k) if isinstance(k, SearchStrategy) else Recipe.of(k, {})
         if recipe is None:
             raise HarnessError(f"{where}: {k!r} is neither a resource class nor a strategy made by resources()")
         recipes.append(recipe)
-    seen: dict[str, _Recipe] = {}
+    seen: dict[str, Recipe] = {}
     for r in recipes:
         if r.rt.kind in seen:
             raise HarnessError(f"{where}: kind {r.rt.kind!r} is given twice")
         seen[r.rt.kind] = r
     # Every kind must be reachable: a required ref needs a resource of its
     # target kind to exist first, so grow the set of kinds that can exist.
-    pool = _Pool()
+    pool = Pool()
     ready: set[str] = set()
     grew = True
     while grew:
@@ -305,13 +305,13 @@ def _pick_action(draw: Draw, table: tuple[Action, ...]) -> Action:
     return action
 
 
-def _depends_on(draw: Draw, pool: _Pool) -> tuple[Address, ...]:
+def _depends_on(draw: Draw, pool: Pool) -> tuple[Address, ...]:
     if not pool.all:
         return ()
     return tuple(draw(st.lists(st.sampled_from(pool.all), max_size=2, unique=True)))
 
 
-def _new(draw: Draw, recipes: list[_Recipe], pool: _Pool, used: set[Address]) -> Any | None:
+def new_resource(draw: Draw, recipes: list[Recipe], pool: Pool, used: set[Address]) -> Any | None:
     """A fresh resource at an unused address, refs into ``pool``; ``None`` if none could be made."""
     ready = [r for r in recipes if r.blocker(pool) is None]
     if not ready:
@@ -329,11 +329,11 @@ def _new(draw: Draw, recipes: list[_Recipe], pool: _Pool, used: set[Address]) ->
     return None
 
 
-def _points_outside(value: Any, pool: _Pool) -> bool:
+def _points_outside(value: Any, pool: Pool) -> bool:
     return any(r.address not in pool for _path, r in iter_refs(value, ""))
 
 
-def _modify(draw: Draw, recipe: _Recipe, old: Any, action: Action, pool: _Pool) -> Any | None:
+def modify(draw: Draw, recipe: Recipe, old: Any, action: Action, pool: Pool) -> Any | None:
     """The desired version of ``old`` after ``action``, refs into ``pool``; ``None`` if it cannot stay."""
     rt = recipe.rt
     ref_fields = set(rt.ref_fields())
@@ -365,7 +365,7 @@ def _modify(draw: Draw, recipe: _Recipe, old: Any, action: Action, pool: _Pool) 
     return attrs.evolve(old, **changes, **cleared, depends_on=deps)
 
 
-def _recipe_for(recipes: list[_Recipe], obj: Any) -> _Recipe:
+def recipe_for(recipes: list[Recipe], obj: Any) -> Recipe:
     kind = resource_type(obj).kind
     for r in recipes:
         if r.rt.kind == kind:
@@ -375,11 +375,11 @@ def _recipe_for(recipes: list[_Recipe], obj: Any) -> _Recipe:
 
 @st.composite
 def _pairs(
-    draw: st.DrawFn, recipes: list[_Recipe], min_size: int, max_size: int, table: tuple[Action, ...]
+    draw: st.DrawFn, recipes: list[Recipe], min_size: int, max_size: int, table: tuple[Action, ...]
 ) -> tuple[State, State]:
     desired: list[Any] = []
     actual: list[Any] = []
-    desired_pool, actual_pool = _Pool(), _Pool()
+    desired_pool, actual_pool = Pool(), Pool()
     used: set[Address] = set()
     # "One more?" before each slot past min_size, as hypothesis' own lists do: a
     # slot and its "yes" are deleted together when shrinking, and the slots after
@@ -391,19 +391,19 @@ def _pairs(
         count += 1
         action = _pick_action(draw, table)
         if action is Action.CREATE:
-            obj = _new(draw, recipes, desired_pool, used)
+            obj = new_resource(draw, recipes, desired_pool, used)
             if obj is not None:
                 desired.append(obj)
                 desired_pool.add(resource_type(obj).address(obj))
             continue
-        old = _new(draw, recipes, actual_pool, used)
+        old = new_resource(draw, recipes, actual_pool, used)
         if old is None:
             continue
         actual.append(old)
         address = resource_type(old).address(old)
         actual_pool.add(address)
         if action is not Action.DELETE:
-            new = _modify(draw, _recipe_for(recipes, old), old, action, desired_pool)
+            new = modify(draw, recipe_for(recipes, old), old, action, desired_pool)
             if new is not None:
                 desired.append(new)
                 desired_pool.add(address)
@@ -437,7 +437,7 @@ def states(kinds: Sequence[Any], *, min_size: int = 0, max_size: int = 8) -> Sea
             given), or the sizes are out of order.
     """
     _check_sizes("states()", min_size, max_size)
-    recipes = _recipes(kinds, "states()")
+    recipes = build_recipes(kinds, "states()")
     table = _weights("states()", create=1)
     return _pairs(recipes, min_size, max_size, table).map(lambda pair: pair[0])
 
@@ -479,7 +479,7 @@ def state_pairs(
         HarnessError: as for :func:`states`, or a weight is negative, or all are 0.
     """
     _check_sizes("state_pairs()", min_size, max_size)
-    recipes = _recipes(kinds, "state_pairs()")
+    recipes = build_recipes(kinds, "state_pairs()")
     table = _weights("state_pairs()", create=create, update=update, replace=replace, delete=delete, noop=noop)
     return _pairs(recipes, min_size, max_size, table)
 

@@ -11,7 +11,6 @@ import threading
 from typing import Any
 
 import pytest
-from controller_support import running, until
 
 from reconcile.controller import (
     Controller,
@@ -22,6 +21,7 @@ from reconcile.controller import (
     LocalLeases,
     ReconcileContext,
 )
+from tests.support.controller import running, until
 
 E = ControllerEventKind
 

@@ -8,7 +8,6 @@ from collections import Counter
 from typing import Any
 
 import pytest
-from controller_support import running, until
 
 from reconcile.controller import (
     DEGRADED,
@@ -25,6 +24,7 @@ from reconcile.controller import (
     Result,
     TerminalError,
 )
+from tests.support.controller import running, until
 
 E = ControllerEventKind
 

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
-from controller_support import running, until
 
 import reconcile as rc
 from reconcile.controller import (
@@ -22,9 +19,8 @@ from reconcile.controller import (
     StateController,
 )
 from reconcile.testing import FaultInjector, InMemoryProvider, in_memory_world, world_state
-
-sys.path.insert(0, str(Path(__file__).parent.parent))
-from _testing_kinds import Firewall, Network, Server
+from tests.support.controller import running, until
+from tests.support.testing_kinds import Firewall, Network, Server
 
 E = ControllerEventKind
 FAST = {"resync": None, "rate_limiter": ExponentialBackoff(0.001, 0.02)}

@@ -1,0 +1,312 @@
+"""The bookkeeping of one apply run: step outcomes, the result, and the calls executors make."""
+
+from __future__ import annotations
+
+import enum
+import threading
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, TypeAlias
+
+import attrs
+
+from .._model import Address
+from .._plan import Action, Plan, Step
+from .._state import State, trusted_state
+from ..errors import ExecutorError, MissingProviderError, UnresolvedRefError
+from .events import EventKind, Listener, StepEvent
+from .providers import AsyncProvider, Context, Provider, check_result, is_async_method
+
+if TYPE_CHECKING:
+    pass
+
+from .retry import RetryPolicy
+
+Providers: TypeAlias = Mapping[str, "Provider[Any] | AsyncProvider[Any]"]
+"""Providers keyed by kind; sync and async ones may be mixed."""
+
+
+class StepStatus(enum.Enum):
+    """How a step ended."""
+
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    CANCELLED = "cancelled"
+
+
+@attrs.frozen
+class StepOutcome:
+    """What happened to one step.
+
+    Attributes:
+        step: the step.
+        status: succeeded, failed, skipped or cancelled.
+        error: the exception, for a failed step.
+        cause: for a skipped step, the failed step that caused the skip.
+        value: the actual resource after the step (``None`` after a delete or if it did not succeed).
+        attempts: how many times the provider was called.
+        duration: seconds spent in provider calls.
+    """
+
+    step: Step
+    status: StepStatus
+    error: BaseException | None = None
+    cause: Step | None = None
+    value: Any = None
+    attempts: int = 0
+    duration: float = 0.0
+
+
+@attrs.frozen(repr=False)
+class ApplyResult:
+    """The outcome of ``apply``.
+
+    Attributes:
+        plan: the plan that was applied.
+        outcomes: per step, in the order steps finished (skips recorded when decided).
+        state: the actual state after the apply, built from the plan's actual
+            state and every step that succeeded.
+        replaced: for each replaced address whose old object was deleted, that old
+            actual resource (so it can still be named after the apply).
+        deposed: for each create-before-delete replacement whose new object was
+            created but whose old object was not deleted (the delete failed or did
+            not run), that old actual resource: it still exists beside the new one.
+        interrupted: the apply was stopped by Ctrl-C (``KeyboardInterrupt``) or
+            cancellation: steps that had not ended are CANCELLED.
+    """
+
+    plan: Plan
+    outcomes: Mapping[Step, StepOutcome]
+    state: State
+    replaced: Mapping[Address, Any] = attrs.field(factory=dict)
+    deposed: Mapping[Address, Any] = attrs.field(factory=dict)
+    interrupted: bool = False
+
+    @property
+    def ok(self) -> bool:
+        """True when every step succeeded."""
+        return all(o.status is StepStatus.SUCCEEDED for o in self.outcomes.values()) and len(self.outcomes) == len(
+            self.plan.steps
+        )
+
+    def _with(self, status: StepStatus) -> tuple[Step, ...]:
+        return tuple(s for s, o in self.outcomes.items() if o.status is status)
+
+    @property
+    def succeeded(self) -> tuple[Step, ...]:
+        """Steps that succeeded."""
+        return self._with(StepStatus.SUCCEEDED)
+
+    @property
+    def failed(self) -> tuple[Step, ...]:
+        """Steps whose provider call raised."""
+        return self._with(StepStatus.FAILED)
+
+    @property
+    def skipped(self) -> tuple[Step, ...]:
+        """Steps not run because a step they run after failed."""
+        return self._with(StepStatus.SKIPPED)
+
+    @property
+    def cancelled(self) -> tuple[Step, ...]:
+        """Steps not run (or interrupted) because the apply was stopped."""
+        return self._with(StepStatus.CANCELLED)
+
+    @property
+    def errors(self) -> dict[Step, BaseException]:
+        """The error of every failed step."""
+        return {s: o.error for s, o in self.outcomes.items() if o.error is not None}
+
+    def __repr__(self) -> str:
+        counts = {st.value: len(self._with(st)) for st in StepStatus}
+        shown = ", ".join(f"{k}={v}" for k, v in counts.items() if v)
+        return f"<ApplyResult ok={self.ok} {shown}{' interrupted' if self.interrupted else ''}>"
+
+
+class _Snapshot:
+    """A picklable ``Context`` lookup over the resources a step refers to, for calls in another process."""
+
+    __slots__ = ("objects",)
+
+    def __init__(self, objects: dict[Address, Any]) -> None:
+        self.objects = objects
+
+    def __call__(self, address: Address) -> Any:
+        obj = self.objects.get(address)
+        if obj is None:
+            raise UnresolvedRefError(
+                f"{address} is not a dependency of this step, so it cannot be resolved where the step runs"
+            )
+        return obj
+
+
+class ApplyRun:
+    """The bookkeeping of one apply, which an ``Executor`` drives.
+
+    It holds the live actual world (updated as steps succeed), the outcomes,
+    the listeners and the options. Executors call ``call`` / ``call_async`` /
+    ``portable_call`` for one attempt of a step, ``emit`` to tell listeners,
+    and ``record`` when a step ends. Thread-safe.
+
+    Attributes:
+        plan: the plan being applied.
+        providers: providers keyed by kind.
+        listeners: called with every ``StepEvent``.
+        retry: the ``RetryPolicy``.
+        fail_fast: stop starting steps after the first failure.
+        interrupted: set by an executor that was stopped by Ctrl-C or cancellation.
+        live: the actual world as of now, by address.
+        outcomes: every ended step's ``StepOutcome``, in the order they ended.
+    """
+
+    def __init__(
+        self,
+        plan: Plan,
+        providers: Providers,
+        *,
+        listeners: Iterable[Listener] = (),
+        retry: RetryPolicy | None = None,
+        fail_fast: bool = False,
+    ) -> None:
+        missing = sorted({s.address.kind for s in plan.steps} - set(providers))
+        if missing:
+            raise MissingProviderError(missing)
+        self.plan = plan
+        self.providers = providers
+        self.listeners = tuple(listeners)
+        for listener in self.listeners:
+            if not callable(listener):
+                raise ExecutorError(f"apply: listeners must be callables taking a StepEvent, got {listener!r}")
+        if retry is not None and not isinstance(retry, RetryPolicy):
+            raise ExecutorError(f"apply: retry must be a RetryPolicy, got {type(retry).__name__}")
+        self.retry = retry if retry is not None else RetryPolicy()
+        self.fail_fast = bool(fail_fast)
+        self.interrupted = False
+        self.live: dict[Address, Any] = dict(plan.actual.by_address)
+        self.outcomes: dict[Step, StepOutcome] = {}
+        self.replaced: dict[Address, Any] = {}
+        self.deposed: dict[Address, Any] = {}
+        self._lock = threading.Lock()
+
+    def lookup(self, address: Address) -> Any:
+        """The live actual resource at ``address`` (for ``Context.resolve``)."""
+        obj = self.live.get(address)
+        if obj is None:
+            raise UnresolvedRefError(f"{address} has no actual resource in this apply")
+        return obj
+
+    def _context(self, step: Step, attempt: int, deadline: float | None, lookup: Callable[[Address], Any]) -> Context:
+        # Executors keep deadlines on the monotonic clock; providers get wall-clock
+        # time, which still means something on another machine.
+        wall = None if deadline is None else time.time() + (deadline - time.monotonic())
+        return Context(step, lookup, attempt, wall)
+
+    def _invocation(self, step: Step, ctx: Context) -> tuple[Callable[..., Any], tuple[Any, ...]]:
+        """The provider method for ``step`` and the arguments to call it with."""
+        change = self.plan.changes[step[0]]
+        provider: Any = self.providers[step[0][0]]
+        op = step[1]
+        if op is Action.CREATE:
+            return provider.create, (change.after, ctx)
+        if op is Action.UPDATE:
+            return provider.update, (self.live[step[0]], change.after, ctx)
+        # The object to delete is the one observed before the apply: with
+        # create-before-delete replacement, ``live`` already holds the new one.
+        return provider.delete, (change.before, ctx)
+
+    def call(self, step: Step, attempt: int = 1, deadline: float | None = None) -> Any:
+        """Call the (sync) provider for ``step`` once; return the new actual value (``None`` for a delete).
+
+        Args:
+            step: the step.
+            attempt: the attempt number, for ``ctx.attempt``.
+            deadline: the step's deadline on the ``time.monotonic()`` clock, or ``None``.
+
+        Raises:
+            ProviderContractError: the provider returned something that is not the resource.
+            Exception: whatever the provider raised.
+        """
+        method, args = self._invocation(step, self._context(step, attempt, deadline, self.lookup))
+        return self.checked(step, method(*args))
+
+    async def call_async(self, step: Step, attempt: int = 1, deadline: float | None = None) -> Any:
+        """``call`` for a provider whose method for ``step`` is async (see ``is_async``)."""
+        method, args = self._invocation(step, self._context(step, attempt, deadline, self.lookup))
+        result: Awaitable[Any] = method(*args)
+        return self.checked(step, await result)
+
+    def portable_call(
+        self, step: Step, attempt: int = 1, deadline: float | None = None
+    ) -> tuple[Callable[..., Any], tuple[Any, ...]]:
+        """The provider method and arguments for ``step``, fit to be pickled and called in another process.
+
+        The context resolves only what the step refers to (its dependencies in
+        the desired and actual states). Pass the call's return value to ``checked``.
+        """
+        address = step[0]
+        wanted = (*self.plan.desired.dependencies(address), *self.plan.actual.dependencies(address))
+        live = self.live
+        snapshot = _Snapshot({a: live[a] for a in wanted if a in live})
+        return self._invocation(step, self._context(step, attempt, deadline, snapshot))
+
+    def checked(self, step: Step, value: Any) -> Any:
+        """A provider's return value for ``step``, checked against the contract (``None`` for a delete).
+
+        Raises:
+            ProviderContractError: not a resource of the step's kind at its address.
+        """
+        return None if step[1] is Action.DELETE else check_result(step, value)
+
+    def is_async(self, step: Step) -> bool:
+        """Whether the provider method for ``step`` is a coroutine function."""
+        return is_async_method(self.providers[step[0][0]], step[1].value)
+
+    def async_kinds(self) -> list[str]:
+        """The kinds in the plan whose provider has an async create, update or delete, sorted."""
+        kinds = {s[0][0] for s in self.plan.steps}
+        return sorted(
+            k for k in kinds if any(is_async_method(self.providers[k], m) for m in ("create", "update", "delete"))
+        )
+
+    def emit(self, kind: EventKind, step: Step, attempt: int = 0, **fields: Any) -> None:
+        """Build a ``StepEvent`` and call every listener with it, in this thread.
+
+        Keyword arguments are ``StepEvent`` fields (``duration``, ``error``,
+        ``cause``, ``delay``, ``value``). A listener's exception propagates.
+        """
+        event = StepEvent(kind, step, self.plan.changes[step[0]], attempt, **fields)
+        for listener in self.listeners:
+            listener(event)
+
+    def record(self, outcome: StepOutcome) -> None:
+        """Record a finished step and apply its effect to the live world."""
+        step = outcome.step
+        with self._lock:
+            self.outcomes[step] = outcome
+            if outcome.status is StepStatus.SUCCEEDED:
+                if step[1] is Action.DELETE:
+                    change = self.plan.changes[step[0]]
+                    if change.action is Action.REPLACE:
+                        self.replaced[step[0]] = change.before
+                        self.deposed.pop(step[0], None)
+                        created = self.outcomes.get(Step(step[0], Action.CREATE))
+                        if created is None or created.status is not StepStatus.SUCCEEDED:
+                            self.live.pop(step[0], None)
+                    else:
+                        self.live.pop(step[0], None)
+                else:
+                    self.live[step[0]] = outcome.value
+                    if self.plan.changes[step[0]].create_before_delete:
+                        self.deposed[step[0]] = self.plan.changes[step[0]].before
+
+    def result(self) -> ApplyResult:
+        """The ``ApplyResult`` of what has been recorded."""
+        return ApplyResult(
+            self.plan,
+            dict(self.outcomes),
+            trusted_state(dict(self.live)),
+            dict(self.replaced),
+            dict(self.deposed),
+            self.interrupted,
+        )

@@ -1,0 +1,89 @@
+"""Addresses: ``Address`` and its one escaped string form ``kind/part/part``."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from ..errors import AddressError
+
+KIND_RE = re.compile(r"^[A-Za-z0-9_.:-]+$")
+
+
+def escape_part(part: str) -> str:
+    # Only the two characters that carry meaning are escaped, so ordinary
+    # identities stay readable: "server/web" rather than "server/%77%65%62".
+    return part.replace("%", "%25").replace("/", "%2F")
+
+
+_UNESCAPE_RE = re.compile(r"%(25|2F|2f)")
+
+
+def unescape_part(part: str, text: str) -> str:
+    rest = _UNESCAPE_RE.sub("", part)
+    if "%" in rest:
+        raise AddressError(f"malformed address {text!r}: bad escape in part {part!r} (only %25 and %2F are allowed)")
+    return _UNESCAPE_RE.sub(lambda m: "%" if m.group(1) == "25" else "/", part)
+
+
+class Address(tuple[str, tuple[str, ...]]):
+    """The address of a resource: its kind and its key (identity values, as strings).
+
+    The string form is ``kind/part/part``; ``%`` and ``/`` inside parts are escaped
+    as ``%25`` and ``%2F``, so every address has exactly one string form and
+    ``Address.parse(str(a)) == a`` for every address.
+
+    Args:
+        kind: the resource kind.
+        key: one identity value, or a tuple of them; values are turned into strings.
+    """
+
+    __slots__ = ()
+
+    def __new__(cls, kind: str, key: Any) -> Address:
+        if not isinstance(kind, str) or not KIND_RE.match(kind):
+            raise AddressError(f"invalid kind {kind!r}: use letters, digits and . _ : -")
+        if not isinstance(key, tuple):
+            key = (key,)
+        if not key:
+            raise AddressError(f"address of kind {kind!r} needs at least one key part")
+        return tuple.__new__(cls, (kind, tuple(map(str, key))))
+
+    @property
+    def kind(self) -> str:
+        """The resource kind."""
+        return self[0]
+
+    @property
+    def key(self) -> tuple[str, ...]:
+        """The identity values, as strings, in field order."""
+        return self[1]
+
+    def __str__(self) -> str:
+        return "/".join((self[0], *map(escape_part, self[1])))
+
+    def __repr__(self) -> str:
+        return f"Address({str(self)!r})"
+
+    def __getnewargs__(self) -> tuple[Any, ...]:
+        return (self[0], self[1])
+
+    @classmethod
+    def parse(cls, text: str) -> Address:
+        """Parse the string form ``kind/part/part``.
+
+        Raises:
+            AddressError: the text is not a well-formed address.
+        """
+        if not isinstance(text, str):
+            raise AddressError(f"an address must be a string, got {type(text).__name__} {text!r}")
+        kind, sep, rest = text.partition("/")
+        if not sep:
+            raise AddressError(f"malformed address {text!r}: expected 'kind/key'")
+        parts = tuple(unescape_part(p, text) for p in rest.split("/"))
+        return cls(kind, parts)
+
+
+def make_address(kind: str, key: tuple[str, ...]) -> Address:
+    # Hot path: planning builds one address per resource, already validated.
+    return tuple.__new__(Address, (kind, key))

@@ -1,0 +1,138 @@
+"""The planner: ``plan()`` runs the numbered rules in order, from two states to a ``Plan``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from .._model import Address, Ref, ResourceType, as_address, type_of
+from .._state import State
+from .._typecheck import compiled
+from ..errors import PlanOptionError
+from .diff import compare
+from .guards import check_budget, check_protection
+from .model import Action, Change, Plan
+from .propagation import find_watchers, propagate_replacements
+from .replacement import mark_create_before_delete
+from .steps import merged_edges, order_steps, step_graph
+from .targeting import kept_addresses
+
+
+def _addresses(value: Any, option: str, desired: State, actual: State) -> list[Address]:
+    if isinstance(value, (str, Address, Ref)):
+        value = (value,)
+    found = [as_address(v) for v in value]
+    unknown = [a for a in found if a not in desired.by_address and a not in actual.by_address]
+    if unknown:
+        raise PlanOptionError(
+            f"plan({option}=...) names address(es) in neither the desired nor the actual state: "
+            + ", ".join(str(a) for a in unknown)
+        )
+    return found
+
+
+def plan(
+    desired: State,
+    actual: State,
+    *,
+    targets: Iterable[Address | str | Ref[Any]] | None = None,
+    exclude: Iterable[Address | str | Ref[Any]] | None = None,
+    max_deletes: int | None = None,
+) -> Plan:
+    """Compute the plan that takes ``actual`` to ``desired``.
+
+    Rules (see docs/planning.md): CREATE desired-only addresses, DELETE
+    actual-only ones, UPDATE when compared fields differ, REPLACE when a
+    ``replace_on_change`` field differs or a ``replace_triggered_by`` target
+    changes; a REPLACE makes every ref to it count as changed for its
+    dependents. Steps are ordered so dependencies are created or updated before
+    their dependents, and dependents are deleted before their dependencies; a
+    create-before-delete replacement (docs/replacement.md) creates the new object
+    first, then its dependents' changes, then deletes the old object.
+
+    Args:
+        desired: the state to reach.
+        actual: the state observed now.
+        targets: plan only these addresses and what they need first (their
+            dependencies and every step theirs run after); the rest is deferred.
+        exclude: leave these addresses out, with everything that depends on them
+            or runs after them; they are deferred.
+        max_deletes: refuse a plan that deletes or replaces more resources than this.
+
+    Raises:
+        TypeError: ``desired`` or ``actual`` is not a ``State``.
+        PlanOptionError: a target or exclusion names an address in neither state,
+            or ``max_deletes`` is not a non-negative int.
+        AddressError: a target or exclusion is not an address.
+        LifecycleError: a lifecycle option names a field or resource that does not exist.
+        ProtectedResourceError: the plan would delete or replace protected
+            resources (all of them listed).
+        PlanBudgetError: the plan deletes or replaces more than ``max_deletes`` resources.
+    """
+    if not isinstance(desired, State) or not isinstance(actual, State):
+        raise TypeError(
+            f"plan(desired, actual) takes two States, got {type(desired).__name__} and {type(actual).__name__}"
+        )
+    if max_deletes is not None and (type(max_deletes) is not int or max_deletes < 0):
+        raise PlanOptionError(f"max_deletes must be a non-negative int or None, got {max_deletes!r}")
+    target_list = _addresses(targets, "targets", desired, actual) if targets is not None else None
+    exclude_list = _addresses(exclude, "exclude", desired, actual) if exclude is not None else None
+
+    des = desired.by_address
+    act = actual.by_address
+    changes: dict[Address, Change] = {}
+    replaced: list[Address] = []
+    act_get = act.get
+    # One generated equality function per class (see _specialize): the only
+    # Python-level work for an unchanged address is this call.
+    same_for: dict[type, Any] = {}
+    matched = 0
+    for address, new in des.items():
+        old = act_get(address)
+        if old is None:
+            changes[address] = Change(address, Action.CREATE, None, new)
+            continue
+        matched += 1
+        cls = type(new)
+        if type(old) is not cls:
+            rt: ResourceType = type_of(cls)
+            changes[address] = Change(address, Action.REPLACE, old, new, rt.compared, rt.compared)
+            replaced.append(address)
+            continue
+        same = same_for.get(cls)
+        if same is None:
+            same = same_for[cls] = compiled(type_of(cls)).same
+        if same(old, new):
+            continue
+        change = compare(address, type_of(cls), old, new)
+        if change is not None:
+            changes[address] = change
+            if change.action is Action.REPLACE:
+                replaced.append(address)
+    if matched != len(act):
+        for address, old in act.items():
+            if address not in des:
+                changes[address] = Change(address, Action.DELETE, old, None)
+    watchers = find_watchers(desired, actual)
+    if replaced or watchers:
+        propagate_replacements(desired, act, changes, replaced, watchers)
+        mark_create_before_delete(actual, changes)
+    steps, hard, soft = step_graph(desired, actual, changes)
+    deferred: dict[Address, Change] = {}
+    unchanged = len(des) - sum(1 for c in changes.values() if c.after is not None)
+    if target_list is not None or exclude_list is not None:
+        keep = kept_addresses(desired, changes, steps, merged_edges(hard, *soft), target_list, exclude_list)
+        deferred = {a: c for a, c in changes.items() if a not in keep}
+        if deferred:
+            steps = [s for s in steps if s[0] in keep]
+            hard = {s: [p for p in ps if p[0] in keep] for s, ps in hard.items() if s[0] in keep}
+            soft = [{s: [p for p in ps if p[0] in keep] for s, ps in tier.items() if s[0] in keep} for tier in soft]
+    order, after = order_steps(steps, hard, soft)
+    ordered: dict[Address, Change] = {}
+    for s in order:
+        if s[0] not in ordered:
+            ordered[s[0]] = changes[s[0]]
+    check_protection(ordered, desired, actual)
+    if max_deletes is not None:
+        check_budget(ordered, max_deletes)
+    return Plan(desired, actual, ordered, tuple(order), after, unchanged, deferred)

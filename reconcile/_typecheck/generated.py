@@ -1,0 +1,283 @@
+"""Per-class functions generated as Python source for the hot loops: the type-check-and-refs scan and equality.
+
+``State`` construction checks every field of every resource against its
+annotation and collects the refs; planning compares the compared fields of
+every address present on both sides. Done generically (a checker closure per
+field, a generator walking every value) that costs several microseconds per
+resource. Here each resource class gets one straight-line function that does
+the same work with no calls for the common types.
+
+The scan decides exactly what the generic checkers in ``_resource`` decide:
+each check is written out as the same test (``isinstance`` for classes, the
+same ``int``/``float``/``Ref`` rules, containers item by item), and where a
+type has no written-out form the scan calls that type's generic checker. It
+only says yes or no; on a no, the generic checkers run again to word the
+errors. ``tests/test_specialize.py`` checks both against each other.
+"""
+
+from __future__ import annotations
+
+import itertools
+import types
+import typing
+from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
+from typing import Any, Union
+
+import attrs
+
+from .._model import Address, Ref, ResourceType, is_resource, iter_refs, resource_type
+from .annotations import compile_check
+
+Scan = Callable[[Any], "tuple[Address, tuple[Address, ...] | None, tuple[Address, ...]]"]
+Check = Callable[[Any], "tuple[Address, tuple[Address, ...] | None]"]
+Same = Callable[[Any, Any], bool]
+
+
+@attrs.frozen
+class Compiled:
+    """The generated functions of one resource class.
+
+    Attributes:
+        scan: ``scan(obj) -> (address, targets, depends_on)``: ``targets`` are
+            the addresses the resource depends on (refs in field order, then
+            ``depends_on``; no repeats), or ``None`` when a value fails its
+            check (the generic checkers then say how; ``depends_on`` is then
+            left empty).
+        check: ``check(obj) -> (address, depends_on)``: the same checks as
+            ``scan`` without collecting refs (for states linked later);
+            ``depends_on`` is ``None`` when a check fails.
+        same: ``same(a, b)``: whether the compared fields of two resources of
+            this class are equal (the planner's one comparison per address).
+        ref_kinds: the kinds a resource of this class can ref through its
+            fields (``depends_on`` aside), or ``None`` if that is not known from
+            the annotations (an untyped ``Ref``, an ``Any`` field ...).
+        source: the generated source, for debugging.
+    """
+
+    scan: Scan
+    check: Check
+    same: Same
+    ref_kinds: frozenset[str] | None
+    source: str
+
+
+def compiled(rt: ResourceType) -> Compiled:
+    """The generated functions for ``rt``, built on first use and cached on it.
+
+    Raises:
+        ResourceDefinitionError: the class's annotations cannot be resolved.
+    """
+    return rt.memo("compiled", _build)
+
+
+class _Source:
+    """Lines of generated code and the names they use."""
+
+    def __init__(self) -> None:
+        # The statement a failed check runs, for the function being generated.
+        self.fail = ""
+        self.lines: list[str] = []
+        self.names: dict[str, Any] = {}
+        self._ids = itertools.count()
+
+    def name(self, value: Any, hint: str = "c") -> str:
+        key = f"_{hint}{next(self._ids)}"
+        self.names[key] = value
+        return key
+
+    def var(self, hint: str) -> str:
+        return f"{hint}{next(self._ids)}"
+
+    def emit(self, depth: int, *lines: str) -> None:
+        self.lines += ["    " * depth + line for line in lines]
+
+
+_SEQUENCES = (list, tuple, set, frozenset)
+# Annotations whose arguments the generic checkers check item by item.
+_WALKED = (Union, types.UnionType, list, tuple, set, frozenset, dict, Sequence, AbstractSet, Mapping)
+
+
+def _scalar(tp: Any, v: str, src: _Source) -> str | None:
+    """A boolean expression true exactly when ``v`` passes the generic check of ``tp``; None if ``tp`` is not scalar."""
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin is typing.Annotated:
+        return _scalar(args[0], v, src)
+    if tp is type(None) or tp is None:
+        return f"{v} is None"
+    if tp is int:
+        return f"(type({v}) is int or (isinstance({v}, int) and not isinstance({v}, bool)))"
+    if tp is float:
+        return f"(type({v}) is float or type({v}) is int)"
+    if origin is Ref or tp is Ref:
+        kind = _ref_kind(args)
+        if kind is None:
+            return f"isinstance({v}, _Ref)"
+        return f"(isinstance({v}, _Ref) and {v}.address[0] == {src.name(kind, 'kind')})"
+    if origin is Union or origin is types.UnionType:
+        parts = [_scalar(a, v, src) for a in args]
+        if any(p is None for p in parts):
+            return None
+        return "(" + " or ".join(typing.cast(list[str], parts)) + ")"
+    if origin is None and isinstance(tp, type):
+        return f"isinstance({v}, {src.name(tp, 'type')})"
+    return None
+
+
+def _ref_kind(args: tuple[Any, ...]) -> str | None:
+    if args and isinstance(args[0], type) and is_resource(args[0]):
+        return resource_type(args[0]).kind
+    return None
+
+
+def _check(tp: Any, v: str, src: _Source, collect: bool = False) -> list[str]:
+    """Lines (indented from zero) that return the failure sentinel unless ``v`` passes the generic check of ``tp``.
+
+    With ``collect``, the lines also append the address of every ``Ref`` in
+    ``v`` to ``r`` (once), in the order ``iter_refs`` would yield them.
+    """
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin is typing.Annotated:
+        return _check(args[0], v, src, collect)
+    check = compile_check(tp)
+    if collect and (origin is Ref or tp is Ref):
+        kind = _ref_kind(args)
+        a = src.var("a")
+        lines = [f"if not isinstance({v}, _Ref): {src.fail}", f"{a} = {v}.address"]
+        if kind is not None:
+            lines.append(f"if {a}[0] != {src.name(kind, 'kind')}: {src.fail}")
+        return [*lines, f"if {a} not in r: r.append({a})"]
+    if collect and (origin is Union or origin is types.UnionType) and len(args) == 2 and type(None) in args:
+        (inner,) = (a for a in args if a is not type(None))
+        if typing.get_origin(inner) is Ref or inner is Ref:
+            return [f"if {v} is not None:", *_indent(_check(inner, v, src, collect))]
+    expr = _scalar(tp, v, src) if check is not None else None
+    if expr is not None or check is None:
+        lines = [f"if not {expr}: {src.fail}"] if expr is not None else []
+        if collect and not _holds_no_refs(tp):
+            x = src.var("x")
+            lines += [f"for _path, {x} in _iter_refs({v}, ''):", f"    if {x}.address not in r: r.append({x}.address)"]
+        return lines
+    if origin in _SEQUENCES and args and (origin is not tuple or (len(args) == 2 and args[1] is Ellipsis)):
+        item = src.var("x")
+        lines = [f"if not isinstance({v}, {src.name(origin, 'type')}): {src.fail}"]
+        body = _check(args[0], item, src, collect)
+        if body:
+            lines += [f"for {item} in {v}:", *_indent(body)]
+        return lines
+    if origin is tuple and args:
+        lines = [f"if not isinstance({v}, tuple) or len({v}) != {len(args)}: {src.fail}"]
+        for i, a in enumerate(args):
+            item = src.var("x")
+            body = _check(a, item, src, collect)
+            if body:
+                lines += [f"{item} = {v}[{i}]", *body]
+        return lines
+    if origin is dict and args:
+        k, x = src.var("k"), src.var("x")
+        lines = [f"if not isinstance({v}, dict): {src.fail}"]
+        # iter_refs walks a dict's values, never its keys.
+        body = _check(args[0], k, src) + _check(args[1], x, src, collect)
+        if body:
+            lines += [f"for {k}, {x} in {v}.items():", *_indent(body)]
+        return lines
+    lines = [f"if {src.name(check, 'check')}({v}) is not None: {src.fail}"]
+    if collect:
+        x = src.var("x")
+        lines += [f"for _path, {x} in _iter_refs({v}, ''):", f"    if {x}.address not in r: r.append({x}.address)"]
+    return lines
+
+
+# Values of these exact types can never be (or contain) a Ref: a subclass of
+# str or int cannot also be a list or a Ref.
+_NO_REFS = (str, int, float, bool, bytes, type(None), None)
+
+
+def _holds_no_refs(tp: Any) -> bool:
+    if tp in _NO_REFS:
+        return True
+    origin = typing.get_origin(tp)
+    if origin is Union or origin is types.UnionType:
+        return all(_holds_no_refs(a) for a in typing.get_args(tp))
+    return origin is typing.Literal
+
+
+def _indent(lines: list[str]) -> list[str]:
+    return ["    " + line for line in lines]
+
+
+def _build(rt: ResourceType) -> Compiled:
+    hints = rt.type_hints()
+    fields = rt.fields()
+    ref_fields = set(rt.ref_fields())
+    src = _Source()
+    src.names.update(_Ref=Ref, _iter_refs=iter_refs, _address=rt.address)
+    for function, collect in (("scan", True), ("check", False)):
+        src.fail = "return address, None, ()" if collect else "return address, None"
+        src.emit(0, f"def {function}(o):")
+        src.emit(1, "address = getattr(o, '_reconcile_address', None)")
+        src.emit(1, "if address is None:")
+        src.emit(2, "address = _address(o)")
+        if collect:
+            src.emit(1, "r = []")
+        for name in fields:
+            v = src.var("v")
+            src.emit(1, f"{v} = o.{name}")
+            src.emit(1, *_check(hints.get(name, Any), v, src, collect=collect and name in ref_fields))
+        if collect:
+            src.emit(1, "d = o.depends_on")
+            src.emit(1, "if d:")
+            src.emit(2, "for a in d:")
+            src.emit(3, "if a not in r: r.append(a)")
+            src.emit(1, "return address, tuple(r), d")
+        else:
+            src.emit(1, "return address, o.depends_on")
+        src.emit(0, "")
+    tests = " and ".join(f"((x := a.{f}) is (y := b.{f}) or x == y)" for f in rt.compared) or "True"
+    # "x is y or x == y" is the rule tuple equality follows, so a value that is
+    # not equal to itself (a NaN) still counts as unchanged when it is the same object.
+    src.lines += ["def same(a, b):", f"    return {tests}"]
+    text = "\n".join(src.lines) + "\n"
+    namespace = dict(src.names)
+    exec(compile(text, f"<reconcile generated for {rt.cls.__qualname__}>", "exec"), namespace)
+    kinds: set[str] | None = set()
+    for name in rt.ref_fields():
+        found = _kinds_in(hints.get(name, Any))
+        if found is None or kinds is None:
+            kinds = None
+        else:
+            kinds |= found
+    return Compiled(
+        namespace["scan"], namespace["check"], namespace["same"], None if kinds is None else frozenset(kinds), text
+    )
+
+
+def _kinds_in(tp: Any) -> set[str] | None:
+    """The kinds of the refs a value of ``tp`` can hold, or ``None`` if any kind could be there."""
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if tp is Any or tp is object or isinstance(tp, typing.TypeVar):
+        return None
+    if origin is Ref or tp is Ref:
+        kind = _ref_kind(args)
+        return None if kind is None else {kind}
+    if origin is typing.Literal:
+        return set()
+    if origin is typing.Annotated:
+        return _kinds_in(args[0])
+    if origin not in _WALKED:
+        # Refs are only found inside lists, tuples, sets and dicts; one whose
+        # items are not checked (no item types, or a subclass) may hold any kind.
+        leaf = origin if origin is not None else tp
+        return None if isinstance(leaf, type) and issubclass(leaf, (*_SEQUENCES, dict)) else set()
+    out: set[str] = set()
+    for a in args:
+        if a is Ellipsis:
+            continue
+        found = _kinds_in(a)
+        if found is None:
+            return None
+        out |= found
+    return out

@@ -1,0 +1,83 @@
+"""The AWS example providers against moto's server: plan, apply, converge, drift repair, replacement, teardown."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+import reconcile as rc
+from examples import aws_network as aws
+from tests.support.moto import moto_server, reset_moto
+
+
+@pytest.fixture(scope="module")
+def endpoint() -> Iterator[str]:
+    with moto_server() as url:
+        yield url
+
+
+@pytest.fixture
+def world(endpoint: str) -> dict[str, object]:
+    reset_moto(endpoint)
+    return aws.providers(endpoint, stack="t1")
+
+
+def converge(desired: rc.State, world: dict[str, object]) -> rc.ApplyResult:
+    result = rc.apply(rc.plan(desired, rc.observe(world)), world)
+    assert result.ok, result.errors
+    assert rc.plan(desired, rc.observe(world)).is_empty
+    return result
+
+
+def test_the_example_network_is_created_and_then_needs_nothing(world):
+    result = converge(aws.desired_network("t1"), world)
+    vpc = result.state["vpc/core"]
+    assert vpc.vpc_id.startswith("vpc-")
+    assert result.state["subnet/a"].subnet_id.startswith("subnet-")
+    assert result.state["bucket/t1-logs"].arn == "arn:aws:s3:::t1-logs"
+
+
+def test_a_tag_edited_by_hand_is_drift_and_is_repaired(world, endpoint):
+    result = converge(aws.desired_network("t1"), world)
+    ec2 = aws.session_clients(endpoint)["ec2"]
+    ec2.create_tags(Resources=[result.state["vpc/core"].vpc_id], Tags=[{"Key": "team", "Value": "someone-else"}])
+    plan = rc.plan(aws.desired_network("t1"), rc.observe(world))
+    assert [(str(c.address), c.action) for c in plan] == [("vpc/core", rc.Action.UPDATE)]
+    converge(aws.desired_network("t1"), world)
+
+
+def test_a_new_vpc_cidr_replaces_the_vpc_and_everything_in_it_in_order(world):
+    converge(aws.desired_network("t1"), world)
+    desired = aws.desired_network("t1").with_resources(aws.Vpc("core", "10.9.0.0/16", {"team": "platform"}))
+    desired = desired.with_resources(
+        aws.Subnet("a", rc.ref(aws.Vpc, "core"), "10.9.1.0/24", "us-east-1a"),
+        aws.Subnet("b", rc.ref(aws.Vpc, "core"), "10.9.2.0/24", "us-east-1b"),
+    )
+    plan = rc.plan(desired, rc.observe(world))
+    assert {str(c.address) for c in plan if c.action is rc.Action.REPLACE} == {
+        "vpc/core",
+        "subnet/a",
+        "subnet/b",
+        "sg/web",
+    }
+    order = [str(s) for s in plan.steps]
+    assert order.index("delete subnet/a") < order.index("delete vpc/core") < order.index("create vpc/core")
+    assert order.index("create vpc/core") < order.index("create subnet/a")
+    result = converge(desired, world)
+    assert result.state["subnet/a"].cidr == "10.9.1.0/24"
+
+
+def test_two_stacks_in_one_account_never_see_each_other(world, endpoint):
+    converge(aws.desired_network("t1"), world)
+    other = aws.providers(endpoint, stack="t2")
+    assert len(rc.observe(other)) == 0
+    converge(aws.desired_network("t2"), other)
+    assert {str(a) for a in rc.observe(world).addresses} >= {"vpc/core", "bucket/t1-logs"}
+    assert "bucket/t2-logs" not in {str(a) for a in rc.observe(world).addresses}
+
+
+def test_deleting_the_desired_state_tears_everything_down(world):
+    converge(aws.desired_network("t1"), world)
+    converge(rc.State(), world)
+    assert len(rc.observe(world)) == 0

@@ -1,0 +1,1 @@
+"""Helpers shared by the tests: resource kinds, planner worlds, the executor kit."""

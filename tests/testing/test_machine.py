@@ -1,0 +1,171 @@
+"""Tests of ``ReconcileMachine``: it passes sound worlds and finds a planted provider bug within the ci profile."""
+
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+from typing import ClassVar
+
+import attrs
+import pytest
+from hypothesis import settings
+from hypothesis import strategies as st
+from hypothesis.stateful import run_state_machine_as_test
+
+import reconcile as rc
+from reconcile.testing import ContractViolation, HarnessError, InMemoryProvider, ReconcileMachine, resources
+from tests.support.testing_kinds import KINDS, Network, Server
+
+sys.path.insert(0, str(Path(__file__).parents[2] / "examples"))
+from file_provider import Disk, DiskFiles
+
+# Stateful runs of whole worlds: the slowest part of the suite.
+pytestmark = pytest.mark.slow
+
+
+class InMemoryMachine(ReconcileMachine):
+    kinds = KINDS
+
+
+TestInMemoryMachine = InMemoryMachine.TestCase
+
+
+class DiskFilesMachine(ReconcileMachine):
+    kinds = (resources(Disk, size_gb=st.integers(1, 1024)),)
+
+    def make_providers(self):
+        self.directory = tempfile.mkdtemp()
+        return {"disk": DiskFiles(self.directory)}
+
+    def teardown(self):
+        shutil.rmtree(self.directory)
+
+
+TestDiskFilesMachine = DiskFilesMachine.TestCase
+
+
+class CreateBeforeDeleteMachine(ReconcileMachine):
+    """Networks replaced create-before-delete or not, at random: the default world copes with both."""
+
+    kinds = (
+        resources(Network, lifecycle=st.builds(rc.Lifecycle, create_before_delete=st.sampled_from([None, True]))),
+        Server,
+    )
+
+
+TestCreateBeforeDeleteMachine = CreateBeforeDeleteMachine.TestCase
+
+
+class ForgetfulNetworks(InMemoryProvider[Network]):
+    """The planted bug: update loses the network's id, and delete silently skips a network without one."""
+
+    def update(self, actual, desired, ctx):
+        updated = attrs.evolve(super().update(actual, desired, ctx), network_id=None)
+        self.objects[rc.address_of(updated)] = updated
+        return updated
+
+    def delete(self, actual, ctx):
+        if actual.network_id is not None:
+            super().delete(actual, ctx)
+
+
+class PlantedBugMachine(ReconcileMachine):
+    kinds = (Network, Server)
+
+    def make_providers(self):
+        return {"network": ForgetfulNetworks(Network), "server": InMemoryProvider(Server)}
+
+
+def test_the_machine_finds_a_planted_bug_within_the_ci_profile():
+    """The bug shows as a world the apply did not expect, or as a later step failing on the leftover object."""
+    ci = settings(settings.get_profile("ci"), database=None)
+    with pytest.raises(ContractViolation) as info:
+        run_state_machine_as_test(PlantedBugMachine, settings=ci)
+    message = str(info.value)
+    assert message.startswith(f"provider contract broken: {info.value.contract}: ")
+    if info.value.contract == "result-matches-world":
+        assert "network/" in message
+        assert "the apply left nothing there, but the providers report Network(" in message
+    else:
+        assert info.value.contract == "apply-succeeds"
+        assert "create network/" in message
+        assert "already exists" in message
+    assert "state.reconcile" in "\n".join(info.value.__notes__)
+
+
+class SlowToConverge(InMemoryProvider[Network]):
+    """Every update also rewrites the tags, so the world never matches the desired spec."""
+
+    def update(self, actual, desired, ctx):
+        return super().update(actual, attrs.evolve(desired, tags={"touched": "yes"}), ctx)
+
+
+class NonConvergingMachine(ReconcileMachine):
+    kinds = (Network,)
+
+    def make_providers(self):
+        return {"network": SlowToConverge(Network)}
+
+
+def test_a_world_that_never_converges_is_reported_with_the_remaining_plan():
+    with pytest.raises(ContractViolation) as info:
+        run_state_machine_as_test(NonConvergingMachine, settings=settings(settings.get_profile("ci"), database=None))
+    assert info.value.contract == "reconcile-converges"
+    assert "after a fault-free reconcile, the next plan still has changes" in str(info.value)
+    assert "~ network/" in str(info.value)
+
+
+class FailingCreates(InMemoryProvider[Network]):
+    def create(self, desired, ctx):
+        raise PermissionError("not allowed")
+
+
+class FailingMachine(ReconcileMachine):
+    kinds = (Network,)
+    drift_enabled = False
+
+    def make_providers(self):
+        return {"network": FailingCreates(Network)}
+
+
+def test_a_failing_fault_free_apply_is_reported_with_the_error():
+    with pytest.raises(ContractViolation, match=r"apply-succeeds: .*create network/\S*: PermissionError: not allowed"):
+        run_state_machine_as_test(FailingMachine, settings=settings(settings.get_profile("ci"), database=None))
+
+
+class CountingMachine(ReconcileMachine):
+    """Records which rules looked at the world (every rule but the desired-state ones does)."""
+
+    kinds = (Network,)
+    drift_enabled = False
+    faults_enabled = False
+    callers: ClassVar[set[str]] = set()
+
+    def world(self):
+        CountingMachine.callers.add(sys._getframe(1).f_code.co_name)
+        return super().world()
+
+
+def test_drift_and_faults_can_be_turned_off():
+    run_state_machine_as_test(CountingMachine, settings=settings(max_examples=20, database=None))
+    assert "reconcile" in CountingMachine.callers
+    assert not CountingMachine.callers & {"drift", "reconcile_with_faults"}
+
+
+def test_a_machine_without_kinds_is_refused():
+    class NoKinds(ReconcileMachine):
+        pass
+
+    with pytest.raises(HarnessError, match=r"NoKinds\.kinds: kinds must be a non-empty list"):
+        NoKinds()
+
+
+def test_a_machine_without_a_provider_for_a_kind_is_refused():
+    class Partial(ReconcileMachine):
+        kinds = (Network, Server)
+
+        def make_providers(self):
+            return {"network": InMemoryProvider(Network)}
+
+    with pytest.raises(HarnessError, match=r"Partial.make_providers\(\) has no provider for kind\(s\): server"):
+        Partial()
