@@ -290,7 +290,8 @@ class Controller(Generic[K]):
 
     # -- events -------------------------------------------------------------------
 
-    def _emit(self, kind: ControllerEventKind, key: Any = None, **fields: Any) -> None:
+    def emit(self, kind: ControllerEventKind, key: Any = None, **fields: Any) -> None:
+        """Deliver a ``ControllerEvent`` of this controller to every listener (a failing one is reported)."""
         event = ControllerEvent(kind, self.name, key, self.clock.wall(), depth=len(self.queue), **fields)
         for listener in self.listeners:
             try:
@@ -307,12 +308,12 @@ class Controller(Generic[K]):
                                 _log.exception("controller %s: listener %r failed", self.name, other)
 
     def _on_add(self, key: K, queued: bool) -> None:
-        self._emit(E.ADDED if queued else E.DEDUPLICATED, key)
+        self.emit(E.ADDED if queued else E.DEDUPLICATED, key)
 
     def _source_error(self, error: BaseException) -> None:
         _log.warning("controller %s: source failed: %s", self.name, _describe(error))
         if self.listeners:
-            self._emit(E.SOURCE_ERROR, error=error)
+            self.emit(E.SOURCE_ERROR, error=error)
 
     # -- one reconcile --------------------------------------------------------------
 
@@ -320,7 +321,7 @@ class Controller(Generic[K]):
         ctx = ReconcileContext(self, key, self._attempts.get(key, 0) + 1, self._epoch)
         self._running[key] = ctx
         if self.listeners:
-            self._emit(E.STARTED, key, attempt=ctx.attempt)
+            self.emit(E.STARTED, key, attempt=ctx.attempt)
         return ctx, self.clock.now()
 
     def _finish(self, key: K, ctx: ReconcileContext, started: float, result: Any, error: Exception | None) -> None:
@@ -332,7 +333,7 @@ class Controller(Generic[K]):
         attempts = self._attempts
         delay: float | None = None
         generation = ctx.observed_generation
-        custom = ctx._conditions
+        custom = ctx.overrides
         if error is None and result is not None and not isinstance(result, Result):
             error = TerminalError(
                 f"the reconcile function returned {type(result).__name__}, expected Result or None",
@@ -392,7 +393,7 @@ class Controller(Generic[K]):
             if key in self._known:
                 self._conditions.record(key, signature, entries, generation, self.clock.wall())
         if self.listeners:
-            self._emit(
+            self.emit(
                 kind,
                 key,
                 attempt=ctx.attempt,
@@ -471,7 +472,7 @@ class Controller(Generic[K]):
                 held = False
                 _log.warning("controller %s: lease %s failed: %s", self.name, lease.name, _describe(exc))
                 if self.listeners:
-                    self._emit(E.LEASE_ERROR, error=exc)
+                    self.emit(E.LEASE_ERROR, error=exc)
             if self._stop.is_set():
                 held = held and was
             if held and not was:
@@ -483,14 +484,14 @@ class Controller(Generic[K]):
                 self.queue.resume()
                 _log.info("controller %s: leading (lease %s, epoch %s)", self.name, lease.name, self._epoch)
                 if self.listeners:
-                    self._emit(E.LEADER_ACQUIRED, epoch=self._epoch)
+                    self.emit(E.LEADER_ACQUIRED, epoch=self._epoch)
             elif was and not held:
                 self.queue.pause()
                 self._leading = False
                 self._epoch = None
                 _log.warning("controller %s: lost lease %s", self.name, lease.name)
                 if self.listeners:
-                    self._emit(E.LEADER_LOST)
+                    self.emit(E.LEADER_LOST)
             if self._stop.wait(self.renew_every):
                 return
 
@@ -516,7 +517,7 @@ class Controller(Generic[K]):
                 self.lease.release()
             except Exception as exc:
                 if self.listeners:
-                    self._emit(E.LEASE_ERROR, error=exc)
+                    self.emit(E.LEASE_ERROR, error=exc)
             self._leading = False
             self._epoch = None
 
@@ -534,7 +535,7 @@ class Controller(Generic[K]):
         self._state = "stopped"
         self._stopped.set()
         if self.listeners:
-            self._emit(E.STOPPED)
+            self.emit(E.STOPPED)
         if self._fatal is not None:
             raise self._fatal
 
@@ -581,7 +582,7 @@ class Controller(Generic[K]):
                 if not self._stop_requested:
                     self.stop()  # KeyboardInterrupt without a handler
                 if self.listeners:
-                    self._emit(E.STOPPING)
+                    self.emit(E.STOPPING)
                 self.queue.shutdown()
                 if not self.queue.wait_processed(self.shutdown_timeout):
                     self._cancel_running()
@@ -750,7 +751,7 @@ class Controller(Generic[K]):
                 cancelled = True
                 self.stop()
             if self.listeners:
-                self._emit(E.STOPPING)
+                self.emit(E.STOPPING)
             self.queue.shutdown()
             wake.set()
             for task in sources:

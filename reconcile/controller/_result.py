@@ -61,10 +61,12 @@ class ReconcileContext:
             token to hand to the journal), or ``None`` without leader election.
         observed_generation: set it to the generation of the spec this
             reconcile acted on; the conditions record it.
+        overrides: what ``set_condition`` recorded (type to status, reason,
+            message), or ``None``.
+        cancelled: set when the shutdown budget ran out while this reconcile ran.
     """
 
     __slots__ = (
-        "_conditions",
         "_controller",
         "attempt",
         "cancelled",
@@ -72,6 +74,7 @@ class ReconcileContext:
         "epoch",
         "key",
         "observed_generation",
+        "overrides",
     )
 
     def __init__(self, controller: RunState, key: Hashable, attempt: int, epoch: int | None) -> None:
@@ -82,7 +85,7 @@ class ReconcileContext:
         self.epoch = epoch
         self.observed_generation: int | None = None
         self.cancelled = False
-        self._conditions: dict[str, tuple[bool, str, str]] | None = None
+        self.overrides: dict[str, tuple[bool, str, str]] | None = None
 
     @property
     def stopping(self) -> bool:
@@ -101,14 +104,9 @@ class ReconcileContext:
             raise ControllerOptionError(f"set_condition: status must be a bool, got {status!r}")
         if not isinstance(reason, str) or not reason:
             raise ControllerOptionError(f"set_condition: reason must be a non-empty string, got {reason!r}")
-        if self._conditions is None:
-            self._conditions = {}
-        self._conditions[type] = (status, reason, str(message))
-
-    @property
-    def conditions_set(self) -> dict[str, tuple[bool, str, str]]:
-        """The conditions ``set_condition`` recorded: type to ``(status, reason, message)``."""
-        return dict(self._conditions or {})
+        if self.overrides is None:
+            self.overrides = {}
+        self.overrides[type] = (status, reason, str(message))
 
     def __repr__(self) -> str:
         return f"<ReconcileContext {self.controller}:{self.key!r} attempt={self.attempt} epoch={self.epoch}>"

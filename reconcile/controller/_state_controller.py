@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Hashable, Iterable, Mapping
 from typing import Any, TypeVar
 
@@ -123,6 +124,7 @@ class StateController(Controller[K]):
         """How many applies repaired drift (a non-empty plan under an unchanged desired generation)."""
         self.applies = 0
         """How many applies ran (plans that were not empty)."""
+        self._counts = threading.Lock()
         self._owned: dict[Any, frozenset[rc.Address]] = {}
         self._last_desired: dict[Any, tuple[rc.State, int]] = {}
         self._applied: dict[Any, int] = {}
@@ -206,7 +208,7 @@ class StateController(Controller[K]):
             )
         except rc_errors.MissingProviderError as exc:
             raise TerminalError(str(exc), reason="MissingProvider") from exc
-        with self._lock:
+        with self._counts:
             self.applies += 1
         live = result.state
         self._owned[key] = frozenset(state.addresses) | frozenset(a for a in owned if live.get(a) is not None)
@@ -214,10 +216,10 @@ class StateController(Controller[K]):
             raise ApplyFailedError(self._failure_message(result), result)
         self._applied[key] = generation
         if drift:
-            with self._lock:
+            with self._counts:
                 self.drift_repaired += 1
             if self.listeners:
-                self._emit(ControllerEventKind.DRIFT_REPAIRED, key, attempt=ctx.attempt)
+                self.emit(ControllerEventKind.DRIFT_REPAIRED, key, attempt=ctx.attempt)
         return Result()
 
     def _failure_message(self, result: rc.ApplyResult) -> str:
@@ -233,4 +235,4 @@ class StateController(Controller[K]):
         return f"apply of {len(result.plan.steps)} steps: {counts}: " + "; ".join(parts) + tail
 
     def __repr__(self) -> str:
-        return f"<StateController {self.name!r} {self._state} {self.queue!r}>"
+        return f"<StateController {self.name!r} running={self.running} {self.queue!r}>"
