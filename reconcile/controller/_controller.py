@@ -324,14 +324,18 @@ class Controller(Generic[K]):
             self.emit(E.STARTED, key, attempt=ctx.attempt)
         return ctx, self.clock.now()
 
-    def _finish(self, key: K, ctx: ReconcileContext, started: float, result: Any, error: Exception | None) -> None:
-        """Requeue, back off or schedule the resync of ``key`` by how its reconcile ended; record conditions.
+    def _finish(
+        self, key: K, ctx: ReconcileContext, started: float, result: Any, error: Exception | None
+    ) -> float | None:
+        """Requeue or back off ``key`` by how its reconcile ended; record conditions; the resync delay, if any.
 
-        The caller marks the key done in the queue afterwards.
+        The caller marks the key done in the queue afterwards, scheduling its
+        resync after the returned delay in the same step.
         """
         q = self.queue
         attempts = self._attempts
         delay: float | None = None
+        resync: float | None = None
         generation = ctx.observed_generation
         custom = ctx.overrides
         if error is None and result is not None and not isinstance(result, Result):
@@ -355,7 +359,7 @@ class Controller(Generic[K]):
                     q.forget(key)
                 kind, entries = E.SUCCEEDED, _DONE
                 if self.resync is not None:
-                    q.add_after(key, self._resync_delay())
+                    resync = self._resync_delay()
             signature: Any = (entries, generation) if custom is None else None
         elif isinstance(error, TerminalError):
             attempts.pop(key, None)
@@ -369,7 +373,7 @@ class Controller(Generic[K]):
             }
             signature = None
             if self.resync is not None:
-                q.add_after(key, self._resync_delay())
+                resync = self._resync_delay()
         else:
             failures = attempts[key] = ctx.attempt
             delay = q.add_rate_limited(key)
@@ -401,6 +405,7 @@ class Controller(Generic[K]):
                 delay=delay,
                 error=error,
             )
+        return resync
 
     def _resync_delay(self) -> float:
         assert self.resync is not None
@@ -423,8 +428,9 @@ class Controller(Generic[K]):
         q = self.queue
         fn = self._fn
         finished: K | None = None
+        again: float | None = None
         while True:
-            key = q.get(finished)  # marks the previous key done
+            key = q.get(finished, again)  # marks the previous key done, schedules its resync
             if key is None:
                 return
             ctx, started = self._begin(key)
@@ -432,9 +438,9 @@ class Controller(Generic[K]):
                 try:
                     result = fn(key, ctx)
                 except Exception as exc:
-                    self._finish(key, ctx, started, None, exc)
+                    again = self._finish(key, ctx, started, None, exc)
                 else:
-                    self._finish(key, ctx, started, result, None)
+                    again = self._finish(key, ctx, started, result, None)
             except BaseException as exc:
                 self._abandon(key)
                 self._crash(exc)
@@ -676,10 +682,11 @@ class Controller(Generic[K]):
         fn = self._fn
         loop = asyncio.get_running_loop()
         finished: K | None = None
+        again: float | None = None
         while True:
             wake.clear()
-            key, delay = q.take(finished)  # marks the previous key done
-            finished = None
+            key, delay = q.take(finished, again)  # marks the previous key done, schedules its resync
+            finished = again = None
             if key is None:
                 if q.shutting_down:
                     return
@@ -702,13 +709,13 @@ class Controller(Generic[K]):
                 self._abandon(key)
                 raise
             except Exception as exc:
-                self._finish(key, ctx, started, None, exc)
+                again = self._finish(key, ctx, started, None, exc)
             except BaseException as exc:
                 self._abandon(key)
                 self._crash(exc)
                 return
             else:
-                self._finish(key, ctx, started, result, None)
+                again = self._finish(key, ctx, started, result, None)
             finished = key
 
     async def run_async(self, *, handle_signals: bool = False) -> None:

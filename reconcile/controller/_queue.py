@@ -104,20 +104,22 @@ class WorkQueue(Generic[K]):
         with self._lock:
             if self._shut:
                 return
-            due = self.clock.now() + delay
-            current = self._waiting.get(key)
-            if current is not None and current <= due:
-                return
-            self._waiting[key] = due
-            heapq.heappush(self._timers, (due, next(self._seq), key))
-            # A waiter sleeping until a later timer must recompute its deadline.
-            if self._timers[0][2] == key:
-                if self._idle:
-                    self._cond.notify_all()
-                if self._drainers:
-                    self._quiet.notify_all()
+            self._delay_locked(key, self.clock.now() + delay)
         for wake in self._wakers:
             wake()
+
+    def _delay_locked(self, key: K, due: float) -> None:
+        current = self._waiting.get(key)
+        if current is not None and current <= due:
+            return
+        self._waiting[key] = due
+        heapq.heappush(self._timers, (due, next(self._seq), key))
+        # A waiter sleeping until a later timer must recompute its deadline.
+        if self._timers[0][2] == key:
+            if self._idle:
+                self._cond.notify_all()
+            if self._drainers:
+                self._quiet.notify_all()
 
     def add_rate_limited(self, key: K) -> float:
         """Queue ``key`` after the rate limiter's delay for it; return that delay."""
@@ -147,7 +149,7 @@ class WorkQueue(Generic[K]):
 
     # -- taking -----------------------------------------------------------------
 
-    def get(self, done: K | None = None) -> K | None:
+    def get(self, done: K | None = None, again_after: float | None = None) -> K | None:
         """Block until a key is due (and the queue not paused); mark it processing and return it.
 
         Returns ``None`` once the queue is shut down.
@@ -155,11 +157,15 @@ class WorkQueue(Generic[K]):
         Args:
             done: a key this worker finished, marked done first (``done(key)``
                 and ``get()`` in one step, as a worker loop does).
+            again_after: with ``done``, also ``add_after(done, again_after)``
+                (a positive finite delay) in the same step.
         """
         moved: list[tuple[K, bool]] = []
         cond = self._cond
         with self._lock:
             if done is not None:
+                if again_after is not None and not self._shut:
+                    self._delay_locked(done, self.clock.now() + again_after)
                 self._done_locked(done)
             while True:
                 if self._shut:
@@ -186,17 +192,19 @@ class WorkQueue(Generic[K]):
             self._tell(moved)
         return key
 
-    def take(self, done: K | None = None) -> tuple[K | None, float | None]:
+    def take(self, done: K | None = None, again_after: float | None = None) -> tuple[K | None, float | None]:
         """Without blocking: ``(key, None)`` for a due key (now processing), else ``(None, seconds until one is due)``.
 
         The delay is ``None`` when nothing is scheduled, the queue is paused or
-        it is shut down. ``done`` is as for ``get``.
+        it is shut down. ``done`` and ``again_after`` are as for ``get``.
         """
         moved: list[tuple[K, bool]] = []
         key: K | None = None
         delay: float | None = None
         with self._lock:
             if done is not None:
+                if again_after is not None and not self._shut:
+                    self._delay_locked(done, self.clock.now() + again_after)
                 self._done_locked(done)
             if not self._shut and not self._paused:
                 if self._timers:
