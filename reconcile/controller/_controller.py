@@ -235,8 +235,10 @@ class Controller(Generic[K]):
         self.enqueue(key)  # type: ignore[arg-type]
 
     def forget(self, key: K) -> None:
-        """Stop tracking ``key``: no resync, no conditions, backoff reset (it comes back if added again)."""
+        """Stop tracking ``key``: no resync or delayed retry, no conditions, backoff reset (until added again)."""
         self._known.pop(key, None)
+        self._attempts.pop(key, None)
+        self.queue.cancel_after(key)
         self.queue.forget(key)
         with self._lock:
             self._conditions.discard(key)

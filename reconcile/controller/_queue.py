@@ -121,6 +121,12 @@ class WorkQueue(Generic[K]):
             if self._drainers:
                 self._quiet.notify_all()
 
+    def cancel_after(self, key: K) -> bool:
+        """Drop ``key``'s pending delayed add, if any; whether there was one."""
+        with self._lock:
+            # The heap entry stays and is skipped when due (its time no longer matches).
+            return self._waiting.pop(key, None) is not None
+
     def add_rate_limited(self, key: K) -> float:
         """Queue ``key`` after the rate limiter's delay for it; return that delay."""
         delay = self.rate_limiter.when(key)

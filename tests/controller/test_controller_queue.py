@@ -76,6 +76,15 @@ def test_add_after_holds_a_key_back_and_the_earliest_delay_wins():
     assert q.added == 1
 
 
+def test_cancel_after_drops_a_pending_delayed_add():
+    clock = FakeClock()
+    q = queue(clock)
+    q.add_after("a", 5)
+    assert q.cancel_after("a") is True and q.cancel_after("a") is False
+    clock.advance(10)
+    assert q.take() == (None, None) and q.added == 0
+
+
 def test_add_after_zero_or_negative_adds_now():
     q = queue()
     q.add_after("a", 0)

@@ -336,13 +336,17 @@ def test_a_reconcile_returning_something_else_is_a_terminal_invalid_result():
     assert degraded.status and degraded.reason == "InvalidResult" and "returned int" in degraded.message
 
 
-def test_forget_drops_conditions_and_the_key():
-    ctl = Controller("t", lambda k, c: None, resync=None)
+def test_forget_drops_conditions_the_key_and_its_resync():
+    clock, options = fake(resync=100.0)
+    rec = Recorder(clock)
+    ctl = Controller("t", rec, **options)
     ctl.enqueue("a")
     with running(ctl):
         until(lambda: ctl.conditions("a"))
         ctl.forget("a")
-    assert ctl.conditions("a") == {} and ctl.keys() == []
+        clock.advance(1000)
+        assert ctl.wait_idle(0.2)
+    assert ctl.conditions("a") == {} and ctl.keys() == [] and len(rec.calls) == 1
 
 
 # -- events and metrics ------------------------------------------------------------------------
