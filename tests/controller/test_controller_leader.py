@@ -182,7 +182,7 @@ def test_renew_every_must_be_shorter_than_the_ttl():
 
 SIGTERM_SCRIPT = textwrap.dedent(
     """
-    import sys, time
+    import asyncio, sys, time
     from reconcile.controller import Controller
 
     def reconcile(key, ctx):
@@ -190,7 +190,12 @@ SIGTERM_SCRIPT = textwrap.dedent(
         time.sleep(0.5)
         print("finished", key, flush=True)
 
-    ctl = Controller("sig", reconcile, resync=None)
+    async def areconcile(key, ctx):
+        print("started", key, flush=True)
+        await asyncio.sleep(0.5)
+        print("finished", key, flush=True)
+
+    ctl = Controller("sig", areconcile if sys.argv[1] == "async" else reconcile, resync=None)
     ctl.enqueue("a")
     ctl.enqueue("b")
     ctl.run()
@@ -200,9 +205,10 @@ SIGTERM_SCRIPT = textwrap.dedent(
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
-def test_sigterm_drains_run_the_running_reconcile_finishes_and_run_returns():
+@pytest.mark.parametrize("kind", ["sync", "async"])
+def test_sigterm_drains_run_the_running_reconcile_finishes_and_run_returns(kind):
     env = {**os.environ, "PYTHONPATH": os.getcwd()}
-    proc = subprocess.Popen([sys.executable, "-c", SIGTERM_SCRIPT], stdout=subprocess.PIPE, text=True, env=env)
+    proc = subprocess.Popen([sys.executable, "-c", SIGTERM_SCRIPT, kind], stdout=subprocess.PIPE, text=True, env=env)
     try:
         assert proc.stdout is not None
         assert proc.stdout.readline().strip() == "started a"
