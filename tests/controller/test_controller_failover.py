@@ -42,7 +42,8 @@ WORKER = textwrap.dedent(
             # Paused between the provider call and its durable write, the worst moment.
             os.remove(pause)
             print("pausing", ctx.epoch, flush=True)
-            os.kill(os.getpid(), signal.SIGSTOP)
+            with lease.mutex:
+                os.kill(os.getpid(), signal.SIGSTOP)
         try:
             lease.write(ctx.epoch, key)
         except FencedError:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
 import time
 
 
@@ -26,8 +27,11 @@ class SqliteLease:
         self.db = connect(path)
         self.name, self.owner, self.ttl = name, owner, ttl
         self._epoch: int | None = None
+        # Held around every statement: a process that stops itself while holding it
+        # cannot be inside one (so it holds no database lock while stopped).
+        self.mutex = threading.Lock()
 
-    def acquire(self) -> bool:
+    def _acquire(self) -> bool:
         # One statement, so the database's write lock is held only inside SQLite:
         # a holder paused by SIGSTOP almost never sits on it.
         now = time.time()
@@ -50,7 +54,7 @@ class SqliteLease:
         (self._epoch,) = self.db.execute("select epoch from leases where name = ?", (self.name,)).fetchone()
         return True
 
-    def renew(self) -> bool:
+    def _renew(self) -> bool:
         now = time.time()
         cur = self.db.execute(
             "update leases set expires = ? where name = ? and owner = ? and epoch = ? and expires > ?",
@@ -61,18 +65,35 @@ class SqliteLease:
             return False
         return True
 
-    def release(self) -> None:
+    def _release(self) -> None:
         self.db.execute(
             "update leases set owner = null, expires = 0 where name = ? and owner = ? and epoch = ?",
             (self.name, self.owner, self._epoch),
         )
         self._epoch = None
 
+    def acquire(self) -> bool:
+        with self.mutex:
+            return self._acquire()
+
+    def renew(self) -> bool:
+        with self.mutex:
+            return self._renew()
+
+    def release(self) -> None:
+        with self.mutex:
+            self._release()
+
+    def write(self, epoch: int | None, key: str) -> None:
+        """A durable write fenced by ``epoch``: refused once a newer epoch exists."""
+        with self.mutex:
+            self._write(epoch, key)
+
     @property
     def epoch(self) -> int | None:
         return self._epoch
 
-    def write(self, epoch: int | None, key: str) -> None:
+    def _write(self, epoch: int | None, key: str) -> None:
         """A durable write fenced by ``epoch``: refused once a newer epoch exists (one statement)."""
         cur = self.db.execute(
             "insert into writes (epoch, owner, key) select ?, ?, ? "
