@@ -18,6 +18,7 @@ from ._apply import (
     LoggingListener,
     ProgressDisplay,
     Provider,
+    Providers,
     RetryPolicy,
     SerialExecutor,
     StepEvent,
@@ -33,8 +34,10 @@ from ._apply import (
 )
 from ._model import (
     Address,
+    DependsOn,
     Lifecycle,
     Ref,
+    Resource,
     ResourceType,
     Trigger,
     address_of,
@@ -52,10 +55,10 @@ from ._render import render
 from ._state import State
 from .errors import (
     AddressError,
+    ApplyOptionError,
     CycleError,
     DanglingRefError,
     DuplicateAddressError,
-    ExecutorError,
     FieldTypeError,
     InvalidStateError,
     LifecycleError,
@@ -74,6 +77,7 @@ from .errors import (
     TransientError,
     UnresolvedRefError,
 )
+from .errors import deprecated as _deprecated
 
 __version__ = "0.1.0"
 
@@ -81,6 +85,7 @@ __all__ = [
     "Action",
     "Address",
     "AddressError",
+    "ApplyOptionError",
     "ApplyResult",
     "ApplyRun",
     "AsyncExecutor",
@@ -89,10 +94,10 @@ __all__ = [
     "Context",
     "CycleError",
     "DanglingRefError",
+    "DependsOn",
     "DuplicateAddressError",
     "EventKind",
     "Executor",
-    "ExecutorError",
     "Difference",
     "FieldChange",
     "FieldTypeError",
@@ -111,9 +116,11 @@ __all__ = [
     "ProtectedResourceError",
     "Provider",
     "ProviderContractError",
+    "Providers",
     "ReconcileError",
     "Ref",
     "RenderError",
+    "Resource",
     "ResourceDefinitionError",
     "ResourceType",
     "RetryPolicy",
@@ -152,3 +159,8 @@ __all__ = [
     "resource_type",
     "spec",
 ]
+
+
+def __getattr__(name: str) -> type[ReconcileError]:
+    # Deprecated names (``ExecutorError``) still resolve, with a DeprecationWarning.
+    return _deprecated(name, __name__)

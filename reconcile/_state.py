@@ -8,7 +8,20 @@ from collections.abc import Iterable, Iterator, KeysView, Mapping
 from typing import Any
 
 from ._graph import find_cycles, to_networkx, topological_order
-from ._model import Address, Ref, ResourceType, as_address, is_resource, iter_refs, resource_type, type_of
+from ._model import (
+    REDACTED,
+    Address,
+    Ref,
+    ResourceType,
+    as_address,
+    bound,
+    is_resource,
+    iter_refs,
+    resource_type,
+    show_address,
+    show_value,
+    type_of,
+)
 from ._typecheck import compiled, field_checks
 from .errors import (
     CycleError,
@@ -27,11 +40,34 @@ def _field_problem(address: Address, rt: ResourceType, name: str, err: str, valu
     path, _, expected = err.partition("\x00")
     shown: Any = value
     if name in rt.sensitive:
-        shown = "(sensitive)"
+        # The keys of a sensitive dict are as secret as its values: the path stops at
+        # the field, so the message names the field's whole annotation.
+        shown = REDACTED
+        if path:
+            hint = rt.type_hints().get(name, Any)
+            expected = hint.__name__ if type(hint) is type else repr(hint).replace("typing.", "")
+            path = ""
     elif path:
         # Walk to the nested offender so the message shows the value that is wrong.
         shown = _nested_value(value, path)
-    return FieldTypeError(address, name + path.replace(" (key)", ""), expected, shown)
+    field = name + bound(path.replace(" (key)", ""))
+    return FieldTypeError(address, field, expected, shown, shown=(show_address(address), show_value(shown)))
+
+
+def _dangling(address: Address, rt: ResourceType, path: str, target: Address) -> DanglingRefError:
+    field = path.partition("[")[0]
+    if field in rt.sensitive:
+        # A ref held in a sensitive field is a sensitive value: neither its key nor its target is shown.
+        shown = (show_address(address), field, REDACTED)
+    else:
+        shown = (show_address(address), bound(path), show_address(target))
+    return DanglingRefError(address, path, target, shown=shown)
+
+
+def _duplicate(address: Address, first: Any, second: Any) -> DuplicateAddressError:
+    return DuplicateAddressError(
+        address, first, second, shown=(show_address(address), show_value(first), show_value(second))
+    )
 
 
 def _nested_value(value: Any, path: str) -> Any:
@@ -184,7 +220,7 @@ class State:
                 size = len(by_address)
                 by_address.setdefault(address, obj)
                 if len(by_address) == size:
-                    problems.append(DuplicateAddressError(address, by_address[address], obj))
+                    problems.append(_duplicate(address, by_address[address], obj))
                     continue
                 if explicit is None:
                     _slow_scan(address, obj, problems)
@@ -195,7 +231,7 @@ class State:
             for obj in objs:
                 address, targets, explicit = scanners[type(obj)](obj)
                 if address in by_address:
-                    problems.append(DuplicateAddressError(address, by_address[address], obj))
+                    problems.append(_duplicate(address, by_address[address], obj))
                     continue
                 if targets is None:
                     targets = _slow_scan(address, obj, problems)
@@ -223,9 +259,10 @@ class State:
                 present = _linked(targets, by_address)
                 if len(present) != len(targets) and not allow_dangling:
                     obj = by_address[address]
+                    rt = type_of(type(obj))
                     problems += [
-                        DanglingRefError(address, path, target)
-                        for path, target in _refs_of(type_of(type(obj)), obj)
+                        _dangling(address, rt, path, target)
+                        for path, target in _refs_of(rt, obj)
                         if target not in by_address
                     ]
                 if present:
@@ -237,7 +274,7 @@ class State:
             nodes = [a for a in unsettled if a in deps]
             _, stuck = topological_order(nodes, deps)
             if stuck:
-                problems.extend(CycleError(c) for c in find_cycles(stuck, deps))
+                problems.extend(CycleError(c, shown=[show_address(a) for a in c]) for c in find_cycles(stuck, deps))
         if problems:
             raise InvalidStateError("invalid state", problems)
         self._by_address = by_address

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import re
 
 import pytest
 
@@ -57,3 +58,18 @@ def test_controller_benchmark_prints_every_table(capsys: pytest.CaptureFixture[s
     assert "| hand-written, lock + worker thread (floor) " in out and "| Controller, defaults (resync 600 s) " in out
     assert "2,000 adds over 50 keys" in out and "p99" in out
     assert "StateController no-change resync: 20 keys x 10 resources" in out
+
+
+def test_the_flaky_script_counts_runs_in_fresh_processes(capsys: pytest.CaptureFixture[str]) -> None:
+    target = "tests/testing/test_package.py::test_an_unknown_name_is_an_attribute_error"
+    assert main(["flaky", "--runs", "2", "--seed", "5", target]) == 0
+    out = capsys.readouterr().out
+    assert "seed 5 " in out and "seed 6 " in out
+    assert re.search(r"^\| 2 +\| +2 \| +0 \| +0 \| ", out, re.MULTILINE), out
+    assert "flakes: 0 of 2" in out
+
+
+def test_the_flaky_script_is_run_by_name_only(capsys: pytest.CaptureFixture[str]) -> None:
+    assert "flaky" in available()
+    assert main([]) == 2
+    assert "flaky is not part of all" in capsys.readouterr().out

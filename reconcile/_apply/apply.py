@@ -6,16 +6,18 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from .._plan import Plan
-from ..errors import ExecutorError
+from ..errors import ApplyOptionError
 from .events import Listener
+from .providers import check_providers
 from .stale import check_fresh_async, check_saved
 
 if TYPE_CHECKING:
     from .executors.aio import AsyncExecutor
     from .executors.base import Executor
 
+from .providers import Providers
 from .retry import RetryPolicy
-from .run import ApplyResult, ApplyRun, Providers
+from .run import ApplyResult, ApplyRun
 
 
 def apply(
@@ -57,9 +59,13 @@ def apply(
 
     Raises:
         MissingProviderError: a kind in the plan has no provider (before any step runs).
-        ExecutorError: a bad option, or the executor cannot call a provider (before any step runs).
+        ProviderContractError: a provider is ``None`` or lacks a method the plan
+            needs (before any step runs); during the apply, a provider returned
+            something that is not the step's resource (that step fails with it).
+        ApplyOptionError: a bad option, or the executor cannot call a provider (before any step runs).
         StalePlanError: a saved plan no longer matches the world (before any step runs).
     """
+    check_providers(plan, providers, "apply")
     check_saved(plan, providers)
     # The executors sit above this bookkeeping (they drive ApplyRun), so the
     # entry point imports them on use to keep the import order one-way.
@@ -70,7 +76,7 @@ def apply(
     if executor is None:
         executor = default_executor(run)
     elif not isinstance(executor, Executor):
-        raise ExecutorError(f"apply: executor must be an Executor, got {type(executor).__name__}")
+        raise ApplyOptionError(f"apply: executor must be an Executor, got {type(executor).__name__}")
     executor.execute(run)
     return run.result()
 
@@ -93,17 +99,19 @@ async def apply_async(
 
     Raises:
         MissingProviderError: a kind in the plan has no provider (before any step runs).
-        ExecutorError: a bad option (before any step runs).
+        ProviderContractError: a provider is ``None`` or lacks a method the plan needs (before any step runs).
+        ApplyOptionError: a bad option (before any step runs).
         StalePlanError: a saved plan no longer matches the world (before any step runs).
     """
     from .executors.aio import AsyncExecutor
 
+    check_providers(plan, providers, "apply_async")
     if plan.fingerprint is not None:
         await check_fresh_async(plan, providers)
     run = ApplyRun(plan, providers, listeners=listeners, retry=retry, fail_fast=fail_fast)
     if executor is None:
         executor = AsyncExecutor()
     elif not isinstance(executor, AsyncExecutor):
-        raise ExecutorError(f"apply_async: executor must be an AsyncExecutor, got {type(executor).__name__}")
+        raise ApplyOptionError(f"apply_async: executor must be an AsyncExecutor, got {type(executor).__name__}")
     await executor.execute_async(run)
     return run.result()

@@ -5,12 +5,21 @@ from __future__ import annotations
 import asyncio
 import inspect
 import time
+import typing
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, Protocol, TypeVar, runtime_checkable
+from typing import Any, Protocol, TypeAlias, TypeVar, runtime_checkable
 
-from .._model import Address, Ref, as_address, is_resource, resource_type
+from .._model import Address, Ref, as_address, is_resource, resource_type, show_address
+from .._plan import Plan
 from .._state import State
-from ..errors import ProviderContractError
+from .._typecheck import compiled
+from ..errors import (
+    ApplyOptionError,
+    FieldTypeError,
+    InvalidStateError,
+    MissingProviderError,
+    ProviderContractError,
+)
 
 R = TypeVar("R")
 
@@ -120,78 +129,194 @@ class AsyncProvider(Protocol[R]):
         ...
 
 
+Providers: TypeAlias = Mapping[str, "Provider[Any] | AsyncProvider[Any]"]
+"""Providers keyed by kind; sync and async ones may be mixed (``observe`` refuses async ones when called)."""
+
+
 def is_async_method(provider: Any, name: str) -> bool:
     """Whether ``provider.name`` is a coroutine function (to be awaited, not called in a thread)."""
     return inspect.iscoroutinefunction(getattr(provider, name, None))
 
 
-def _collect(kind: str, listed: Iterable[Any], found: list[Any]) -> None:
-    for obj in listed:
-        rt = resource_type(obj) if is_resource(obj) else None
-        if rt is None or rt.kind != kind:
+def _what(value: Any) -> str:
+    """What a provider returned, for a contract error: a type and an address, never the raw record.
+
+    A record a provider got from its API is anything but vetted: it may hold
+    secrets, be huge or carry control characters, so only its type is named.
+    """
+    if value is None:
+        return "None"
+    if is_resource(value) and not isinstance(value, type):
+        rt = resource_type(value)
+        return f"a {type(value).__qualname__} at {show_address(rt.address(value))}"
+    return f"a {type(value).__qualname__}, which is not a resource"
+
+
+def _providers_mapping(providers: Any, where: str) -> Mapping[str, Any]:
+    if not isinstance(providers, Mapping):
+        raise ApplyOptionError(
+            f"{where}: providers must be a mapping of kind to provider, got {type(providers).__name__}"
+        )
+    for kind, provider in providers.items():
+        if provider is None:
+            raise ProviderContractError(f"{where}: the provider for kind {kind!r} is None")
+        if not callable(getattr(provider, "list", None)):
             raise ProviderContractError(
-                f"provider for kind {kind!r} listed {obj!r}, which is "
-                + (f"of kind {rt.kind!r}" if rt is not None else "not a resource")
+                f"{where}: the provider for kind {kind!r} ({type(provider).__name__}) has no list() method"
             )
+    return providers
+
+
+def _listing(kind: str, listed: Any) -> Iterable[Any]:
+    """``listed`` as an iterable; a provider whose ``list()`` returned ``None`` or a non-iterable is refused."""
+    if listed is None or isinstance(listed, (str, bytes)) or not hasattr(listed, "__iter__"):
+        raise ProviderContractError(
+            f"provider for kind {kind!r}: list() returned {type(listed).__name__}, "
+            "expected an iterable of resources (an empty list when nothing exists)"
+        )
+    return listed  # type: ignore[no-any-return]
+
+
+def _collect(kind: str, listed: Iterable[Any], found: list[Any]) -> None:
+    for obj in _listing(kind, listed):
+        rt = resource_type(obj) if is_resource(obj) and not isinstance(obj, type) else None
+        if rt is None or rt.kind != kind:
+            other = f", which is of kind {rt.kind!r}" if rt is not None else ""
+            raise ProviderContractError(f"provider for kind {kind!r} listed {_what(obj)}{other}")
         found.append(obj)
 
 
-def observe(providers: Mapping[str, Provider[Any]]) -> State:
+def observe(providers: Providers) -> State:
     """The actual state: every resource each provider's ``list()`` returns.
 
     Refs to addresses that no provider lists are allowed (the world may hold
     them); they add no dependency edge.
 
     Raises:
-        ProviderContractError: a provider listed a non-resource or a resource of
-            another kind, or its ``list()`` is async (use ``observe_async``).
+        ApplyOptionError: ``providers`` is not a mapping.
+        ProviderContractError: a provider is ``None`` or has no ``list()``, its ``list()`` returned
+            something that is not an iterable (``None``), listed a non-resource
+            or a resource of another kind, or is async (use ``observe_async``).
         InvalidStateError: the listed resources are invalid (duplicates, wrong types, cycles).
     """
     found: list[Any] = []
-    for kind, provider in providers.items():
+    for kind, provider in _providers_mapping(providers, "observe").items():
         if is_async_method(provider, "list"):
             raise ProviderContractError(
                 f"provider for kind {kind!r} has an async list(); use 'await reconcile.observe_async(providers)'"
             )
-        _collect(kind, provider.list(), found)
+        # Not a coroutine: async list() methods were refused just above.
+        _collect(kind, typing.cast(Iterable[Any], provider.list()), found)
     return State(found, allow_dangling=True)
 
 
-async def observe_async(providers: Mapping[str, Provider[Any] | AsyncProvider[Any]]) -> State:
+async def observe_async(providers: Providers) -> State:
     """``observe`` for a mix of async and sync providers: async ``list()`` calls run concurrently.
 
     Sync ``list()`` calls run in threads so they do not block the event loop.
 
     Raises:
-        ProviderContractError: a provider listed a non-resource or a resource of another kind.
+        ApplyOptionError: ``providers`` is not a mapping.
+        ProviderContractError: a provider is ``None`` or has no ``list()``, its
+            ``list()`` returned something that is not an iterable, or listed a non-resource or a
+            resource of another kind.
         InvalidStateError: the listed resources are invalid (duplicates, wrong types, cycles).
     """
 
-    async def listing(provider: Any) -> list[Any]:
+    async def listing(kind: str, provider: Any) -> list[Any]:
         if is_async_method(provider, "list"):
-            return list(await provider.list())
-        return await asyncio.to_thread(lambda: list(provider.list()))
+            return list(_listing(kind, await provider.list()))
+        return await asyncio.to_thread(lambda: list(_listing(kind, provider.list())))
 
+    providers = _providers_mapping(providers, "observe_async")
     kinds = list(providers)
-    listed = await asyncio.gather(*(listing(providers[k]) for k in kinds))
+    listed = await asyncio.gather(*(listing(k, providers[k]) for k in kinds))
     found: list[Any] = []
     for kind, objs in zip(kinds, listed, strict=True):
         _collect(kind, objs, found)
     return State(found, allow_dangling=True)
 
 
+def check_providers(plan: Any, providers: Any, where: str = "apply") -> None:
+    """Refuse a plan and providers that cannot run together, before any provider is called.
+
+    Every kind with a step needs a provider, and that provider needs the methods
+    of its steps (``create``, ``update``, ``delete``; ``read`` too for a plan
+    read back with :func:`reconcile.loads`, whose freshness is checked first).
+
+    Raises:
+        ApplyOptionError: ``plan`` is not a ``Plan``, or ``providers`` is not a mapping.
+        MissingProviderError: kinds with steps have no provider.
+        ProviderContractError: a provider is ``None`` or lacks a method the plan
+            needs; the message names every such kind and method.
+    """
+    if not isinstance(plan, Plan):
+        raise ApplyOptionError(f"{where}: plan must be a Plan (from plan() or loads()), got {type(plan).__name__}")
+    if not isinstance(providers, Mapping):
+        raise ApplyOptionError(
+            f"{where}: providers must be a mapping of kind to provider, got {type(providers).__name__}"
+        )
+    needed: dict[str, dict[str, int]] = {}
+    for step in plan.steps:
+        methods = needed.setdefault(step[0][0], {})
+        methods[step[1].value] = methods.get(step[1].value, 0) + 1
+    missing = sorted(kind for kind in needed if kind not in providers)
+    if missing:
+        raise MissingProviderError(missing)
+    problems: list[str] = []
+    for kind in sorted(needed):
+        provider = providers[kind]
+        if provider is None:
+            problems.append(f"the provider for kind {kind!r} is None")
+            continue
+        methods = dict(needed[kind])
+        if plan.fingerprint is not None:
+            methods.setdefault("read", 0)
+        for method in sorted(methods):
+            if not callable(getattr(provider, method, None)):
+                count = methods[method]
+                why = f"for {count} step{'s' if count != 1 else ''}" if count else "to check the saved plan is fresh"
+                problems.append(
+                    f"the provider for kind {kind!r} ({type(provider).__name__}) has no {method}() method, "
+                    f"which the plan needs {why}"
+                )
+    if problems:
+        raise ProviderContractError(f"{where}: nothing was applied: " + "; ".join(problems))
+
+
 def check_result(step: Any, value: Any) -> Any:
     """Check a create/update return value against the contract; return it.
 
     Raises:
-        ProviderContractError: not a resource of the step's kind, or at another address.
+        ProviderContractError: not a resource of the step's kind, at another
+            address, or with a field value that does not fit its annotation.
     """
     if not is_resource(value) or isinstance(value, type):
         raise ProviderContractError(
-            f"{step}: provider returned {type(value).__name__} {value!r}, "
-            f"expected a resource of kind {step.address.kind!r}"
+            f"{step}: provider returned {_what(value)} (expected a resource of kind {step.address.kind!r})"
         )
-    got = resource_type(value).address(value)
+    try:
+        got, explicit = compiled(resource_type(value)).check(value)
+    except Exception:  # an identity value that cannot even make an address (unhashable, say)
+        got, explicit = None, None
+    if explicit is None:
+        _raise_wrong_types(step, value)
     if got != step.address:
-        raise ProviderContractError(f"{step}: provider returned a resource at {got}, expected {step.address}")
+        raise ProviderContractError(
+            f"{step}: provider returned {_what(value)}, expected the resource at {show_address(step.address)}"
+        )
     return value
+
+
+def _raise_wrong_types(step: Any, value: Any) -> None:
+    """The generated check refused ``value``: let ``State`` word each problem, and blame the provider."""
+    try:
+        State([value], allow_dangling=True)
+    except InvalidStateError as exc:
+        fields = [p for p in exc.exceptions if isinstance(p, FieldTypeError)]
+        if fields:
+            listed = "; ".join(f"field {p.field!r} expects {p.expected}" for p in fields)
+            raise ProviderContractError(
+                f"{step}: provider returned a resource whose values do not fit its annotations: {listed}"
+            ) from exc
+        raise ProviderContractError(f"{step}: provider returned an invalid resource: {exc}") from exc

@@ -6,24 +6,21 @@ import enum
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from .._model import Address
+from .._model import Address, bound, show_address, show_value
 from .._plan import Action, Plan, Step
 from .._state import State, trusted_state
-from ..errors import ExecutorError, MissingProviderError, UnresolvedRefError
+from ..errors import ApplyOptionError, MissingProviderError, UnresolvedRefError
 from .events import EventKind, Listener, StepEvent
-from .providers import AsyncProvider, Context, Provider, check_result, is_async_method
+from .providers import Context, Providers, check_result, is_async_method
 
 if TYPE_CHECKING:
     pass
 
 from .retry import RetryPolicy
-
-Providers: TypeAlias = Mapping[str, "Provider[Any] | AsyncProvider[Any]"]
-"""Providers keyed by kind; sync and async ones may be mixed."""
 
 
 class StepStatus(enum.Enum):
@@ -35,9 +32,13 @@ class StepStatus(enum.Enum):
     CANCELLED = "cancelled"
 
 
-@attrs.frozen
+@attrs.frozen(repr=False)
 class StepOutcome:
     """What happened to one step.
+
+    Its ``repr`` shows the step and the value as the display does (sensitive
+    values and identities redacted, text escaped and bounded), so outcomes are
+    safe to log.
 
     Attributes:
         step: the step.
@@ -56,6 +57,21 @@ class StepOutcome:
     value: Any = None
     attempts: int = 0
     duration: float = 0.0
+
+    def __repr__(self) -> str:
+        error = "None" if self.error is None else f"{type(self.error).__name__}({bound(_message(self.error))})"
+        return (
+            f"StepOutcome(step={self.step!r}, status=StepStatus.{self.status.name}, error={error}, "
+            f"cause={self.cause!r}, value={show_value(self.value)}, attempts={self.attempts}, "
+            f"duration={self.duration!r})"
+        )
+
+
+def _message(error: BaseException) -> str:
+    try:
+        return repr(str(error))
+    except Exception:  # a broken __str__ must not break the repr of the outcome holding it
+        return "'(its message cannot be shown)'"
 
 
 @attrs.frozen(repr=False)
@@ -136,7 +152,8 @@ class _Snapshot:
         obj = self.objects.get(address)
         if obj is None:
             raise UnresolvedRefError(
-                f"{address} is not a dependency of this step, so it cannot be resolved where the step runs"
+                f"{show_address(address)} is not a dependency of this step, "
+                "so it cannot be resolved where the step runs"
             )
         return obj
 
@@ -177,9 +194,11 @@ class ApplyRun:
         self.listeners = tuple(listeners)
         for listener in self.listeners:
             if not callable(listener):
-                raise ExecutorError(f"apply: listeners must be callables taking a StepEvent, got {listener!r}")
+                raise ApplyOptionError(
+                    f"apply: listeners must be callables taking a StepEvent, got {show_value(listener)}"
+                )
         if retry is not None and not isinstance(retry, RetryPolicy):
-            raise ExecutorError(f"apply: retry must be a RetryPolicy, got {type(retry).__name__}")
+            raise ApplyOptionError(f"apply: retry must be a RetryPolicy, got {type(retry).__name__}")
         self.retry = retry if retry is not None else RetryPolicy()
         self.fail_fast = bool(fail_fast)
         self.interrupted = False
@@ -193,7 +212,7 @@ class ApplyRun:
         """The live actual resource at ``address`` (for ``Context.resolve``)."""
         obj = self.live.get(address)
         if obj is None:
-            raise UnresolvedRefError(f"{address} has no actual resource in this apply")
+            raise UnresolvedRefError(f"{show_address(address)} has no actual resource in this apply")
         return obj
 
     def _context(self, step: Step, attempt: int, deadline: float | None, lookup: Callable[[Address], Any]) -> Context:

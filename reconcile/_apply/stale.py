@@ -7,8 +7,8 @@ import inspect
 from collections.abc import Mapping
 from typing import Any
 
-from .._model import Address
-from .._plan import Plan, display_address
+from .._model import Address, show_address
+from .._plan import Plan
 from .._planfile import touched
 from ..errors import ReconcileError, StalePlanError
 
@@ -38,7 +38,7 @@ def _differences(plan: Plan, observed: Mapping[Address, Any]) -> list[tuple[Addr
 def _raise_if_stale(plan: Plan, observed: Mapping[Address, Any]) -> None:
     differences = _differences(plan, observed)
     if differences:
-        shown = [display_address(a, plan.actual, plan.desired) for a, _what in differences]
+        shown = [show_address(a) for a, _what in differences]
         raise StalePlanError(differences, shown)
 
 

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar, overload
 
 import attrs
 
 from ..errors import ResourceDefinitionError
+from .display import REDACTED
 
 METADATA_KEY = "reconcile"
+
+T = TypeVar("T")
 
 
 class Role(enum.Enum):
@@ -33,16 +36,66 @@ class FieldRole:
 
 
 def _redacted(_: object) -> str:
-    return "(sensitive)"
+    return REDACTED
+
+
+# The overloads let type checkers check a default against the annotation
+# (``mtu: int = spec(default="x")`` is reported); ``identity`` and ``spec`` are
+# the field specifiers of the ``dataclass_transform`` on ``resource`` and
+# ``Resource``, so checkers also read ``default=``, ``factory=`` and ``kw_only=``
+# at each call (see docs/typing.md).
+@overload
+def identity(*, default: T, sensitive: bool = False) -> T: ...
+
+
+@overload
+def identity(*, sensitive: bool = False) -> Any: ...
 
 
 def identity(*, default: Any = attrs.NOTHING, sensitive: bool = False) -> Any:
-    """Declare an identity field: part of the address, never changed in place."""
+    """Declare an identity field: part of the address, never changed in place.
+
+    Args:
+        default: default value.
+        sensitive: redacted everywhere the value could be shown or written.
+    """
     return attrs.field(
         default=default,
         metadata={METADATA_KEY: FieldRole(Role.IDENTITY, sensitive=sensitive)},
         repr=_redacted if sensitive else True,
     )
+
+
+@overload
+def spec(
+    *,
+    default: T,
+    replace_on_change: bool = False,
+    ignore: bool = False,
+    sensitive: bool = False,
+    kw_only: bool = False,
+) -> T: ...
+
+
+@overload
+def spec(
+    *,
+    factory: Callable[[], T],
+    replace_on_change: bool = False,
+    ignore: bool = False,
+    sensitive: bool = False,
+    kw_only: bool = False,
+) -> T: ...
+
+
+@overload
+def spec(
+    *,
+    replace_on_change: bool = False,
+    ignore: bool = False,
+    sensitive: bool = False,
+    kw_only: bool = False,
+) -> Any: ...
 
 
 def spec(
@@ -66,6 +119,8 @@ def spec(
     """
     if factory is not None and default is not attrs.NOTHING:
         raise ResourceDefinitionError("spec(): give default or factory, not both")
+    if factory is not None and not callable(factory):
+        raise ResourceDefinitionError(f"spec(): factory must be callable, got {type(factory).__name__}")
     return attrs.field(
         default=attrs.Factory(factory) if factory is not None else default,
         metadata={METADATA_KEY: FieldRole(Role.SPEC, replace_on_change, ignore, sensitive)},
@@ -75,7 +130,16 @@ def spec(
 
 
 def computed(*, sensitive: bool = False) -> Any:
-    """Declare a computed field: filled by the provider, never compared, keyword-only, default ``None``."""
+    """Declare a computed field: filled by the provider, never compared, keyword-only, default ``None``.
+
+    Type checkers see the call as the field's default value (it is no field
+    specifier: they would read its keyword-only default only from arguments
+    written at the call), so a computed field is an optional argument to them;
+    declare computed fields after the fields without a default.
+
+    Args:
+        sensitive: redacted everywhere the value could be shown or written.
+    """
     return attrs.field(
         default=None,
         kw_only=True,

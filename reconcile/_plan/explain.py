@@ -8,9 +8,7 @@ from typing import Any
 
 import attrs
 
-from .._model import Ref, ResourceType
-
-REDACTED = "(sensitive)"
+from .._model import REDACTED, Ref, ResourceType, redacted_address, show_value
 
 
 class Difference(enum.Enum):
@@ -38,18 +36,19 @@ class FieldChange:
     difference: Difference = Difference.CHANGED
 
     def __str__(self) -> str:
+        after, before = show_value(self.after, limit=None), show_value(self.before, limit=None)
         if self.difference is Difference.ADDED:
-            return f"{self.path}: added {self.after!r}"
+            return f"{self.path}: added {after}"
         if self.difference is Difference.REMOVED:
-            return f"{self.path}: removed {self.before!r}"
-        return f"{self.path}: {self.before!r} -> {self.after!r}"
+            return f"{self.path}: removed {before}"
+        return f"{self.path}: {before} -> {after}"
 
 
 def _plain(value: Any) -> Any:
     # Refs are compared by address; showing them as their address string keeps
-    # deepdiff from descending into the Address tuple.
+    # deepdiff from descending into the Address tuple. Sensitive identities are redacted.
     if isinstance(value, Ref):
-        return f"ref({str(value.address)!r})"
+        return f"ref({redacted_address(value.address, limit=None)!r})"
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
     if isinstance(value, dict):
@@ -64,11 +63,15 @@ def _format_path(parts: Sequence[Any]) -> str:
     return str(head) + "".join(f"[{p!r}]" for p in rest)
 
 
-def explain(rt: ResourceType, before: Any, after: Any, fields: Sequence[str]) -> tuple[FieldChange, ...]:
+def explain(
+    rt: ResourceType, before: Any, after: Any, fields: Sequence[str], sensitive: frozenset[str] | None = None
+) -> tuple[FieldChange, ...]:
     """Field-level explanation of the differences in ``fields`` between two resources.
 
-    Sensitive fields are reported as changed with both sides redacted.
+    Sensitive fields (``sensitive``, by default ``rt.sensitive``) are reported as
+    changed with both sides redacted.
     """
+    hidden = rt.sensitive if sensitive is None else sensitive
     # deepdiff is slow to import and only describes changes (rule 1), so it loads on the first explanation.
     from deepdiff import DeepDiff
 
@@ -76,7 +79,7 @@ def explain(rt: ResourceType, before: Any, after: Any, fields: Sequence[str]) ->
     for name in fields:
         old = getattr(before, name)
         new = getattr(after, name)
-        if name in rt.sensitive:
+        if name in hidden:
             out.append(FieldChange(name, REDACTED, REDACTED))
             continue
         if old == new:

@@ -10,7 +10,7 @@ from typing import Any
 import attrs
 
 from .._graph import to_networkx
-from .._model import Address, ResourceType, as_address, type_of
+from .._model import REDACTED, Address, ResourceType, as_address, redacted_address, show_address, type_of
 from .._state import State
 from .explain import Difference, FieldChange, explain
 
@@ -51,7 +51,9 @@ class Step(tuple[Address, Action]):
     """One provider call in a plan: ``(address, op)`` with op CREATE, UPDATE or DELETE.
 
     A REPLACE change is two steps on the same address (a DELETE and a CREATE).
-    ``str(step)`` reads ``"create network/core"``.
+    ``str(step)`` reads ``"create network/core"``; like ``repr(step)`` it shows
+    the address as ``show_address`` does (sensitive identity values redacted,
+    escaped, bounded), so steps are safe to log.
     """
 
     __slots__ = ()
@@ -72,10 +74,10 @@ class Step(tuple[Address, Action]):
         return self[1]
 
     def __str__(self) -> str:
-        return f"{self[1].value} {self[0]}"
+        return f"{self[1].value} {show_address(self[0])}"
 
     def __repr__(self) -> str:
-        return f"Step({str(self[0])!r}, Action.{self[1].name})"
+        return f"Step({redacted_address(self[0])!r}, Action.{self[1].name})"
 
     def __getnewargs__(self) -> tuple[Any, ...]:
         return (self[0], self[1])
@@ -126,11 +128,18 @@ class Change:
 
     @property
     def display_address(self) -> str:
-        """The address as shown to people: sensitive identity values read ``(sensitive)``."""
-        obj = self.after if self.after is not None else self.before
-        if obj is None:
-            return str(self.address)
-        return type_of(type(obj)).display_address(obj)
+        """The address as shown to people (see ``show_address``): sensitive identity values read ``(sensitive)``."""
+        return show_address(self.address)
+
+    @property
+    def sensitive(self) -> frozenset[str]:
+        """The fields shown as ``(sensitive)``: sensitive in the class of ``before`` or of ``after``.
+
+        Both count: a replacement across a class change must not show the old
+        class's secrets because the new class no longer marks them.
+        """
+        types = {type(o) for o in (self.before, self.after) if o is not None}
+        return frozenset().union(*(type_of(t).sensitive for t in types))
 
     def explain(self) -> tuple[FieldChange, ...]:
         """Field-level differences (deepdiff), computed on first call and cached.
@@ -152,10 +161,10 @@ class Change:
             how = Difference.ADDED if added else Difference.REMOVED
             out = []
             for name in rt.compared:
-                value = "(sensitive)" if name in rt.sensitive else getattr(obj, name)
+                value = REDACTED if name in rt.sensitive else getattr(obj, name)
                 out.append(FieldChange(name, None if added else value, value if added else None, how))
             return tuple(out)
-        return explain(rt, self.before, self.after, self.changed_fields)
+        return explain(rt, self.before, self.after, self.changed_fields, self.sensitive)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Change):
@@ -252,7 +261,7 @@ class Plan:
             return found
         before, after = self.actual.get(address), self.desired.get(address)
         if before is None and after is None:
-            raise KeyError(f"{address} is in neither the desired nor the actual state")
+            raise KeyError(f"{show_address(address)} is in neither the desired nor the actual state")
         return Change(address, Action.NOOP, before, after)
 
     def summary(self) -> dict[Action, int]:
@@ -279,12 +288,3 @@ class Plan:
         counts = ", ".join(f"{a.value}={n}" for a, n in self.summary().items() if n)
         deferred = f", deferred={len(self.deferred)}" if self.deferred else ""
         return f"<Plan: {counts or 'empty'}{deferred}>"
-
-
-def display_address(address: Address, *states: State) -> str:
-    """``address`` as shown to people, with sensitive identity values redacted when a state knows its kind."""
-    for state in states:
-        obj = state.by_address.get(address)
-        if obj is not None:
-            return type_of(type(obj)).display_address(obj)
-    return str(address)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from .._model import Address, Ref, ResourceType, as_address, type_of
+from .._model import Address, Ref, ResourceType, as_address, show_address, show_value, type_of
 from .._state import State
 from .._typecheck import compiled
 from ..errors import PlanOptionError
@@ -26,7 +26,7 @@ def _addresses(value: Any, option: str, desired: State, actual: State) -> list[A
     if unknown:
         raise PlanOptionError(
             f"plan({option}=...) names address(es) in neither the desired nor the actual state: "
-            + ", ".join(str(a) for a in unknown)
+            + ", ".join(show_address(a) for a in unknown)
         )
     return found
 
@@ -74,7 +74,7 @@ def plan(
             f"plan(desired, actual) takes two States, got {type(desired).__name__} and {type(actual).__name__}"
         )
     if max_deletes is not None and (type(max_deletes) is not int or max_deletes < 0):
-        raise PlanOptionError(f"max_deletes must be a non-negative int or None, got {max_deletes!r}")
+        raise PlanOptionError(f"max_deletes must be a non-negative int or None, got {show_value(max_deletes)}")
     target_list = _addresses(targets, "targets", desired, actual) if targets is not None else None
     exclude_list = _addresses(exclude, "exclude", desired, actual) if exclude is not None else None
 

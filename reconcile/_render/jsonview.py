@@ -6,24 +6,25 @@ import json
 from typing import Any
 
 from .._model import ResourceType, type_of
-from .._plan import REDACTED, Action, Change, Plan
+from .._plan import Action, Change, Plan
 from .._state import State
-from .shown import Shown
+from .shown import address_json, value_json
 
 JSON_FORMAT_VERSION = 1
 """The version of the ``render(..., format="json")`` document layout (see docs/rendering.md)."""
 
 
-def _json_fields(shown: Shown, change: Change) -> list[dict[str, Any]]:
+def _json_fields(change: Change) -> list[dict[str, Any]]:
     obj = change.after if change.after is not None else change.before
     rt: ResourceType = type_of(type(obj))
+    hidden = change.sensitive
 
     def entry(name: str, before: Any, after: Any, *, known_after_apply: bool = False) -> dict[str, Any]:
-        sensitive = name in rt.sensitive
+        sensitive = name in hidden
         return {
             "name": name,
-            "before": REDACTED if sensitive and before is not None else shown.json(before),
-            "after": REDACTED if sensitive and after is not None else shown.json(after),
+            "before": value_json(before, sensitive and before is not None),
+            "after": value_json(after, sensitive and after is not None),
             "sensitive": sensitive,
             "forces_replacement": name in change.replace_fields,
             "known_after_apply": known_after_apply,
@@ -37,22 +38,21 @@ def _json_fields(shown: Shown, change: Change) -> list[dict[str, Any]]:
     return [entry(n, getattr(change.before, n, None), getattr(change.after, n)) for n in change.changed_fields]
 
 
-def _json_change(shown: Shown, change: Change) -> dict[str, Any]:
+def _json_change(change: Change) -> dict[str, Any]:
     return {
-        "address": shown.address(change.address),
+        "address": address_json(change.address),
         "kind": change.address.kind,
         "action": change.action.value,
         "create_before_delete": change.create_before_delete,
-        "forced_by": None if change.forced_by is None else shown.address(change.forced_by),
-        "triggered_by": [shown.address(a) for a in change.triggered_by],
-        "replaced_refs": [shown.address(a) for a in change.replaced_refs],
+        "forced_by": None if change.forced_by is None else address_json(change.forced_by),
+        "triggered_by": [address_json(a) for a in change.triggered_by],
+        "replaced_refs": [address_json(a) for a in change.replaced_refs],
         "replace_fields": list(change.replace_fields),
-        "fields": _json_fields(shown, change),
+        "fields": _json_fields(change),
     }
 
 
 def plan_json(plan: Plan) -> str:
-    shown = Shown(plan.desired, plan.actual)
     ids = {s: i for i, s in enumerate(plan.steps)}
     counts = plan.summary()
     summary = {a.value: counts[a] for a in (Action.CREATE, Action.UPDATE, Action.REPLACE, Action.DELETE, Action.NOOP)}
@@ -60,16 +60,16 @@ def plan_json(plan: Plan) -> str:
     doc = {
         "format_version": JSON_FORMAT_VERSION,
         "summary": summary,
-        "changes": [_json_change(shown, c) for c in plan.changes.values()],
+        "changes": [_json_change(c) for c in plan.changes.values()],
         "deferred": [
-            {"address": shown.address(c.address), "kind": c.address.kind, "action": c.action.value}
+            {"address": address_json(c.address), "kind": c.address.kind, "action": c.action.value}
             for c in plan.deferred.values()
         ],
         "steps": [
             {
                 "id": i,
                 "op": s.op.value,
-                "address": shown.address(s.address),
+                "address": address_json(s.address),
                 "action": plan.changes[s.address].action.value,
                 "after": sorted(ids[p] for p in plan.predecessors.get(s, ())),
             }
@@ -80,19 +80,17 @@ def plan_json(plan: Plan) -> str:
 
 
 def state_json(state: State) -> str:
-    shown = Shown(state)
     resources = []
     for address, obj in state.items():
         rt: ResourceType = type_of(type(obj))
         resources.append(
             {
-                "address": rt.display_address(obj),
+                "address": address_json(address),
                 "kind": rt.kind,
                 "fields": {
-                    name: REDACTED if name in rt.sensitive else shown.json(getattr(obj, name))
-                    for name in (*rt.spec, *rt.computed)
+                    name: value_json(getattr(obj, name), name in rt.sensitive) for name in (*rt.spec, *rt.computed)
                 },
-                "depends_on": [shown.address(d) for d in state.dependencies(address)],
+                "depends_on": [address_json(d) for d in state.dependencies(address)],
             }
         )
     doc = {"format_version": JSON_FORMAT_VERSION, "resources": resources}

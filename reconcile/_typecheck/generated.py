@@ -26,7 +26,7 @@ from typing import Any, Union
 
 import attrs
 
-from .._model import Address, Ref, ResourceType, is_resource, iter_refs, resource_type
+from .._model import Address, Ref, ResourceType, is_resource, iter_refs, may_hold_ref, resource_type
 from .annotations import compile_check
 
 Scan = Callable[[Any], "tuple[Address, tuple[Address, ...] | None, tuple[Address, ...]]"]
@@ -180,6 +180,9 @@ def _check(tp: Any, v: str, src: _Source, collect: bool = False) -> list[str]:
         lines = [f"if not isinstance({v}, dict): {src.fail}"]
         # iter_refs walks a dict's values, never its keys.
         body = _check(args[0], k, src) + _check(args[1], x, src, collect)
+        if collect and may_hold_ref(args[0]):
+            # A Ref is never a key: the generic walk refuses it (an AddressError).
+            body.append(f"if isinstance({k}, _KEYS) and next(_iter_refs({k}, ''), None) is not None: {src.fail}")
         if body:
             lines += [f"for {k}, {x} in {v}.items():", *_indent(body)]
         return lines
@@ -213,7 +216,7 @@ def _build(rt: ResourceType) -> Compiled:
     fields = rt.fields()
     ref_fields = set(rt.ref_fields())
     src = _Source()
-    src.names.update(_Ref=Ref, _iter_refs=iter_refs, _address=rt.address)
+    src.names.update(_Ref=Ref, _KEYS=(Ref, tuple, frozenset), _iter_refs=iter_refs, _address=rt.address)
     for function, collect in (("scan", True), ("check", False)):
         src.fail = "return address, None, ()" if collect else "return address, None"
         src.emit(0, f"def {function}(o):")

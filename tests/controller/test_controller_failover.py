@@ -53,9 +53,16 @@ WORKER = textwrap.dedent(
     ctl = Controller(owner, reconcile, workers=1, resync=None, lease=lease, renew_every=renew)
     for key in ("a", "b", "c"):
         ctl.enqueue(key)
+    print("ready", flush=True)
     ctl.run()
     """
 )
+
+
+def ready(proc: subprocess.Popen[str]) -> None:
+    """Wait until the worker process is up (imports done, about to run its controller)."""
+    assert proc.stdout is not None
+    assert proc.stdout.readline().strip() == "ready"
 
 
 def start(path: Path, owner: str) -> subprocess.Popen[str]:
@@ -115,7 +122,8 @@ def test_a_killed_leader_is_replaced_within_ttl_plus_one_renew(tmp_path, process
     wait_for(lambda: holder(path)[0] == "a" and writes(path), 30, "a to lead and write")
     b = start(path, "b")
     processes.append(b)
-    time.sleep(0.5)  # b is up and trying
+    ready(b)
+    time.sleep(0.5)  # b tries, and fails, to take the lease
     assert holder(path)[0] == "a" and {o for _, o in writes(path)} == {"a"}, "only the leader reconciles"
     a.send_signal(signal.SIGKILL)
     took = wait_for(lambda: holder(path)[0] == "b", TTL + RENEW + SLACK, "b to take over")
@@ -133,6 +141,7 @@ def test_a_paused_leader_that_wakes_up_gets_no_write_through(tmp_path, processes
     wait_for(lambda: holder(path)[0] == "a" and writes(path), 30, "a to lead and write")
     b = start(path, "b")
     processes.append(b)
+    ready(b)
     time.sleep(0.3)
     Path(f"{path}.a.pause").touch()  # a stops itself mid-reconcile, holding no database lock
     wait_for(lambda: not Path(f"{path}.a.pause").exists(), 10, "a to pause")
@@ -146,5 +155,5 @@ def test_a_paused_leader_that_wakes_up_gets_no_write_through(tmp_path, processes
     a.send_signal(signal.SIGTERM)
     out, _ = a.communicate(timeout=20)
     assert a.returncode == 0, "the deposed leader drains and exits cleanly on SIGTERM"
-    assert out.splitlines()[0] == "pausing 1"
+    assert out.splitlines()[:2] == ["ready", "pausing 1"]
     assert "fenced 1" in out.splitlines(), "the write a made on waking up was refused"

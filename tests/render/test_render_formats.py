@@ -144,10 +144,11 @@ def test_mermaid_has_the_same_graph_with_a_class_per_action() -> None:
 
 
 def test_graph_labels_are_escaped() -> None:
+    # The label is the display's form (the backslash escaped as in a repr), then quoted for DOT / Mermaid.
     odd = Plain('we"ird#<name>\\')
     plan = rc.plan(rc.State([odd]), rc.State([]))
-    assert 'label="create plain/we\\"ird#<name>\\\\"' in rc.render(plan, format="dot")
-    assert '["create plain/we#quot;ird#35;#lt;name#gt;\\"]' in rc.render(plan, format="mermaid")
+    assert 'label="create plain/we\\"ird#<name>\\\\\\\\"' in rc.render(plan, format="dot")
+    assert '["create plain/we#quot;ird#35;#lt;name#gt;\\\\"]' in rc.render(plan, format="mermaid")
 
 
 def test_states_render_as_lists_and_dependency_graphs() -> None:
