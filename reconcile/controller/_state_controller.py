@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import reprlib
 import threading
 from collections.abc import Callable, Hashable, Iterable, Mapping
 from typing import Any, TypeVar
@@ -147,7 +148,9 @@ class StateController(Controller[K]):
         try:
             got = self.desired(key)
         except (rc_errors.StateProblem, rc_errors.InvalidStateError) as exc:
-            raise TerminalError(f"desired({key!r}) is not a valid state: {exc}", reason="InvalidDesiredState") from exc
+            raise TerminalError(
+                f"desired({reprlib.repr(key)}) is not a valid state: {exc}", reason="InvalidDesiredState"
+            ) from exc
         if got is None:
             return self._desired_state(key, rc.State(), None)
         if isinstance(got, Desired):
@@ -155,7 +158,7 @@ class StateController(Controller[K]):
         if isinstance(got, rc.State):
             return self._desired_state(key, got, None)
         raise TerminalError(
-            f"desired({key!r}) returned {type(got).__name__}; expected Desired, reconcile.State or None",
+            f"desired({reprlib.repr(key)}) returned {type(got).__name__}; expected Desired, reconcile.State or None",
             reason="InvalidDesiredState",
         )
 
