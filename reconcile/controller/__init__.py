@@ -19,6 +19,7 @@ from ._queue import WorkQueue
 from ._result import ReconcileContext, Result
 from ._sources import AsyncSource, Poll, Source, Stop, from_iterable, poll
 from ._state_controller import Desired, StateController
+from ._store_lease import StoreLease
 from .errors import (
     ApplyFailedError,
     ControllerError,
@@ -76,6 +77,7 @@ __all__ = [
     "Source",
     "StateController",
     "Stop",
+    "StoreLease",
     "SystemClock",
     "TerminalError",
     "Timing",

@@ -12,9 +12,12 @@ import attrs
 import reconcile as rc
 from reconcile import errors as rc_errors
 
+from .. import journal as rc_journal
+from .. import storage
 from ._controller import Controller
 from ._events import ControllerEventKind
 from ._result import ReconcileContext, Result
+from ._store_lease import StoreLease
 from .errors import ApplyFailedError, ControllerOptionError, TerminalError
 
 K = TypeVar("K", bound=Hashable)
@@ -78,6 +81,11 @@ class StateController(Controller[K]):
         providers: providers keyed by kind.
         executor: runs each apply; ``reconcile.apply``'s default when ``None``.
         retry: the ``reconcile.RetryPolicy`` for transient provider errors within one apply.
+        journal: a ``reconcile.journal.Journal``: every apply is journaled (and
+            recovers what a crashed apply left pending). With a ``StoreLease`` on
+            the same store as ``lease``, each apply runs under the leader's
+            holding, so a deposed leader's journal writes (and the provider
+            calls behind them) are refused.
         owns: ``owns(key) -> addresses`` the key owns in the world, asked when the
             controller has no memory of the key (after a restart), so
             resources of a key that is gone can be found and deleted.
@@ -96,6 +104,7 @@ class StateController(Controller[K]):
         *,
         executor: rc.Executor | None = None,
         retry: rc.RetryPolicy | None = None,
+        journal: rc_journal.Journal | None = None,
         owns: Callable[[Any], Iterable[rc.Address | str]] | None = None,
         apply_listeners: Iterable[rc.Listener] = (),
         **options: Any,
@@ -112,6 +121,11 @@ class StateController(Controller[K]):
             raise ControllerOptionError(f"{owner}: executor must be a reconcile.Executor, got {executor!r}")
         if retry is not None and not isinstance(retry, rc.RetryPolicy):
             raise ControllerOptionError(f"{owner}: retry must be a reconcile.RetryPolicy, got {retry!r}")
+        if journal is not None and not isinstance(journal, rc_journal.Journal):
+            raise ControllerOptionError(f"{owner}: journal must be a reconcile.journal.Journal, got {journal!r}")
+        lease = options.get("lease")
+        if journal is not None and isinstance(lease, StoreLease) and lease.backend is not journal.backend:
+            raise ControllerOptionError(f"{owner}: the StoreLease must be on the journal's store to fence its writes")
         if owns is not None and not callable(owns):
             raise ControllerOptionError(f"{owner}: owns must be a callable owns(key), got {owns!r}")
         super().__init__(name, self._reconcile_key, **options)
@@ -119,6 +133,7 @@ class StateController(Controller[K]):
         self.providers = dict(providers)
         self.executor = executor
         self.retry = retry
+        self.journal = journal
         self.owns = owns
         self.apply_listeners = tuple(apply_listeners)
         self.drift_repaired = 0
@@ -204,13 +219,33 @@ class StateController(Controller[K]):
         if ctx.stopping:
             # A deposed leader or a stopping controller starts no apply.
             return Result(requeue=True)
+        held = None
+        if isinstance(self.lease, StoreLease):
+            held = self.lease.held
+            if held is None or held.epoch != ctx.epoch:
+                # Deposed (and maybe re-elected) since this reconcile began: plan again as the new holding.
+                return Result(requeue=True)
         drift = self._applied.get(key) == generation
         try:
-            result = rc.apply(
-                plan, self.providers, executor=self.executor, listeners=self.apply_listeners, retry=self.retry
-            )
+            if self.journal is None:
+                result = rc.apply(
+                    plan, self.providers, executor=self.executor, listeners=self.apply_listeners, retry=self.retry
+                )
+            else:
+                result = rc.apply(
+                    plan,
+                    self.providers,
+                    executor=self.executor,
+                    listeners=self.apply_listeners,
+                    retry=self.retry,
+                    journal=self.journal,
+                    lease=held if held is not None and held.backend is self.journal.backend else None,
+                )
         except rc_errors.MissingProviderError as exc:
             raise TerminalError(str(exc), reason="MissingProvider") from exc
+        except storage.FencedError:
+            # A newer leader exists: nothing was written; the lease loop pauses this controller.
+            return Result(requeue=True)
         with self._counts:
             self.applies += 1
         live = result.state

@@ -157,3 +157,101 @@ def test_a_paused_leader_that_wakes_up_gets_no_write_through(tmp_path, processes
     assert a.returncode == 0, "the deposed leader drains and exits cleanly on SIGTERM"
     assert out.splitlines()[:2] == ["ready", "pausing 1"]
     assert "fenced 1" in out.splitlines(), "the write a made on waking up was refused"
+
+
+JOURNALED_WORKER = textwrap.dedent(
+    """
+    import itertools, os, signal, sys
+    import reconcile as rc
+    from reconcile.controller import StateController, StoreLease
+    from reconcile.journal import Journal
+    from tests.support.models import Network
+    from tests.support.shared_world import SharedNetworks
+
+    url, world, lease_name, owner, ttl, renew = sys.argv[1:7]
+    pause = world + "." + owner + ".pause"
+    journal = Journal.open(url)
+    lease = StoreLease(journal, lease_name, owner=owner, ttl=float(ttl))
+    counter = itertools.count()
+
+    def desired(key):
+        if os.path.exists(pause):
+            # Paused after deciding to reconcile, before planning and applying.
+            os.remove(pause)
+            print("pausing", flush=True)
+            os.kill(os.getpid(), signal.SIGSTOP)
+        # A new tag every time: every reconcile applies an update.
+        return rc.State([Network(key, "10.0.0.0/16", tags={"n": str(next(counter))})])
+
+    ctl = StateController(
+        owner, desired, {"network": SharedNetworks(world, owner)}, journal=journal, lease=lease,
+        renew_every=float(renew), resync=0.05, jitter=0.0,
+    )
+    for key in ("a", "b", "c"):
+        ctl.enqueue(key)
+    ctl.run()
+    print("applies", ctl.applies, flush=True)
+    """
+)
+
+
+def start_journaled(url: str, world: Path, lease: str, owner: str) -> subprocess.Popen[str]:
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    return subprocess.Popen(
+        [sys.executable, "-c", JOURNALED_WORKER, url, str(world), lease, owner, str(TTL), str(RENEW)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+
+
+def lease_holder(url: str, name: str) -> str | None:
+    from reconcile.journal import Journal
+    from reconcile.storage import lease_info
+
+    with Journal.open(url) as journal:
+        info = lease_info(journal.backend, name)
+        return None if info is None or not info.held(time.time()) else info.owner
+
+
+@pytest.mark.slow
+def test_postgresql_lease_a_killed_leader_is_replaced_and_a_paused_one_gets_no_apply_through(
+    postgres_url, tmp_path, processes
+):
+    from tests.support.shared_world import calls
+
+    world = tmp_path / "world.db"
+    # SIGKILL: the follower takes over within ttl + one renew interval.
+    a = start_journaled(postgres_url, world, "kill", "a")
+    processes.append(a)
+    wait_for(lambda: lease_holder(postgres_url, "kill") == "a" and calls(str(world)), 60, "a to lead and apply")
+    b = start_journaled(postgres_url, world, "kill", "b")
+    processes.append(b)
+    time.sleep(1.0)
+    assert {owner for owner, *_ in calls(str(world))} == {"a"}, "only the leader applies"
+    a.send_signal(signal.SIGKILL)
+    wait_for(lambda: lease_holder(postgres_url, "kill") == "b", TTL + RENEW + SLACK, "b to take over")
+    wait_for(lambda: any(owner == "b" for owner, *_ in calls(str(world))), 20, "b to apply")
+    b.send_signal(signal.SIGTERM)
+    b.communicate(timeout=30)
+
+    # SIGSTOP: a paused leader, replaced, then resumed, makes no provider call.
+    world2 = tmp_path / "world2.db"
+    c = start_journaled(postgres_url, world2, "stop", "c")
+    processes.append(c)
+    wait_for(lambda: lease_holder(postgres_url, "stop") == "c" and calls(str(world2)), 60, "c to lead and apply")
+    d = start_journaled(postgres_url, world2, "stop", "d")
+    processes.append(d)
+    time.sleep(0.5)
+    Path(f"{world2}.c.pause").touch()
+    wait_for(lambda: not Path(f"{world2}.c.pause").exists(), 20, "c to pause")
+    time.sleep(0.2)
+    made_by_c = sum(1 for owner, *_ in calls(str(world2)) if owner == "c")
+    wait_for(lambda: lease_holder(postgres_url, "stop") == "d", TTL + RENEW + SLACK, "d to take over")
+    wait_for(lambda: any(owner == "d" for owner, *_ in calls(str(world2))), 20, "d to apply")
+    c.send_signal(signal.SIGCONT)
+    time.sleep(2 * TTL)
+    assert sum(1 for owner, *_ in calls(str(world2)) if owner == "c") == made_by_c, "the deposed leader applied"
+    c.send_signal(signal.SIGTERM)
+    out, _ = c.communicate(timeout=30)
+    assert c.returncode == 0 and out.splitlines()[0] == "pausing"
