@@ -183,9 +183,14 @@ JOURNALED_WORKER = textwrap.dedent(
         # A new tag every time: every reconcile applies an update.
         return rc.State([Network(key, "10.0.0.0/16", tags={"n": str(next(counter))})])
 
+    def report(event):
+        # Errors to stderr, so a failing test shows them.
+        if event.error is not None:
+            print(owner, event.kind.value, event.key, type(event.error).__name__, event.error, file=sys.stderr, flush=True)
+
     ctl = StateController(
         owner, desired, {"network": SharedNetworks(world, owner)}, journal=journal, lease=lease,
-        renew_every=float(renew), resync=0.05, jitter=0.0,
+        renew_every=float(renew), resync=0.05, jitter=0.0, listeners=[report],
     )
     for key in ("a", "b", "c"):
         ctl.enqueue(key)

@@ -12,6 +12,8 @@ import attrs
 import reconcile as rc
 from tests.support.models import Network
 
+FIELDS = ("name", "cidr", "tags", "network_id")
+
 
 class SharedNetworks:
     """``Network``s in a SQLite file; every write is logged with the calling ``owner`` and time."""
@@ -38,7 +40,7 @@ class SharedNetworks:
         stored = attrs.evolve(net, network_id=net.network_id or f"net-{net.name}")
         self.db.execute(
             "insert into networks values (?, ?) on conflict (name) do update set body = excluded.body",
-            (net.name, json.dumps(attrs.asdict(stored))),
+            (net.name, json.dumps({f: getattr(stored, f) for f in FIELDS})),
         )
         return stored
 
