@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import reprlib
 import threading
 from collections.abc import Callable, Hashable, Iterable, Mapping
@@ -128,7 +130,16 @@ class StateController(Controller[K]):
             raise ControllerOptionError(f"{owner}: the StoreLease must be on the journal's store to fence its writes")
         if owns is not None and not callable(owns):
             raise ControllerOptionError(f"{owner}: owns must be a callable owns(key), got {owns!r}")
-        super().__init__(name, self._reconcile_key, **options)
+        is_async = any(
+            inspect.iscoroutinefunction(getattr(p, m, None))
+            for p in providers.values()
+            for m in ("read", "create", "update", "delete")
+        )
+        if is_async and executor is not None and not isinstance(executor, rc.AsyncExecutor):
+            raise ControllerOptionError(
+                f"{owner}: some providers are async, so the executor must be an AsyncExecutor, got {executor!r}"
+            )
+        super().__init__(name, self._reconcile_key_async if is_async else self._reconcile_key, **options)
         self.desired = desired
         self.providers = dict(providers)
         self.executor = executor
@@ -180,34 +191,53 @@ class StateController(Controller[K]):
     def _desired_state(self, key: Any, state: rc.State, generation: int | None) -> tuple[rc.State, int]:
         return state, self._generation(key, state, generation)
 
-    def _observe(self, key: Any, addresses: Iterable[rc.Address]) -> rc.State:
-        found = []
+    def _readers(self, addresses: Iterable[rc.Address]) -> list[tuple[rc.Address, Any]]:
+        """Each address with its provider; ``TerminalError`` naming the kinds without one."""
         providers = self.providers
+        pairs = []
         missing = set()
         for address in addresses:
             provider = providers.get(address.kind)
             if provider is None:
                 missing.add(address.kind)
-                continue
-            obj = provider.read(address)
-            if obj is not None:
-                found.append(obj)
+            else:
+                pairs.append((address, provider))
         if missing:
             raise TerminalError(
                 f"no provider for kind{'s' if len(missing) > 1 else ''} {', '.join(sorted(missing))}",
                 reason="MissingProvider",
             )
+        return pairs
+
+    def _observe(self, addresses: Iterable[rc.Address]) -> rc.State:
+        found = [obj for address, provider in self._readers(addresses) if (obj := provider.read(address)) is not None]
         return rc.State(found, allow_dangling=True)
 
-    def _reconcile_key(self, key: Any, ctx: ReconcileContext) -> Result:
+    async def _observe_async(self, addresses: Iterable[rc.Address]) -> rc.State:
+        found = []
+        for address, provider in self._readers(addresses):
+            if inspect.iscoroutinefunction(provider.read):
+                obj = await provider.read(address)
+            else:
+                obj = await asyncio.to_thread(provider.read, address)
+            if obj is not None:
+                found.append(obj)
+        return rc.State(found, allow_dangling=True)
+
+    def _scope(self, key: Any, ctx: ReconcileContext) -> tuple[rc.State, int, frozenset[rc.Address], list[rc.Address]]:
+        """The key's desired state and generation, what it owns, and the addresses to read."""
         state, generation = self._desired_of(key)
         ctx.observed_generation = generation
         owned = self._owned.get(key)
         if owned is None and self.owns is not None:
             owned = frozenset(rc.Address.parse(a) if isinstance(a, str) else a for a in self.owns(key))
         owned = owned or frozenset()
-        wanted = [*state.addresses, *(a for a in owned if state.get(a) is None)]
-        actual = self._observe(key, wanted)
+        return state, generation, owned, [*state.addresses, *(a for a in owned if state.get(a) is None)]
+
+    def _to_apply(
+        self, key: Any, ctx: ReconcileContext, state: rc.State, generation: int, actual: rc.State
+    ) -> tuple[rc.Plan, dict[str, Any]] | Result:
+        """The plan and the apply options, or the ``Result`` when there is nothing to apply (or no right to)."""
         try:
             plan = rc.plan(state, actual)
         except (rc_errors.ProtectedResourceError, rc_errors.PlanBudgetError) as exc:
@@ -225,27 +255,23 @@ class StateController(Controller[K]):
             if held is None or held.epoch != ctx.epoch:
                 # Deposed (and maybe re-elected) since this reconcile began: plan again as the new holding.
                 return Result(requeue=True)
-        drift = self._applied.get(key) == generation
-        try:
-            if self.journal is None:
-                result = rc.apply(
-                    plan, self.providers, executor=self.executor, listeners=self.apply_listeners, retry=self.retry
-                )
-            else:
-                result = rc.apply(
-                    plan,
-                    self.providers,
-                    executor=self.executor,
-                    listeners=self.apply_listeners,
-                    retry=self.retry,
-                    journal=self.journal,
-                    lease=held if held is not None and held.backend is self.journal.backend else None,
-                )
-        except rc_errors.MissingProviderError as exc:
-            raise TerminalError(str(exc), reason="MissingProvider") from exc
-        except storage.FencedError:
-            # A newer leader exists: nothing was written; the lease loop pauses this controller.
-            return Result(requeue=True)
+        options: dict[str, Any] = {"executor": self.executor, "listeners": self.apply_listeners, "retry": self.retry}
+        if self.journal is not None:
+            options["journal"] = self.journal
+            options["lease"] = held if held is not None and held.backend is self.journal.backend else None
+        return plan, options
+
+    def _record(
+        self,
+        key: Any,
+        ctx: ReconcileContext,
+        state: rc.State,
+        generation: int,
+        owned: frozenset[rc.Address],
+        drift: bool,
+        result: rc.ApplyResult,
+    ) -> Result:
+        """Remember what the key owns after ``result``; count drift; ``ApplyFailedError`` unless it all succeeded."""
         with self._counts:
             self.applies += 1
         live = result.state
@@ -259,6 +285,37 @@ class StateController(Controller[K]):
             if self.listeners:
                 self.emit(ControllerEventKind.DRIFT_REPAIRED, key, attempt=ctx.attempt)
         return Result()
+
+    def _reconcile_key(self, key: Any, ctx: ReconcileContext) -> Result:
+        state, generation, owned, wanted = self._scope(key, ctx)
+        todo = self._to_apply(key, ctx, state, generation, self._observe(wanted))
+        if isinstance(todo, Result):
+            return todo
+        plan, options = todo
+        drift = self._applied.get(key) == generation
+        try:
+            result = rc.apply(plan, self.providers, **options)
+        except rc_errors.MissingProviderError as exc:
+            raise TerminalError(str(exc), reason="MissingProvider") from exc
+        except storage.FencedError:
+            # A newer leader exists: nothing was written; the lease loop pauses this controller.
+            return Result(requeue=True)
+        return self._record(key, ctx, state, generation, owned, drift, result)
+
+    async def _reconcile_key_async(self, key: Any, ctx: ReconcileContext) -> Result:
+        state, generation, owned, wanted = self._scope(key, ctx)
+        todo = self._to_apply(key, ctx, state, generation, await self._observe_async(wanted))
+        if isinstance(todo, Result):
+            return todo
+        plan, options = todo
+        drift = self._applied.get(key) == generation
+        try:
+            result = await rc.apply_async(plan, self.providers, **options)
+        except rc_errors.MissingProviderError as exc:
+            raise TerminalError(str(exc), reason="MissingProvider") from exc
+        except storage.FencedError:
+            return Result(requeue=True)
+        return self._record(key, ctx, state, generation, owned, drift, result)
 
     def _failure_message(self, result: rc.ApplyResult) -> str:
         errors = result.errors

@@ -102,3 +102,22 @@ def test_store_lease_and_journal_options_are_checked(tmp_path):
         with pytest.raises(ControllerOptionError, match="must be on the journal's store"):
             StateController("t", tenant, world, journal=a, lease=StoreLease(b, "l", owner="o"))
         assert "StoreLease 'l' owner='o' epoch=None" in repr(StoreLease(a, "l", owner="o"))
+
+
+def test_an_async_state_controller_journals_under_the_lease_too(tmp_path):
+    from tests.controller.test_state_controller import AsyncMemory
+
+    with Journal.open(f"sqlite:///{tmp_path}/journal.db") as journal:
+        lease = StoreLease(journal, "tenants", owner="host-1", ttl=5)
+        memory = InMemoryProvider(Network)
+        ctl = StateController("tenants", tenant, {"network": AsyncMemory(memory)}, journal=journal, lease=lease, **FAST)
+        ctl.enqueue("t0")
+        ctl.start()  # run() runs an async reconcile in its own event loop
+        try:
+            until(lambda: ctl.applies == 1)
+        finally:
+            ctl.stop()
+            ctl.join(10)
+        (record,) = journal.applies()
+        assert (record.lease, record.epoch, record.status) == ("tenants", 1, "succeeded")
+        assert len(memory.objects) == 1

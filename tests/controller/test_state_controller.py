@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -256,3 +257,56 @@ def test_desired_validates_its_fields():
         Desired([])  # type: ignore[arg-type]
     with pytest.raises(ControllerOptionError, match="generation must be an int >= 0"):
         Desired(rc.State(), generation=-1)
+
+
+class AsyncMemory:
+    """An async provider over an ``InMemoryProvider`` (every method a coroutine)."""
+
+    def __init__(self, inner: InMemoryProvider[Any]) -> None:
+        self.inner = inner
+
+    async def list(self) -> list[Any]:
+        return list(self.inner.list())
+
+    async def read(self, address: rc.Address) -> Any:
+        await asyncio.sleep(0)
+        return self.inner.read(address)
+
+    async def create(self, desired: Any, ctx: rc.Context) -> Any:
+        await asyncio.sleep(0)
+        return self.inner.create(desired, ctx)
+
+    async def update(self, actual: Any, desired: Any, ctx: rc.Context) -> Any:
+        return self.inner.update(actual, desired, ctx)
+
+    async def delete(self, actual: Any, ctx: rc.Context) -> None:
+        self.inner.delete(actual, ctx)
+
+
+def test_async_providers_make_an_async_reconcile_applied_with_apply_async():
+    w = world()
+    providers = {kind: AsyncMemory(p) for kind, p in w.items()}
+    providers["firewall"] = w["firewall"]  # async and sync providers may be mixed
+    ctl = StateController("tenants", tenant_state, providers, workers=3, executor=rc.AsyncExecutor(), **FAST)
+    for t in TENANTS:
+        ctl.enqueue(t)
+
+    async def main() -> None:
+        task = asyncio.ensure_future(ctl.run_async())
+        for _ in range(500):
+            await asyncio.sleep(0.01)
+            if all(ctl.conditions(t) for t in TENANTS):
+                break
+        ctl.stop()
+        await task
+
+    asyncio.run(main())
+    assert same_specs(world_state(w), expected(TENANTS))
+    assert all(ctl.conditions(t)[READY].status for t in TENANTS)
+    assert ctl.applies == len(TENANTS)
+
+
+def test_async_providers_need_an_async_executor():
+    providers = {kind: AsyncMemory(p) for kind, p in world().items()}
+    with pytest.raises(ControllerOptionError, match="executor must be an AsyncExecutor"):
+        StateController("t", tenant_state, providers, executor=rc.ThreadExecutor(2))
