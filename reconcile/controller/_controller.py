@@ -13,6 +13,7 @@ import threading
 from collections.abc import Awaitable, Callable, Hashable, Iterable, Iterator, Sequence
 from typing import Any, Generic, TypeVar
 
+from .. import storage
 from ._clock import Clock, SystemClock
 from ._conditions import DEGRADED, PROGRESSING, READY, Condition, ConditionTable
 from ._events import ControllerEvent, ControllerEventKind, ControllerListener
@@ -21,6 +22,7 @@ from ._limiter import RateLimiter, check_number
 from ._queue import WorkQueue, check_workers
 from ._result import ReconcileContext, Result
 from ._sources import AsyncSource, Source, Stop, as_source
+from ._store_lease import StoreLease
 from .errors import ControllerOptionError, ControllerStateError, TerminalError
 
 K = TypeVar("K", bound=Hashable)
@@ -82,7 +84,9 @@ class Controller(Generic[K]):
         rate_limiter: the retry delays; ``default_rate_limiter(clock)`` by default
             (5 ms doubling to 1,000 s per key, under 10/s with a burst of 100).
         clock: the clock; ``SystemClock()`` by default (tests pass a ``FakeClock``).
-        lease: leader election: only while this ``Lease`` is held do workers take keys.
+        lease: leader election: only while this ``Lease`` is held do workers take keys
+            (a ``StoreLease``, or a holding from ``journal.lease(...)``, which
+            becomes one).
         renew_every: seconds between lease renewals (and acquire attempts);
             ``lease.ttl / 3`` by default.
         listeners: called with every ``ControllerEvent``.
@@ -130,6 +134,9 @@ class Controller(Generic[K]):
             raise ControllerOptionError(
                 f"{owner}: rate_limiter must be a RateLimiter (when, forget, retries), got {rate_limiter!r}"
             )
+        if isinstance(lease, storage.Lease):
+            # journal.lease(...) hands out a holding; the controller needs a handle it can re-acquire.
+            lease = StoreLease.from_held(lease)
         if lease is not None and not isinstance(lease, Lease):
             raise ControllerOptionError(
                 f"{owner}: lease must be a Lease (acquire, renew, release, epoch, ttl), got {lease!r}"

@@ -126,7 +126,11 @@ class StateController(Controller[K]):
         if journal is not None and not isinstance(journal, rc_journal.Journal):
             raise ControllerOptionError(f"{owner}: journal must be a reconcile.journal.Journal, got {journal!r}")
         lease = options.get("lease")
-        if journal is not None and isinstance(lease, StoreLease) and lease.backend is not journal.backend:
+        if (
+            journal is not None
+            and isinstance(lease, StoreLease | storage.Lease)
+            and lease.backend is not journal.backend
+        ):
             raise ControllerOptionError(f"{owner}: the StoreLease must be on the journal's store to fence its writes")
         if owns is not None and not callable(owns):
             raise ControllerOptionError(f"{owner}: owns must be a callable owns(key), got {owns!r}")

@@ -45,6 +45,16 @@ class StoreLease:
         self.owner = owner
         self.held: storage.Lease | None = None
 
+    @classmethod
+    def from_held(cls, held: storage.Lease) -> StoreLease:
+        """A ``StoreLease`` that starts out holding ``held`` (what ``journal.lease(...)`` returned).
+
+        Once lost, it is acquired again like any ``StoreLease``: same store, name, owner and ttl.
+        """
+        lease = cls(held.backend, held.name, owner=held.owner, ttl=held.ttl)
+        lease.held = held
+        return lease
+
     def acquire(self) -> bool:
         """Take the lease if it is free or expired (a new holding, a new epoch), or keep this holding."""
         if self.held is not None and self.held.held:

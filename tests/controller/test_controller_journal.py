@@ -121,3 +121,18 @@ def test_an_async_state_controller_journals_under_the_lease_too(tmp_path):
         (record,) = journal.applies()
         assert (record.lease, record.epoch, record.status) == ("tenants", 1, "succeeded")
         assert len(memory.objects) == 1
+
+
+def test_a_holding_from_journal_lease_is_taken_as_the_controllers_lease(tmp_path):
+    with Journal.open(f"sqlite:///{tmp_path}/journal.db") as journal:
+        held = journal.lease("tenants", owner="host-1", ttl=5)
+        world = {"network": InMemoryProvider(Network)}
+        ctl = StateController("tenants", tenant, world, journal=journal, lease=held, **FAST)
+        assert isinstance(ctl.lease, StoreLease) and ctl.lease.held is held
+        ctl.enqueue("t0")
+        with running(ctl):
+            until(lambda: ctl.applies == 1)
+            assert ctl.epoch == held.epoch == 1
+        (record,) = journal.applies()
+        assert (record.lease, record.epoch, record.owner) == ("tenants", 1, "host-1")
+        assert not held.held, "the controller released it on the way out"
