@@ -28,6 +28,7 @@ TOP = [
     "DuplicateAddressError",
     "EventKind",
     "Executor",
+    "External",
     "FieldChange",
     "FieldTypeError",
     "FuturesExecutor",
@@ -36,7 +37,9 @@ TOP = [
     "LifecycleError",
     "Listener",
     "LoggingListener",
+    "MissingExternalError",
     "MissingProviderError",
+    "NothingToAdoptError",
     "Origin",
     "Plan",
     "PlanBudgetError",
@@ -75,6 +78,7 @@ TOP = [
     "computed",
     "configure_converter",
     "dumps",
+    "external",
     "fingerprint",
     "identity",
     "is_resource",
@@ -128,7 +132,6 @@ def test_every_facade_name_is_importable_and_dir_lists_it():
     for module, names in ((reconcile, TOP), (reconcile.testing, TESTING)):
         for name in names:
             assert getattr(module, name) is not None
-
 
 
 def test_all_exports_exist_and_have_docstrings():

@@ -40,7 +40,7 @@ from .model import (
     ReleaseComponent,
 )
 from .runtime import Component, MemoryRuntime, ProcessRuntime
-from .store import FleetStore, SQLiteFleetStore, open_store
+from .store import BackendFleetStore, FleetStore, open_store
 
 if TYPE_CHECKING:
     from .agent import Agent, ControlPlaneClient
@@ -73,6 +73,7 @@ __all__ = [
     "ArtifactStore",
     "AuditEntry",
     "AuthenticationError",
+    "BackendFleetStore",
     "Cell",
     "CellStatus",
     "Component",
@@ -97,7 +98,6 @@ __all__ = [
     "ProtocolError",
     "Release",
     "ReleaseComponent",
-    "SQLiteFleetStore",
     "build_artifact",
     "create_app",
     "open_store",

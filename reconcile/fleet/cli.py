@@ -176,8 +176,11 @@ def agent(
         raise SystemExit(0)
 
     signal.signal(signal.SIGTERM, stop)
-    with contextlib.suppress(KeyboardInterrupt):
-        a.run()
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            a.run()
+    finally:
+        a.close()
 
 
 @main.group()

@@ -9,11 +9,11 @@ import pytest
 from reconcile.fleet import (
     ArtifactStore,
     AuthenticationError,
+    BackendFleetStore,
     ControlPlane,
     InvalidInputError,
     NotFoundError,
     PermissionDeniedError,
-    SQLiteFleetStore,
 )
 from tests.support.fleet import Artifacts, sha256_file
 
@@ -30,7 +30,10 @@ class Clock:
 def control(tmp_path: pathlib.Path) -> tuple[ControlPlane, Clock]:
     clock = Clock()
     cp = ControlPlane(
-        SQLiteFleetStore(tmp_path / "f.db"), ArtifactStore(tmp_path / "a"), admin_token="x" * 32, clock=clock
+        BackendFleetStore.open(f"sqlite:///{tmp_path / 'f.db'}"),
+        ArtifactStore(tmp_path / "a"),
+        admin_token="x" * 32,
+        clock=clock,
     )
     return cp, clock
 
@@ -99,4 +102,6 @@ def test_a_release_takes_its_versions_from_the_artifacts(
 
 def test_the_admin_token_must_be_long(tmp_path: pathlib.Path) -> None:
     with pytest.raises(InvalidInputError, match="at least 16"):
-        ControlPlane(SQLiteFleetStore(tmp_path / "f.db"), ArtifactStore(tmp_path / "a"), admin_token="short")
+        ControlPlane(
+            BackendFleetStore.open(f"sqlite:///{tmp_path / 'f.db'}"), ArtifactStore(tmp_path / "a"), admin_token="short"
+        )

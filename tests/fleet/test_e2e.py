@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from reconcile.fleet.processes import marked_pids
+from reconcile.journal import Journal
 from tests.support.fleet import RECORDER, Artifacts, Fleet, wait_for
 
 pytestmark = pytest.mark.slow
@@ -232,4 +233,17 @@ def test_an_agent_killed_during_an_update_converges_after_restart_without_duplic
     assert [(w["id"], w["pid"], w["status"]) for w in listed["workspaces"]] == [
         (workspace["id"], workspace["pid"], "running")
     ]
-    assert "recovery: stopped leftover workspaces 2.0.0" in (fleet.root / "agent-crash.log").read_text()
+    log = (fleet.root / "agent-crash.log").read_text()
+    # The runtime stopped the half-started process, the journal resolved the update the dead agent had
+    # pending, and the new agent took over the dead one's lease on the cell.
+    assert "recovery: stopped leftover workspaces 2.0.0" in log
+    assert "recovery: pending update of component/workspaces was reread" in log
+    assert "taking over the lease of a dead agent" in log
+    with Journal.open(f"sqlite:///{fleet.state_dir('crash') / 'journal.db'}") as journal:
+        assert journal.pending() == []
+        records = sorted(journal.applies(), key=lambda r: r.started)
+        assert all(r.lease == "cell/crash" for r in records)
+        assert records[-1].status == "succeeded"
+        # The update the dead agent ran never ended; the new holder came with a newer epoch.
+        assert any(r.finished is None for r in records)
+        assert records[-1].epoch is not None and records[-1].epoch > min(r.epoch or 0 for r in records)

@@ -214,14 +214,14 @@ def test_secrets_are_stored_hashed_and_never_logged(cp: Fleet) -> None:
             assert secret.split(".")[-1].encode() not in blob, f"a secret's random part is in the {where}"
 
 
-def test_replicas_on_one_store_serve_the_same_fleet(fleet: Fleet, artifacts: Artifacts) -> None:
-    """The control plane is stateless over its store: a change made through one replica wakes a long poll on another."""
-    fleet.start_control_plane()
+def test_replicas_on_one_store_serve_the_same_fleet(fleet: Fleet, artifacts: Artifacts, store_url: str) -> None:
+    """Stateless over its store (SQLite or PostgreSQL): a change through one replica wakes a long poll on another."""
+    fleet.start_control_plane(store=store_url)
     cp = fleet.root / "cp"
     fleet.spawn(
         "replica",
         [
-            "serve", "--store", f"sqlite:///{cp / 'fleet.db'}", "--artifacts", str(cp / "artifacts"),
+            "serve", "--store", store_url, "--artifacts", str(cp / "artifacts"),
             "--listen", "127.0.0.1:0", "--port-file", str(cp / "port2"), "--admin-token-file", str(cp / "admin.token"),
         ],
     )  # fmt: skip

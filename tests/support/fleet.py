@@ -91,7 +91,9 @@ class Fleet:
         self.procs.append(proc)
         return proc
 
-    def start_control_plane(self, *, record: pathlib.Path | None = None, poll_interval: float = 0.5) -> str:
+    def start_control_plane(
+        self, *, record: pathlib.Path | None = None, poll_interval: float = 0.5, store: str | None = None
+    ) -> str:
         cp = self.root / "cp"
         cp.mkdir(exist_ok=True)
         port_file = cp / "port"
@@ -99,7 +101,7 @@ class Fleet:
         self.cp = self.spawn(
             "control-plane",
             [
-                "serve", "--store", f"sqlite:///{cp / 'fleet.db'}", "--artifacts", str(cp / "artifacts"),
+                "serve", "--store", store or f"sqlite:///{cp / 'fleet.db'}", "--artifacts", str(cp / "artifacts"),
                 "--listen", f"127.0.0.1:{self.port}", "--port-file", str(port_file),
                 "--admin-token-file", str(cp / "admin.token"), "--poll-interval", str(poll_interval),
             ],

@@ -16,6 +16,7 @@ import logging
 import os
 import pathlib
 import random
+import socket
 import tempfile
 import threading
 import time
@@ -24,6 +25,7 @@ from typing import IO, Any
 
 import reconcile as rc
 
+from ...journal import Journal, Lease, LeaseHeldError
 from ..artifacts import ArtifactStore, sha256_file
 from ..errors import (
     AgentLockedError,
@@ -44,7 +46,10 @@ AGENT_VERSION = "0.1.0"
 """The version the agent reports."""
 
 Applier = Callable[[rc.Plan, Mapping[str, Any]], rc.ApplyResult]
-"""How a plan is applied: ``reconcile.apply`` by default; the journal's durable apply plugs in here."""
+"""How a plan is applied; by default ``reconcile.apply`` with the agent's journal and lease."""
+
+LEASE_TTL = 30.0
+"""Seconds the agent's lease on its cell lasts past each renewal (it is renewed in the background)."""
 
 _MESSAGE_MAX = 300
 
@@ -87,8 +92,10 @@ class Agent:
         poll_interval: seconds between polls; ``None`` takes what the control plane says at registration.
         jitter: the fraction each wait is varied by (0.1: ±10%).
         max_backoff: the longest wait while the control plane is unreachable.
-        applier: applies a plan to the providers (``reconcile.apply``; the
-            journal's durable apply with a lease when it is available).
+        applier: applies a plan to the providers; by default ``reconcile.apply``
+            with the journal in ``state-dir/journal.db`` and, inside ``run``, the
+            lease on the cell, so a crashed apply is recovered and never repeated.
+        durable: keep the journal (``False``: plain ``reconcile.apply``, for load runs).
         infrastructure_version: reported as the cell's infrastructure version.
         transport: an httpx transport for the client (tests).
         clock: seconds since the epoch (injectable).
@@ -104,7 +111,8 @@ class Agent:
         poll_interval: float | None = None,
         jitter: float = 0.1,
         max_backoff: float | None = None,
-        applier: Applier = rc.apply,
+        applier: Applier | None = None,
+        durable: bool = True,
         infrastructure_version: str | None = "1",
         transport: Any = None,
         clock: Callable[[], float] = time.time,
@@ -120,7 +128,11 @@ class Agent:
         self._poll_interval = poll_interval
         self.jitter = jitter
         self._max_backoff = max_backoff
-        self.applier = applier
+        self.applier = applier or self._apply
+        self.journal: Journal | None = None
+        if durable:
+            self.journal = Journal.open(f"sqlite:///{self.state_dir.resolve() / 'journal.db'}", types=[Component])
+        self.lease: Lease | None = None
         self.infrastructure_version = infrastructure_version
         self.transport = transport
         self.clock = clock
@@ -253,9 +265,10 @@ class Agent:
             AgentLockedError: another agent runs for this state directory.
             AuthenticationError: the control plane no longer accepts the credential.
         """
-        with self.locked():
+        with self.locked(), self.leased():
             for message in self.runtime.recover():
                 log.warning("recovery: %s", message)
+            self.recover()
             backoff = min(1.0, self.max_backoff)
             ticks = 0
             while not self.stop_event.is_set() and (max_ticks is None or ticks < max_ticks):
@@ -266,6 +279,50 @@ class Agent:
                 else:
                     self.stop_event.wait(self._jittered(backoff))
                     backoff = min(backoff * 2, self.max_backoff)
+
+    @contextlib.contextmanager
+    def leased(self) -> Iterator[None]:
+        """Hold the journal's lease on this cell while the body runs (nothing to hold without a journal).
+
+        The caller holds the state directory's lock, so any other holder of the
+        lease is a dead agent of this cell (the kernel freed its lock): its lease
+        is taken over at once rather than waited out.
+        """
+        if self.journal is None:
+            yield
+            return
+        name, owner = f"cell/{self.cell_id}", f"agent {os.getpid()}@{socket.gethostname()}"
+        try:
+            lease = self.journal.lease(name, owner, LEASE_TTL)
+        except LeaseHeldError as held:
+            log.warning("taking over the lease of a dead agent (%s)", held.owner)
+            self.journal.force_unlock(name, held.lease_id)
+            lease = self.journal.lease(name, owner, LEASE_TTL)
+        self.lease = lease
+        try:
+            with lease:
+                yield
+        finally:
+            self.lease = None
+
+    def recover(self) -> None:
+        """Resolve what a dead apply left pending in the journal (before anything is planned)."""
+        if self.journal is None:
+            return
+        report = self.journal.recover(self.providers, lease=self.lease)
+        for step in report.steps:
+            op = getattr(step.op, "value", step.op)
+            log.warning("recovery: pending %s of %s was %s", op, step.address, step.resolution)
+
+    def _apply(self, plan: rc.Plan, providers: Mapping[str, Any]) -> rc.ApplyResult:
+        return rc.apply(plan, providers, journal=self.journal, lease=self.lease)
+
+    def close(self) -> None:
+        """Close the journal and the HTTP client (components keep running)."""
+        if self.journal is not None:
+            self.journal.close()
+        if self._client is not None:
+            self._client.close()
 
     def stop(self) -> None:
         """Ask ``run`` to return after the current tick."""
@@ -341,6 +398,8 @@ class Agent:
         started = self.clock()
         try:
             self.fetch_artifacts(desired)
+            # An apply of this process that raised may have left intents; resolve them before planning.
+            self.recover()
             actual = rc.observe(self.providers)
             planned = rc.plan(desired_state(desired), actual)
             if not planned.is_empty and spec.generation != self._judged_generation:

@@ -1,28 +1,32 @@
-"""The control plane's store: the ``FleetStore`` interface, its SQLite implementation, and ``open_store``."""
+"""The control plane's store: the ``FleetStore`` interface and its implementation on ``reconcile.storage``."""
 
 from __future__ import annotations
 
-import pathlib
-
+from ...storage import StorageURLError
 from ..errors import InvalidInputError
+from .backend import BackendFleetStore
 from .base import FleetStore, Registration
-from .sqlite import SQLiteFleetStore
 
 
 def open_store(url: str) -> FleetStore:
-    """Open the store a URL names: ``sqlite:///path/to/fleet.db`` (a relative path after ``sqlite:///``).
+    """Open (creating or upgrading) the fleet's store at a URL.
+
+    ``sqlite:///path/fleet.db`` (relative), ``sqlite:////abs/fleet.db``, or
+    ``postgresql://user@host:port/db`` (extra ``postgres``): the
+    ``reconcile.storage`` backends, so several control-plane replicas can share
+    one PostgreSQL database.
 
     Raises:
         InvalidInputError: an unknown or malformed URL.
     """
-    prefix = "sqlite:///"
-    if url.startswith(prefix) and len(url) > len(prefix):
-        path = pathlib.Path(url[len(prefix) :])
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return SQLiteFleetStore(path)
-    if url.startswith(("postgres://", "postgresql://")):
-        raise InvalidInputError("store: PostgreSQL needs the reconcile.storage backends, not merged yet")
-    raise InvalidInputError(f"store: expected sqlite:///PATH, got {url!r}")
+    if url.startswith("sqlite:///") and len(url) > len("sqlite:///"):
+        import pathlib
+
+        pathlib.Path(url[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
+    try:
+        return BackendFleetStore.open(url)
+    except StorageURLError as exc:
+        raise InvalidInputError(f"store: {exc}") from None
 
 
-__all__ = ["FleetStore", "Registration", "SQLiteFleetStore", "open_store"]
+__all__ = ["BackendFleetStore", "FleetStore", "Registration", "open_store"]

@@ -20,6 +20,7 @@ import subprocess
 import sys
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 VERSION = os.environ.get("RECONCILE_COMPONENT_VERSION", "dev")
 DATA = pathlib.Path(os.environ.get("RECONCILE_CELL_DATA", "."))
@@ -46,12 +47,12 @@ def start_time(pid: int) -> str | None:
     return None if fields[0] in ("Z", "X") else fields[19]
 
 
-def running(row: sqlite3.Row | tuple) -> bool:
+def running(row: tuple[Any, ...]) -> bool:
     pid, started = row[0], row[1]
     return pid is not None and start_time(pid) == started
 
 
-def view(conn: sqlite3.Connection, wid: str) -> dict | None:
+def view(conn: sqlite3.Connection, wid: str) -> dict[str, Any] | None:
     row = conn.execute(
         "SELECT id, owner, pid, start_time, status, created_at, snapshots FROM workspaces WHERE id = ?", (wid,)
     ).fetchone()
@@ -77,7 +78,7 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(blob)
 
-    def body(self) -> dict:
+    def body(self) -> dict[str, Any]:
         length = int(self.headers.get("Content-Length") or 0)
         if length > MAX_BODY:
             raise ValueError("body too large")
