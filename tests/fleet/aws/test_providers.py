@@ -1,4 +1,4 @@
-"""Every AWS provider passes ``reconcile.testing.check_provider`` against moto's server, and maps API errors."""
+"""Every AWS provider passes ``check_provider`` (and a ``ReconcileMachine`` runs) against moto's server; API errors map."""
 
 from __future__ import annotations
 
@@ -8,10 +8,12 @@ from typing import Any
 import hypothesis
 import pytest
 from hypothesis import strategies as st
+from hypothesis.stateful import run_state_machine_as_test
 
 import reconcile as rc
 from reconcile.fleet import aws
-from reconcile.testing import check_provider, resources
+from reconcile.testing import ReconcileMachine, check_provider, resources
+from tests.support.moto import reset_moto
 
 
 def real_api() -> hypothesis.settings:
@@ -189,3 +191,38 @@ def test_other_refusals_are_api_errors_with_the_code(clients):
     with pytest.raises(aws.AwsApiError) as info:
         clients.ec2.delete_vpc(VpcId="vpc-00000000")
     assert info.value.code.startswith("InvalidVpcID")
+
+
+class MotoMachine(ReconcileMachine):
+    """Buckets, parameters and VPCs of one stack, changed, drifted, broken and reconciled against moto."""
+
+    endpoint = ""
+    max_resources = 4
+    kinds = (
+        resources(aws.Vpc, name=names, cidr=st.sampled_from(["10.0.0.0/16", "10.1.0.0/16"]), tags=tags),
+        resources(
+            aws.Bucket,
+            name=st.sampled_from(["m-logs", "m-data"]),
+            encryption=st.sampled_from(["AES256", "none"]),
+            tags=tags,
+        ),
+        resources(
+            aws.Parameter,
+            name=st.sampled_from(["/m/a", "/m/b"]),
+            value=st.sampled_from(["1", "2"]),
+            description=st.just(""),
+        ),
+    )
+
+    def make_providers(self):
+        reset_moto(self.endpoint)
+        clients = aws.connect(endpoint=self.endpoint)
+        return {kind: aws.PROVIDER_CLASSES[kind](clients, "machine") for kind in ("vpc", "bucket", "ssm-parameter")}
+
+
+@pytest.mark.slow
+def test_a_reconcile_machine_against_moto(endpoint):
+    MotoMachine.endpoint = endpoint
+    run_state_machine_as_test(
+        MotoMachine, settings=hypothesis.settings(real_api(), max_examples=3, stateful_step_count=8)
+    )
