@@ -228,8 +228,19 @@ class StackSession:
 
 
 def open_journal(url: str) -> Journal:
-    """The stack journal at ``url``, knowing every AWS resource class (to decode what it recorded)."""
-    return Journal.open(url, types=KINDS.values())
+    """The stack journal at ``url``, knowing every AWS resource class (to decode what it recorded).
+
+    The journal holds desired values in the clear, a ``secret`` parameter's
+    among them (docs/durability.md), so a SQLite journal's files are made
+    readable by their owner only.
+    """
+    journal = Journal.open(url, types=KINDS.values())
+    if url.startswith("sqlite:///"):
+        path = url.removeprefix("sqlite:///")
+        for name in (path, path + "-wal", path + "-shm"):
+            if os.path.exists(name):
+                os.chmod(name, 0o600)
+    return journal
 
 
 __all__ = [

@@ -143,7 +143,7 @@ def connect(
     profile: str | None = None,
     max_attempts: int = 2,
 ) -> Clients:
-    """Clients for ``region``; with ``endpoint`` (moto's server), dummy credentials unless the environment has some.
+    """Clients for ``region``; with ``endpoint`` (moto's server) and no credentials anywhere, dummy ones.
 
     Args:
         region: the AWS region.
@@ -152,8 +152,6 @@ def connect(
         max_attempts: attempts botocore makes itself before the error reaches the engine,
             whose retry policy then takes over (kept low so a throttled step backs off there).
     """
-    import os
-
     import boto3
     from botocore.config import Config
 
@@ -163,7 +161,7 @@ def connect(
     }
     if endpoint is not None:
         options["endpoint_url"] = endpoint
-        if session.get_credentials() is None or not os.environ.get("AWS_ACCESS_KEY_ID"):
+        if session.get_credentials() is None:
             options |= {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
     return Clients({s: Api(session.client(s, **options)) for s in SERVICES}, region, endpoint)
 

@@ -62,6 +62,8 @@ def test_bootstrap_from_an_empty_account_writes_outputs_and_then_plans_nothing(c
     assert aws.read_outputs(clients, "acme") == outputs
     token = clients.ssm.get_parameter(Name="/reconcile/acme/registration-token", WithDecryption=True)
     assert token["Parameter"]["Type"] == "SecureString" and token["Parameter"]["Value"] == SECRET
+    # The journal holds the token in the clear (as every journal holds sensitive values): owner only.
+    assert (tmp_path / "acme-infra.db").stat().st_mode & 0o777 == 0o600
     again = cli(endpoint, tmp_path, "infra", "plan")
     assert again.exit_code == 0, again.output
     assert "No changes" in again.output

@@ -226,3 +226,25 @@ def test_a_reconcile_machine_against_moto(endpoint):
     run_state_machine_as_test(
         MotoMachine, settings=hypothesis.settings(real_api(), max_examples=3, stateful_step_count=8)
     )
+
+
+def test_a_throttled_create_is_retried_by_the_engine_and_makes_one_vpc(clients):
+    from botocore.exceptions import ClientError
+
+    real = clients.ec2.client.create_vpc
+    calls = []
+
+    def throttled_once(**kwargs):
+        calls.append(kwargs)
+        if len(calls) == 1:
+            error = {"Error": {"Code": "RequestLimitExceeded", "Message": "Request limit exceeded."}}
+            raise ClientError({**error, "ResponseMetadata": {"HTTPHeaders": {"retry-after": "0"}}}, "CreateVpc")
+        return real(**kwargs)
+
+    clients.ec2.client.create_vpc = throttled_once
+    world = {"vpc": aws.VpcProvider(clients, "check")}
+    result = rc.apply(rc.plan(rc.State([aws.Vpc("core", "10.0.0.0/16")]), rc.observe(world)), world)
+    assert result.ok, result.errors
+    assert len(calls) == 2
+    assert [o.attempts for o in result.outcomes.values()] == [2]
+    assert len(clients.ec2.describe_vpcs(Filters=aws.VpcProvider(clients, "check").owned())["Vpcs"]) == 1
