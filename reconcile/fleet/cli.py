@@ -350,7 +350,7 @@ def _aws_stack(fn: F) -> F:
     """Add the options every infrastructure command takes and pass an open ``StackSession`` as ``session``."""
 
     @click.option("--template", "template_path", required=True, help="a template file, or cell-infra-vN (built in)")
-    @click.option("--param", "params", multiple=True, help="NAME=VALUE of a template parameter (repeatable)")
+    @click.option("--param", "params", multiple=True, help="NAME=VALUE or NAME=@FILE (repeatable)")
     @click.option(
         "--journal", "journal_url", required=True, help="the stack's journal: sqlite:///PATH or postgresql://"
     )
@@ -382,6 +382,14 @@ def _aws_stack(fn: F) -> F:
             name, sep, value = item.partition("=")
             if not sep or not name:
                 raise click.BadParameter(f"expected NAME=VALUE, got {item!r}", param_hint="--param")
+            if value.startswith("@"):
+                # NAME=@PATH: the value is in a file, so a secret stays out of the shell history and `ps`.
+                try:
+                    value = pathlib.Path(value[1:]).read_text().strip()
+                except OSError as exc:
+                    raise click.BadParameter(
+                        f"{name}: cannot read {value[1:]}: {exc.strerror}", param_hint="--param"
+                    ) from None
             given[name] = value
         path = pathlib.Path(template_path)
         builtin = path.name.removesuffix(".json")

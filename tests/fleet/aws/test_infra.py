@@ -24,13 +24,15 @@ SECRET = "tok-9f8e7d-very-secret"
 
 def cli(endpoint: str, tmp: Path, *args: str, stack: str = "acme", template: str = "cell-infra-v1") -> Any:
     """Run ``reconcile-fleet ARGS --template ... --journal ...`` for ``stack`` in this process."""
+    token = tmp / "token"
+    token.write_text(SECRET + "\n")
     common = [
         "--template",
         template,
         "--param",
         f"name={stack}",
         "--param",
-        f"registration_token={SECRET}",
+        f"registration_token=@{token}",
         "--journal",
         f"sqlite:///{tmp}/{stack}-infra.db",
         "--endpoint-url",
