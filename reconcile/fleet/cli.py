@@ -1,4 +1,4 @@
-"""The ``reconcile-fleet`` command line (click, imported by this module only): serve, agent, operator commands, demo."""
+"""The ``reconcile-fleet`` command line (click, imported here only): serve, agent, operator, customer, demo."""
 
 from __future__ import annotations
 
