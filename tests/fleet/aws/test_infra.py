@@ -208,3 +208,20 @@ def test_library_apply_leaves_nothing_pending_in_the_journal(clients, tmp_path):
         assert result.result.ok
         assert s.journal.pending() == []
         assert rc.Address("vpc", ("main",)) in result.result.state.addresses
+
+
+def test_ec2_creates_carry_the_journals_idempotency_key(clients, tmp_path):
+    sent: list[dict[str, Any]] = []
+    real = clients.ec2.client.create_route_table
+
+    def recording(**kwargs):
+        sent.append(kwargs)
+        return real(**kwargs)
+
+    clients.ec2.client.create_route_table = recording
+    with session(clients, tmp_path, 1) as s:
+        s.apply(s.plan())
+        keys = {str(r.address): r.idempotency_key for r in s.journal.steps(s.journal.applies(limit=1)[0].id)}
+    assert [k["ClientToken"] for k in sent] == [keys["route-table/private"][:64]]
+    vpc = stack_vpcs(clients, "acme")[0]
+    assert {t["Key"]: t["Value"] for t in vpc["Tags"]}[aws.TOKEN_TAG] == keys["vpc/main"]
