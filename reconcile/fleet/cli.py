@@ -90,6 +90,7 @@ def main() -> None:
 @click.option("--admin-token-file", required=True, type=click.Path(dir_okay=False), help="created if missing")
 @click.option("--port-file", type=click.Path(dir_okay=False), help="write the bound port here")
 @click.option("--poll-interval", type=float, default=60.0, show_default=True, help="seconds, told to agents")
+@click.option("--expiry-every", type=float, default=60.0, show_default=True, help="seconds between expiry sweeps")
 @click.option("-v", "--verbose", is_flag=True)
 @_fail_cleanly
 def serve(
@@ -99,9 +100,10 @@ def serve(
     admin_token_file: str,
     port_file: str | None,
     poll_interval: float,
+    expiry_every: float,
     verbose: bool,
 ) -> None:
-    """Run the control plane's HTTP API."""
+    """Run the control plane's HTTP API and its controllers."""
     from .artifacts import ArtifactStore
     from .control import ControlPlane
     from .server import serve as run_server
@@ -124,7 +126,16 @@ def serve(
         admin_token=_read_token(admin_token_file),
         poll_interval=poll_interval,
     )
-    run_server(control, host, int(port), port_file=port_file)
+    from .controllers import registration_expiry
+
+    # The controllers run on whichever replica holds the store's lease; the others stand by.
+    expiry = registration_expiry(control, every=expiry_every)
+    expiry.start()
+    try:
+        run_server(control, host, int(port), port_file=port_file)
+    finally:
+        expiry.stop()
+        expiry.join()
 
 
 @main.command()

@@ -131,6 +131,9 @@ class ControlPlane:
         token = body["token"]
         cell_id = tokens.cell_of(token, tokens.REGISTRATION_PREFIX)
         reg = self.store.registration(cell_id)
+        if reg is not None and reg.token_hash is None and reg.used_at is None and self.clock() >= reg.expires_at:
+            # Purged by the registration-expiry controller: nothing is left to check it against.
+            raise AuthenticationError("token_expired", "the registration token has expired; ask for a new one")
         if reg is None or not tokens.matches(token, reg.token_hash):
             raise AuthenticationError("invalid_token", "the registration token is not valid")
         if reg.used_at is not None:
@@ -141,7 +144,9 @@ class ControlPlane:
             self._audit(f"cell:{cell_id}", "cell.register.refused", cell_id, "token expired")
             raise AuthenticationError("token_expired", "the registration token has expired; ask for a new one")
         credential = tokens.new_secret(tokens.CREDENTIAL_PREFIX, cell_id)
-        if not self.store.complete_registration(cell_id, reg.token_hash, tokens.hash_secret(credential), now):
+        stored = reg.token_hash
+        assert stored is not None  # matches() is false without a stored hash
+        if not self.store.complete_registration(cell_id, stored, tokens.hash_secret(credential), now):
             raise AuthenticationError("token_used", "the registration token was already used; ask for a new one")
         agent = body.get("agent_version")
         self._audit(f"cell:{cell_id}", "cell.register", cell_id, f"agent {agent}" if isinstance(agent, str) else "")
@@ -328,6 +333,23 @@ class ControlPlane:
         changed = self.store.publish_release(release)
         self._audit("admin", "release.publish", release.version, f"{len(changed)} cells follow")
         return release, changed
+
+    def expire_registration(self, cell_id: str) -> float | None:
+        """Purge a cell's registration token if it expired unused; seconds until it expires, if it has not yet.
+
+        The reconcile of the registration-expiry controller: level-triggered
+        (it reads the store, never an event) and idempotent, so running it
+        twice, or on two replicas at once, purges and audits once.
+        """
+        reg = self.store.registration(cell_id)
+        if reg is None or reg.token_hash is None or reg.used_at is not None:
+            return None
+        now = self.clock()
+        if now < reg.expires_at:
+            return reg.expires_at - now
+        if self.store.expire_registration(cell_id, now):
+            self._audit("controller", "cell.token.expired", cell_id, "unused registration token purged")
+        return None
 
     def audit_log(self, limit: int = 100) -> list[dict[str, Any]]:
         """The newest audit entries."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pathlib
+import time
 
 import pytest
 
@@ -105,3 +106,33 @@ def test_the_admin_token_must_be_long(tmp_path: pathlib.Path) -> None:
         ControlPlane(
             BackendFleetStore.open(f"sqlite:///{tmp_path / 'f.db'}"), ArtifactStore(tmp_path / "a"), admin_token="short"
         )
+
+
+def test_the_registration_expiry_controller_purges_tokens_that_expired_unused(tmp_path: pathlib.Path) -> None:
+    from reconcile.fleet.controllers import registration_expiry
+    from tests.support.fleet import wait_for
+
+    store = BackendFleetStore.open(f"sqlite:///{tmp_path / 'f.db'}")
+    cp = ControlPlane(store, ArtifactStore(tmp_path / "a"), admin_token="x" * 32)
+    short = cp.create_cell({"id": "short", "stage": "saas", "token_ttl": 0.3})["registration_token"]
+    cp.create_cell({"id": "long", "stage": "saas"})
+    used = cp.create_cell({"id": "used", "stage": "saas", "token_ttl": 0.3})["registration_token"]
+    cp.register({"token": used})
+    controller = registration_expiry(cp, every=0.05)
+    controller.start()
+    try:
+        wait_for(lambda: [e for e in cp.audit_log() if e["action"] == "cell.token.expired"], 10, message="the purge")
+        time.sleep(0.5)  # more sweeps: still one purge, nothing else touched
+    finally:
+        controller.stop()
+        controller.join()
+    purged = [e["target"] for e in cp.audit_log() if e["action"] == "cell.token.expired"]
+    assert purged == ["short"]
+    assert [r.cell_id for r in store.pending_registrations()] == ["long"]
+    reg = store.registration("short")
+    assert reg is not None and reg.token_hash is None
+    with pytest.raises(AuthenticationError) as caught:
+        cp.register({"token": short})
+    assert caught.value.code == "token_expired"
+    assert store.credential_hash("used") is not None
+    store.close()

@@ -116,9 +116,24 @@ class BackendFleetStore:
     def registration(self, cell_id: str) -> Registration | None:
         sql = "SELECT token_hash, token_expires, token_used FROM fleet_cells WHERE id = ?"
         row = self.backend.read(lambda tx: tx.one(sql, (cell_id,)))
-        if row is None or row[0] is None:
+        if row is None or row[1] is None:
             return None
         return Registration(cell_id, row[0], float(row[1]), None if row[2] is None else float(row[2]))
+
+    def pending_registrations(self) -> list[Registration]:
+        sql = (
+            "SELECT id, token_hash, token_expires FROM fleet_cells"
+            " WHERE token_hash IS NOT NULL AND token_used IS NULL ORDER BY id"
+        )
+        rows = self.backend.read(lambda tx: tx.query(sql))
+        return [Registration(r[0], r[1], float(r[2]), None) for r in rows]
+
+    def expire_registration(self, cell_id: str, now: float) -> bool:
+        sql = (
+            "UPDATE fleet_cells SET token_hash = NULL WHERE id = ? AND token_hash IS NOT NULL"
+            " AND token_used IS NULL AND token_expires <= ?"
+        )
+        return self.backend.write(lambda tx: tx.execute(sql, (cell_id, now)) == 1)
 
     def complete_registration(self, cell_id: str, token_hash: str, credential_hash: str, now: float) -> bool:
         sql = (

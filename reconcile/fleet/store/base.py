@@ -15,13 +15,13 @@ class Registration:
 
     Attributes:
         cell_id: the cell.
-        token_hash: sha256 of the token.
+        token_hash: sha256 of the token, or ``None`` once the token expired unused (purged).
         expires_at: when it stops being accepted.
         used_at: when it was used, or ``None``.
     """
 
     cell_id: str
-    token_hash: str
+    token_hash: str | None
     expires_at: float
     used_at: float | None
 
@@ -63,6 +63,14 @@ class FleetStore(Protocol):
 
     def complete_registration(self, cell_id: str, token_hash: str, credential_hash: str, now: float) -> bool:
         """Mark the token used and store the credential's hash, if the token is still unused; whether it was."""
+        ...
+
+    def pending_registrations(self) -> list[Registration]:
+        """Every cell whose registration token is stored and unused, by id."""
+        ...
+
+    def expire_registration(self, cell_id: str, now: float) -> bool:
+        """Purge the cell's token hash if the token is unused and expired at ``now``; whether it was."""
         ...
 
     def credential_hash(self, cell_id: str) -> str | None:
