@@ -9,13 +9,16 @@ from typing import Any
 
 from ._graph import find_cycles, to_networkx, topological_order
 from ._model import Address, Ref, ResourceType, as_address, is_resource, iter_refs, resource_type, type_of
-from ._typecheck import compiled, field_checks
+from ._typecheck import CONTAINS_ITSELF, MAX_DEPTH, NESTING, Compiled, compiled, field_checks, nesting
 from .errors import (
     CycleError,
     DanglingRefError,
     DuplicateAddressError,
     FieldTypeError,
     InvalidStateError,
+    NestingError,
+    ResourceDefinitionError,
+    StateInputError,
     StateProblem,
 )
 
@@ -23,15 +26,54 @@ _EMPTY: tuple[Address, ...] = ()
 _PATH_KEY = re.compile(r"\[((?:[^\[\]]|'[^']*')*)\]")
 
 
+def _resource_list(resources: Any) -> list[Any] | tuple[Any, ...]:
+    """The items given to ``State()``, as a list; anything but an iterable of them is refused."""
+    if isinstance(resources, (list, tuple)):
+        return resources
+    if isinstance(resources, (str, bytes, Mapping)) or is_resource(resources):
+        what = "a resource" if is_resource(resources) else type(resources).__name__
+        raise StateInputError(f"State() takes an iterable of resources (a list, a tuple ...), got {what}")
+    try:
+        items = iter(resources)
+    except TypeError:
+        raise StateInputError(
+            f"State() takes an iterable of resources (a list, a tuple ...), got {type(resources).__name__}"
+        ) from None
+    return list(items)
+
+
+def _refuse(item: Any) -> None:
+    """Raise the error for an item of a ``State`` that is not a resource instance."""
+    if isinstance(item, type) and is_resource(item):
+        raise ResourceDefinitionError(
+            f"State() takes resource instances, got the class {item.__qualname__} "
+            f"(kind {resource_type(item).kind!r}) itself"
+        )
+    resource_type(item)
+    raise ResourceDefinitionError(f"{type(item).__name__} is not a resource instance")  # pragma: no cover
+
+
 def _field_problem(address: Address, rt: ResourceType, name: str, err: str, value: Any) -> FieldTypeError:
+    if err in (NESTING, CONTAINS_ITSELF):
+        shown = "(sensitive)" if name in rt.sensitive else value
+        return NestingError(address, name, MAX_DEPTH, shown, contains_itself=err == CONTAINS_ITSELF)
     path, _, expected = err.partition("\x00")
-    shown: Any = value
+    inside, is_key, in_key = path.partition(" (key)")
+    if is_key:
+        # A dict key of the wrong type: the key is blamed (the path names the
+        # dict) and shown, not the value stored under it.
+        segments = list(_PATH_KEY.finditer(inside))
+        holder = inside[: segments[-1].start()] if segments else inside
+        mapping = _nested_value(value, holder)
+        text = segments[-1].group(1) if segments else ""
+        key = next((k for k in mapping if repr(k) == text), text) if isinstance(mapping, Mapping) else text
+        field, shown = name + holder + " (key)" + in_key, _nested_value(key, in_key)
+    else:
+        # Walk to the nested offender so the message shows the value that is wrong.
+        field, shown = name + path, _nested_value(value, path) if path else value
     if name in rt.sensitive:
         shown = "(sensitive)"
-    elif path:
-        # Walk to the nested offender so the message shows the value that is wrong.
-        shown = _nested_value(value, path)
-    return FieldTypeError(address, name + path.replace(" (key)", ""), expected, shown)
+    return FieldTypeError(address, field, expected, shown)
 
 
 def _nested_value(value: Any, path: str) -> Any:
@@ -116,8 +158,11 @@ def _targets(obj: Any) -> tuple[Address, ...]:
 
 def _refs_of(rt: ResourceType, obj: Any) -> Iterator[tuple[str, Address]]:
     for name in rt.ref_fields():
-        for path, r in iter_refs(getattr(obj, name), name):
-            yield path, r.address
+        value = getattr(obj, name)
+        # A value nested too deep (refused by its check) is not walked: it may contain itself.
+        if nesting(value) is None:
+            for path, r in iter_refs(value, name):
+                yield path, r.address
     for target in obj.depends_on:
         yield "depends_on", target
 
@@ -140,9 +185,11 @@ class State:
         ResourceDefinitionError: an item is not a resource.
     """
 
-    __slots__ = ("_by_address", "_dependents", "_graph")
+    __slots__ = ("_allow_dangling", "_by_address", "_dependents", "_graph")
 
     _by_address: dict[Address, Any]
+    # Kept so the states derived from this one (``with_resources``, ``without``) accept what it accepted.
+    _allow_dangling: bool
     # The dependency edges, only to addresses in the state; ``None`` until first
     # needed when they could be left for later (see ``_deps``).
     _graph: dict[Address, tuple[Address, ...]] | None
@@ -150,19 +197,18 @@ class State:
     _dependents: dict[Address, list[Address]] | None
 
     def __init__(self, resources: Iterable[Any] = (), *, allow_dangling: bool = False) -> None:
-        objs = resources if isinstance(resources, (list, tuple)) else list(resources)
-        scanners: dict[type, Any] = {}
-        checkers: dict[type, Any] = {}
+        objs = _resource_list(resources)
+        fns_of: dict[type, Compiled] = {}
         # Which kinds may ref which, from the annotations (``known_kinds`` is
         # False when some class has refs of any kind: linking is eager then).
         kind_edges: set[tuple[str, str]] = set()
         known_kinds = True
         for cls in dict.fromkeys(map(type, objs)):
-            # For a class that is no resource, the first such item gets the error.
-            rt = type_of(cls) if is_resource(cls) else resource_type(next(o for o in objs if type(o) is cls))
-            fns = compiled(rt)
-            scanners[cls] = fns.scan
-            checkers[cls] = fns.check
+            if not is_resource(cls):
+                # The first such item gets the error.
+                _refuse(next(o for o in objs if type(o) is cls))
+            rt = type_of(cls)
+            fns = fns_of[cls] = compiled(rt)
             if fns.ref_kinds is None:
                 known_kinds = False
             else:
@@ -170,6 +216,12 @@ class State:
         # An observed state whose kinds cannot form a cycle needs no ref lookups
         # now: which refs land inside the state is worked out on first use.
         lazy = allow_dangling and known_kinds and not _kinds_cyclic(kind_edges)
+        # Another observed state looks its refs up (to find what could be on a
+        # cycle) but keeps no edges: a controller observes on every tick, and
+        # every object kept is one more for the garbage collector to walk.
+        mode = "check" if lazy else "settle" if allow_dangling else "link"
+        keep = mode == "link"
+        runs = {cls: fns.run[mode] for cls, fns in fns_of.items()}
         problems: list[StateProblem] = []
         by_address: dict[Address, Any] = {}
         deps: dict[Address, tuple[Address, ...]] = {}
@@ -178,12 +230,20 @@ class State:
         # they, and what depends on them, can be on a cycle.
         unsettled: dict[Address, None] = {}
         explicit_kinds: set[tuple[str, str]] = set()
-        if lazy:
-            for obj in objs:
-                address, explicit = checkers[type(obj)](obj)
-                size = len(by_address)
-                by_address.setdefault(address, obj)
-                if len(by_address) == size:
+        i, n = 0, len(objs)
+        while i < n:
+            # The generated loop takes every resource it can; the one it stops
+            # at (another class aside) goes the generic way below.
+            obj = objs[i]
+            j = runs[type(obj)](objs, i, n, by_address, deps, unsettled)
+            if j != i:
+                i = j
+                continue
+            i += 1
+            fns = fns_of[type(obj)]
+            if lazy:
+                address, explicit = fns.check(obj)
+                if address in by_address:
                     problems.append(DuplicateAddressError(address, by_address[address], obj))
                     continue
                 if explicit is None:
@@ -191,31 +251,32 @@ class State:
                     explicit = obj.depends_on
                 if explicit:
                     explicit_kinds.update((address[0], t[0]) for t in explicit)
-        else:
-            for obj in objs:
-                address, targets, explicit = scanners[type(obj)](obj)
-                if address in by_address:
-                    problems.append(DuplicateAddressError(address, by_address[address], obj))
-                    continue
-                if targets is None:
-                    targets = _slow_scan(address, obj, problems)
-                if targets:
-                    # Looked up before this resource is added, so a ref to itself
-                    # counts as unsettled.
-                    linked = []
-                    for target in targets:
-                        found = by_address.get(target)
-                        if found is None or target in unsettled:
-                            unsettled[address] = None
-                            deps[address] = targets
-                            break
-                        linked.append(getattr(found, "_reconcile_address", None) or target)
-                    else:
-                        deps[address] = tuple(linked)
                 by_address[address] = obj
+                continue
+            address, targets, explicit = fns.scan(obj)
+            if address in by_address:
+                problems.append(DuplicateAddressError(address, by_address[address], obj))
+                continue
+            if targets is None:
+                targets = _slow_scan(address, obj, problems)
+            if targets:
+                # Looked up before this resource is added, so a ref to itself
+                # counts as unsettled.
+                linked = []
+                for target in targets:
+                    found = by_address.get(target)
+                    if found is None or target in unsettled:
+                        unsettled[address] = None
+                        deps[address] = targets
+                        break
+                    linked.append(getattr(found, "_reconcile_address", None) or target)
+                else:
+                    if keep:
+                        deps[address] = tuple(linked)
+            by_address[address] = obj
         if lazy and explicit_kinds and _kinds_cyclic(kind_edges | explicit_kinds):
             # depends_on edges between kinds may close a loop: link and check now.
-            lazy = False
+            lazy, keep = False, True
             deps, unsettled = _replay(by_address, _scan_all(by_address))
         if unsettled:
             for address in unsettled:
@@ -241,10 +302,10 @@ class State:
         if problems:
             raise InvalidStateError("invalid state", problems)
         self._by_address = by_address
-        # Lazily linked states keep nothing but the resources: a controller
-        # observes on every tick, and every object kept would be one more for
-        # the garbage collector to walk.
-        self._graph = None if lazy else deps
+        self._allow_dangling = allow_dangling
+        # A state linked later keeps nothing but the resources until its graph
+        # is first asked for (a no-change tick never asks).
+        self._graph = deps if keep else None
         self._dependents = None
 
     @property
@@ -260,6 +321,7 @@ class State:
         """
         self = cls.__new__(cls)
         self._by_address = by_address
+        self._allow_dangling = True
         self._graph = None
         self._dependents = None
         return self
@@ -346,16 +408,32 @@ class State:
         return tuple(found) if found is not None else _EMPTY
 
     def with_resources(self, *resources: Any) -> State:
-        """A new, validated state with ``resources`` added or replacing those at their addresses."""
+        """A new, validated state with ``resources`` added or replacing those at their addresses.
+
+        The new state allows dangling refs if this one did.
+
+        Raises:
+            InvalidStateError: the new state is invalid.
+            ResourceDefinitionError: an item is not a resource instance.
+        """
         merged = dict(self._by_address)
         for obj in resources:
+            if isinstance(obj, type) or not is_resource(obj):
+                _refuse(obj)
             merged[resource_type(obj).address(obj)] = obj
-        return State(merged.values())
+        return State(merged.values(), allow_dangling=self._allow_dangling)
 
     def without(self, *addresses: Address | str) -> State:
-        """A new, validated state without the resources at ``addresses``."""
+        """A new, validated state without the resources at ``addresses``.
+
+        The new state allows dangling refs if this one did.
+
+        Raises:
+            InvalidStateError: the new state is invalid (a resource left refs one taken out).
+            AddressError: an address is malformed.
+        """
         drop = {as_address(a) for a in addresses}
-        return State(obj for a, obj in self._by_address.items() if a not in drop)
+        return State([obj for a, obj in self._by_address.items() if a not in drop], allow_dangling=self._allow_dangling)
 
     def to_networkx(self) -> Any:
         """The dependency graph as a ``networkx.DiGraph`` (edge ``dependency -> dependent``)."""

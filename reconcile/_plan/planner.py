@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from .._model import Address, Ref, ResourceType, as_address, type_of
 from .._state import State
 from .._typecheck import compiled
-from ..errors import PlanOptionError
+from ..errors import PlanOptionError, StateInputError
 from .diff import compare
 from .guards import check_budget, check_protection
 from .model import Action, Change, Plan
@@ -21,6 +21,10 @@ from .targeting import kept_addresses
 def _addresses(value: Any, option: str, desired: State, actual: State) -> list[Address]:
     if isinstance(value, (str, Address, Ref)):
         value = (value,)
+    elif isinstance(value, (bytes, Mapping)) or not isinstance(value, Iterable):
+        raise PlanOptionError(
+            f"plan({option}=...) takes an address, a Ref or an iterable of them, got {type(value).__name__}"
+        )
     found = [as_address(v) for v in value]
     unknown = [a for a in found if a not in desired.by_address and a not in actual.by_address]
     if unknown:
@@ -60,9 +64,11 @@ def plan(
         max_deletes: refuse a plan that deletes or replaces more resources than this.
 
     Raises:
-        TypeError: ``desired`` or ``actual`` is not a ``State``.
-        PlanOptionError: a target or exclusion names an address in neither state,
-            or ``max_deletes`` is not a non-negative int.
+        StateInputError: ``desired`` or ``actual`` is not a ``State`` (also a
+            ``TypeError``, what was raised before).
+        PlanOptionError: ``targets`` or ``exclude`` is neither an address nor an
+            iterable of them, names an address in neither state, or
+            ``max_deletes`` is not a non-negative int.
         AddressError: a target or exclusion is not an address.
         LifecycleError: a lifecycle option names a field or resource that does not exist.
         ProtectedResourceError: the plan would delete or replace protected
@@ -70,7 +76,7 @@ def plan(
         PlanBudgetError: the plan deletes or replaces more than ``max_deletes`` resources.
     """
     if not isinstance(desired, State) or not isinstance(actual, State):
-        raise TypeError(
+        raise StateInputError(
             f"plan(desired, actual) takes two States, got {type(desired).__name__} and {type(actual).__name__}"
         )
     if max_deletes is not None and (type(max_deletes) is not int or max_deletes < 0):

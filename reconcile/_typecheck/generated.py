@@ -27,11 +27,14 @@ from typing import Any, Union
 import attrs
 
 from .._model import Address, Ref, ResourceType, is_resource, iter_refs, resource_type
-from .annotations import compile_check
+from .annotations import bounded, compile_check, nesting
 
 Scan = Callable[[Any], "tuple[Address, tuple[Address, ...] | None, tuple[Address, ...]]"]
 Check = Callable[[Any], "tuple[Address, tuple[Address, ...] | None]"]
 Same = Callable[[Any, Any], bool]
+Run = Callable[
+    [Sequence[Any], int, int, "dict[Address, Any]", "dict[Address, tuple[Address, ...]]", "dict[Address, None]"], int
+]
 
 
 @attrs.frozen
@@ -53,6 +56,18 @@ class Compiled:
             fields (``depends_on`` aside), or ``None`` if that is not known from
             the annotations (an untyped ``Ref``, an ``Any`` field ...).
         source: the generated source, for debugging.
+        run: the loops of ``State`` construction, by mode (``"link"``,
+            ``"settle"``, ``"check"``): ``run(objs, i, n, by_address, deps,
+            unsettled)`` takes ``objs[i:n]`` while they are of this class and
+            pass every check, adds each to ``by_address`` (and its edges to
+            ``deps``, and to ``unsettled`` when a ref points at an address not
+            read yet or unsettled), and returns the index of the first object
+            it did not take: another class, a failed check or an address
+            already taken, which the caller handles the generic way. "link"
+            keeps the edges of every resource, as the state's own address
+            objects; "settle" keeps those of unsettled resources only (a
+            state linked later); "check" collects no refs and stops at a
+            resource with ``depends_on``.
     """
 
     scan: Scan
@@ -60,6 +75,7 @@ class Compiled:
     same: Same
     ref_kinds: frozenset[str] | None
     source: str
+    run: Mapping[str, Run]
 
 
 def compiled(rt: ResourceType) -> Compiled:
@@ -109,7 +125,7 @@ def _scalar(tp: Any, v: str, src: _Source) -> str | None:
     if tp is int:
         return f"(type({v}) is int or (isinstance({v}, int) and not isinstance({v}, bool)))"
     if tp is float:
-        return f"(type({v}) is float or type({v}) is int)"
+        return f"(type({v}) is float or type({v}) is int or (isinstance({v}, _number) and not isinstance({v}, bool)))"
     if origin is Ref or tp is Ref:
         kind = _ref_kind(args)
         if kind is None:
@@ -148,7 +164,7 @@ def _check(tp: Any, v: str, src: _Source, collect: bool = False) -> list[str]:
         lines = [f"if not isinstance({v}, _Ref): {src.fail}", f"{a} = {v}.address"]
         if kind is not None:
             lines.append(f"if {a}[0] != {src.name(kind, 'kind')}: {src.fail}")
-        return [*lines, f"if {a} not in r: r.append({a})"]
+        return [*lines, f"if many or {a} not in r: r.append({a})"]
     if collect and (origin is Union or origin is types.UnionType) and len(args) == 2 and type(None) in args:
         (inner,) = (a for a in args if a is not type(None))
         if typing.get_origin(inner) is Ref or inner is Ref:
@@ -157,15 +173,14 @@ def _check(tp: Any, v: str, src: _Source, collect: bool = False) -> list[str]:
     if expr is not None or check is None:
         lines = [f"if not {expr}: {src.fail}"] if expr is not None else []
         if collect and not _holds_no_refs(tp):
-            x = src.var("x")
-            lines += [f"for _path, {x} in _iter_refs({v}, ''):", f"    if {x}.address not in r: r.append({x}.address)"]
+            lines += _walk(v, src)
         return lines
     if origin in _SEQUENCES and args and (origin is not tuple or (len(args) == 2 and args[1] is Ellipsis)):
         item = src.var("x")
         lines = [f"if not isinstance({v}, {src.name(origin, 'type')}): {src.fail}"]
         body = _check(args[0], item, src, collect)
         if body:
-            lines += [f"for {item} in {v}:", *_indent(body)]
+            lines += [*_many(v, collect), f"for {item} in {v}:", *_indent(body)]
         return lines
     if origin is tuple and args:
         lines = [f"if not isinstance({v}, tuple) or len({v}) != {len(args)}: {src.fail}"]
@@ -181,13 +196,30 @@ def _check(tp: Any, v: str, src: _Source, collect: bool = False) -> list[str]:
         # iter_refs walks a dict's values, never its keys.
         body = _check(args[0], k, src) + _check(args[1], x, src, collect)
         if body:
-            lines += [f"for {k}, {x} in {v}.items():", *_indent(body)]
+            lines += [*_many(v, collect), f"for {k}, {x} in {v}.items():", *_indent(body)]
         return lines
     lines = [f"if {src.name(check, 'check')}({v}) is not None: {src.fail}"]
     if collect:
-        x = src.var("x")
-        lines += [f"for _path, {x} in _iter_refs({v}, ''):", f"    if {x}.address not in r: r.append({x}.address)"]
+        lines += _walk(v, src)
     return lines
+
+
+# Refs are collected into the list ``r`` without repeats. While few, a repeat
+# is found by scanning ``r`` (cheaper than hashing each address); once a
+# container holds more than this many items, ``many`` is set: every address is
+# appended and the repeats go in one pass at the end, so a resource holding
+# thousands of refs costs linear time.
+_FEW = 8
+
+
+def _many(v: str, collect: bool) -> list[str]:
+    return [f"if len({v}) > {_FEW}: many = True"] if collect else []
+
+
+def _walk(v: str, src: _Source) -> list[str]:
+    """Lines collecting every ``Ref`` in ``v`` with the generic walk (any number of them)."""
+    x = src.var("x")
+    return ["many = True", f"for _path, {x} in _iter_refs({v}, ''):", f"    r.append({x}.address)"]
 
 
 # Values of these exact types can never be (or contain) a Ref: a subclass of
@@ -208,33 +240,92 @@ def _indent(lines: list[str]) -> list[str]:
     return ["    " + line for line in lines]
 
 
-def _build(rt: ResourceType) -> Compiled:
+def _fields(rt: ResourceType, src: _Source, collect: bool) -> list[str]:
+    """Lines reading and checking every field (``o``), collecting refs into ``r`` with ``collect``."""
     hints = rt.type_hints()
-    fields = rt.fields()
     ref_fields = set(rt.ref_fields())
+    lines = []
+    for name in rt.fields():
+        tp = hints.get(name, Any)
+        v = src.var("v")
+        lines.append(f"{v} = o.{name}")
+        if not bounded(tp):
+            # First, as the generic checks do: no walk below meets a value that contains itself.
+            lines.append(f"if _nesting({v}) is not None: {src.fail}")
+        lines += _check(tp, v, src, collect=collect and name in ref_fields)
+    return lines
+
+
+_ADDRESS = [
+    "address = getattr(o, '_reconcile_address', None)",
+    "if address is None:",
+    "    address = _address(o)",
+]
+_COLLECT_DEPENDS_ON = [
+    "d = o.depends_on",
+    "if d:",
+    f"    if len(d) > {_FEW}: many = True",
+    "    for a in d:",
+    "        if many or a not in r: r.append(a)",
+    "if many: r = list(_unique(r))",
+]
+# The bodies of the State loops (see ``Compiled.run``): after the checks, with
+# the refs in ``r``. "link" keeps every resource's edges; "settle" looks the
+# refs up only to know which resources could be on a cycle and keeps the edges
+# of those alone; "check" (no refs collected) leaves the refs for later.
+_LINK = [
+    "if r:",
+    "    linked = []",
+    "    for t in r:",
+    "        found = get(t)",
+    "        if found is None or (unsettled and t in unsettled):",
+    "            unsettled[address] = None",
+    "            deps[address] = tuple(r)",
+    "            break",
+    "        linked.append(getattr(found, '_reconcile_address', None) or t)",
+    "    else:",
+    "        deps[address] = tuple(linked)",
+]
+_SETTLE = [
+    "if r:",
+    "    for t in r:",
+    "        if get(t) is None or (unsettled and t in unsettled):",
+    "            unsettled[address] = None",
+    "            deps[address] = tuple(r)",
+    "            break",
+]
+
+
+def _build(rt: ResourceType) -> Compiled:
     src = _Source()
-    src.names.update(_Ref=Ref, _iter_refs=iter_refs, _address=rt.address)
-    for function, collect in (("scan", True), ("check", False)):
-        src.fail = "return address, None, ()" if collect else "return address, None"
-        src.emit(0, f"def {function}(o):")
-        src.emit(1, "address = getattr(o, '_reconcile_address', None)")
-        src.emit(1, "if address is None:")
-        src.emit(2, "address = _address(o)")
-        if collect:
-            src.emit(1, "r = []")
-        for name in fields:
-            v = src.var("v")
-            src.emit(1, f"{v} = o.{name}")
-            src.emit(1, *_check(hints.get(name, Any), v, src, collect=collect and name in ref_fields))
-        if collect:
-            src.emit(1, "d = o.depends_on")
-            src.emit(1, "if d:")
-            src.emit(2, "for a in d:")
-            src.emit(3, "if a not in r: r.append(a)")
-            src.emit(1, "return address, tuple(r), d")
+    src.names.update(
+        _Ref=Ref,
+        _iter_refs=iter_refs,
+        _address=rt.address,
+        _nesting=nesting,
+        _number=(float, int),
+        _unique=dict.fromkeys,
+        _cls=rt.cls,
+    )
+    src.fail = "return address, None, ()"
+    src.emit(0, "def scan(o):", *_indent([*_ADDRESS, "r = []", "many = False", *_fields(rt, src, True)]))
+    src.emit(1, *_COLLECT_DEPENDS_ON, "return address, tuple(r), d", "")
+    src.fail = "return address, None"
+    src.emit(0, "def check(o):", *_indent([*_ADDRESS, *_fields(rt, src, False), "return address, o.depends_on", ""]))
+    src.fail = "return i"
+    for mode, tail in (("link", _LINK), ("settle", _SETTLE), ("check", None)):
+        src.emit(0, f"def run_{mode}(objs, i, n, by_address, deps, unsettled):")
+        src.emit(1, "get = by_address.get", "while i < n:")
+        body = ["o = objs[i]", "if type(o) is not _cls: return i", *_ADDRESS]
+        if tail is None:
+            # depends_on adds kind edges the annotations do not show: the caller looks at those.
+            body += [*_fields(rt, src, False), "if o.depends_on: return i"]
         else:
-            src.emit(1, "return address, o.depends_on")
-        src.emit(0, "")
+            body += ["r = []", "many = False", *_fields(rt, src, True), *_COLLECT_DEPENDS_ON]
+        # A second resource at one address is reported by the caller.
+        body += ["if address in by_address: return i", *(tail or ()), "by_address[address] = o", "i += 1"]
+        src.emit(2, *body)
+        src.emit(1, "return i", "")
     tests = " and ".join(f"((x := a.{f}) is (y := b.{f}) or x == y)" for f in rt.compared) or "True"
     # "x is y or x == y" is the rule tuple equality follows, so a value that is
     # not equal to itself (a NaN) still counts as unchanged when it is the same object.
@@ -242,6 +333,7 @@ def _build(rt: ResourceType) -> Compiled:
     text = "\n".join(src.lines) + "\n"
     namespace = dict(src.names)
     exec(compile(text, f"<reconcile generated for {rt.cls.__qualname__}>", "exec"), namespace)
+    hints = rt.type_hints()
     kinds: set[str] | None = set()
     for name in rt.ref_fields():
         found = _kinds_in(hints.get(name, Any))
@@ -250,7 +342,12 @@ def _build(rt: ResourceType) -> Compiled:
         else:
             kinds |= found
     return Compiled(
-        namespace["scan"], namespace["check"], namespace["same"], None if kinds is None else frozenset(kinds), text
+        namespace["scan"],
+        namespace["check"],
+        namespace["same"],
+        None if kinds is None else frozenset(kinds),
+        text,
+        {"link": namespace["run_link"], "settle": namespace["run_settle"], "check": namespace["run_check"]},
     )
 
 
