@@ -105,21 +105,18 @@ def _kinds_cyclic(edges: set[tuple[str, str]]) -> bool:
     return bool(topological_order(kinds, preds)[1])
 
 
-def _replay(
-    by_address: dict[Address, Any], raw: dict[Address, tuple[Address, ...]]
-) -> tuple[dict[Address, tuple[Address, ...]], dict[Address, None]]:
+def _unsettled(by_address: dict[Address, Any]) -> dict[Address, tuple[Address, ...]]:
     """Which resources ref an address not before them, as if the refs had been looked up while reading."""
     seen: set[Address] = set()
-    unsettled: dict[Address, None] = {}
-    for address in by_address:
-        targets = raw.get(address)
-        if targets:
-            for target in targets:
-                if target not in seen or target in unsettled:
-                    unsettled[address] = None
-                    break
+    unsettled: dict[Address, tuple[Address, ...]] = {}
+    for address, obj in by_address.items():
+        targets = _targets(obj)
+        for target in targets:
+            if target not in seen or target in unsettled:
+                unsettled[address] = targets
+                break
         seen.add(address)
-    return {a: targets if a in unsettled else _linked(targets, by_address) for a, targets in raw.items()}, unsettled
+    return unsettled
 
 
 def _linked(targets: tuple[Address, ...], by_address: dict[Address, Any]) -> tuple[Address, ...]:
@@ -185,16 +182,24 @@ class State:
         ResourceDefinitionError: an item is not a resource.
     """
 
-    __slots__ = ("_allow_dangling", "_by_address", "_dependents", "_graph")
+    __slots__ = ("_addresses", "_allow_dangling", "_by_address", "_links", "_position", "_reverse")
 
     _by_address: dict[Address, Any]
     # Kept so the states derived from this one (``with_resources``, ``without``) accept what it accepted.
     _allow_dangling: bool
-    # The dependency edges, only to addresses in the state; ``None`` until first
-    # needed when they could be left for later (see ``_deps``).
-    _graph: dict[Address, tuple[Address, ...]] | None
-    # Built on first use; lists, turned into tuples per call (most are never asked for).
-    _dependents: dict[Address, list[Address]] | None
+    # The dependency edges, between positions in ``_by_address`` (its insertion
+    # order): a tuple of ints holds no object the garbage collector tracks, so it
+    # stops looking at it, where a tuple of addresses would be walked by every
+    # full collection. ``None`` until first needed when they could be left for
+    # later (see ``_edges``). Keys are in ascending order.
+    _links: dict[int, tuple[int, ...]] | None
+    # Position of each address, and address at each position; built on first use
+    # (``_position`` while linking).
+    _position: dict[Address, int] | None
+    _addresses: list[Address] | None
+    # The reverse edges, on first use: the dependents of position ``i`` are
+    # ``sources[starts[i]:starts[i + 1]]``.
+    _reverse: tuple[list[int], list[int]] | None
 
     def __init__(self, resources: Iterable[Any] = (), *, allow_dangling: bool = False) -> None:
         objs = _resource_list(resources)
@@ -224,18 +229,19 @@ class State:
         runs = {cls: fns.run[mode] for cls, fns in fns_of.items()}
         problems: list[StateProblem] = []
         by_address: dict[Address, Any] = {}
-        deps: dict[Address, tuple[Address, ...]] = {}
+        position: dict[Address, int] = {}
+        links: dict[int, tuple[int, ...]] = {}
         # Resources with a ref to an address not seen yet (later in the input, or
-        # missing): their refs are settled once every address is known, and only
-        # they, and what depends on them, can be on a cycle.
-        unsettled: dict[Address, None] = {}
+        # missing), with their targets: their refs are settled once every address
+        # is known, and only they, and what depends on them, can be on a cycle.
+        unsettled: dict[Address, tuple[Address, ...]] = {}
         explicit_kinds: set[tuple[str, str]] = set()
         i, n = 0, len(objs)
         while i < n:
             # The generated loop takes every resource it can; the one it stops
             # at (another class aside) goes the generic way below.
             obj = objs[i]
-            j = runs[type(obj)](objs, i, n, by_address, deps, unsettled)
+            j = runs[type(obj)](objs, i, n, by_address, links, unsettled, position)
             if j != i:
                 i = j
                 continue
@@ -262,26 +268,24 @@ class State:
             if targets:
                 # Looked up before this resource is added, so a ref to itself
                 # counts as unsettled.
-                linked = []
                 for target in targets:
-                    found = by_address.get(target)
-                    if found is None or target in unsettled:
-                        unsettled[address] = None
-                        deps[address] = targets
+                    if target not in by_address or target in unsettled:
+                        unsettled[address] = targets
                         break
-                    linked.append(getattr(found, "_reconcile_address", None) or target)
-                else:
-                    if keep:
-                        deps[address] = tuple(linked)
+                if keep:
+                    # An unsettled resource's place is kept (edges in ascending order).
+                    k = len(position)
+                    links[k] = () if address in unsettled else tuple(position[t] for t in targets)
+            if keep:
+                position[address] = len(position)
             by_address[address] = obj
         if lazy and explicit_kinds and _kinds_cyclic(kind_edges | explicit_kinds):
-            # depends_on edges between kinds may close a loop: link and check now.
-            lazy, keep = False, True
-            deps, unsettled = _replay(by_address, _scan_all(by_address))
+            # depends_on edges between kinds may close a loop: find what could be on one now.
+            unsettled = _unsettled(by_address)
         if unsettled:
-            for address in unsettled:
-                targets = deps[address]
-                present = _linked(targets, by_address)
+            preds: dict[Address, list[Address]] = {}
+            for address, targets in unsettled.items():
+                present = [t for t in targets if t in by_address]
                 if len(present) != len(targets) and not allow_dangling:
                     obj = by_address[address]
                     problems += [
@@ -289,24 +293,29 @@ class State:
                         for path, target in _refs_of(type_of(type(obj)), obj)
                         if target not in by_address
                     ]
-                if present:
-                    deps[address] = present
-                else:
-                    del deps[address]
+                preds[address] = present
+                if keep:
+                    k = position[address]
+                    if present:
+                        links[k] = tuple(position[t] for t in present)
+                    else:
+                        del links[k]
             # A resource whose dependencies all came before it and are settled
             # cannot reach itself, so the cycle search looks at the rest only.
-            nodes = [a for a in unsettled if a in deps]
-            _, stuck = topological_order(nodes, deps)
+            nodes = [a for a in unsettled if preds[a]]
+            _, stuck = topological_order(nodes, preds)
             if stuck:
-                problems.extend(CycleError(c) for c in find_cycles(stuck, deps))
+                problems.extend(CycleError(c) for c in find_cycles(stuck, preds))
         if problems:
             raise InvalidStateError("invalid state", problems)
         self._by_address = by_address
         self._allow_dangling = allow_dangling
         # A state linked later keeps nothing but the resources until its graph
         # is first asked for (a no-change tick never asks).
-        self._graph = deps if keep else None
-        self._dependents = None
+        self._links = links if keep else None
+        self._position = position if keep else None
+        self._addresses = None
+        self._reverse = None
 
     @property
     def by_address(self) -> Mapping[Address, Any]:
@@ -322,23 +331,42 @@ class State:
         self = cls.__new__(cls)
         self._by_address = by_address
         self._allow_dangling = True
-        self._graph = None
-        self._dependents = None
+        self._links = None
+        self._position = None
+        self._addresses = None
+        self._reverse = None
         return self
+
+    def _positions(self) -> dict[Address, int]:
+        position = self._position
+        if position is None:
+            position = self._position = {a: i for i, a in enumerate(self._by_address)}
+        return position
+
+    def _address_list(self) -> list[Address]:
+        addresses = self._addresses
+        if addresses is None:
+            addresses = self._addresses = list(self._by_address)
+        return addresses
+
+    def _edges(self) -> dict[int, tuple[int, ...]]:
+        """The edges between positions (each resource's targets that are in the state), linked on first use."""
+        links = self._links
+        if links is None:
+            position = self._positions()
+            links = {}
+            for address, targets in _scan_all(self._by_address).items():
+                present = tuple(j for t in targets if (j := position.get(t)) is not None)
+                if present:
+                    links[position[address]] = present
+            self._links = links
+        return links
 
     @property
     def _deps(self) -> dict[Address, tuple[Address, ...]]:
-        """The dependency edges (each resource's targets that are in the state), linked on first use."""
-        graph = self._graph
-        if graph is None:
-            by_address = self._by_address
-            graph = {}
-            for address, targets in _scan_all(by_address).items():
-                present = _linked(targets, by_address)
-                if present:
-                    graph[address] = present
-            self._graph = graph
-        return graph
+        """The dependency edges as addresses (the state's own ``Address`` objects)."""
+        at = self._address_list()
+        return {at[i]: tuple(at[j] for j in targets) for i, targets in self._edges().items()}
 
     def __len__(self) -> int:
         return len(self._by_address)
@@ -382,30 +410,52 @@ class State:
     def dependencies(self, address: Address | str) -> tuple[Address, ...]:
         """Addresses the resource at ``address`` depends on (refs and ``depends_on``)."""
         address = address if type(address) is Address else as_address(address)
-        graph = self._graph
-        if graph is not None:
-            return graph.get(address, _EMPTY)
-        # Not linked yet (an observed state): look at this one resource only.
-        obj = self._by_address.get(address)
-        if obj is None:
+        links = self._links
+        if links is None:
+            # Not linked yet (an observed state): look at this one resource only.
+            obj = self._by_address.get(address)
+            if obj is None:
+                return _EMPTY
+            return _linked(_targets(obj), self._by_address)
+        position = self._position
+        assert position is not None  # numbered whenever linked
+        i = position.get(address)
+        targets = links.get(i) if i is not None else None
+        if not targets:
             return _EMPTY
-        return _linked(_targets(obj), self._by_address)
+        at = self._addresses
+        if at is None:
+            at = self._address_list()
+        return tuple(map(at.__getitem__, targets))
 
     def dependents(self, address: Address | str) -> tuple[Address, ...]:
-        """Addresses of the resources that depend on ``address``."""
-        rev = self._dependents
-        if rev is None:
-            rev = {}
-            for src, targets in self._deps.items():
+        """Addresses of the resources that depend on ``address``, in state order."""
+        reverse = self._reverse
+        if reverse is None:
+            # Counted, then filled by ascending source: two lists of ints for
+            # the whole state rather than one list per dependency.
+            links = self._edges()
+            counts = [0] * (len(self._by_address) + 1)
+            for targets in links.values():
                 for t in targets:
-                    found = rev.get(t)
-                    if found is None:
-                        rev[t] = [src]
-                    else:
-                        found.append(src)
-            self._dependents = rev
-        found = rev.get(address if type(address) is Address else as_address(address))
-        return tuple(found) if found is not None else _EMPTY
+                    counts[t + 1] += 1
+            for k in range(1, len(counts)):
+                counts[k] += counts[k - 1]
+            starts = counts[:]
+            sources = [0] * counts[-1]
+            for src, targets in links.items():
+                for t in targets:
+                    sources[counts[t]] = src
+                    counts[t] += 1
+            reverse = self._reverse = (starts, sources)
+        i = self._positions().get(address if type(address) is Address else as_address(address))
+        if i is None:
+            return _EMPTY
+        starts, sources = reverse
+        lo, hi = starts[i], starts[i + 1]
+        if lo == hi:
+            return _EMPTY
+        return tuple(map(self._address_list().__getitem__, sources[lo:hi]))
 
     def with_resources(self, *resources: Any) -> State:
         """A new, validated state with ``resources`` added or replacing those at their addresses.
@@ -437,7 +487,7 @@ class State:
 
     def to_networkx(self) -> Any:
         """The dependency graph as a ``networkx.DiGraph`` (edge ``dependency -> dependent``)."""
-        return to_networkx(list(self._by_address), self._deps, resource=self._by_address)
+        return to_networkx(self._address_list(), self._deps, resource=self._by_address)
 
 
 def trusted_state(by_address: dict[Address, Any]) -> State:

@@ -33,7 +33,16 @@ Scan = Callable[[Any], "tuple[Address, tuple[Address, ...] | None, tuple[Address
 Check = Callable[[Any], "tuple[Address, tuple[Address, ...] | None]"]
 Same = Callable[[Any, Any], bool]
 Run = Callable[
-    [Sequence[Any], int, int, "dict[Address, Any]", "dict[Address, tuple[Address, ...]]", "dict[Address, None]"], int
+    [
+        Sequence[Any],
+        int,
+        int,
+        "dict[Address, Any]",
+        "dict[int, tuple[int, ...]]",
+        "dict[Address, tuple[Address, ...]]",
+        "dict[Address, int]",
+    ],
+    int,
 ]
 
 
@@ -58,16 +67,18 @@ class Compiled:
         source: the generated source, for debugging.
         run: the loops of ``State`` construction, by mode (``"link"``,
             ``"settle"``, ``"check"``): ``run(objs, i, n, by_address, deps,
-            unsettled)`` takes ``objs[i:n]`` while they are of this class and
-            pass every check, adds each to ``by_address`` (and its edges to
-            ``deps``, and to ``unsettled`` when a ref points at an address not
-            read yet or unsettled), and returns the index of the first object
-            it did not take: another class, a failed check or an address
-            already taken, which the caller handles the generic way. "link"
-            keeps the edges of every resource, as the state's own address
-            objects; "settle" keeps those of unsettled resources only (a
-            state linked later); "check" collects no refs and stops at a
-            resource with ``depends_on``.
+            unsettled, position)`` takes ``objs[i:n]`` while they are of this
+            class and pass every check, adds each to ``by_address``, and
+            returns the index of the first object it did not take: another
+            class, a failed check or an address already taken, which the
+            caller handles the generic way. A resource with a ref to an
+            address not read yet (or unsettled) goes into ``unsettled`` with
+            its targets. "link" also numbers the addresses in ``position``
+            and keeps every resource's edges in ``deps`` as positions (an
+            unsettled one gets ``()`` there, to be filled by the caller);
+            "settle" only finds the unsettled (a state linked later);
+            "check" collects no refs and stops at a resource with
+            ``depends_on``.
     """
 
     scan: Scan
@@ -93,6 +104,8 @@ class _Source:
     def __init__(self) -> None:
         # The statement a failed check runs, for the function being generated.
         self.fail = ""
+        # The statement a collecting check runs for each ref's address ``{a}``.
+        self.add = _ADD
         self.lines: list[str] = []
         self.names: dict[str, Any] = {}
         self._ids = itertools.count()
@@ -164,7 +177,7 @@ def _check(tp: Any, v: str, src: _Source, collect: bool = False) -> list[str]:
         lines = [f"if not isinstance({v}, _Ref): {src.fail}", f"{a} = {v}.address"]
         if kind is not None:
             lines.append(f"if {a}[0] != {src.name(kind, 'kind')}: {src.fail}")
-        return [*lines, f"if many or {a} not in r: r.append({a})"]
+        return [*lines, src.add.format(a=a)]
     if collect and (origin is Union or origin is types.UnionType) and len(args) == 2 and type(None) in args:
         (inner,) = (a for a in args if a is not type(None))
         if typing.get_origin(inner) is Ref or inner is Ref:
@@ -180,7 +193,7 @@ def _check(tp: Any, v: str, src: _Source, collect: bool = False) -> list[str]:
         lines = [f"if not isinstance({v}, {src.name(origin, 'type')}): {src.fail}"]
         body = _check(args[0], item, src, collect)
         if body:
-            lines += [*_many(v, collect), f"for {item} in {v}:", *_indent(body)]
+            lines += [*_many(v, collect, src), f"for {item} in {v}:", *_indent(body)]
         return lines
     if origin is tuple and args:
         lines = [f"if not isinstance({v}, tuple) or len({v}) != {len(args)}: {src.fail}"]
@@ -196,7 +209,7 @@ def _check(tp: Any, v: str, src: _Source, collect: bool = False) -> list[str]:
         # iter_refs walks a dict's values, never its keys.
         body = _check(args[0], k, src) + _check(args[1], x, src, collect)
         if body:
-            lines += [*_many(v, collect), f"for {k}, {x} in {v}.items():", *_indent(body)]
+            lines += [*_many(v, collect, src), f"for {k}, {x} in {v}.items():", *_indent(body)]
         return lines
     lines = [f"if {src.name(check, 'check')}({v}) is not None: {src.fail}"]
     if collect:
@@ -212,13 +225,22 @@ def _check(tp: Any, v: str, src: _Source, collect: bool = False) -> list[str]:
 _FEW = 8
 
 
-def _many(v: str, collect: bool) -> list[str]:
-    return [f"if len({v}) > {_FEW}: many = True"] if collect else []
+# What a collecting check does with the address ``a`` of each ref: add it to
+# ``r``; or, in the "settle" loop, only note whether it points at an address
+# not read yet (or unsettled), without building any list.
+_ADD = "if many or {a} not in r: r.append({a})"
+_NOTE = "if not u and (get({a}) is None or (unsettled and {a} in unsettled)): u = True"
+
+
+def _many(v: str, collect: bool, src: _Source) -> list[str]:
+    return [f"if len({v}) > {_FEW}: many = True"] if collect and src.add == _ADD else []
 
 
 def _walk(v: str, src: _Source) -> list[str]:
     """Lines collecting every ``Ref`` in ``v`` with the generic walk (any number of them)."""
     x = src.var("x")
+    if src.add != _ADD:
+        return [f"for _path, {x} in _iter_refs({v}, ''):", "    " + src.add.format(a=f"{x}.address")]
     return ["many = True", f"for _path, {x} in _iter_refs({v}, ''):", f"    r.append({x}.address)"]
 
 
@@ -270,29 +292,31 @@ _COLLECT_DEPENDS_ON = [
     "if many: r = list(_unique(r))",
 ]
 # The bodies of the State loops (see ``Compiled.run``): after the checks, with
-# the refs in ``r``. "link" keeps every resource's edges; "settle" looks the
-# refs up only to know which resources could be on a cycle and keeps the edges
-# of those alone; "check" (no refs collected) leaves the refs for later.
+# the refs in ``r``. "link" keeps every resource's edges as positions; "settle"
+# looks the refs up only to know which resources could be on a cycle; "check"
+# (no refs collected) leaves the refs for later.
 _LINK = [
+    "k = len(position)",
     "if r:",
     "    linked = []",
     "    for t in r:",
-    "        found = get(t)",
-    "        if found is None or (unsettled and t in unsettled):",
-    "            unsettled[address] = None",
-    "            deps[address] = tuple(r)",
+    "        j = at(t)",
+    "        if j is None or (unsettled and t in unsettled):",
+    "            unsettled[address] = tuple(r)",
+    "            deps[k] = ()",
     "            break",
-    "        linked.append(getattr(found, '_reconcile_address', None) or t)",
+    "        linked.append(j)",
     "    else:",
-    "        deps[address] = tuple(linked)",
+    "        deps[k] = tuple(linked)",
+    "position[address] = k",
 ]
 _SETTLE = [
-    "if r:",
-    "    for t in r:",
-    "        if get(t) is None or (unsettled and t in unsettled):",
-    "            unsettled[address] = None",
-    "            deps[address] = tuple(r)",
-    "            break",
+    "d = o.depends_on",
+    "if d and not u:",
+    "    for a in d:",
+    "        " + _NOTE.format(a="a"),
+    "if u:",
+    "    unsettled[address] = _scan(o)[1]",
 ]
 
 
@@ -313,17 +337,24 @@ def _build(rt: ResourceType) -> Compiled:
     src.fail = "return address, None"
     src.emit(0, "def check(o):", *_indent([*_ADDRESS, *_fields(rt, src, False), "return address, o.depends_on", ""]))
     src.fail = "return i"
-    for mode, tail in (("link", _LINK), ("settle", _SETTLE), ("check", None)):
-        src.emit(0, f"def run_{mode}(objs, i, n, by_address, deps, unsettled):")
-        src.emit(1, "get = by_address.get", "while i < n:")
+    for mode, tail in (("link", _LINK), ("settle", None), ("check", None)):
+        src.emit(0, f"def run_{mode}(objs, i, n, by_address, deps, unsettled, position):")
+        src.emit(1, "get = by_address.get", "at = position.get", "while i < n:")
         body = ["o = objs[i]", "if type(o) is not _cls: return i", *_ADDRESS]
-        if tail is None:
+        if mode == "check":
             # depends_on adds kind edges the annotations do not show: the caller looks at those.
             body += [*_fields(rt, src, False), "if o.depends_on: return i"]
+        elif mode == "settle":
+            # A second resource at one address is reported by the caller, so that
+            # is looked at before anything is noted.
+            src.add = _NOTE
+            body += ["if address in by_address: return i", "u = False", *_fields(rt, src, True), *_SETTLE]
+            src.add = _ADD
         else:
             body += ["r = []", "many = False", *_fields(rt, src, True), *_COLLECT_DEPENDS_ON]
-        # A second resource at one address is reported by the caller.
-        body += ["if address in by_address: return i", *(tail or ()), "by_address[address] = o", "i += 1"]
+        if mode != "settle":
+            body += ["if address in by_address: return i"]
+        body += [*(tail or ()), "by_address[address] = o", "i += 1"]
         src.emit(2, *body)
         src.emit(1, "return i", "")
     tests = " and ".join(f"((x := a.{f}) is (y := b.{f}) or x == y)" for f in rt.compared) or "True"
@@ -333,6 +364,8 @@ def _build(rt: ResourceType) -> Compiled:
     text = "\n".join(src.lines) + "\n"
     namespace = dict(src.names)
     exec(compile(text, f"<reconcile generated for {rt.cls.__qualname__}>", "exec"), namespace)
+    # The settle loop asks the scan for the (deduplicated) targets of an unsettled resource.
+    namespace["_scan"] = namespace["scan"]
     hints = rt.type_hints()
     kinds: set[str] | None = set()
     for name in rt.ref_fields():
