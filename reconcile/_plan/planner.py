@@ -89,9 +89,12 @@ def plan(
     changes: dict[Address, Change] = {}
     replaced: list[Address] = []
     act_get = act.get
-    # One generated equality function per class (see _specialize): the only
-    # Python-level work for an unchanged address is this call.
+    # One generated equality function per class (see _typecheck): the only
+    # Python-level work for an unchanged address is this call. Resources of a
+    # class tend to come together, so the last class's function is at hand.
     same_for: dict[type, Any] = {}
+    last: type | None = None
+    same: Any = None
     matched = 0
     for address, new in des.items():
         old = act_get(address)
@@ -105,9 +108,11 @@ def plan(
             changes[address] = Change(address, Action.REPLACE, old, new, rt.compared, rt.compared)
             replaced.append(address)
             continue
-        same = same_for.get(cls)
-        if same is None:
-            same = same_for[cls] = compiled(type_of(cls)).same
+        if cls is not last:
+            last = cls
+            same = same_for.get(cls)
+            if same is None:
+                same = same_for[cls] = compiled(type_of(cls)).same
         if same(old, new):
             continue
         change = compare(address, type_of(cls), old, new)
