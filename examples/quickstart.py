@@ -31,7 +31,7 @@ class ServerProvider(InMemoryProvider[Server]):
 
 
 def main() -> None:
-    providers = {"network": InMemoryProvider(Network), "server": ServerProvider(Server)}
+    providers: rc.Providers = {"network": InMemoryProvider(Network), "server": ServerProvider(Server)}
 
     desired = rc.State(
         [

@@ -18,6 +18,7 @@ from ._apply import (
     LoggingListener,
     ProgressDisplay,
     Provider,
+    Providers,
     RetryPolicy,
     SerialExecutor,
     StepEvent,
@@ -33,12 +34,16 @@ from ._apply import (
 )
 from ._model import (
     Address,
+    DependsOn,
+    External,
     Lifecycle,
     Ref,
+    Resource,
     ResourceType,
     Trigger,
     address_of,
     computed,
+    external,
     identity,
     is_resource,
     ref,
@@ -46,21 +51,23 @@ from ._model import (
     resource_type,
     spec,
 )
-from ._plan import Action, Change, FieldChange, Plan, Step, plan
-from ._planfile import configure_converter, dumps, fingerprint, loads, make_converter
+from ._plan import Action, Change, Difference, FieldChange, Origin, Plan, Step, plan
+from ._planfile import configure_converter, dumps, fingerprint, loads, loads_state, make_converter
 from ._render import render
 from ._state import State
 from .errors import (
     AddressError,
+    ApplyOptionError,
     CycleError,
     DanglingRefError,
     DuplicateAddressError,
-    ExecutorError,
     FieldTypeError,
     InvalidStateError,
     LifecycleError,
+    MissingExternalError,
     MissingProviderError,
     NestingError,
+    NothingToAdoptError,
     PlanBudgetError,
     PlanFileError,
     PlanOptionError,
@@ -76,6 +83,7 @@ from .errors import (
     TransientError,
     UnresolvedRefError,
 )
+from .errors import deprecated as _deprecated
 
 __version__ = "0.1.0"
 
@@ -83,6 +91,7 @@ __all__ = [
     "Action",
     "Address",
     "AddressError",
+    "ApplyOptionError",
     "ApplyResult",
     "ApplyRun",
     "AsyncExecutor",
@@ -91,10 +100,12 @@ __all__ = [
     "Context",
     "CycleError",
     "DanglingRefError",
+    "DependsOn",
     "DuplicateAddressError",
     "EventKind",
     "Executor",
-    "ExecutorError",
+    "External",
+    "Difference",
     "FieldChange",
     "FieldTypeError",
     "FuturesExecutor",
@@ -103,8 +114,11 @@ __all__ = [
     "LifecycleError",
     "Listener",
     "LoggingListener",
+    "MissingExternalError",
     "MissingProviderError",
     "NestingError",
+    "NothingToAdoptError",
+    "Origin",
     "Plan",
     "PlanBudgetError",
     "PlanFileError",
@@ -113,9 +127,11 @@ __all__ = [
     "ProtectedResourceError",
     "Provider",
     "ProviderContractError",
+    "Providers",
     "ReconcileError",
     "Ref",
     "RenderError",
+    "Resource",
     "ResourceDefinitionError",
     "ResourceType",
     "RetryPolicy",
@@ -141,10 +157,12 @@ __all__ = [
     "computed",
     "configure_converter",
     "dumps",
+    "external",
     "fingerprint",
     "identity",
     "is_resource",
     "loads",
+    "loads_state",
     "make_converter",
     "observe",
     "observe_async",
@@ -155,3 +173,8 @@ __all__ = [
     "resource_type",
     "spec",
 ]
+
+
+def __getattr__(name: str) -> type[ReconcileError]:
+    # Deprecated names (``ExecutorError``) still resolve, with a DeprecationWarning.
+    return _deprecated(name, __name__)

@@ -8,7 +8,21 @@ from collections.abc import Iterable, Iterator, KeysView, Mapping
 from typing import Any
 
 from ._graph import find_cycles, to_networkx, topological_order
-from ._model import Address, Ref, ResourceType, as_address, is_resource, iter_refs, resource_type, type_of
+from ._model import (
+    REDACTED,
+    Address,
+    External,
+    Ref,
+    ResourceType,
+    as_address,
+    bound,
+    is_resource,
+    iter_refs,
+    resource_type,
+    show_address,
+    show_value,
+    type_of,
+)
 from ._typecheck import CONTAINS_ITSELF, MAX_DEPTH, NESTING, Compiled, compiled, field_checks, nesting
 from .errors import (
     CycleError,
@@ -54,11 +68,26 @@ def _refuse(item: Any) -> None:
 
 
 def _field_problem(address: Address, rt: ResourceType, name: str, err: str, value: Any) -> FieldTypeError:
+    sensitive = name in rt.sensitive
     if err in (NESTING, CONTAINS_ITSELF):
-        shown = "(sensitive)" if name in rt.sensitive else value
-        return NestingError(address, name, MAX_DEPTH, shown, contains_itself=err == CONTAINS_ITSELF)
+        return NestingError(
+            address,
+            name,
+            MAX_DEPTH,
+            REDACTED if sensitive else value,
+            contains_itself=err == CONTAINS_ITSELF,
+            shown=(show_address(address),),
+        )
     path, _, expected = err.partition("\x00")
+    if sensitive:
+        # The keys of a sensitive dict are as secret as its values: the path stops at
+        # the field, so the message names the field's whole annotation.
+        if path:
+            hint = rt.type_hints().get(name, Any)
+            expected = hint.__name__ if type(hint) is type else repr(hint).replace("typing.", "")
+        return FieldTypeError(address, name, expected, REDACTED, shown=(show_address(address), REDACTED))
     inside, is_key, in_key = path.partition(" (key)")
+    shown: Any
     if is_key:
         # A dict key of the wrong type: the key is blamed (the path names the
         # dict) and shown, not the value stored under it.
@@ -67,13 +96,27 @@ def _field_problem(address: Address, rt: ResourceType, name: str, err: str, valu
         mapping = _nested_value(value, holder)
         text = segments[-1].group(1) if segments else ""
         key = next((k for k in mapping if repr(k) == text), text) if isinstance(mapping, Mapping) else text
-        field, shown = name + holder + " (key)" + in_key, _nested_value(key, in_key)
+        field, shown = name + bound(holder + " (key)" + in_key), _nested_value(key, in_key)
     else:
         # Walk to the nested offender so the message shows the value that is wrong.
-        field, shown = name + path, _nested_value(value, path) if path else value
-    if name in rt.sensitive:
-        shown = "(sensitive)"
-    return FieldTypeError(address, field, expected, shown)
+        field, shown = name + bound(path), _nested_value(value, path) if path else value
+    return FieldTypeError(address, field, expected, shown, shown=(show_address(address), show_value(shown)))
+
+
+def _dangling(address: Address, rt: ResourceType, path: str, target: Address) -> DanglingRefError:
+    field = path.partition("[")[0]
+    if field in rt.sensitive:
+        # A ref held in a sensitive field is a sensitive value: neither its key nor its target is shown.
+        shown = (show_address(address), field, REDACTED)
+    else:
+        shown = (show_address(address), bound(path), show_address(target))
+    return DanglingRefError(address, path, target, shown=shown)
+
+
+def _duplicate(address: Address, first: Any, second: Any) -> DuplicateAddressError:
+    # An External's repr names its address only, never the values it holds.
+    a, b = (repr(o) if type(o) is External else show_value(o) for o in (first, second))
+    return DuplicateAddressError(address, first, second, shown=(show_address(address), a, b))
 
 
 def _nested_value(value: Any, path: str) -> Any:
@@ -95,6 +138,26 @@ def _slow_scan(address: Address, obj: Any, problems: list[StateProblem]) -> tupl
         if err is not None:
             problems.append(_field_problem(address, rt, name, err, value))
     return tuple(dict.fromkeys(target for _path, target in _refs_of(rt, obj)))
+
+
+def _split_externals(
+    objs: list[Any] | tuple[Any, ...], problems: list[StateProblem]
+) -> tuple[list[Any], dict[Address, External[Any]]]:
+    """The resources and the ``External`` entries of a state's input, externals checked (values' field types)."""
+    resources: list[Any] = []
+    externals: dict[Address, External[Any]] = {}
+    for obj in objs:
+        if type(obj) is not External:
+            resources.append(obj)
+            continue
+        if obj.address in externals:
+            problems.append(_duplicate(obj.address, externals[obj.address], obj))
+            continue
+        externals[obj.address] = obj
+        value = obj.value
+        if value is not None and compiled(type_of(type(value))).check(value)[1] is None:
+            _slow_scan(obj.address, value, problems)
+    return resources, externals
 
 
 def _kinds_cyclic(edges: set[tuple[str, str]]) -> bool:
@@ -177,12 +240,18 @@ class State:
         allow_dangling: accept refs to addresses outside the state (no edge is
             made for them). ``observe`` uses this: the actual world is what it is.
 
+    ``resources`` may also hold :class:`External` entries (``external(Vpc,
+    "default")``): objects the plan reads but never manages. Refs to them are
+    not dangling, and they are kept apart from the resources (``externals``):
+    they are not iterated, counted or looked up with the resources, and no
+    plan ever creates, changes or deletes them.
+
     Raises:
         InvalidStateError: one or more problems; ``exceptions`` holds them.
         ResourceDefinitionError: an item is not a resource.
     """
 
-    __slots__ = ("_addresses", "_allow_dangling", "_by_address", "_links", "_position", "_reverse")
+    __slots__ = ("_addresses", "_allow_dangling", "_by_address", "_externals", "_links", "_position", "_reverse")
 
     _by_address: dict[Address, Any]
     # Kept so the states derived from this one (``with_resources``, ``without``) accept what it accepted.
@@ -200,15 +269,22 @@ class State:
     # The reverse edges, on first use: the dependents of position ``i`` are
     # ``sources[starts[i]:starts[i + 1]]``.
     _reverse: tuple[list[int], list[int]] | None
+    _externals: dict[Address, External[Any]]
 
     def __init__(self, resources: Iterable[Any] = (), *, allow_dangling: bool = False) -> None:
         objs = _resource_list(resources)
+        classes = dict.fromkeys(map(type, objs))
+        problems: list[StateProblem] = []
+        externals: dict[Address, External[Any]] = {}
+        if External in classes:
+            objs, externals = _split_externals(objs, problems)
+            del classes[External]
         fns_of: dict[type, Compiled] = {}
         # Which kinds may ref which, from the annotations (``known_kinds`` is
         # False when some class has refs of any kind: linking is eager then).
         kind_edges: set[tuple[str, str]] = set()
         known_kinds = True
-        for cls in dict.fromkeys(map(type, objs)):
+        for cls in classes:
             if not is_resource(cls):
                 # The first such item gets the error.
                 _refuse(next(o for o in objs if type(o) is cls))
@@ -227,7 +303,6 @@ class State:
         mode = "check" if lazy else "settle" if allow_dangling else "link"
         keep = mode == "link"
         runs = {cls: fns.run[mode] for cls, fns in fns_of.items()}
-        problems: list[StateProblem] = []
         by_address: dict[Address, Any] = {}
         position: dict[Address, int] = {}
         links: dict[int, tuple[int, ...]] = {}
@@ -250,7 +325,7 @@ class State:
             if lazy:
                 address, explicit = fns.check(obj)
                 if address in by_address:
-                    problems.append(DuplicateAddressError(address, by_address[address], obj))
+                    problems.append(_duplicate(address, by_address[address], obj))
                     continue
                 if explicit is None:
                     _slow_scan(address, obj, problems)
@@ -261,7 +336,7 @@ class State:
                 continue
             address, targets, explicit = fns.scan(obj)
             if address in by_address:
-                problems.append(DuplicateAddressError(address, by_address[address], obj))
+                problems.append(_duplicate(address, by_address[address], obj))
                 continue
             if targets is None:
                 targets = _slow_scan(address, obj, problems)
@@ -288,10 +363,11 @@ class State:
                 present = [t for t in targets if t in by_address]
                 if len(present) != len(targets) and not allow_dangling:
                     obj = by_address[address]
+                    rt = type_of(type(obj))
                     problems += [
-                        DanglingRefError(address, path, target)
-                        for path, target in _refs_of(type_of(type(obj)), obj)
-                        if target not in by_address
+                        _dangling(address, rt, path, target)
+                        for path, target in _refs_of(rt, obj)
+                        if target not in by_address and target not in externals
                     ]
                 preds[address] = present
                 if keep:
@@ -305,10 +381,14 @@ class State:
             nodes = [a for a in unsettled if preds[a]]
             _, stuck = topological_order(nodes, preds)
             if stuck:
-                problems.extend(CycleError(c) for c in find_cycles(stuck, preds))
+                problems.extend(CycleError(c, shown=[show_address(a) for a in c]) for c in find_cycles(stuck, preds))
+        for address, ext in externals.items():
+            if address in by_address:
+                problems.append(_duplicate(address, by_address[address], ext))
         if problems:
             raise InvalidStateError("invalid state", problems)
         self._by_address = by_address
+        self._externals = externals
         self._allow_dangling = allow_dangling
         # A state linked later keeps nothing but the resources until its graph
         # is first asked for (a no-change tick never asks).
@@ -322,14 +402,30 @@ class State:
         """The resources keyed by address (a read-only view for the engine's own loops)."""
         return self._by_address
 
+    @property
+    def externals(self) -> Mapping[Address, External[Any]]:
+        """The :class:`External` entries by address: declared (``value`` ``None``) or as read (a read-only view)."""
+        return self._externals
+
+    def lookup(self, address: Address | str | Ref[Any]) -> Any:
+        """The object at ``address``: a resource, else the value read for an external, else ``None``."""
+        address = as_address(address)
+        found = self._by_address.get(address)
+        if found is None:
+            ext = self._externals.get(address)
+            if ext is not None:
+                return ext.value
+        return found
+
     @classmethod
-    def _trusted(cls, by_address: dict[Address, Any]) -> State:
+    def _trusted(cls, by_address: dict[Address, Any], externals: dict[Address, External[Any]] | None = None) -> State:
         """Build without validation, for resources the engine already holds (refs may dangle).
 
         Nothing is scanned until the dependency graph is first asked for.
         """
         self = cls.__new__(cls)
         self._by_address = by_address
+        self._externals = externals if externals is not None else {}
         self._allow_dangling = True
         self._links = None
         self._position = None
@@ -391,12 +487,14 @@ class State:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, State):
             return NotImplemented
-        return self._by_address == other._by_address
+        return self._by_address == other._by_address and self._externals == other._externals
 
     __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
-        return f"<State: {len(self)} resource{'s' if len(self) != 1 else ''}>"
+        n = len(self._externals)
+        externals = f", {n} external{'s' if n != 1 else ''}" if n else ""
+        return f"<State: {len(self)} resource{'s' if len(self) != 1 else ''}{externals}>"
 
     @property
     def addresses(self) -> KeysView[Address]:
@@ -467,11 +565,15 @@ class State:
             ResourceDefinitionError: an item is not a resource instance.
         """
         merged = dict(self._by_address)
+        externals = dict(self._externals)
         for obj in resources:
+            if type(obj) is External:
+                externals[obj.address] = obj
+                continue
             if isinstance(obj, type) or not is_resource(obj):
                 _refuse(obj)
             merged[resource_type(obj).address(obj)] = obj
-        return State(merged.values(), allow_dangling=self._allow_dangling)
+        return State([*externals.values(), *merged.values()], allow_dangling=self._allow_dangling)
 
     def without(self, *addresses: Address | str) -> State:
         """A new, validated state without the resources at ``addresses``.
@@ -483,13 +585,16 @@ class State:
             AddressError: an address is malformed.
         """
         drop = {as_address(a) for a in addresses}
-        return State([obj for a, obj in self._by_address.items() if a not in drop], allow_dangling=self._allow_dangling)
+        kept = [e for a, e in self._externals.items() if a not in drop]
+        return State(
+            [*kept, *(obj for a, obj in self._by_address.items() if a not in drop)], allow_dangling=self._allow_dangling
+        )
 
     def to_networkx(self) -> Any:
         """The dependency graph as a ``networkx.DiGraph`` (edge ``dependency -> dependent``)."""
         return to_networkx(self._address_list(), self._deps, resource=self._by_address)
 
 
-def trusted_state(by_address: dict[Address, Any]) -> State:
+def trusted_state(by_address: dict[Address, Any], externals: dict[Address, External[Any]] | None = None) -> State:
     """A ``State`` of values the engine already validated (an apply's live world), without checking them again."""
-    return State._trusted(by_address)
+    return State._trusted(by_address, externals)

@@ -1,7 +1,14 @@
-"""The error hierarchy: one root, ``ReconcileError``, and one class per failure users handle."""
+"""The error hierarchy: one root, ``ReconcileError``, and one class per failure users handle.
+
+This module is below the display (``reconcile._model.display``), so it cannot
+redact or escape by itself: errors that name addresses or values take the text
+to show as ``shown``, made by the code that raises them, and keep the raw
+values in their attributes for programs.
+"""
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -29,21 +36,31 @@ class StateProblem(ReconcileError):
 class DuplicateAddressError(StateProblem):
     """Two resources in one state share an address.
 
+    Args:
+        shown: the address, the first and the second resource as the message
+            shows them (redacted, escaped, bounded); by default their plain forms.
+
     Attributes:
         address: the shared address.
         first: the resource seen first.
         second: the resource seen later.
     """
 
-    def __init__(self, address: Any, first: Any, second: Any) -> None:
+    def __init__(self, address: Any, first: Any, second: Any, *, shown: Sequence[str] | None = None) -> None:
         self.address = address
         self.first = first
         self.second = second
-        super().__init__(f"duplicate address {address}: {first!r} and {second!r}")
+        name, a, b = shown if shown is not None else (str(address), repr(first), repr(second))
+        super().__init__(f"duplicate address {name}: {a} and {b}")
 
 
 class DanglingRefError(StateProblem):
     """A resource refers to an address that is not in the state.
+
+    Args:
+        shown: the address, the field path and the target as the message shows
+            them; by default their plain forms. For a ref in a sensitive field
+            the path is the field's name and the target reads ``(sensitive)``.
 
     Attributes:
         address: the resource holding the reference.
@@ -51,46 +68,59 @@ class DanglingRefError(StateProblem):
         target: the address that is missing.
     """
 
-    def __init__(self, address: Any, field: str, target: Any) -> None:
+    def __init__(self, address: Any, field: str, target: Any, *, shown: Sequence[str] | None = None) -> None:
         self.address = address
         self.field = field
         self.target = target
-        super().__init__(f"{address}: field {field!r} refers to {target}, which is not in the state")
+        name, path, missing = shown if shown is not None else (str(address), field, str(target))
+        super().__init__(f"{name}: field {path!r} refers to {missing}, which is not in the state")
 
 
 class CycleError(StateProblem):
     """The dependency graph has a cycle.
+
+    Args:
+        shown: the addresses as the message shows them; by default their string forms.
 
     Attributes:
         cycle: the addresses on the cycle, in order; each depends on the next and
             the last depends on the first.
     """
 
-    def __init__(self, cycle: Sequence[Any]) -> None:
+    def __init__(self, cycle: Sequence[Any], *, shown: Sequence[str] | None = None) -> None:
         self.cycle = tuple(cycle)
-        path = " -> ".join(str(a) for a in (*self.cycle, self.cycle[0])) if self.cycle else ""
+        names = tuple(shown) if shown is not None else tuple(str(a) for a in self.cycle)
+        path = " -> ".join((*names, names[0])) if names else ""
         super().__init__(f"dependency cycle: {path}")
 
 
 class FieldTypeError(StateProblem, TypeError):
     """A field holds a value of the wrong type for its annotation.
 
+    Args:
+        shown: the address and the value as the message shows them; by default
+            their plain forms.
+
     Attributes:
         address: the resource.
-        field: the field path (``tags['env']`` for nested values).
+        field: the field path (``tags['env']`` for nested values); for a
+            sensitive field, only the field's name (its keys may be secrets too).
         expected: the expected type, as written.
         value: the offending value (``(sensitive)`` if the field is sensitive).
     """
 
-    def __init__(self, address: Any, field: str, expected: str, value: Any) -> None:
+    def __init__(
+        self, address: Any, field: str, expected: str, value: Any, *, shown: Sequence[str] | None = None
+    ) -> None:
         self.address = address
         self.field = field
         self.expected = expected
         self.value = value
+        name, text = shown if shown is not None else (str(address), repr(value))
         super().__init__(
-            f"{address}: field {field!r} expects {expected}, got {type(value).__name__} {value!r}"
+            f"{name}: field {field!r} expects {expected}, got {type(value).__name__} {text}"
             if value != "(sensitive)"
-            else f"{address}: field {field!r} expects {expected}, got a value of another type (sensitive)"
+            else f"{name}: field {field!r} expects {expected}, got a value of another type (sensitive)"
         )
 
 
@@ -100,7 +130,10 @@ class NestingError(FieldTypeError):
     Raised (inside ``InvalidStateError``) for fields whose annotation does not
     bound the nesting (``Any``, a bare ``list``): no such value can be
     compared, shown or saved without exhausting the stack. The value is not
-    shown.
+    shown (only its type).
+
+    Args:
+        shown: the address as the message shows it; by default its plain form.
 
     Attributes:
         address: the resource.
@@ -110,7 +143,16 @@ class NestingError(FieldTypeError):
         contains_itself: the value contains itself (rather than nesting too deep).
     """
 
-    def __init__(self, address: Any, field: str, limit: int, value: Any, *, contains_itself: bool = False) -> None:
+    def __init__(
+        self,
+        address: Any,
+        field: str,
+        limit: int,
+        value: Any,
+        *,
+        contains_itself: bool = False,
+        shown: Sequence[str] | None = None,
+    ) -> None:
         self.address = address
         self.field = field
         self.limit = limit
@@ -119,7 +161,8 @@ class NestingError(FieldTypeError):
         self.contains_itself = contains_itself
         what = "a value" if value == "(sensitive)" else f"a {type(value).__name__}"
         problem = "that contains itself" if contains_itself else f"nested deeper than {limit} levels"
-        StateProblem.__init__(self, f"{address}: field {field!r} holds {what} {problem}")
+        (name,) = shown if shown is not None else (str(address),)
+        StateProblem.__init__(self, f"{name}: field {field!r} holds {what} {problem}")
 
 
 class StateInputError(ReconcileError, TypeError):
@@ -165,6 +208,38 @@ class ProviderContractError(ReconcileError):
 
 class UnresolvedRefError(ReconcileError, LookupError):
     """``Context.resolve`` was asked for an address that has no actual resource in this apply."""
+
+
+class MissingExternalError(ReconcileError, LookupError):
+    """An external object the desired state declares does not exist; raised by ``plan()`` before anything runs.
+
+    Attributes:
+        addresses: every declared external address with nothing found at it.
+    """
+
+    def __init__(self, addresses: Sequence[Any], shown: Sequence[str]) -> None:
+        self.addresses = tuple(addresses)
+        super().__init__(
+            f"external object(s) not found: {', '.join(shown)}. They are declared with external() and never "
+            "created: make them exist, or read them with observe(providers, desired), which asks each "
+            "provider's read()"
+        )
+
+
+class NothingToAdoptError(ReconcileError, LookupError):
+    """``plan(adopt=...)`` names addresses where nothing was found to adopt.
+
+    Attributes:
+        addresses: every address to adopt that the actual state does not hold.
+    """
+
+    def __init__(self, addresses: Sequence[Any], shown: Sequence[str]) -> None:
+        self.addresses = tuple(addresses)
+        super().__init__(
+            f"nothing to adopt at {', '.join(shown)}: no object was found there. "
+            "observe(providers, desired, adopt=[...]) reads them with each provider's read(); "
+            "leave them out of adopt= to create them"
+        )
 
 
 class LifecycleError(ReconcileError, ValueError):
@@ -251,11 +326,13 @@ class RenderError(ReconcileError, ValueError):
     """``render()`` was asked for a format it does not know, or given something it cannot render."""
 
 
-class ExecutorError(ReconcileError, ValueError):
-    """An option of an executor, of ``apply`` or of a retry is invalid, or an executor cannot call a provider.
+class ApplyOptionError(ReconcileError, ValueError):
+    """An option of ``apply``, an executor or a ``RetryPolicy`` is invalid, or the executor cannot call a provider.
 
-    Raised before any step runs, except for a bad ``TransientError.retry_after``,
-    which is raised where the provider builds it (and so fails that step).
+    Raised before any step runs, except for a ``TransientError`` given a
+    ``retry_after`` that is not a number, which is raised where the provider
+    builds it (and so fails that step). Formerly ``ExecutorError``, which remains
+    a deprecated alias of this class.
     """
 
 
@@ -269,15 +346,23 @@ class TransientError(ReconcileError):
     Args:
         message: what went wrong.
         retry_after: seconds to wait before the next attempt (for example an
-            API's ``Retry-After``), instead of the computed backoff.
+            API's ``Retry-After``), instead of the computed backoff. The wait is
+            at most the policy's ``max_delay`` (so ``float("inf")`` waits
+            ``max_delay``); a negative value (a reset time already past) retries
+            at once; NaN is no hint at all (the computed backoff is used).
 
     Attributes:
         retry_after: as given.
+
+    Raises:
+        ApplyOptionError: ``retry_after`` is neither ``None`` nor a number.
     """
 
     def __init__(self, message: str = "transient failure", *, retry_after: float | None = None) -> None:
-        if retry_after is not None and not retry_after >= 0:
-            raise ExecutorError(f"TransientError: retry_after must be a number >= 0, got {retry_after!r}")
+        if retry_after is not None and (isinstance(retry_after, bool) or not isinstance(retry_after, (int, float))):
+            raise ApplyOptionError(
+                f"TransientError: retry_after must be a number of seconds or None, got {retry_after!r}"
+            )
         self.retry_after = retry_after
         super().__init__(message)
 
@@ -299,3 +384,26 @@ class StepTimeoutError(ReconcileError, TimeoutError):
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (type(self), (self.step, self.timeout, self.attempts))
+
+
+# Old names kept for a while (see CHANGELOG): each is the same class as its new
+# name, and warns when used.
+DEPRECATED: dict[str, tuple[str, type[ReconcileError]]] = {"ExecutorError": ("ApplyOptionError", ApplyOptionError)}
+
+
+def deprecated(name: str, module: str = "reconcile") -> type[ReconcileError]:
+    """The class a deprecated error name stands for, with a ``DeprecationWarning`` for the caller's caller.
+
+    Raises:
+        AttributeError: ``name`` is not a deprecated name.
+    """
+    entry = DEPRECATED.get(name)
+    if entry is None:
+        raise AttributeError(f"module {module!r} has no attribute {name!r}")
+    new_name, value = entry
+    warnings.warn(f"reconcile.{name} is deprecated; use reconcile.{new_name}", DeprecationWarning, stacklevel=3)
+    return value
+
+
+def __getattr__(name: str) -> type[ReconcileError]:
+    return deprecated(name, __name__)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import re
 
 import pytest
 
@@ -41,3 +42,26 @@ def test_diffsync_comparison_runs_or_says_what_is_missing(capsys: pytest.Capture
         assert "diffsync is not installed" in out
     else:
         assert "| diffsync " in out and "| reconcile " in out and "diff: faster by" in out
+
+
+def test_importtime_benchmark_reports_no_heavy_library_loaded(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["importtime", "--runs", "1"]) == 0
+    out = capsys.readouterr().out
+    row = next(line for line in out.splitlines() if line.startswith("import reconcile (this tree)"))
+    assert row.rstrip().endswith("none")
+    assert "baseline: import attrs, cattrs" in out
+
+
+def test_the_flaky_script_counts_runs_in_fresh_processes(capsys: pytest.CaptureFixture[str]) -> None:
+    target = "tests/testing/test_package.py::test_an_unknown_name_is_an_attribute_error"
+    assert main(["flaky", "--runs", "2", "--seed", "5", target]) == 0
+    out = capsys.readouterr().out
+    assert "seed 5 " in out and "seed 6 " in out
+    assert re.search(r"^\| 2 +\| +2 \| +0 \| +0 \| ", out, re.MULTILINE), out
+    assert "flakes: 0 of 2" in out
+
+
+def test_the_flaky_script_is_run_by_name_only(capsys: pytest.CaptureFixture[str]) -> None:
+    assert "flaky" in available()
+    assert main([]) == 2
+    assert "flaky is not part of all" in capsys.readouterr().out

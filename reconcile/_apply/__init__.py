@@ -4,9 +4,18 @@ from .apply import apply, apply_async
 from .events import EventKind, Listener, StepEvent
 from .executors import AsyncExecutor, Executor, FuturesExecutor, SerialExecutor, ThreadExecutor
 from .listeners import LoggingListener, ProgressDisplay
-from .providers import AsyncProvider, Context, Provider, check_result, is_async_method, observe, observe_async
+from .providers import (
+    AsyncProvider,
+    Context,
+    Provider,
+    Providers,
+    check_result,
+    is_async_method,
+    observe,
+    observe_async,
+)
 from .retry import RetryPolicy
-from .run import ApplyResult, ApplyRun, Providers, StepOutcome, StepStatus
+from .run import ApplyResult, ApplyRun, StepOutcome, StepStatus
 from .stale import check_fresh, check_fresh_async, check_saved
 
 __all__ = [

@@ -8,7 +8,7 @@ from typing import Any, Protocol
 
 import attrs
 
-from .._model import Address
+from .._model import Address, show_error
 from .._plan import Action, Change, Step
 
 
@@ -44,7 +44,9 @@ class StepEvent:
     """One transition of one step, delivered to every listener of the apply.
 
     ``str(event)`` and ``repr(event)`` name the step and never show resource
-    values, so events are safe to log even for resources with sensitive fields.
+    values, so events are safe to log even for resources with sensitive fields:
+    the address reads as ``show_address`` shows it (sensitive identity values
+    redacted, escaped), and an error's message is escaped and bounded to one line.
 
     Attributes:
         kind: the transition.
@@ -80,7 +82,7 @@ class StepEvent:
 
     @property
     def op(self) -> Action:
-        """The provider operation: CREATE, UPDATE or DELETE."""
+        """The provider operation: CREATE, UPDATE, DELETE or ADOPT."""
         return self.step[1]
 
     @property
@@ -99,7 +101,7 @@ class StepEvent:
         if self.kind is EventKind.SKIPPED and self.cause is not None:
             text += f": {self.cause} failed"
         if self.error is not None:
-            text += f": {type(self.error).__name__}: {self.error}"
+            text += f": {show_error(self.error)}"
         return text
 
     def __repr__(self) -> str:

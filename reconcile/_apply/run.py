@@ -2,28 +2,27 @@
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import threading
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from .._model import Address
+from .._model import Address, External, bound, show_address, show_value
 from .._plan import Action, Plan, Step
 from .._state import State, trusted_state
-from ..errors import ExecutorError, MissingProviderError, UnresolvedRefError
+from ..errors import ApplyOptionError, MissingProviderError, UnresolvedRefError
 from .events import EventKind, Listener, StepEvent
-from .providers import AsyncProvider, Context, Provider, check_result, is_async_method
+from .providers import Context, Providers, check_result, is_async_method
 
 if TYPE_CHECKING:
-    pass
+    from .oplog import StepLog
 
 from .retry import RetryPolicy
-
-Providers: TypeAlias = Mapping[str, "Provider[Any] | AsyncProvider[Any]"]
-"""Providers keyed by kind; sync and async ones may be mixed."""
 
 
 class StepStatus(enum.Enum):
@@ -35,9 +34,13 @@ class StepStatus(enum.Enum):
     CANCELLED = "cancelled"
 
 
-@attrs.frozen
+@attrs.frozen(repr=False)
 class StepOutcome:
     """What happened to one step.
+
+    Its ``repr`` shows the step and the value as the display does (sensitive
+    values and identities redacted, text escaped and bounded), so outcomes are
+    safe to log.
 
     Attributes:
         step: the step.
@@ -56,6 +59,21 @@ class StepOutcome:
     value: Any = None
     attempts: int = 0
     duration: float = 0.0
+
+    def __repr__(self) -> str:
+        error = "None" if self.error is None else f"{type(self.error).__name__}({bound(_message(self.error))})"
+        return (
+            f"StepOutcome(step={self.step!r}, status=StepStatus.{self.status.name}, error={error}, "
+            f"cause={self.cause!r}, value={show_value(self.value)}, attempts={self.attempts}, "
+            f"duration={self.duration!r})"
+        )
+
+
+def _message(error: BaseException) -> str:
+    try:
+        return repr(str(error))
+    except Exception:  # a broken __str__ must not break the repr of the outcome holding it
+        return "'(its message cannot be shown)'"
 
 
 @attrs.frozen(repr=False)
@@ -88,6 +106,13 @@ class ApplyResult:
         """True when every step succeeded."""
         return all(o.status is StepStatus.SUCCEEDED for o in self.outcomes.values()) and len(self.outcomes) == len(
             self.plan.steps
+        )
+
+    @property
+    def adopted(self) -> tuple[Address, ...]:
+        """Addresses whose ADOPT step succeeded: objects taken over by this apply, managed from now on."""
+        return tuple(
+            s[0] for s, o in self.outcomes.items() if s[1] is Action.ADOPT and o.status is StepStatus.SUCCEEDED
         )
 
     def _with(self, status: StepStatus) -> tuple[Step, ...]:
@@ -124,6 +149,11 @@ class ApplyResult:
         return f"<ApplyResult ok={self.ok} {shown}{' interrupted' if self.interrupted else ''}>"
 
 
+def _keep(found: Any) -> Any:
+    """The ADOPT step of a provider without an ``adopt`` hook: nothing to call, the found object is the actual one."""
+    return found
+
+
 class _Snapshot:
     """A picklable ``Context`` lookup over the resources a step refers to, for calls in another process."""
 
@@ -136,7 +166,8 @@ class _Snapshot:
         obj = self.objects.get(address)
         if obj is None:
             raise UnresolvedRefError(
-                f"{address} is not a dependency of this step, so it cannot be resolved where the step runs"
+                f"{show_address(address)} is not a dependency of this step, "
+                "so it cannot be resolved where the step runs"
             )
         return obj
 
@@ -156,6 +187,7 @@ class ApplyRun:
         retry: the ``RetryPolicy``.
         fail_fast: stop starting steps after the first failure.
         interrupted: set by an executor that was stopped by Ctrl-C or cancellation.
+        log: the ``StepLog`` told about every provider call (``apply(..., journal=)``), or ``None``.
         live: the actual world as of now, by address.
         outcomes: every ended step's ``StepOutcome``, in the order they ended.
     """
@@ -177,13 +209,24 @@ class ApplyRun:
         self.listeners = tuple(listeners)
         for listener in self.listeners:
             if not callable(listener):
-                raise ExecutorError(f"apply: listeners must be callables taking a StepEvent, got {listener!r}")
+                raise ApplyOptionError(
+                    f"apply: listeners must be callables taking a StepEvent, got {show_value(listener)}"
+                )
         if retry is not None and not isinstance(retry, RetryPolicy):
-            raise ExecutorError(f"apply: retry must be a RetryPolicy, got {type(retry).__name__}")
+            raise ApplyOptionError(f"apply: retry must be a RetryPolicy, got {type(retry).__name__}")
         self.retry = retry if retry is not None else RetryPolicy()
         self.fail_fast = bool(fail_fast)
         self.interrupted = False
+        self.log: StepLog | None = None
+        self._run_key = uuid.uuid4()
         self.live: dict[Address, Any] = dict(plan.actual.by_address)
+        # Objects known but not managed (read externals, objects found to adopt): resolvable, never written,
+        # and kept apart in the result's state until an ADOPT step takes one over.
+        self._unmanaged: set[Address] = set()
+        for address, ext in plan.actual.externals.items():
+            if ext.value is not None and address not in self.live:
+                self.live[address] = ext.value
+                self._unmanaged.add(address)
         self.outcomes: dict[Step, StepOutcome] = {}
         self.replaced: dict[Address, Any] = {}
         self.deposed: dict[Address, Any] = {}
@@ -193,14 +236,22 @@ class ApplyRun:
         """The live actual resource at ``address`` (for ``Context.resolve``)."""
         obj = self.live.get(address)
         if obj is None:
-            raise UnresolvedRefError(f"{address} has no actual resource in this apply")
+            raise UnresolvedRefError(f"{show_address(address)} has no actual resource in this apply")
         return obj
 
-    def _context(self, step: Step, attempt: int, deadline: float | None, lookup: Callable[[Address], Any]) -> Context:
+    def _context(
+        self, step: Step, attempt: int, deadline: float | None, lookup: Callable[[Address], Any], key: str | None = None
+    ) -> Context:
         # Executors keep deadlines on the monotonic clock; providers get wall-clock
         # time, which still means something on another machine.
         wall = None if deadline is None else time.time() + (deadline - time.monotonic())
-        return Context(step, lookup, attempt, wall)
+        if key is None:
+            key = self.log.intent(step, attempt) if self.log is not None else self.idempotency_key(step)
+        return Context(step, lookup, attempt, wall, key)
+
+    def idempotency_key(self, step: Step) -> str:
+        """The key of ``step`` in this apply when no log gives one: stable across its attempts."""
+        return uuid.uuid5(self._run_key, str(step)).hex
 
     def _invocation(self, step: Step, ctx: Context) -> tuple[Callable[..., Any], tuple[Any, ...]]:
         """The provider method for ``step`` and the arguments to call it with."""
@@ -211,6 +262,11 @@ class ApplyRun:
             return provider.create, (change.after, ctx)
         if op is Action.UPDATE:
             return provider.update, (self.live[step[0]], change.after, ctx)
+        if op is Action.ADOPT:
+            hook = getattr(provider, "adopt", None)
+            if hook is None:
+                return _keep, (change.before,)
+            return hook, (change.before, change.after, ctx)
         # The object to delete is the one observed before the apply: with
         # create-before-delete replacement, ``live`` already holds the new one.
         return provider.delete, (change.before, ctx)
@@ -228,13 +284,33 @@ class ApplyRun:
             Exception: whatever the provider raised.
         """
         method, args = self._invocation(step, self._context(step, attempt, deadline, self.lookup))
-        return self.checked(step, method(*args))
+        log = self.log
+        if log is None:
+            return self.checked(step, method(*args))
+        try:
+            value = self.checked(step, method(*args))
+        except Exception as exc:
+            log.failure(step, attempt, exc)
+            raise
+        log.outcome(step, attempt, value)
+        return value
 
     async def call_async(self, step: Step, attempt: int = 1, deadline: float | None = None) -> Any:
         """``call`` for a provider whose method for ``step`` is async (see ``is_async``)."""
-        method, args = self._invocation(step, self._context(step, attempt, deadline, self.lookup))
+        log = self.log
+        # The intent waits for a durable commit: off the event loop.
+        key = None if log is None else await asyncio.to_thread(log.intent, step, attempt)
+        method, args = self._invocation(step, self._context(step, attempt, deadline, self.lookup, key))
         result: Awaitable[Any] = method(*args)
-        return self.checked(step, await result)
+        if log is None:
+            return self.checked(step, await result)
+        try:
+            value = self.checked(step, await result)
+        except Exception as exc:
+            log.failure(step, attempt, exc)
+            raise
+        log.outcome(step, attempt, value)
+        return value
 
     def portable_call(
         self, step: Step, attempt: int = 1, deadline: float | None = None
@@ -245,7 +321,11 @@ class ApplyRun:
         the desired and actual states). Pass the call's return value to ``checked``.
         """
         address = step[0]
-        wanted = (*self.plan.desired.dependencies(address), *self.plan.actual.dependencies(address))
+        wanted = (
+            *self.plan.desired.dependencies(address),
+            *self.plan.actual.dependencies(address),
+            *self.plan.desired.externals,
+        )
         live = self.live
         snapshot = _Snapshot({a: live[a] for a in wanted if a in live})
         return self._invocation(step, self._context(step, attempt, deadline, snapshot))
@@ -263,10 +343,12 @@ class ApplyRun:
         return is_async_method(self.providers[step[0][0]], step[1].value)
 
     def async_kinds(self) -> list[str]:
-        """The kinds in the plan whose provider has an async create, update or delete, sorted."""
+        """The kinds in the plan whose provider has an async create, update, delete or adopt, sorted."""
         kinds = {s[0][0] for s in self.plan.steps}
         return sorted(
-            k for k in kinds if any(is_async_method(self.providers[k], m) for m in ("create", "update", "delete"))
+            k
+            for k in kinds
+            if any(is_async_method(self.providers[k], m) for m in ("create", "update", "delete", "adopt"))
         )
 
     def emit(self, kind: EventKind, step: Step, attempt: int = 0, **fields: Any) -> None:
@@ -285,6 +367,8 @@ class ApplyRun:
         with self._lock:
             self.outcomes[step] = outcome
             if outcome.status is StepStatus.SUCCEEDED:
+                # Any write to an address makes what is there managed (an adoption, or a replacement of a found object).
+                self._unmanaged.discard(step[0])
                 if step[1] is Action.DELETE:
                     change = self.plan.changes[step[0]]
                     if change.action is Action.REPLACE:
@@ -302,10 +386,15 @@ class ApplyRun:
 
     def result(self) -> ApplyResult:
         """The ``ApplyResult`` of what has been recorded."""
+        live = self.live
+        externals: dict[Address, External[Any]] = {}
+        if self._unmanaged:
+            live = {a: v for a, v in live.items() if a not in self._unmanaged}
+            externals = {a: e for a, e in self.plan.actual.externals.items() if a in self._unmanaged}
         return ApplyResult(
             self.plan,
             dict(self.outcomes),
-            trusted_state(dict(self.live)),
+            trusted_state(dict(live), externals),
             dict(self.replaced),
             dict(self.deposed),
             self.interrupted,

@@ -7,8 +7,8 @@ import inspect
 from collections.abc import Mapping
 from typing import Any
 
-from .._model import Address
-from .._plan import Plan, display_address
+from .._model import Address, show_address
+from .._plan import Plan
 from .._planfile import touched
 from ..errors import ReconcileError, StalePlanError
 
@@ -20,7 +20,7 @@ def _differences(plan: Plan, observed: Mapping[Address, Any]) -> list[tuple[Addr
     """
     out = []
     for address, now in observed.items():
-        then = plan.actual.get(address)
+        then = plan.actual.lookup(address)
         if now == then:
             continue
         if then is None:
@@ -38,7 +38,7 @@ def _differences(plan: Plan, observed: Mapping[Address, Any]) -> list[tuple[Addr
 def _raise_if_stale(plan: Plan, observed: Mapping[Address, Any]) -> None:
     differences = _differences(plan, observed)
     if differences:
-        shown = [display_address(a, plan.actual, plan.desired) for a, _what in differences]
+        shown = [show_address(a) for a, _what in differences]
         raise StalePlanError(differences, shown)
 
 
@@ -63,9 +63,9 @@ async def _gather(pending: Mapping[Address, Any]) -> dict[Address, Any]:
 def check_fresh(plan: Plan, providers: Mapping[str, Any]) -> None:
     """Refuse ``plan`` if the world changed where it acts since it was planned.
 
-    Reads every address the plan's steps touch with its provider's ``read`` and
-    compares the result with the actual resource the plan was made against (or
-    its absence). ``apply`` does this by itself for plans read back with
+    Reads every address the plan's steps touch, and every external object it
+    reads, with its provider's ``read`` and compares the result with the object
+    the plan was made against (or its absence). ``apply`` does this by itself for plans read back with
     :func:`reconcile.loads`; call it yourself to check a plan held in memory.
     Kinds without a provider are not read (``apply`` reports them).
 

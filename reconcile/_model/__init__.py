@@ -1,30 +1,68 @@
-"""The resource model: addresses, refs, field roles, lifecycle options, field paths and resource types."""
+"""The resource model: addresses, refs, field roles, lifecycle, field paths, resource types, and their display."""
 
 from .address import KIND_RE, Address, escape_part, make_address
+from .display import (
+    LIMIT,
+    REDACTED,
+    bound,
+    escape,
+    hidden_parts,
+    printable,
+    redacted_address,
+    show_address,
+    show_error,
+    show_text,
+    show_value,
+)
+from .externals import External, external, external_address
 from .fields import FieldRole, Role, computed, identity, spec
 from .lifecycle import DEFAULT_LIFECYCLE, Lifecycle, Trigger
 from .paths import MISSING, FieldPath, mask, merge, parse_path, select
 from .refs import Ref, as_address, iter_refs, may_hold_ref
-from .resource import RESERVED, ResourceType, address_of, is_resource, ref, resource, resource_type, type_of
+from .resource import (
+    RESERVED,
+    DependsOn,
+    Resource,
+    ResourceType,
+    address_of,
+    is_resource,
+    ref,
+    resource,
+    resource_type,
+    type_of,
+)
+from .values import canonical_key, in_canonical_order
 
 __all__ = [
     "Address",
     "DEFAULT_LIFECYCLE",
+    "DependsOn",
+    "External",
     "FieldPath",
     "FieldRole",
     "KIND_RE",
+    "LIMIT",
     "Lifecycle",
     "MISSING",
+    "REDACTED",
     "RESERVED",
     "Ref",
+    "Resource",
     "ResourceType",
     "Role",
     "Trigger",
     "address_of",
     "as_address",
+    "bound",
+    "canonical_key",
     "computed",
+    "escape",
     "escape_part",
+    "external",
+    "external_address",
+    "hidden_parts",
     "identity",
+    "in_canonical_order",
     "is_resource",
     "iter_refs",
     "make_address",
@@ -32,10 +70,16 @@ __all__ = [
     "may_hold_ref",
     "merge",
     "parse_path",
+    "printable",
+    "redacted_address",
     "ref",
     "resource",
     "resource_type",
     "select",
+    "show_address",
+    "show_error",
+    "show_text",
+    "show_value",
     "spec",
     "type_of",
 ]

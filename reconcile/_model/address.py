@@ -6,8 +6,10 @@ import re
 from typing import Any
 
 from ..errors import AddressError
+from .display import redacted_address, show_value
 
-KIND_RE = re.compile(r"^[A-Za-z0-9_.:-]+$")
+# \Z, not $: "$" also matches before a trailing newline, which would let "net\n" be a kind.
+KIND_RE = re.compile(r"^[A-Za-z0-9_.:-]+\Z")
 
 
 def escape_part(part: str) -> str:
@@ -22,7 +24,10 @@ _UNESCAPE_RE = re.compile(r"%(25|2F|2f)")
 def unescape_part(part: str, text: str) -> str:
     rest = _UNESCAPE_RE.sub("", part)
     if "%" in rest:
-        raise AddressError(f"malformed address {text!r}: bad escape in part {part!r} (only %25 and %2F are allowed)")
+        raise AddressError(
+            f"malformed address {show_value(text)}: bad escape in part {show_value(part)} "
+            "(only %25 and %2F are allowed)"
+        )
     return _UNESCAPE_RE.sub(lambda m: "%" if m.group(1) == "25" else "/", part)
 
 
@@ -42,11 +47,11 @@ class Address(tuple[str, tuple[str, ...]]):
 
     def __new__(cls, kind: str, key: Any) -> Address:
         if not isinstance(kind, str) or not KIND_RE.match(kind):
-            raise AddressError(f"invalid kind {kind!r}: use letters, digits and . _ : -")
+            raise AddressError(f"invalid kind {show_value(kind)}: use letters, digits and . _ : -")
         if not isinstance(key, tuple):
             key = (key,)
         if not key:
-            raise AddressError(f"address of kind {kind!r} needs at least one key part")
+            raise AddressError(f"address of kind {show_value(kind)} needs at least one key part")
         return tuple.__new__(cls, (kind, tuple(map(str, key))))
 
     @property
@@ -63,7 +68,8 @@ class Address(tuple[str, tuple[str, ...]]):
         return "/".join((self[0], *map(escape_part, self[1])))
 
     def __repr__(self) -> str:
-        return f"Address({str(self)!r})"
+        # A repr lands in logs and tracebacks: sensitive key parts are redacted there too.
+        return f"Address({redacted_address(self)!r})"
 
     def __getnewargs__(self) -> tuple[Any, ...]:
         return (self[0], self[1])
@@ -76,10 +82,10 @@ class Address(tuple[str, tuple[str, ...]]):
             AddressError: the text is not a well-formed address.
         """
         if not isinstance(text, str):
-            raise AddressError(f"an address must be a string, got {type(text).__name__} {text!r}")
+            raise AddressError(f"an address must be a string, got {type(text).__name__} {show_value(text)}")
         kind, sep, rest = text.partition("/")
         if not sep:
-            raise AddressError(f"malformed address {text!r}: expected 'kind/key'")
+            raise AddressError(f"malformed address {show_value(text)}: expected 'kind/key'")
         parts = tuple(unescape_part(p, text) for p in rest.split("/"))
         return cls(kind, parts)
 

@@ -10,6 +10,8 @@ from typing import Any
 
 import attrs
 
+from .display import show_value
+
 
 class _Marker:
     __slots__ = ("_name",)
@@ -55,10 +57,10 @@ def parse_path(text: str) -> FieldPath:
         ValueError: the text is not a path; the message says where it goes wrong.
     """
     if not isinstance(text, str):
-        raise ValueError(f"a field path is a string, got {type(text).__name__} {text!r}")
+        raise ValueError(f"a field path is a string, got {type(text).__name__} {show_value(text)}")
     head = _HEAD.match(text)
     if head is None:
-        raise ValueError(f"field path {text!r} must start with a field name")
+        raise ValueError(f"field path {show_value(text)} must start with a field name")
     pos = head.end()
     segments: list[Any] = []
     while pos < len(text):
@@ -68,7 +70,9 @@ def parse_path(text: str) -> FieldPath:
             inner = m.group(1)
             segments.append(WILDCARD if inner == "*" else ast.literal_eval(inner))
         else:
-            raise ValueError(f"field path {text!r}: cannot read {text[pos:]!r} (use .name, ['key'], [0] or [*])")
+            raise ValueError(
+                f"field path {show_value(text)}: cannot read {show_value(text[pos:])} (use .name, ['key'], [0] or [*])"
+            )
         pos = m.end()
     return FieldPath(text, head.group(), tuple(segments))
 

@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import inspect
+import sys
+import threading
 import typing
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from operator import attrgetter
-from typing import Any, TypeVar, overload
+from types import FrameType
+from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar, dataclass_transform, overload
 
 import attrs
 
 from ..errors import AddressError, ResourceDefinitionError
-from .address import KIND_RE, Address, escape_part
-from .fields import METADATA_KEY, FieldRole, Role
-from .lifecycle import DEFAULT_LIFECYCLE, Lifecycle
+from .address import KIND_RE, Address
+from .display import declare_kind, show_address, show_value
+from .fields import METADATA_KEY, FieldRole, Role, identity, spec
+from .lifecycle import DEFAULT_LIFECYCLE, Lifecycle, check_lifecycle
 from .paths import parse_path
-from .refs import Ref, as_address, may_hold_ref
+from .refs import Ref, as_address, may_hold_ref, names_ref, ref_in_key
+from .values import is_collection_annotation
 
 T = TypeVar("T")
 C = TypeVar("C", bound=type)
@@ -49,9 +54,20 @@ def ref(target: Any, *key: Any) -> Ref[Any]:
     return Ref(address_of(target))
 
 
+DependsOn: TypeAlias = "Ref[Any] | Address | str | Iterable[Ref[Any] | Address | str]"
+"""What ``depends_on=`` takes: one address (a ``Ref``, an ``Address`` or its string form) or several."""
+
+
 def _to_depends_on(value: Any) -> tuple[Address, ...]:
+    if value == ():
+        return ()
     if isinstance(value, (str, Address, Ref)):
         value = (value,)
+    elif isinstance(value, (Mapping, bytes)) or not isinstance(value, Iterable):
+        raise AddressError(
+            f"depends_on: expected a Ref, an Address, an address string or a list of them, got {type(value).__name__}"
+            + ("; leave depends_on= out (or give ()) for no dependencies" if value is None else "")
+        )
     return tuple(as_address(v) for v in value)
 
 
@@ -71,6 +87,7 @@ class ResourceType:
         create_before_delete: replacement creates the new object first.
         protect: never delete or replace resources of this kind.
         ignore: field paths (``tags.owner``) never compared and never written by an update.
+        unordered: spec fields declared ``unordered=True``: collections kept in canonical order.
     """
 
     kind: str
@@ -84,10 +101,14 @@ class ResourceType:
     create_before_delete: bool = False
     protect: bool = False
     ignore: tuple[str, ...] = ()
+    unordered: frozenset[str] = frozenset()
     _address: Callable[[Any], Address] = attrs.field(default=None, eq=False, repr=False)
     _compare_getter: Callable[[Any], Any] = attrs.field(default=None, eq=False, repr=False)
     _ref_fields: tuple[str, ...] | None = attrs.field(default=None, eq=False, repr=False)
     _hints: dict[str, Any] | None = attrs.field(default=None, eq=False, repr=False)
+    # The frame the class was declared in, when that was a function or a class
+    # body: its locals resolve the annotations (dropped once they are resolved).
+    _scope: FrameType | None = attrs.field(default=None, eq=False, repr=False)
     # What higher rooms derive from the class once (checkers, generated code), by name.
     _memo: dict[str, Any] = attrs.field(factory=dict, eq=False, repr=False)
 
@@ -96,15 +117,8 @@ class ResourceType:
         return self._address(obj)
 
     def display_address(self, obj: Any) -> str:
-        """The address of ``obj`` as shown to people: sensitive identity values read ``(sensitive)``."""
-        address = self.address(obj)
-        if not self.sensitive:
-            return str(address)
-        parts = [
-            "(sensitive)" if name in self.sensitive else part
-            for name, part in zip(self.identity, address.key, strict=True)
-        ]
-        return "/".join((self.kind, *map(escape_part, parts)))
+        """The address of ``obj`` as shown to people (``show_address``): sensitive identity values redacted."""
+        return show_address(self.address(obj))
 
     def compare_key(self, obj: Any) -> Any:
         """The value compared when planning: the compared spec fields, as one tuple."""
@@ -138,14 +152,57 @@ class ResourceType:
         """
         if self._hints is None:
             try:
-                hints = typing.get_type_hints(self.cls)
+                hints = _resolve_hints(self.cls, self._scope)
             except Exception as exc:
                 raise ResourceDefinitionError(
                     f"resource {self.cls.__qualname__} (kind {self.kind!r}): cannot resolve field annotations: {exc}"
                 ) from exc
+            _check_hints(self, hints)
             object.__setattr__(self, "_hints", hints)
+            object.__setattr__(self, "_scope", None)
         assert self._hints is not None
         return self._hints
+
+
+def _resolve_hints(cls: type, scope: FrameType | None) -> dict[str, Any]:
+    """``typing.get_type_hints(cls)`` with the class itself and its declaring frame's locals in the namespace.
+
+    So a kind declared in a function can name itself (``nxt: Ref[Node] | None``
+    under ``from __future__ import annotations``) and the kinds declared beside
+    it, as it could at module level.
+    """
+    localns = dict(scope.f_locals) if scope is not None else {}
+    localns[cls.__name__] = cls
+    return typing.get_type_hints(cls, localns=localns)
+
+
+def _check_hints(rt: ResourceType, hints: dict[str, Any]) -> None:
+    """Refuse annotations whose refs could not be followed: a ``Ref`` identity, a ``Ref`` dict key."""
+    where = f"resource {rt.cls.__qualname__} (kind {rt.kind!r})"
+    for name in rt.identity:
+        if names_ref(hints.get(name, Any)):
+            raise ResourceDefinitionError(
+                f"{where}: identity field {name!r} is a Ref; a Ref is a dependency, not part of an address: "
+                "give the identity its own value (the target's name, say) and the Ref a spec field"
+            )
+    for name in sorted(rt.unordered):
+        if not is_collection_annotation(hints.get(name, Any)):
+            raise ResourceDefinitionError(
+                f"{where}: field {name!r} is unordered=True, which needs a list[...] or tuple[..., ...] "
+                f"annotation (optionally | None), got {_type_text(hints.get(name, Any))}; "
+                "a set or a frozenset has no order to ignore already"
+            )
+    for name in (*rt.spec, *rt.computed):
+        key = ref_in_key(hints.get(name, Any))
+        if key is not None:
+            raise ResourceDefinitionError(
+                f"{where}: field {name!r} has Ref in a dict key type ({_type_text(key)}); refs are followed "
+                "only as values: key the dict by the address string, or use a list of Refs"
+            )
+
+
+def _type_text(tp: Any) -> str:
+    return tp.__name__ if isinstance(tp, type) and not typing.get_args(tp) else repr(tp).replace("typing.", "")
 
 
 _UNSET: Any = object()
@@ -186,7 +243,12 @@ def _address_function(cls: type, kind: str, identity: Sequence[str]) -> Callable
     return typing.cast(Callable[[Any], Address], namespace["address"])
 
 
+# Type checkers read the fields as a frozen dataclass's (PEP 681): identity and
+# spec fields with their defaults; computed() is typed as a default value. The
+# injected depends_on / lifecycle are known to them only on Resource subclasses
+# (see docs/typing.md).
 @overload
+@dataclass_transform(frozen_default=True, field_specifiers=(identity, spec, attrs.field))
 def resource(cls: C, /) -> C: ...
 
 
@@ -226,24 +288,150 @@ def resource(
 
     Raises:
         ResourceDefinitionError: the class has no identity field, a reserved name,
-            an invalid kind, or an ``ignore`` path that is malformed or does not
-            start with a spec field.
+            an invalid kind, a ``Ref`` identity field, ``Ref`` in a dict key
+            annotation, an ``unordered`` field that is not a list or tuple, or
+            an ``ignore`` path that is malformed or does not start with a spec
+            field; or ``resource`` was given something other than a class
+            (``resource("network")``: the kind goes in ``kind=``).
     """
+    if cls is not None and not isinstance(cls, type):
+        hint = f": write @resource(kind={cls!r})" if isinstance(cls, str) else ""
+        raise ResourceDefinitionError(
+            f"resource() takes a class, got {type(cls).__name__}; the kind is a keyword argument{hint}"
+        )
+    _check_options("resource()", kind, ignore, create_before_delete=create_before_delete, protect=protect)
+    scope = _scope_of(sys._getframe(1))
 
     def wrap(c: type) -> type:
-        return _define(c, kind or c.__name__.lower(), create_before_delete, protect, tuple(ignore))
+        if not isinstance(c, type):
+            raise ResourceDefinitionError(f"@resource(...) decorates a class, got {type(c).__name__}")
+        if isinstance(c, ResourceMeta):
+            raise ResourceDefinitionError(
+                f"resource {c.__qualname__}: a Resource subclass is declared by its class statement; "
+                "give kind= there (class X(Resource, kind=...)) instead of decorating it"
+            )
+        return _define(c, kind or c.__name__.lower(), create_before_delete, protect, tuple(ignore), scope)
 
     return wrap(cls) if cls is not None else wrap
+
+
+def _check_options(where: str, kind: Any, ignore: Any, **flags: Any) -> None:
+    for name, value in flags.items():
+        if type(value) is not bool:
+            raise ResourceDefinitionError(f"{where}: {name} must be True or False, got {type(value).__name__}")
+    if kind is not None and not isinstance(kind, str):
+        raise ResourceDefinitionError(f"{where}: kind must be a string, got {type(kind).__name__}")
+    if isinstance(ignore, str) or not isinstance(ignore, Iterable):
+        raise ResourceDefinitionError(f"{where}: ignore takes a list of field paths, got {type(ignore).__name__}")
+
+
+def _scope_of(frame: FrameType) -> FrameType | None:
+    # Module-level names are found through the class's module anyway; keep a
+    # frame only for a class declared in a function or a class body.
+    return None if frame.f_locals is frame.f_globals else frame
+
+
+_building = threading.local()
+
+
+@dataclass_transform(frozen_default=True, field_specifiers=(identity, spec, attrs.field))
+class ResourceMeta(type):
+    """The metaclass of :class:`Resource`: each subclass statement declares a resource."""
+
+    def __new__(
+        mcls,
+        name: str,
+        bases: tuple[type, ...],
+        namespace: dict[str, Any],
+        *,
+        kind: str | None = None,
+        create_before_delete: bool = False,
+        protect: bool = False,
+        ignore: Sequence[str] = (),
+        **unknown: Any,
+    ) -> ResourceMeta:
+        if unknown:
+            raise ResourceDefinitionError(
+                f"resource {name}: unknown class keyword(s) {', '.join(map(repr, unknown))}; "
+                "expected kind, create_before_delete, protect, ignore"
+            )
+        cls = super().__new__(mcls, name, bases, namespace)
+        # The root class, and the classes attrs and the address slot build from
+        # a subclass while it is being declared, are no new declarations.
+        depth: int = getattr(_building, "depth", 0)
+        if depth or not any(isinstance(b, ResourceMeta) for b in bases):
+            return cls
+        _check_options(
+            f"resource {name}", kind, ignore, create_before_delete=create_before_delete, protect=protect
+        )
+        _building.depth = depth + 1
+        try:
+            new = _define(
+                cls, kind or name.lower(), create_before_delete, protect, tuple(ignore), _scope_of(sys._getframe(1))
+            )
+        finally:
+            _building.depth = depth
+        return typing.cast(ResourceMeta, new)
+
+    def __init__(cls, name: str, bases: tuple[type, ...], namespace: dict[str, Any], **options: Any) -> None:
+        super().__init__(name, bases, namespace)
+
+
+class Resource(metaclass=ResourceMeta):
+    """A base class that declares a resource: ``class Network(Resource, kind="network")``.
+
+    The same as decorating the class with ``@resource(kind="network")`` (the class
+    keywords are :func:`resource`'s: ``kind``, ``create_before_delete``,
+    ``protect``, ``ignore``), and type checkers also know the two keyword-only
+    fields every resource has, ``depends_on`` and ``lifecycle``, so calls that
+    pass them type-check (see docs/typing.md).
+
+    Raises:
+        ResourceDefinitionError: as :func:`resource`.
+    """
+
+    __slots__ = ()
+
+    if TYPE_CHECKING:
+        depends_on: _DependsOnField = spec(kw_only=True, default=typing.cast(Any, ()))
+        lifecycle: Lifecycle = spec(kw_only=True, default=DEFAULT_LIFECYCLE)
+
+        def __init_subclass__(
+            cls,
+            *,
+            kind: str | None = None,
+            create_before_delete: bool = False,
+            protect: bool = False,
+            ignore: Sequence[str] = (),
+        ) -> None: ...
+
+
+class _DependsOnField:
+    """How type checkers see ``depends_on``: set from any :data:`DependsOn`, read as a tuple of addresses."""
+
+    @overload
+    def __get__(self, obj: None, owner: Any) -> _DependsOnField: ...
+
+    @overload
+    def __get__(self, obj: object, owner: Any) -> tuple[Address, ...]: ...
+
+    def __get__(self, obj: object, owner: Any) -> Any:
+        raise NotImplementedError
+
+    def __set__(self, obj: object, value: DependsOn) -> None:
+        raise NotImplementedError
 
 
 # The last one is no field: the slot that keeps the address (see _with_address_slot).
 RESERVED = ("depends_on", "lifecycle", "_reconcile_address")
 
 
-def _define(cls: type, kind: str, create_before_delete: bool, protect: bool, ignore: tuple[str, ...]) -> type:
+def _define(
+    cls: type, kind: str, create_before_delete: bool, protect: bool, ignore: tuple[str, ...], scope: FrameType | None
+) -> type:
     if not KIND_RE.match(kind):
         raise ResourceDefinitionError(
-            f"resource {cls.__qualname__}: invalid kind {kind!r}: use letters, digits and . _ : -"
+            f"resource {cls.__qualname__}: invalid kind {show_value(kind)}: use letters, digits and . _ : -"
         )
     own = inspect.get_annotations(cls)
     for name in RESERVED:
@@ -257,13 +445,17 @@ def _define(cls: type, kind: str, create_before_delete: bool, protect: bool, ign
         factory=tuple, converter=_to_depends_on, kw_only=True, repr=False, metadata={METADATA_KEY: FieldRole(Role.META)}
     )
     cls.lifecycle = attrs.field(  # type: ignore[attr-defined]
-        factory=lambda: DEFAULT_LIFECYCLE, kw_only=True, repr=False, metadata={METADATA_KEY: FieldRole(Role.META)}
+        default=DEFAULT_LIFECYCLE,
+        converter=check_lifecycle,
+        kw_only=True,
+        repr=False,
+        metadata={METADATA_KEY: FieldRole(Role.META)},
     )
     try:
         new = _with_address_slot(attrs.frozen(cls))
     except (TypeError, ValueError) as exc:
         raise ResourceDefinitionError(f"resource {cls.__qualname__}: {exc}") from exc
-    ident, specs, compared, comp, repl, sens = [], [], [], [], set(), set()
+    ident, specs, compared, comp, repl, sens, unordered = [], [], [], [], set(), set(), set()
     for f in attrs.fields(new):
         role = f.metadata.get(METADATA_KEY) or FieldRole(Role.SPEC)
         if role.sensitive:
@@ -276,6 +468,8 @@ def _define(cls: type, kind: str, create_before_delete: bool, protect: bool, ign
                 compared.append(f.name)
             if role.replace_on_change:
                 repl.add(f.name)
+            if role.unordered:
+                unordered.add(f.name)
         elif role.role is Role.COMPUTED:
             comp.append(f.name)
     if not ident:
@@ -304,10 +498,24 @@ def _define(cls: type, kind: str, create_before_delete: bool, protect: bool, ign
         create_before_delete=create_before_delete,
         protect=protect,
         ignore=ignore,
+        unordered=frozenset(unordered),
         address=_address_function(new, kind, ident),
         compare_getter=_tuple_getter(compared),
+        scope=scope,
     )
+    # Resolved now when they can be, so a Ref identity or a Ref dict key is
+    # refused at declaration; names declared later (a forward reference to a
+    # kind further down) leave it to the first use.
+    try:
+        hints = _resolve_hints(new, scope)
+    except Exception:
+        hints = None
+    if hints is not None:
+        _check_hints(rt, hints)
+        object.__setattr__(rt, "_hints", hints)
+        object.__setattr__(rt, "_scope", None)
     new.__reconcile__ = rt  # type: ignore[attr-defined]
+    declare_kind(kind, rt.identity, rt.sensitive)
     return new
 
 
@@ -348,7 +556,7 @@ def resource_type(obj: Any) -> ResourceType:
     """
     rt = getattr(obj, "__reconcile__", None)
     if not isinstance(rt, ResourceType):
-        what = obj.__qualname__ if isinstance(obj, type) else f"{type(obj).__name__} {obj!r}"
+        what = obj.__qualname__ if isinstance(obj, type) else f"{type(obj).__name__} {show_value(obj)}"
         raise ResourceDefinitionError(f"{what} is not a resource; declare its class with @reconcile.resource")
     return rt
 

@@ -8,7 +8,6 @@ from typing import Any
 import attrs
 
 from .._model import Address, ResourceType, mask, merge, parse_path
-from .explain import changed_fields
 from .model import Action, Change
 
 
@@ -69,3 +68,8 @@ def _carry_ignored(rt: ResourceType, paths: Sequence[str], old: Any, new: Any) -
         return new
     fields = attrs.fields_dict(type(new))
     return attrs.evolve(new, **{str(fields[name].alias): value for name, value in updates.items()})
+
+
+def changed_fields(rt: ResourceType, before: Any, after: Any) -> tuple[str, ...]:
+    """Names of the compared fields whose values differ (called only once the fast path saw a difference)."""
+    return tuple(f for f in rt.compared if getattr(before, f) != getattr(after, f))

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from .._model import Address, type_of
+from .._model import Address, show_address, type_of
 from .._state import State
 from ..errors import PlanBudgetError, ProtectedResourceError
-from .model import Action, Change, display_address
+from .model import Action, Change
 
 
 def _protected(change: Change) -> bool:
@@ -23,13 +23,13 @@ def _reason(change: Change, desired: State, actual: State) -> str:
     if change.action is Action.DELETE:
         return "not in the desired state"
     if change.triggered_by:
-        return "triggered by " + ", ".join(display_address(a, desired, actual) for a in change.triggered_by)
+        return "triggered by " + ", ".join(show_address(a) for a in change.triggered_by)
     if type(change.before) is not type(change.after):
         return f"its class changed from {type(change.before).__name__} to {type(change.after).__name__}"
     moved = [f for f in change.replace_fields if getattr(change.before, f) != getattr(change.after, f)]
     if moved:
         return f"{', '.join(moved)} forces replacement"
-    targets = ", ".join(display_address(a, desired, actual) for a in change.replaced_refs)
+    targets = ", ".join(show_address(a) for a in change.replaced_refs)
     return f"{', '.join(change.replace_fields)} refers to replaced {targets}"
 
 

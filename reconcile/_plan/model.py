@@ -10,9 +10,9 @@ from typing import Any
 import attrs
 
 from .._graph import to_networkx
-from .._model import Address, ResourceType, as_address, type_of
+from .._model import REDACTED, Address, ResourceType, as_address, redacted_address, show_address, type_of
 from .._state import State
-from .explain import FieldChange, explain
+from .explain import Difference, FieldChange, explain
 
 
 class Action(enum.Enum):
@@ -27,6 +27,7 @@ class Action(enum.Enum):
     UPDATE = "update"
     REPLACE = "replace"
     DELETE = "delete"
+    ADOPT = "adopt"
 
     @property
     def is_change(self) -> bool:
@@ -40,25 +41,60 @@ class Action(enum.Enum):
 
     @property
     def marker(self) -> str:
-        """The plan-review marker: ``+``, ``~``, ``-/+``, ``-`` or blank."""
+        """The plan-review marker: ``+``, ``~``, ``-/+``, ``-``, ``=>`` (adopt) or blank."""
         return _MARKERS[self]
 
 
-_MARKERS = {Action.NOOP: " ", Action.CREATE: "+", Action.UPDATE: "~", Action.REPLACE: "-/+", Action.DELETE: "-"}
+class Origin(enum.Enum):
+    """Why a change is in the plan, when the plan was made with ``last_applied`` (see docs/rendering.md).
+
+    ``INTENT``: the desired state changed since the last apply. ``DRIFT``: the
+    desired state did not, but the world moved away from what was last
+    applied (edited, deleted or made outside reconcile). ``BOTH``: the desired
+    state changed and the world moved too.
+    """
+
+    INTENT = "intent"
+    DRIFT = "drift"
+    BOTH = "both"
+
+    @property
+    def is_drift(self) -> bool:
+        """DRIFT or BOTH: the world moved away from the last applied state."""
+        return self is not Origin.INTENT
+
+    @property
+    def is_intent(self) -> bool:
+        """INTENT or BOTH: the desired state changed since the last apply."""
+        return self is not Origin.DRIFT
+
+
+_MARKERS = {
+    Action.NOOP: " ",
+    Action.CREATE: "+",
+    Action.UPDATE: "~",
+    Action.REPLACE: "-/+",
+    Action.DELETE: "-",
+    Action.ADOPT: "=>",
+}
+_OPS = (Action.CREATE, Action.UPDATE, Action.DELETE, Action.ADOPT)
 
 
 class Step(tuple[Address, Action]):
-    """One provider call in a plan: ``(address, op)`` with op CREATE, UPDATE or DELETE.
+    """One provider call in a plan: ``(address, op)`` with op CREATE, UPDATE, DELETE or ADOPT.
 
-    A REPLACE change is two steps on the same address (a DELETE and a CREATE).
-    ``str(step)`` reads ``"create network/core"``.
+    A REPLACE change is two steps on the same address (a DELETE and a CREATE);
+    an ADOPT change whose found object differs from the desired one is an ADOPT
+    step, then an UPDATE. ``str(step)`` reads ``"create network/core"``; like
+    ``repr(step)`` it shows the address as ``show_address`` does (sensitive
+    identity values redacted, escaped, bounded), so steps are safe to log.
     """
 
     __slots__ = ()
 
     def __new__(cls, address: Address | str, op: Action) -> Step:
-        if op not in (Action.CREATE, Action.UPDATE, Action.DELETE):
-            raise ValueError(f"a step's op is CREATE, UPDATE or DELETE, not {op}")
+        if op not in _OPS:
+            raise ValueError(f"a step's op is CREATE, UPDATE, DELETE or ADOPT, not {op}")
         return tuple.__new__(cls, (as_address(address), op))
 
     @property
@@ -72,10 +108,10 @@ class Step(tuple[Address, Action]):
         return self[1]
 
     def __str__(self) -> str:
-        return f"{self[1].value} {self[0]}"
+        return f"{self[1].value} {show_address(self[0])}"
 
     def __repr__(self) -> str:
-        return f"Step({str(self[0])!r}, Action.{self[1].name})"
+        return f"Step({redacted_address(self[0])!r}, Action.{self[1].name})"
 
     def __getnewargs__(self) -> tuple[Any, ...]:
         return (self[0], self[1])
@@ -91,12 +127,15 @@ class Change:
 
     Attributes:
         address: the address.
-        action: NOOP, CREATE, UPDATE, REPLACE or DELETE.
-        before: the actual resource (``None`` for CREATE).
+        action: NOOP, CREATE, UPDATE, REPLACE, DELETE or ADOPT.
+        before: the actual resource (``None`` for CREATE); for ADOPT, the object
+            found at the address, not yet managed.
         after: the desired resource (``None`` for DELETE). For an UPDATE, ignored
             fields and paths carry the actual values, so an update never writes
             what planning ignores.
-        changed_fields: compared fields that differ, or whose ref target is replaced.
+        changed_fields: compared fields that differ, or whose ref target is replaced
+            (for ADOPT: what the update after the adoption changes; empty when
+            the found object already matches).
         replace_fields: the subset of ``changed_fields`` that forces replacement.
         replaced_refs: replaced dependencies that made this change (rule 3).
         create_before_delete: for a REPLACE, the new object is created before the
@@ -105,6 +144,7 @@ class Change:
             to create first (``None`` when chosen by its own kind or lifecycle).
         triggered_by: watched addresses whose change triggered this replacement
             (``Lifecycle.replace_triggered_by``).
+        origin: drift or intent, for a plan made with ``last_applied``; else ``None``.
     """
 
     address: Address
@@ -117,6 +157,7 @@ class Change:
     create_before_delete: bool = False
     forced_by: Address | None = None
     triggered_by: tuple[Address, ...] = ()
+    origin: Origin | None = None
     _explained: list[tuple[FieldChange, ...]] = attrs.field(factory=list, alias="_explained")
 
     @property
@@ -126,11 +167,18 @@ class Change:
 
     @property
     def display_address(self) -> str:
-        """The address as shown to people: sensitive identity values read ``(sensitive)``."""
-        obj = self.after if self.after is not None else self.before
-        if obj is None:
-            return str(self.address)
-        return type_of(type(obj)).display_address(obj)
+        """The address as shown to people (see ``show_address``): sensitive identity values read ``(sensitive)``."""
+        return show_address(self.address)
+
+    @property
+    def sensitive(self) -> frozenset[str]:
+        """The fields shown as ``(sensitive)``: sensitive in the class of ``before`` or of ``after``.
+
+        Both count: a replacement across a class change must not show the old
+        class's secrets because the new class no longer marks them.
+        """
+        types = {type(o) for o in (self.before, self.after) if o is not None}
+        return frozenset().union(*(type_of(t).sensitive for t in types))
 
     def explain(self) -> tuple[FieldChange, ...]:
         """Field-level differences (deepdiff), computed on first call and cached.
@@ -148,15 +196,14 @@ class Change:
             return ()
         rt: ResourceType = type_of(type(obj))
         if self.action in (Action.CREATE, Action.DELETE):
-            kind = "added" if self.action is Action.CREATE else "removed"
+            added = self.action is Action.CREATE
+            how = Difference.ADDED if added else Difference.REMOVED
             out = []
             for name in rt.compared:
-                value = "(sensitive)" if name in rt.sensitive else getattr(obj, name)
-                out.append(
-                    FieldChange(name, None if kind == "added" else value, value if kind == "added" else None, kind)
-                )
+                value = REDACTED if name in rt.sensitive else getattr(obj, name)
+                out.append(FieldChange(name, None if added else value, value if added else None, how))
             return tuple(out)
-        return explain(rt, self.before, self.after, self.changed_fields)
+        return explain(rt, self.before, self.after, self.changed_fields, self.sensitive)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Change):
@@ -172,6 +219,7 @@ class Change:
             and self.create_before_delete == other.create_before_delete
             and self.forced_by == other.forced_by
             and self.triggered_by == other.triggered_by
+            and self.origin is other.origin
         )
 
     __hash__ = None  # type: ignore[assignment]
@@ -237,6 +285,16 @@ class Plan:
     __hash__ = None  # type: ignore[assignment]
 
     @property
+    def reads(self) -> dict[Address, Any]:
+        """The external objects the desired state declares, as read (from the actual state), by address.
+
+        The plan never creates, changes or deletes them; dependents' providers
+        see them through ``ctx.resolve``.
+        """
+        actual = self.actual
+        return {a: actual.lookup(a) for a in self.desired.externals}
+
+    @property
     def is_empty(self) -> bool:
         """True when every address is NOOP: the world already matches (deferred changes aside)."""
         return not self.changes
@@ -253,7 +311,7 @@ class Plan:
             return found
         before, after = self.actual.get(address), self.desired.get(address)
         if before is None and after is None:
-            raise KeyError(f"{address} is in neither the desired nor the actual state")
+            raise KeyError(f"{show_address(address)} is in neither the desired nor the actual state")
         return Change(address, Action.NOOP, before, after)
 
     def summary(self) -> dict[Action, int]:
@@ -280,12 +338,3 @@ class Plan:
         counts = ", ".join(f"{a.value}={n}" for a, n in self.summary().items() if n)
         deferred = f", deferred={len(self.deferred)}" if self.deferred else ""
         return f"<Plan: {counts or 'empty'}{deferred}>"
-
-
-def display_address(address: Address, *states: State) -> str:
-    """``address`` as shown to people, with sensitive identity values redacted when a state knows its kind."""
-    for state in states:
-        obj = state.by_address.get(address)
-        if obj is not None:
-            return type_of(type(obj)).display_address(obj)
-    return str(address)

@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from .._model import Address, Ref, ResourceType, as_address, type_of
+from .._model import Address, Ref, ResourceType, as_address, show_address, show_value, type_of
 from .._state import State
 from .._typecheck import compiled
-from ..errors import PlanOptionError, StateInputError
+from ..errors import MissingExternalError, NothingToAdoptError, PlanOptionError, StateInputError
 from .diff import compare
+from .drift import with_origins
 from .guards import check_budget, check_protection
 from .model import Action, Change, Plan
 from .propagation import find_watchers, propagate_replacements
@@ -18,21 +19,63 @@ from .steps import merged_edges, order_steps, step_graph
 from .targeting import kept_addresses
 
 
-def _addresses(value: Any, option: str, desired: State, actual: State) -> list[Address]:
+def _listed(value: Any, option: str) -> list[Address]:
+    """The addresses an option names: one address or Ref, or an iterable of them."""
     if isinstance(value, (str, Address, Ref)):
         value = (value,)
     elif isinstance(value, (bytes, Mapping)) or not isinstance(value, Iterable):
         raise PlanOptionError(
             f"plan({option}=...) takes an address, a Ref or an iterable of them, got {type(value).__name__}"
         )
-    found = [as_address(v) for v in value]
+    return [as_address(v) for v in value]
+
+
+def _addresses(value: Any, option: str, desired: State, actual: State) -> list[Address]:
+    found = _listed(value, option)
     unknown = [a for a in found if a not in desired.by_address and a not in actual.by_address]
     if unknown:
         raise PlanOptionError(
             f"plan({option}=...) names address(es) in neither the desired nor the actual state: "
-            + ", ".join(str(a) for a in unknown)
+            + ", ".join(show_address(a) for a in unknown)
         )
     return found
+
+
+def _check_externals(desired: State, actual: State) -> None:
+    """Every external the desired state declares must be in the actual state (listed, or read by ``observe``)."""
+    missing = [a for a in desired.externals if actual.lookup(a) is None]
+    if missing:
+        raise MissingExternalError(missing, [show_address(a) for a in missing])
+
+
+def _adopting(adopt: Any, desired: State, actual: State) -> set[Address]:
+    """The addresses ``adopt=`` names whose object was found but is not managed yet (the rest are managed already)."""
+    found = _listed(adopt, "adopt")
+    unmanaged = [a for a in found if a not in desired.by_address]
+    if unmanaged:
+        raise PlanOptionError(
+            "plan(adopt=...) names address(es) the desired state does not manage (adopted objects are managed "
+            "from then on; declare read-only ones with external()): " + ", ".join(str(a) for a in unmanaged)
+        )
+    missing = [a for a in found if actual.lookup(a) is None]
+    if missing:
+        raise NothingToAdoptError(missing, [show_address(a) for a in missing])
+    # Already listed by its provider means already managed: adopting again is a no-op, so plans converge.
+    return {a for a in found if a not in actual.by_address}
+
+
+def _adoption(address: Address, found: Any, new: Any) -> Change:
+    """The change that takes ownership of ``found`` and then makes it match ``new`` (a REPLACE if it must be)."""
+    cls = type(new)
+    rt: ResourceType = type_of(cls)
+    if type(found) is not cls:
+        return Change(address, Action.REPLACE, found, new, rt.compared, rt.compared)
+    change = compare(address, rt, found, new) if not compiled(rt).same(found, new) else None
+    if change is None:
+        return Change(address, Action.ADOPT, found, new)
+    if change.action is Action.REPLACE:
+        return change
+    return Change(address, Action.ADOPT, found, change.after, change.changed_fields)
 
 
 def plan(
@@ -42,6 +85,8 @@ def plan(
     targets: Iterable[Address | str | Ref[Any]] | None = None,
     exclude: Iterable[Address | str | Ref[Any]] | None = None,
     max_deletes: int | None = None,
+    last_applied: State | None = None,
+    adopt: Iterable[Address | str | Ref[Any]] | None = None,
 ) -> Plan:
     """Compute the plan that takes ``actual`` to ``desired``.
 
@@ -54,6 +99,13 @@ def plan(
     create-before-delete replacement (docs/replacement.md) creates the new object
     first, then its dependents' changes, then deletes the old object.
 
+    External objects (``external(...)`` entries of ``desired``) are read, never
+    written: each must be in ``actual`` (``observe(providers, desired)`` reads
+    them), and the plan lists them in ``Plan.reads``. Adopted objects
+    (``adopt=``) are taken over: an ADOPT change per address found in
+    ``actual`` but not managed yet, with an update after it when the found
+    object differs from the desired one (docs/externals-and-adoption.md).
+
     Args:
         desired: the state to reach.
         actual: the state observed now.
@@ -62,15 +114,30 @@ def plan(
         exclude: leave these addresses out, with everything that depends on them
             or runs after them; they are deferred.
         max_deletes: refuse a plan that deletes or replaces more resources than this.
+        last_applied: the desired state of the last apply (saved with
+            ``dumps(state)``, read with ``loads_state``): each change is then
+            marked ``Origin.DRIFT`` (the world moved away from it),
+            ``Origin.INTENT`` (the desired state changed) or ``Origin.BOTH``
+            (see docs/rendering.md). It changes no action or step.
+        adopt: take these addresses of the desired state over: the objects found
+            there (``observe(providers, desired, adopt=...)`` reads them) are
+            adopted instead of created. An address whose object its provider
+            already lists is managed already and needs no adoption.
 
     Raises:
         StateInputError: ``desired`` or ``actual`` is not a ``State`` (also a
             ``TypeError``, what was raised before).
-        PlanOptionError: ``targets`` or ``exclude`` is neither an address nor an
-            iterable of them, names an address in neither state, or
-            ``max_deletes`` is not a non-negative int.
+        PlanOptionError: ``targets``, ``exclude`` or ``adopt`` is neither an
+            address nor an iterable of them, a target or exclusion names an
+            address in neither state, an address to adopt is not a resource of
+            the desired state, an object found but not managed is desired
+            without being adopted, ``max_deletes`` is not a non-negative int, or
+            ``last_applied`` is not a State.
         AddressError: a target or exclusion is not an address.
         LifecycleError: a lifecycle option names a field or resource that does not exist.
+        MissingExternalError: an external object the desired state declares is
+            not in the actual state (all of them listed).
+        NothingToAdoptError: nothing was found at an address to adopt (all listed).
         ProtectedResourceError: the plan would delete or replace protected
             resources (all of them listed).
         PlanBudgetError: the plan deletes or replaces more than ``max_deletes`` resources.
@@ -80,9 +147,18 @@ def plan(
             f"plan(desired, actual) takes two States, got {type(desired).__name__} and {type(actual).__name__}"
         )
     if max_deletes is not None and (type(max_deletes) is not int or max_deletes < 0):
-        raise PlanOptionError(f"max_deletes must be a non-negative int or None, got {max_deletes!r}")
+        raise PlanOptionError(f"max_deletes must be a non-negative int or None, got {show_value(max_deletes)}")
+    if last_applied is not None and not isinstance(last_applied, State):
+        raise PlanOptionError(
+            f"last_applied takes the State of the last apply (see loads_state), got {type(last_applied).__name__}"
+        )
     target_list = _addresses(targets, "targets", desired, actual) if targets is not None else None
     exclude_list = _addresses(exclude, "exclude", desired, actual) if exclude is not None else None
+    if desired.externals:
+        _check_externals(desired, actual)
+    adopting = _adopting(adopt, desired, actual) if adopt is not None else set()
+    # Objects the actual state holds without managing them: read externals, and objects found to adopt.
+    unmanaged = actual.externals
 
     des = desired.by_address
     act = actual.by_address
@@ -99,7 +175,18 @@ def plan(
     for address, new in des.items():
         old = act_get(address)
         if old is None:
-            changes[address] = Change(address, Action.CREATE, None, new)
+            found = unmanaged[address].value if unmanaged and address in unmanaged else None
+            if found is None:
+                changes[address] = Change(address, Action.CREATE, None, new)
+                continue
+            if address not in adopting:
+                raise PlanOptionError(
+                    f"{show_address(address)} exists but is not managed (it was read, not listed by "
+                    "its provider): pass it in plan(adopt=[...]) to take it over instead of creating it"
+                )
+            changes[address] = adoption = _adoption(address, found, new)
+            if adoption.action is Action.REPLACE:
+                replaced.append(address)
             continue
         matched += 1
         cls = type(new)
@@ -121,11 +208,16 @@ def plan(
             if change.action is Action.REPLACE:
                 replaced.append(address)
     if matched != len(act):
+        externals = desired.externals
         for address, old in act.items():
-            if address not in des:
+            # A listed object the desired state declares external is read, never deleted.
+            if address not in des and address not in externals:
                 changes[address] = Change(address, Action.DELETE, old, None)
     watchers = find_watchers(desired, actual)
     if replaced or watchers:
+        if adopting:
+            # The found objects are the "before" of their changes, as listed ones are.
+            act = {**{a: unmanaged[a].value for a in adopting}, **act}
         propagate_replacements(desired, act, changes, replaced, watchers)
         mark_create_before_delete(actual, changes)
     steps, hard, soft = step_graph(desired, actual, changes)
@@ -146,4 +238,8 @@ def plan(
     check_protection(ordered, desired, actual)
     if max_deletes is not None:
         check_budget(ordered, max_deletes)
+    if last_applied is not None:
+        ordered = with_origins(ordered, desired, actual, last_applied)
+        if deferred:
+            deferred = with_origins(deferred, desired, actual, last_applied)
     return Plan(desired, actual, ordered, tuple(order), after, unchanged, deferred)

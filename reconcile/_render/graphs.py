@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 
 from .._plan import Action, Plan, Step
 from .._state import State
-from .shown import Shown
+from .shown import address_text
 
 # Fill colours per step kind, shared by DOT and Mermaid.
 _COLOURS = {
@@ -14,15 +14,16 @@ _COLOURS = {
     "update": ("#fff3bf", "#e67700"),
     "delete": ("#ffe3e3", "#c92a2a"),
     "replace": ("#e5dbff", "#5f3dc4"),
+    "adopt": ("#d0ebff", "#1971c2"),
     "deferred": ("#f1f3f5", "#868e96"),
     "resource": ("#e7f5ff", "#1864ab"),
 }
 
 
-def _step_label(shown: Shown, plan: Plan, step: Step) -> tuple[str, str]:
+def _step_label(plan: Plan, step: Step) -> tuple[str, str]:
     """The label and colour class of a step node."""
     change = plan.changes[step.address]
-    address = shown.address(step.address)
+    address = address_text(step.address)
     if change.action is Action.REPLACE:
         which = "create new" if step.op is Action.CREATE else "delete old"
         order = " (create before delete)" if change.create_before_delete else ""
@@ -67,11 +68,10 @@ def mermaid_graph(nodes: Sequence[tuple[str, str, str, bool]], edges: Iterable[t
 
 
 def _plan_graph(plan: Plan) -> tuple[list[tuple[str, str, str, bool]], list[tuple[str, str]]]:
-    shown = Shown(plan.desired, plan.actual)
     ids = {s: f"s{i}" for i, s in enumerate(plan.steps)}
-    nodes = [(ids[s], *_step_label(shown, plan, s), False) for s in plan.steps]
+    nodes = [(ids[s], *_step_label(plan, s), False) for s in plan.steps]
     nodes += [
-        (f"d{i}", f"deferred: {c.action.value} {shown.address(c.address)}", "deferred", True)
+        (f"d{i}", f"deferred: {c.action.value} {address_text(c.address)}", "deferred", True)
         for i, c in enumerate(plan.deferred.values())
     ]
     edges = [(ids[p], ids[s]) for s in plan.steps for p in plan.predecessors.get(s, ())]
@@ -79,9 +79,8 @@ def _plan_graph(plan: Plan) -> tuple[list[tuple[str, str, str, bool]], list[tupl
 
 
 def state_graph(state: State) -> tuple[list[tuple[str, str, str, bool]], list[tuple[str, str]]]:
-    shown = Shown(state)
     ids = {a: f"r{i}" for i, a in enumerate(state.addresses)}
-    nodes = [(ids[a], shown.address(a), "resource", False) for a in state.addresses]
+    nodes = [(ids[a], address_text(a), "resource", False) for a in state.addresses]
     edges = [(ids[d], ids[a]) for a in state.addresses for d in state.dependencies(a)]
     return nodes, edges
 

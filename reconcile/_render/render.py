@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from .._model import show_value
 from .._plan import Plan
 from .._state import State
 from ..errors import RenderError
@@ -21,7 +22,8 @@ def render(obj: Plan | State, format: str = "text") -> str:
 
     * ``"text"``: a review of the plan, changes in apply order. Markers: ``+``
       create, ``~`` update, ``-/+`` replace (delete, then create), ``+/-``
-      create-before-delete replace, ``-`` delete. Changed fields show
+      create-before-delete replace, ``-`` delete, ``=>`` adopt; external
+      objects the plan reads (never writes) show ``<=``. Changed fields show
       ``before -> after``; unchanged resources are counted, not listed;
       deferred changes (``targets`` / ``exclude``) are listed at the end.
     * ``"json"``: a stable document for CI bots and review tools (layout in
@@ -37,7 +39,7 @@ def render(obj: Plan | State, format: str = "text") -> str:
         RenderError: ``format`` is not one of the above, or ``obj`` is neither a Plan nor a State.
     """
     if format not in FORMATS:
-        raise RenderError(f"unknown render format {format!r}; use one of: {', '.join(FORMATS)}")
+        raise RenderError(f"unknown render format {show_value(format)}; use one of: {', '.join(FORMATS)}")
     if isinstance(obj, Plan):
         return _PLAN_RENDERERS[format](obj)
     if isinstance(obj, State):

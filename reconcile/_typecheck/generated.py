@@ -26,7 +26,7 @@ from typing import Any, Union
 
 import attrs
 
-from .._model import Address, Ref, ResourceType, is_resource, iter_refs, resource_type
+from .._model import Address, Ref, ResourceType, is_resource, iter_refs, may_hold_ref, resource_type
 from .annotations import bounded, compile_check, nesting
 
 Scan = Callable[[Any], "tuple[Address, tuple[Address, ...] | None, tuple[Address, ...]]"]
@@ -208,6 +208,9 @@ def _check(tp: Any, v: str, src: _Source, collect: bool = False) -> list[str]:
         lines = [f"if not isinstance({v}, dict): {src.fail}"]
         # iter_refs walks a dict's values, never its keys.
         body = _check(args[0], k, src) + _check(args[1], x, src, collect)
+        if collect and may_hold_ref(args[0]):
+            # A Ref is never a key: the generic walk refuses it (an AddressError).
+            body.append(f"if isinstance({k}, _KEYS) and next(_iter_refs({k}, ''), None) is not None: {src.fail}")
         if body:
             lines += [*_many(v, collect, src), f"for {k}, {x} in {v}.items():", *_indent(body)]
         return lines
@@ -324,6 +327,7 @@ def _build(rt: ResourceType) -> Compiled:
     src = _Source()
     src.names.update(
         _Ref=Ref,
+        _KEYS=(Ref, tuple, frozenset),
         _iter_refs=iter_refs,
         _address=rt.address,
         _nesting=nesting,

@@ -14,6 +14,7 @@ from ._errors import ContractViolation, HarnessError
 from ._faults import (
     AsyncFaultyProvider,
     Fault,
+    FaultEffect,
     FaultInjector,
     FaultyProvider,
     InjectedError,
@@ -52,12 +53,18 @@ def __getattr__(name: str) -> Any:
     return value
 
 
+def __dir__() -> list[str]:
+    # The lazily loaded names are attributes too, before their first use.
+    return sorted({*globals(), *_LAZY})
+
+
 __all__ = [
     "CONTRACTS",
     "AsyncFaultyProvider",
     "Call",
     "ContractViolation",
     "Fault",
+    "FaultEffect",
     "FaultInjector",
     "FaultyProvider",
     "HarnessError",

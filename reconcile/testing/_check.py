@@ -10,13 +10,14 @@ import hypothesis
 from hypothesis import strategies as st
 from hypothesis.strategies import SearchStrategy
 
-from .._apply import Context, Provider, apply, observe
+from .._apply import Context, Provider, observe
 from .._model import RESERVED, Address, address_of, is_resource, resource_type
 from .._plan import Action, Step, plan
 from .._render import render
 from .._state import State
 from ..errors import ReconcileError, UnresolvedRefError
 from ._errors import ContractViolation, HarnessError
+from ._replay import replayable_apply
 
 CONTRACTS: Mapping[str, str] = {
     "create-returns-desired": "create returns a resource at the desired address with the desired spec",
@@ -306,7 +307,7 @@ def _converge(b: _Battery, providers: Mapping[str, Provider[Any]], resources: li
             raise ContractViolation(contract, f"observing the world (list()) failed: {exc}") from exc
 
     planned = plan(desired, world())
-    result = apply(planned, providers)
+    result = replayable_apply(planned, providers)
     if not result.ok:
         errors = "; ".join(f"{step}: {type(e).__name__}: {e}" for step, e in result.errors.items())
         raise ContractViolation(contract, f"applying the plan for {what} failed: {errors}\n{render(planned)}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import enum
 import inspect
 import random
 import threading
@@ -71,6 +72,19 @@ class InjectedPermanentError(InjectedError):
     """An injected error for an address chosen to always fail; the wrapped provider was not called."""
 
 
+class FaultEffect(enum.Enum):
+    """What an injected fault did to a call."""
+
+    LATENCY = "latency"
+    """The call was delayed (then went on)."""
+    TRANSIENT = "transient"
+    """The call raised a transient error instead of reaching the provider."""
+    PERMANENT = "permanent"
+    """The call raised :class:`InjectedPermanentError` (its address always fails)."""
+    CRASH = "crash"
+    """The call reached the provider, then the process "died" (:class:`SimulatedCrash`)."""
+
+
 @attrs.frozen
 class Fault:
     """One fault a :class:`FaultInjector` injected.
@@ -79,14 +93,14 @@ class Fault:
         call: the number of the intercepted call (1 for the first).
         method: the provider method.
         address: the address of the call (``None`` for ``list``).
-        kind: ``"latency"``, ``"transient"``, ``"permanent"`` or ``"crash"``.
-        delay: the latency added, in seconds (``0.0`` for other kinds).
+        effect: what the fault did (formerly the string ``kind``).
+        delay: the latency added, in seconds (``0.0`` for other effects).
     """
 
     call: int
     method: str
     address: Address | None
-    kind: str
+    effect: FaultEffect
     delay: float = 0.0
 
 
@@ -202,9 +216,20 @@ class FaultInjector:
             for kind, p in providers.items()
         }
 
-    def faults(self, kind: str | None = None) -> list[Fault]:
-        """The injected faults, optionally only those of one kind (``"transient"``, ...)."""
-        return [f for f in self.log if kind is None or f.kind == kind]
+    def faults(self, effect: FaultEffect | str | None = None) -> list[Fault]:
+        """The injected faults, in order; only those with ``effect`` if given (a ``FaultEffect`` or its value).
+
+        Raises:
+            HarnessError: ``effect`` is no ``FaultEffect`` nor the value of one.
+        """
+        if effect is None:
+            return list(self.log)
+        try:
+            wanted = FaultEffect(effect)
+        except (ValueError, TypeError):
+            choices = ", ".join(repr(e.value) for e in FaultEffect)
+            raise HarnessError(f"FaultInjector.faults: unknown effect {effect!r}; choose from {choices}") from None
+        return [f for f in self.log if f.effect is wanted]
 
     def _decide(self, method: str, address: Address | None) -> tuple[int, float, BaseException | None]:
         """Count the call; return its number, the latency to add and the error to raise instead, if any."""
@@ -219,13 +244,13 @@ class FaultInjector:
         latency = self.latency
         delay = rng.uniform(*latency) if isinstance(latency, tuple) else float(latency)
         if delay:
-            self._note(Fault(number, method, address, "latency", delay))
+            self._note(Fault(number, method, address, FaultEffect.LATENCY, delay))
         error: BaseException | None = None
         if address in self.fail:
-            self._note(Fault(number, method, address, "permanent"))
+            self._note(Fault(number, method, address, FaultEffect.PERMANENT))
             error = InjectedPermanentError(f"injected permanent failure: {method} {address}", method, address)
         elif self.transient_rate and rng.random() < self.transient_rate:
-            self._note(Fault(number, method, address, "transient"))
+            self._note(Fault(number, method, address, FaultEffect.TRANSIENT))
             if self.transient is not None:
                 error = self.transient(method, address)
             else:
@@ -241,7 +266,7 @@ class FaultInjector:
         if number == self.crash_after:
             with self._lock:
                 self.crashed = True
-            self._note(Fault(number, method, address, "crash"))
+            self._note(Fault(number, method, address, FaultEffect.CRASH))
             raise SimulatedCrash(number, method, address)
 
     def _call(self, method: str, address: Address | None, fn: Callable[..., T], *args: Any) -> T:

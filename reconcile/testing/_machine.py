@@ -2,24 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, ClassVar
 
 from hypothesis import event
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, precondition, rule
 
-from .._apply import ApplyResult, Context, Provider, apply, observe
+from .._apply import ApplyResult, Context, Provider, observe
 from .._model import Address, address_of
-from .._plan import Action, Step, plan
+from .._plan import Action, Plan, Step, plan
 from .._render import render
 from .._state import State
 from ..errors import UnresolvedRefError
 from ._check import same_in_world
+from ._drawing import Pool, Recipe, build_recipes, modify, new_resource, recipe_for
 from ._errors import ContractViolation, HarnessError
 from ._faults import FaultInjector, SimulatedCrash
 from ._memory import InMemoryProvider
-from ._strategies import Pool, Recipe, build_recipes, modify, new_resource, recipe_for
+from ._replay import replayable_apply
 
 
 def _differences(recorded: State, world: State) -> list[str]:
@@ -47,10 +48,16 @@ def _pool(state: State, excluded: Sequence[Address]) -> Pool:
                 gone.add(dependent)
                 stack.append(dependent)
     pool = Pool()
-    for address in state.addresses:
+    # Sorted: the pool's lists are drawn from, and must not follow the order list() returned.
+    for address in _sorted(state.addresses):
         if address not in gone:
             pool.add(address)
     return pool
+
+
+def _sorted(addresses: Iterable[Address]) -> list[Address]:
+    """``addresses`` in one order that depends on nothing but the addresses themselves."""
+    return sorted(addresses, key=str)
 
 
 class ReconcileMachine(RuleBasedStateMachine):
@@ -74,7 +81,9 @@ class ReconcileMachine(RuleBasedStateMachine):
     - ``reconcile``: observe, plan and apply with no faults.
 
     Each rule does one small thing, so hypothesis shrinks a failure to the few
-    steps that cause it.
+    steps that cause it. Every run of a case is the same: applies go through
+    :meth:`apply_plan` (serial, retries at once, no jitter), faults are seeded,
+    and choices among existing resources are drawn from sorted addresses.
 
     Contracts checked, each raising :class:`ContractViolation` under its name:
 
@@ -120,6 +129,18 @@ class ReconcileMachine(RuleBasedStateMachine):
         """The actual state, as the providers report it."""
         return observe(self.providers)
 
+    def apply_plan(self, planned: Plan, providers: Mapping[str, Any]) -> ApplyResult:
+        """How every rule applies a plan: one step at a time in plan order, retries at once.
+
+        Hypothesis re-runs a test case to shrink it and checks that it behaves
+        the same: the world must come out the same on every run. So the default
+        is ``SerialExecutor`` with a ``RetryPolicy`` of no delay and no jitter,
+        whose calls follow from the plan alone. Override it to drive your own
+        executor, keeping that property (a seeded policy, zero delays, a fixed
+        order), or hypothesis reports ``FlakyStrategyDefinition``.
+        """
+        return replayable_apply(planned, providers)
+
     @precondition(lambda self: len(self.desired) < self.max_resources)
     @rule(data=st.data())
     def create_desired(self, data: st.DataObject) -> None:
@@ -132,7 +153,7 @@ class ReconcileMachine(RuleBasedStateMachine):
     @rule(data=st.data(), replace=st.booleans())
     def change_desired(self, data: st.DataObject, replace: bool) -> None:
         """Update (or replace) one desired resource; new refs never point at what depends on it."""
-        address = data.draw(st.sampled_from(list(self.desired.addresses)), label="changed")
+        address = data.draw(st.sampled_from(_sorted(self.desired.addresses)), label="changed")
         old = self.desired[address]
         action = Action.REPLACE if replace else Action.UPDATE
         new = modify(data.draw, recipe_for(self.recipes, old), old, action, _pool(self.desired, (address,)))
@@ -143,7 +164,7 @@ class ReconcileMachine(RuleBasedStateMachine):
     @rule(data=st.data())
     def delete_desired(self, data: st.DataObject) -> None:
         """Remove one desired resource that nothing in the desired state depends on."""
-        leaves = [a for a in self.desired.addresses if not self.desired.dependents(a)]
+        leaves = [a for a in _sorted(self.desired.addresses) if not self.desired.dependents(a)]
         address = data.draw(st.sampled_from(leaves), label="deleted")
         self.desired = self.desired.without(address)
 
@@ -155,7 +176,7 @@ class ReconcileMachine(RuleBasedStateMachine):
         pool = _pool(world, ())
         kinds = {r.rt.kind for r in self.recipes}
         # Only objects of the machine's kinds are edited: it knows how to draw those.
-        mine = [a for a in world.addresses if a.kind in kinds]
+        mine = [a for a in _sorted(world.addresses) if a.kind in kinds]
         leaves = [a for a in mine if not world.dependents(a)]
         modes = [m for m, ok in (("edit", mine), ("delete", leaves)) if ok] + ["create"]
         mode = data.draw(st.sampled_from(modes), label="drift")
@@ -196,13 +217,13 @@ class ReconcileMachine(RuleBasedStateMachine):
     ) -> None:
         """Reconcile through a fault injector; partial failure and crashes are allowed."""
         planned = plan(self.desired, self.world())
-        addresses = list(planned.changes)
+        addresses = _sorted(planned.changes)
         fail = (
             data.draw(st.lists(st.sampled_from(addresses), max_size=2, unique=True), label="fail") if addresses else []
         )
         injector = FaultInjector(seed, transient_rate=transient_rate, fail=fail, crash_after=crash_after)
         try:
-            result = apply(planned, injector.wrap_all(self.providers))
+            result = self.apply_plan(planned, injector.wrap_all(self.providers))
         except SimulatedCrash:
             event("faulty reconcile: crashed")
             return
@@ -216,7 +237,7 @@ class ReconcileMachine(RuleBasedStateMachine):
         for action, count in planned.summary().items():
             if count and action is not Action.NOOP:
                 event(f"reconcile: {action.value}")
-        result = apply(planned, self.providers)
+        result = self.apply_plan(planned, self.providers)
         if not result.ok:
             errors = "; ".join(f"{step}: {type(e).__name__}: {e}" for step, e in result.errors.items())
             raise ContractViolation("apply-succeeds", f"a fault-free apply failed: {errors}\n{render(planned)}")

@@ -11,7 +11,7 @@ from typing import Any, Generic, TypeVar
 import attrs
 
 from .._apply import Context
-from .._model import Address, resource_type
+from .._model import Address, resource_type, show_address
 from .._typecheck import field_checks
 
 R = TypeVar("R")
@@ -98,8 +98,8 @@ class InMemoryProvider(Generic[R]):
             if address in self.objects:
                 if self.unique_names:
                     raise LookupError(
-                        f"{address} already exists (names are unique here, so it cannot be created before "
-                        "the old object is deleted)"
+                        f"{show_address(address)} already exists (names are unique here, so it cannot be created "
+                        "before the old object is deleted)"
                     )
                 self.deposed.setdefault(address, []).append(self.objects[address])
             obj = self._fill(desired, None)
@@ -113,7 +113,7 @@ class InMemoryProvider(Generic[R]):
             self.calls.append(Call("update", address))
             current = self.objects.get(address)
             if current is None:
-                raise LookupError(f"{address} does not exist")
+                raise LookupError(f"{show_address(address)} does not exist")
             obj = self._fill(desired, current)
             self.objects[address] = obj
             return obj
@@ -129,7 +129,7 @@ class InMemoryProvider(Generic[R]):
                 if not old:
                     del self.deposed[address]
             elif self.objects.pop(address, None) is None:
-                raise LookupError(f"{address} does not exist")
+                raise LookupError(f"{show_address(address)} does not exist")
 
     def methods_called(self, method: str) -> builtins.list[Address]:
         """Addresses of the recorded calls to ``method``, in order."""

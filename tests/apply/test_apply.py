@@ -114,7 +114,7 @@ def test_provider_returning_a_wrong_address_fails_the_step():
     result = rc.apply(rc.plan(rc.State([Network("core", "x")]), rc.State()), world)
     (err,) = result.errors.values()
     assert isinstance(err, rc.ProviderContractError)
-    assert "resource at network/other, expected network/core" in str(err)
+    assert "returned a Network at network/other, expected the resource at network/core" in str(err)
 
 
 def test_provider_returning_a_non_resource_fails_the_step():
@@ -124,7 +124,7 @@ def test_provider_returning_a_non_resource_fails_the_step():
 
     result = rc.apply(rc.plan(rc.State([Network("core", "x")]), rc.State()), {"network": Liar(Network)})
     (err,) = result.errors.values()
-    assert isinstance(err, rc.ProviderContractError) and "returned NoneType None" in str(err)
+    assert isinstance(err, rc.ProviderContractError) and "returned None (expected a resource of kind" in str(err)
 
 
 def test_resolve_of_a_missing_address_raises_unresolved_ref():

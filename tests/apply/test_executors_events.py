@@ -36,10 +36,17 @@ def secret_plan():
 def test_events_and_log_records_never_show_sensitive_values(caplog: pytest.LogCaptureFixture):
     events: list[rc.StepEvent] = []
     world = {"network": InMemoryProvider(Network), "server": RejectingServers(Server)}
+    plan = secret_plan()
+    stream = io.StringIO()
+    listeners = [events.append, rc.LoggingListener(), rc.ProgressDisplay(plan, stream, enabled=True, interval=0.0)]
     with caplog.at_level(logging.DEBUG, logger="reconcile.apply"):
-        result = rc.apply(secret_plan(), world, listeners=[events.append, rc.LoggingListener()])
+        result = rc.apply(plan, world, listeners=listeners)
     assert len(result.failed) == 2
-    texts = [str(e) for e in events] + [repr(e) for e in events] + [r.getMessage() for r in caplog.records]
+    assert caplog.records and stream.getvalue()
+    texts = [str(e) for e in events] + [repr(e) for e in events] + [stream.getvalue(), repr(result)]
+    texts += [repr(o) for o in result.outcomes.values()]
+    for record in caplog.records:
+        texts += [record.getMessage(), logging.Formatter().format(record), repr(record.args), repr(record.__dict__)]
     assert texts and not [t for t in texts if SECRET in t]
     failed = [e for e in events if e.kind is EventKind.FAILED]
     assert "password=(sensitive)" in str(failed[0])

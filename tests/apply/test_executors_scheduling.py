@@ -290,13 +290,25 @@ class _Async:
         (lambda: rc.RetryPolicy(max_attempts=0), "RetryPolicy: max_attempts must be an int >= 1, got 0"),
         (lambda: rc.RetryPolicy(backoff=-1), "RetryPolicy: backoff must be a number >= 0, got -1"),
         (lambda: rc.RetryPolicy(multiplier=0.5), "RetryPolicy: multiplier must be a number >= 1, got 0.5"),
-        (lambda: rc.RetryPolicy(timeout=0), "RetryPolicy: timeout must be a number > 0, got 0"),
+        (lambda: rc.RetryPolicy(timeout=0), "RetryPolicy: timeout must be a finite number > 0, got 0"),
         (lambda: rc.RetryPolicy(max_backoff=float("nan")), "RetryPolicy: max_backoff must be a number >= 0, got nan"),
-        (lambda: rc.TransientError("x", retry_after=-1), "TransientError: retry_after must be a number >= 0, got -1"),
+        (lambda: rc.RetryPolicy(max_delay=float("inf")), "RetryPolicy: max_delay must be a finite number >= 0, got inf"),
+        (lambda: rc.RetryPolicy(max_delay=-1), "RetryPolicy: max_delay must be a finite number >= 0, got -1"),
+        (lambda: rc.RetryPolicy(timeout=10**400), "RetryPolicy: timeout must be a finite number > 0, got 1000"),
+        (lambda: rc.RetryPolicy(max_backoff=None), "RetryPolicy: max_backoff must be a number >= 0, got None"),
+        (lambda: rc.RetryPolicy(timeout=float("inf")), "RetryPolicy: timeout must be a finite number > 0, got inf"),
+        (
+            lambda: rc.TransientError("x", retry_after="5"),
+            "TransientError: retry_after must be a number of seconds or None, got '5'",
+        ),
+        (
+            lambda: rc.TransientError("x", retry_after=True),
+            "TransientError: retry_after must be a number of seconds or None, got True",
+        ),
     ],
 )
-def test_bad_options_raise_executor_error_naming_the_option(make, message):
-    with pytest.raises(rc.ExecutorError) as e:
+def test_bad_options_raise_apply_option_error_naming_the_option(make, message):
+    with pytest.raises(rc.ApplyOptionError) as e:
         make()
     assert str(e.value).startswith(message)
 
@@ -304,13 +316,13 @@ def test_bad_options_raise_executor_error_naming_the_option(make, message):
 def test_apply_rejects_bad_arguments_before_any_step_runs():
     world = {"node": InMemoryProvider(Node)}
     plan = rc.plan(rc.State([node("a")]), rc.State())
-    with pytest.raises(rc.ExecutorError, match="apply: executor must be an Executor, got str"):
+    with pytest.raises(rc.ApplyOptionError, match="apply: executor must be an Executor, got str"):
         rc.apply(plan, world, executor="threads")
-    with pytest.raises(rc.ExecutorError, match="apply: listeners must be callables taking a StepEvent, got 3"):
+    with pytest.raises(rc.ApplyOptionError, match="apply: listeners must be callables taking a StepEvent, got 3"):
         rc.apply(plan, world, listeners=[3])
-    with pytest.raises(rc.ExecutorError, match="apply: retry must be a RetryPolicy, got int"):
+    with pytest.raises(rc.ApplyOptionError, match="apply: retry must be a RetryPolicy, got int"):
         rc.apply(plan, world, retry=3)
-    with pytest.raises(rc.ExecutorError, match="apply_async: executor must be an AsyncExecutor, got SerialExecutor"):
+    with pytest.raises(rc.ApplyOptionError, match="apply_async: executor must be an AsyncExecutor, got SerialExecutor"):
         asyncio.run(rc.apply_async(plan, world, executor=rc.SerialExecutor()))
     assert world["node"].calls == []
 
@@ -321,7 +333,7 @@ def test_sync_executors_refuse_async_providers_naming_the_kind(executor):
         executor = rc.FuturesExecutor(ThreadPoolExecutor(1))
     plan = rc.plan(rc.State([node("a"), Leaf("l", rc.ref(Node, "a"))]), rc.State())
     world = {"node": InMemoryProvider(Node), "leaf": _Async()}
-    with pytest.raises(rc.ExecutorError, match=r"cannot call async providers \(kind\(s\): leaf\); use AsyncExecutor"):
+    with pytest.raises(rc.ApplyOptionError, match=r"cannot call async providers \(kind\(s\): leaf\); use AsyncExecutor"):
         rc.apply(plan, world, executor=executor)
     assert world["node"].calls == []
 
@@ -331,7 +343,7 @@ def test_the_async_executor_refuses_to_nest_in_a_running_loop():
         plan = rc.plan(rc.State([node("a")]), rc.State())
         rc.apply(plan, {"node": _Async()}, executor=rc.AsyncExecutor())
 
-    with pytest.raises(rc.ExecutorError, match=r"inside a running event loop; use 'await reconcile.apply_async"):
+    with pytest.raises(rc.ApplyOptionError, match=r"inside a running event loop; use 'await reconcile.apply_async"):
         asyncio.run(main())
 
 

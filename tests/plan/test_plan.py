@@ -31,7 +31,14 @@ def test_create_update_delete_noop():
     )
     p = rc.plan(desired, actual)
     assert actions(p) == {"network/core": Action.UPDATE, "network/new": Action.CREATE, "network/old": Action.DELETE}
-    assert p.summary() == {Action.NOOP: 1, Action.CREATE: 1, Action.UPDATE: 1, Action.REPLACE: 0, Action.DELETE: 1}
+    assert p.summary() == {
+        Action.NOOP: 1,
+        Action.CREATE: 1,
+        Action.UPDATE: 1,
+        Action.REPLACE: 0,
+        Action.DELETE: 1,
+        Action.ADOPT: 0,
+    }
     assert p.change("network/same").action is Action.NOOP
     assert p.change("network/core").changed_fields == ("tags",)
 
@@ -143,7 +150,7 @@ def test_explain_gives_field_level_differences():
     actual = state(Network("core", "10.0.0.0/16", {"env": "prod", "team": "a"}))
     desired = state(Network("core", "10.0.0.0/16", {"env": "dev", "owner": "b"}))
     explained = rc.plan(desired, actual).change("network/core").explain()
-    assert [(f.path, f.kind, f.before, f.after) for f in explained] == [
+    assert [(f.path, f.difference.value, f.before, f.after) for f in explained] == [
         ("tags['env']", "changed", "prod", "dev"),
         ("tags['owner']", "added", None, "b"),
         ("tags['team']", "removed", "a", None),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -145,8 +146,10 @@ def test_no_rendering_repr_error_or_log_record_shows_a_secret(scene: tuple[rc.St
         providers: dict[str, Any] = {"vault": InMemoryProvider(Vault), "client": InMemoryProvider(Client)}
         for obj in actual:
             providers[rc.resource_type(obj).kind].objects[rc.address_of(obj)] = obj
-        result = rc.apply(plan, providers)
-        shown.append(repr(result))
+        stream = io.StringIO()
+        listeners = [rc.LoggingListener(), rc.ProgressDisplay(plan, stream, enabled=True, interval=0)]
+        result = rc.apply(plan, providers, listeners=listeners)
+        shown += [repr(result), stream.getvalue(), *(repr(o) for o in result.outcomes.values())]
     shown += logs
     for text in shown:
         for secret in found:

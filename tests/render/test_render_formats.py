@@ -58,7 +58,7 @@ def test_json_is_a_documented_stable_document() -> None:
     text = rc.render(plan, format="json")
     assert text == rc.render(plan, "json")
     doc = json.loads(text)
-    assert list(doc) == ["format_version", "summary", "changes", "deferred", "steps"]
+    assert list(doc) == ["format_version", "summary", "reads", "changes", "deferred", "steps"]
     assert doc["format_version"] == 1
     assert list(doc["summary"].items()) == [
         ("create", 2),
@@ -67,6 +67,8 @@ def test_json_is_a_documented_stable_document() -> None:
         ("delete", 0),
         ("noop", 0),
         ("deferred", 0),
+        ("adopt", 0),
+        ("read", 0),
     ]
     server = doc["changes"][1]
     assert server["address"] == "server/web" and server["kind"] == "server" and server["action"] == "create"
@@ -99,7 +101,7 @@ def test_json_describes_replacements_updates_and_deletes() -> None:
     ]
     assert by_address["plain/p"]["replaced_refs"] == ["twin/t"]
     gone = {f["name"]: (f["before"], f["after"]) for f in by_address["plain/gone"]["fields"]}
-    assert gone == {"ver": (0, None), "size": (0, None), "refs": ([], None)}
+    assert gone == {"ver": (0, None), "size": (0, None), "refs": ([], None), "uid": (None, None)}
     ops = [(s["op"], s["address"]) for s in doc["steps"]]
     assert ops.index(("create", "twin/t")) < ops.index(("update", "plain/p")) < ops.index(("delete", "twin/t"))
 
@@ -144,10 +146,11 @@ def test_mermaid_has_the_same_graph_with_a_class_per_action() -> None:
 
 
 def test_graph_labels_are_escaped() -> None:
+    # The label is the display's form (the backslash escaped as in a repr), then quoted for DOT / Mermaid.
     odd = Plain('we"ird#<name>\\')
     plan = rc.plan(rc.State([odd]), rc.State([]))
-    assert 'label="create plain/we\\"ird#<name>\\\\"' in rc.render(plan, format="dot")
-    assert '["create plain/we#quot;ird#35;#lt;name#gt;\\"]' in rc.render(plan, format="mermaid")
+    assert 'label="create plain/we\\"ird#<name>\\\\\\\\"' in rc.render(plan, format="dot")
+    assert '["create plain/we#quot;ird#35;#lt;name#gt;\\\\"]' in rc.render(plan, format="mermaid")
 
 
 def test_states_render_as_lists_and_dependency_graphs() -> None:

@@ -239,7 +239,7 @@ def test_plan_of_something_not_a_state_is_a_state_input_error_and_still_a_type_e
         assert isinstance(e.value, TypeError) and isinstance(e.value, rc.ReconcileError)
 
 
-@pytest.mark.parametrize("option", ["targets", "exclude"])
+@pytest.mark.parametrize("option", ["targets", "exclude", "adopt"])
 @pytest.mark.parametrize("value", [5, 2.5, None.__class__, b"network/a", {"network/a": 1}])
 def test_plan_targets_that_are_no_addresses_are_a_plan_option_error(option: str, value: Any) -> None:
     s = rc.State([Network("a", "x")])

@@ -1,25 +1,11 @@
-"""Resource kinds shared by the core tests."""
+"""Resource kinds shared by the core tests; ``Network`` and ``Server`` are the quickstart's own, imported from it."""
 
 from __future__ import annotations
 
 import reconcile as rc
+from examples.quickstart import Network, Server
 
-
-@rc.resource(kind="network")
-class Network:
-    name: str = rc.identity()
-    cidr: str = rc.spec(replace_on_change=True)
-    tags: dict[str, str] = rc.spec(factory=dict)
-    network_id: str | None = rc.computed()
-
-
-@rc.resource(kind="server")
-class Server:
-    name: str = rc.identity()
-    network: rc.Ref[Network] = rc.spec()
-    size: str = rc.spec()
-    password: str = rc.spec(sensitive=True, default="")
-    server_id: str | None = rc.computed()
+__all__ = ["Disk", "Leaf", "LoadBalancer", "Network", "Node", "Record", "Server"]
 
 
 @rc.resource(kind="disk")

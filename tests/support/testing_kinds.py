@@ -1,14 +1,7 @@
 """Resource kinds shared by the tests of ``reconcile.testing``."""
 
 import reconcile as rc
-
-
-@rc.resource(kind="network")
-class Network:
-    name: str = rc.identity()
-    cidr: str = rc.spec(replace_on_change=True)
-    tags: dict[str, str] = rc.spec(factory=dict)
-    network_id: str | None = rc.computed()
+from tests.support.models import Network
 
 
 @rc.resource(kind="server")

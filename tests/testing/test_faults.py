@@ -9,6 +9,8 @@ import pytest
 import reconcile as rc
 from reconcile.testing import (
     AsyncFaultyProvider,
+    Fault,
+    FaultEffect,
     FaultInjector,
     FaultyProvider,
     HarnessError,
@@ -66,7 +68,7 @@ def test_random_latency_stays_in_range_and_repeats_for_a_seed():
 def test_latency_really_waits_with_the_default_sleep():
     injector = FaultInjector(latency=0.002)
     injector.wrap(InMemoryProvider(Network)).create(net("a"), ctx)
-    assert [f.kind for f in injector.log] == ["latency"]
+    assert [f.effect for f in injector.log] == [FaultEffect.LATENCY]
     assert injector.log[0].delay == 0.002
 
 
@@ -108,7 +110,7 @@ def test_retries_of_one_call_get_fresh_draws():
     for _ in range(30):
         with contextlib.suppress(InjectedTransientError):
             p.read(rc.Address("network", "a"))
-    assert 0 < len(injector.faults("transient")) < 30
+    assert 0 < len(injector.faults(FaultEffect.TRANSIENT)) < 30
 
 
 def test_permanent_failures_hit_only_the_chosen_addresses():
@@ -145,6 +147,19 @@ def test_the_crash_comes_after_the_nth_call_has_had_its_effect():
         p.create(net("c"), ctx)
     assert rc.Address("network", "c") not in inner.objects, "after the crash nothing reaches the world"
     assert not issubclass(SimulatedCrash, Exception)
+    assert injector.log == [Fault(2, "create", rc.Address("network", "b"), FaultEffect.CRASH)]
+
+
+def test_faults_are_filtered_by_effect_or_its_value_and_an_unknown_effect_is_refused():
+    injector = FaultInjector(fail=["network/bad"], latency=0.001, sleep=lambda _s: None)
+    with contextlib.suppress(InjectedPermanentError):
+        injector.wrap(InMemoryProvider(Network)).create(net("bad"), ctx)
+    assert [f.effect for f in injector.faults()] == [FaultEffect.LATENCY, FaultEffect.PERMANENT]
+    assert injector.faults("permanent") == injector.faults(FaultEffect.PERMANENT) == [injector.log[1]]
+    assert injector.faults(FaultEffect.CRASH) == []
+    with pytest.raises(HarnessError, match=r"FaultInjector.faults: unknown effect 'kaboom'; choose from 'latency', "):
+        injector.faults("kaboom")
+    assert not hasattr(injector.log[0], "kind"), "a fault has an effect; 'kind' is a resource kind"
 
 
 def test_a_crash_stops_apply_like_a_dead_process():

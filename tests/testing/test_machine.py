@@ -1,5 +1,6 @@
 """Tests of ``ReconcileMachine``: it passes sound worlds and finds a planted provider bug within the ci profile."""
 
+import contextlib
 import shutil
 import sys
 import tempfile
@@ -13,11 +14,24 @@ from hypothesis import strategies as st
 from hypothesis.stateful import run_state_machine_as_test
 
 import reconcile as rc
-from reconcile.testing import ContractViolation, HarnessError, InMemoryProvider, ReconcileMachine, resources
+from reconcile.testing import (
+    ContractViolation,
+    FaultEffect,
+    FaultInjector,
+    HarnessError,
+    InMemoryProvider,
+    ReconcileMachine,
+    SimulatedCrash,
+    resources,
+    world_state,
+)
 from tests.support.testing_kinds import KINDS, Network, Server
 
 sys.path.insert(0, str(Path(__file__).parents[2] / "examples"))
 from file_provider import Disk, DiskFiles
+
+# Stateful runs of whole worlds: the slowest part of the suite.
+pytestmark = pytest.mark.slow
 
 
 class InMemoryMachine(ReconcileMachine):
@@ -166,3 +180,44 @@ def test_a_machine_without_a_provider_for_a_kind_is_refused():
 
     with pytest.raises(HarnessError, match=r"Partial.make_providers\(\) has no provider for kind\(s\): server"):
         Partial()
+
+
+def _faulty_run(machine: ReconcileMachine, desired: rc.State, seed: int):
+    """One faulty reconcile as the machine's rule makes it: what every provider saw, in order, and the world after."""
+    injector = FaultInjector(seed, transient_rate=0.5, crash_after=25)
+    planned = rc.plan(desired, machine.world())
+    with contextlib.suppress(SimulatedCrash):
+        machine.apply_plan(planned, injector.wrap_all(machine.providers))
+    calls = [(c.method, str(c.address)) for p in machine.providers.values() for c in p.calls]
+    return calls, injector.log, dict(sorted(world_state(machine.providers).items(), key=lambda kv: str(kv[0])))
+
+
+def test_the_machines_faulty_apply_makes_the_same_calls_in_the_same_order_on_every_run():
+    """Hypothesis replays a case to shrink it: the world must come out the same whatever the timing of retries.
+
+    With jittered, wall-clock-ordered retries (the default policy) the order of
+    the retried steps changed from run to run, and with it what the crash left.
+    """
+    networks = [Network(f"n{i}", f"10.{i}.0.0/16") for i in range(6)]
+    servers = [Server(f"s{i}", rc.ref(networks[i % 6]), "small") for i in range(12)]
+    desired = rc.State([*networks, *servers])
+    runs = [_faulty_run(InMemoryMachine(), desired, seed=3) for _ in range(3)]
+    retried = [f for f in runs[0][1] if f.effect is FaultEffect.TRANSIENT]
+    assert len(retried) >= 5, "the case must retry several steps to show anything"
+    assert runs[1] == runs[0] and runs[2] == runs[0]
+
+
+def test_harness_applies_wait_for_no_retry_and_draw_no_jitter():
+    machine = InMemoryMachine()
+    calls = []
+
+    class SlowDown(InMemoryProvider[Network]):
+        def create(self, desired, ctx):
+            calls.append(ctx.attempt)
+            if ctx.attempt < 3:
+                raise rc.TransientError("slow down", retry_after=3600)
+            return super().create(desired, ctx)
+
+    machine.providers["network"] = SlowDown(Network, unique_names=False)
+    result = machine.apply_plan(rc.plan(rc.State([Network("n", "10.0.0.0/16")]), machine.world()), machine.providers)
+    assert result.ok and calls == [1, 2, 3], "an hour's retry_after is not waited inside the harness"

@@ -30,6 +30,16 @@ def test_reconcile_and_the_fakes_import_without_hypothesis():
     assert done.stdout.split() == ["False", "True"]
 
 
+def test_dir_lists_every_exported_name_before_any_is_loaded():
+    done = run_python(
+        "import sys, reconcile.testing as t\n"
+        "missing = sorted(set(t.__all__) - set(dir(t)))\n"
+        "print(missing, 'hypothesis' in sys.modules)\n"
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["[]", "False"], "dir() lists the lazy names without importing hypothesis"
+
+
 def test_every_exported_name_resolves():
     for name in reconcile.testing.__all__:
         assert getattr(reconcile.testing, name) is not None, name

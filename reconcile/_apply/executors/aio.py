@@ -7,7 +7,7 @@ import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 
-from ...errors import ExecutorError, StepTimeoutError
+from ...errors import ApplyOptionError, StepTimeoutError
 from ..events import EventKind
 from ..run import ApplyRun
 from .base import Executor
@@ -34,7 +34,7 @@ class AsyncExecutor(Executor):
         limits: the most steps of one kind running at once, e.g. ``{"server": 4}``.
 
     Raises:
-        ExecutorError: ``max_workers`` or a limit is not an int >= 1.
+        ApplyOptionError: ``max_workers`` or a limit is not an int >= 1.
     """
 
     def __init__(self, max_workers: int = 32, limits: Mapping[str, int] | None = None) -> None:
@@ -45,14 +45,14 @@ class AsyncExecutor(Executor):
         """Run every step of ``run.plan`` on a new event loop.
 
         Raises:
-            ExecutorError: called from a thread that is running an event loop.
+            ApplyOptionError: called from a thread that is running an event loop.
         """
         try:
             asyncio.get_running_loop()
         except RuntimeError:
             asyncio.run(self._execute(run, reraise_cancel=False))
         else:
-            raise ExecutorError(
+            raise ApplyOptionError(
                 "AsyncExecutor: apply() was called inside a running event loop; use 'await reconcile.apply_async(...)'"
             )
 

@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ...errors import ExecutorError
+from ...errors import ApplyOptionError
 from ..events import EventKind
 from ..run import ApplyRun
 from .base import Executor
@@ -45,7 +45,7 @@ class FuturesExecutor(Executor):
         limits: the most steps of one kind running at once, e.g. ``{"server": 4}``.
 
     Raises:
-        ExecutorError: ``pool`` is not a ``concurrent.futures.Executor``, or
+        ApplyOptionError: ``pool`` is not a ``concurrent.futures.Executor``, or
             ``max_workers`` or a limit is not an int >= 1.
     """
 
@@ -56,7 +56,7 @@ class FuturesExecutor(Executor):
         limits: Mapping[str, int] | None = None,
     ) -> None:
         if not isinstance(pool, concurrent.futures.Executor):
-            raise ExecutorError(f"FuturesExecutor: pool must be a concurrent.futures.Executor, got {pool!r}")
+            raise ApplyOptionError(f"FuturesExecutor: pool must be a concurrent.futures.Executor, got {pool!r}")
         if max_workers is None:
             max_workers = getattr(pool, "_max_workers", None) or 32
         self.limits = check_limits("FuturesExecutor", max_workers, limits)

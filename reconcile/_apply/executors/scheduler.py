@@ -12,6 +12,7 @@ from ..._graph import longest_path_lengths
 from ..._plan import Step
 from ...errors import StepTimeoutError, TransientError
 from ..events import EventKind
+from ..retry import MAX_WAIT
 from ..run import ApplyRun, StepOutcome, StepStatus
 
 
@@ -127,12 +128,12 @@ class Scheduler:
                 attempt = self._take()
                 if attempt is not None:
                     return attempt
-                self._cond.wait(self._delayed[0][0] - time.monotonic() if self._delayed else None)
+                self._cond.wait(min(self._delayed[0][0] - time.monotonic(), MAX_WAIT) if self._delayed else None)
 
     def wait_hint(self) -> float | None:
-        """Seconds until the next retry is due, or ``None`` if none waits."""
+        """Seconds until the next retry is due, at most ``MAX_WAIT`` (then ask again); ``None`` if none waits."""
         with self._lock:
-            return max(0.0, self._delayed[0][0] - time.monotonic()) if self._delayed else None
+            return min(max(0.0, self._delayed[0][0] - time.monotonic()), MAX_WAIT) if self._delayed else None
 
     def _take(self) -> Attempt | None:
         if self.stopping or self._running >= self.max_workers:

@@ -15,7 +15,7 @@ class SerialExecutor(Executor):
 
     The default executor. A step waiting to retry does not hold up the others:
     the next ready step runs meanwhile. Ctrl-C during a provider call cancels
-    that step. Async providers are refused (``ExecutorError``); ``apply``
+    that step. Async providers are refused (``ApplyOptionError``); ``apply``
     picks ``AsyncExecutor(max_workers=1)`` by default when some provider is async.
     """
 

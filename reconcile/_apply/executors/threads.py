@@ -26,7 +26,7 @@ class ThreadExecutor(Executor):
             kinds not named are bound by ``max_workers`` only.
 
     Raises:
-        ExecutorError: ``max_workers`` or a limit is not an int >= 1.
+        ApplyOptionError: ``max_workers`` or a limit is not an int >= 1.
     """
 
     def __init__(self, max_workers: int = 8, limits: Mapping[str, int] | None = None) -> None:

@@ -1,0 +1,1 @@
+"""Tests of the examples: they run as their docs say, against real servers where they need one."""
