@@ -20,12 +20,13 @@ def test_unknown_benchmark_prints_usage(capsys: pytest.CaptureFixture[str]) -> N
 
 
 def test_plan_benchmark_prints_every_shape_and_the_issue_2_figure(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["plan", "--sizes", "200", "--repeat", "1"]) == 0
+    assert main(["plan", "--sizes", "200", "--repeat", "1", "--many-refs", "100", "200"]) == 0
     out = capsys.readouterr().out
     for shape in ("flat", "layered", "fanout"):
         assert f"| {shape} " in out
     assert "+10 ~" in out  # 5% of 200 addresses created
-    assert "issue 2 figure" in out and "MB" in out
+    assert "issue 2 figure" in out and "MB" in out and "build + plan" in out
+    assert "one resource holding many refs" in out and "| 200 " in out
 
 
 def test_tick_benchmark_prints_both_models(capsys: pytest.CaptureFixture[str]) -> None:
