@@ -538,3 +538,28 @@ def refresh_one(fleet: FakeFleet, cid: str) -> None:
     fleet.statuses[cid] = CellStatus(
         s.observed_generation, s.release, s.components, s.conditions, reported_at=fleet.clock.now
     )
+
+
+def test_the_rollout_controller_drives_a_rollout_to_the_end() -> None:
+    import time
+
+    from reconcile.fleet.controllers import rollouts_controller
+    from tests.support.fleet import wait_for
+
+    _clock, fleet, rollouts = setup({"s1": "staging", "a1": "saas"})
+    r = rollouts.start("2", stages=(StagePolicy("staging", bake_time=0), StagePolicy("saas", bake_time=0)))
+    controller = rollouts_controller(rollouts, every=0.02)
+    controller.start()
+    try:
+        for _ in range(200):
+            for cid, spec in list(fleet.specs.items()):
+                if fleet.statuses[cid].observed_generation < spec.generation:
+                    fleet.apply(cid)
+            if r.state == "completed":
+                break
+            time.sleep(0.02)
+        wait_for(lambda: r.state == "completed", 5, message="the rollout to complete")
+    finally:
+        controller.stop()
+        controller.join()
+    assert [c for _, c, _ in fleet.targets] == ["s1", "a1"]
