@@ -319,6 +319,54 @@ class Rollouts:
         self.fleet.audit(now, "rollouts", "rollout.start", rollout.id, f"release {release} track {track}")
         return rollout
 
+    def start_json(self, body: Any) -> Rollout:
+        """``start`` from an untrusted JSON request (what the operator API will take).
+
+        Args:
+            body: ``{"release", "track"?, "stages"?: [{"name", "batch"?, "bake_time"?, "min_wait"?}],
+                "exclude"?: [cell ids], "supersede"?}``.
+
+        Raises:
+            InvalidInputError: the body is malformed (the message names the field).
+        """
+        if not isinstance(body, dict):
+            raise InvalidInputError("rollout: expected an object")
+        unknown = sorted(set(body) - {"release", "track", "stages", "exclude", "supersede"})
+        if unknown:
+            raise InvalidInputError(f"rollout: unknown field {unknown[0]!r}")
+        release = body.get("release")
+        if not isinstance(release, str):
+            raise InvalidInputError("rollout.release: expected a version")
+        track = body.get("track", "default")
+        if not isinstance(track, str) or not 0 < len(track) <= 64:
+            raise InvalidInputError("rollout.track: expected a name of 1 to 64 characters")
+        supersede = body.get("supersede", False)
+        if not isinstance(supersede, bool):
+            raise InvalidInputError("rollout.supersede: expected a boolean")
+        exclude = body.get("exclude", [])
+        if not isinstance(exclude, list) or not all(isinstance(c, str) for c in exclude):
+            raise InvalidInputError("rollout.exclude: expected a list of cell ids")
+        stages = DEFAULT_STAGES
+        if "stages" in body:
+            raw = body["stages"]
+            if not isinstance(raw, list) or not 0 < len(raw) <= 16:
+                raise InvalidInputError("rollout.stages: expected a list of 1 to 16 stages")
+            parsed = []
+            for i, item in enumerate(raw):
+                where = f"rollout.stages[{i}]"
+                if not isinstance(item, dict):
+                    raise InvalidInputError(f"{where}: expected an object")
+                extra = sorted(set(item) - {"name", "batch", "bake_time", "min_wait"})
+                if extra:
+                    raise InvalidInputError(f"{where}: unknown field {extra[0]!r}")
+                name = item.get("name")
+                if not isinstance(name, str) or not 0 < len(name) <= 64:
+                    raise InvalidInputError(f"{where}.name: expected a stage name")
+                fields = {k: item[k] for k in ("batch", "bake_time", "min_wait") if k in item}
+                parsed.append(StagePolicy(name, **fields))
+            stages = tuple(parsed)
+        return self.start(release, track=track, stages=stages, exclude=frozenset(exclude), supersede=supersede)
+
     def get(self, rollout_id: str) -> Rollout:
         """The rollout.
 

@@ -563,3 +563,36 @@ def test_the_rollout_controller_drives_a_rollout_to_the_end() -> None:
         controller.stop()
         controller.join()
     assert [c for _, c, _ in fleet.targets] == ["s1", "a1"]
+
+
+def test_start_from_json() -> None:
+    _clock, _fleet, rollouts = setup({"s1": "staging", "a1": "saas"})
+    r = rollouts.start_json(
+        {"release": "2", "track": "t", "stages": [{"name": "saas", "batch": "50%", "bake_time": 5}], "exclude": ["a1"]}
+    )
+    assert r.track == "t" and r.stages == (StagePolicy("saas", batch="50%", bake_time=5),)
+    assert r.cells["a1"].reason == "excluded" and r.cells["s1"].state == "skipped"
+    assert rollouts.start_json({"release": "3"}).stages == rollouts.start_json({"release": "3", "track": "u"}).stages
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ([], "rollout: expected an object"),
+        ({"release": "2", "x": 1}, "rollout: unknown field 'x'"),
+        ({}, "rollout.release: expected a version"),
+        ({"release": "2", "track": ""}, "rollout.track"),
+        ({"release": "2", "supersede": "yes"}, "rollout.supersede"),
+        ({"release": "2", "exclude": "a1"}, "rollout.exclude"),
+        ({"release": "2", "stages": []}, "rollout.stages: expected a list"),
+        ({"release": "2", "stages": [3]}, r"rollout.stages\[0\]: expected an object"),
+        ({"release": "2", "stages": [{"name": "saas", "size": 1}]}, r"rollout.stages\[0\]: unknown field 'size'"),
+        ({"release": "2", "stages": [{"batch": 1}]}, r"rollout.stages\[0\].name"),
+        ({"release": "2", "stages": [{"name": "saas", "batch": -1}]}, "stage 'saas'.batch"),
+    ],
+)
+def test_start_from_json_refuses_bad_input(body: Any, message: str) -> None:
+    _clock, fleet, rollouts = setup({"s1": "staging"})
+    with pytest.raises(InvalidInputError, match=message):
+        rollouts.start_json(body)
+    assert rollouts.all() == [] and fleet.targets == []
