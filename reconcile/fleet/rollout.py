@@ -55,6 +55,10 @@ class RolloutFleet(Protocol):
         """The cell's latest status."""
         ...
 
+    def get_spec(self, cell_id: str) -> DesiredSpec | None:
+        """The cell's desired spec."""
+        ...
+
     def set_target(self, cell_id: str, version: str | None) -> DesiredSpec:
         """Pin the cell to a release; the generation grows if the spec changed."""
         ...
@@ -129,10 +133,12 @@ class CellProgress:
     Attributes:
         cell_id: the cell.
         stage: its stage.
-        state: ``pending``, ``applying``, ``baking``, ``updated``, ``failed`` or ``skipped``.
+        state: ``pending``, ``applying``, ``baking``, ``updated``, ``failed``, ``skipped`` or ``rolled_back``.
         generation: the spec generation the rollout set (0 before).
         since: when the state began (for ``baking``: when the healthy target status was first seen).
-        reason: why it failed or was skipped.
+        reason: why it failed, was skipped or rolled back.
+        previous: the release the cell's spec named before the rollout set it.
+        batch: the number of the batch that set it (1, 2, ...; 0 before).
     """
 
     cell_id: str
@@ -141,6 +147,8 @@ class CellProgress:
     generation: int = 0
     since: float = 0.0
     reason: str = ""
+    previous: str | None = None
+    batch: int = 0
 
     def to_json(self) -> dict[str, Any]:
         """This progress as plain JSON values."""
@@ -162,6 +170,8 @@ class Rollout:
         halt: why the rollout halted (names the cell), or ``""``.
         started_at: when it started.
         next_batch_at: the earliest time the next batch may start.
+        auto_rollback: on a halt, put the halted batch's cells back on their previous release.
+        batches: how many batches have started.
     """
 
     id: str
@@ -174,6 +184,8 @@ class Rollout:
     halt: str = ""
     started_at: float = 0.0
     next_batch_at: float = 0.0
+    auto_rollback: bool = False
+    batches: int = 0
 
     @property
     def active(self) -> bool:
@@ -186,7 +198,8 @@ class Rollout:
         names = {s.name for s in self.stages}
         for i, policy in enumerate(self.stages):
             mine = [c for c in self.cells.values() if c.stage == policy.name]
-            count = {s: sum(1 for c in mine if c.state == s) for s in ("updated", "baking", "applying", "failed")}
+            kinds = ("updated", "baking", "applying", "failed", "rolled_back")
+            count = {s: sum(1 for c in mine if c.state == s) for s in kinds}
             baking_left = [max(0.0, c.since + policy.bake_time - now) for c in mine if c.state == "baking"]
             stages.append(
                 {
@@ -272,6 +285,7 @@ class Rollouts:
         stages: tuple[StagePolicy, ...] = DEFAULT_STAGES,
         exclude: Mapping[str, str] | frozenset[str] = frozenset(),
         supersede: bool = False,
+        auto_rollback: bool = False,
     ) -> Rollout:
         """Start rolling ``release`` out; nothing is set until the first ``tick``.
 
@@ -281,6 +295,7 @@ class Rollouts:
             stages: the stages in order, with their policies.
             exclude: cell ids to leave out, or a mapping of cell ids to the reason; listed as skipped.
             supersede: replace the track's active rollout (it ends as ``superseded``).
+            auto_rollback: on a halt, put the halted batch's cells back on the release each had before.
 
         Raises:
             NotFoundError: no such release.
@@ -314,7 +329,16 @@ class Rollouts:
         for cell in sorted((c for c in self.fleet.list_cells() if c.stage not in staged), key=lambda c: c.id):
             reason = f"stage {cell.stage!r} is not one of the rollout's stages"
             cells[cell.id] = CellProgress(cell.id, cell.stage, "skipped", 0, now, reason)
-        rollout = Rollout(f"r{next(self._ids)}", release, track, tuple(stages), "running", cells, started_at=now)
+        rollout = Rollout(
+            f"r{next(self._ids)}",
+            release,
+            track,
+            tuple(stages),
+            "running",
+            cells,
+            started_at=now,
+            auto_rollback=auto_rollback,
+        )
         self._rollouts[rollout.id] = rollout
         self.fleet.audit(now, "rollouts", "rollout.start", rollout.id, f"release {release} track {track}")
         return rollout
@@ -324,14 +348,14 @@ class Rollouts:
 
         Args:
             body: ``{"release", "track"?, "stages"?: [{"name", "batch"?, "bake_time"?, "min_wait"?}],
-                "exclude"?: [cell ids], "supersede"?}``.
+                "exclude"?: [cell ids], "supersede"?, "auto_rollback"?}``.
 
         Raises:
             InvalidInputError: the body is malformed (the message names the field).
         """
         if not isinstance(body, dict):
             raise InvalidInputError("rollout: expected an object")
-        unknown = sorted(set(body) - {"release", "track", "stages", "exclude", "supersede"})
+        unknown = sorted(set(body) - {"release", "track", "stages", "exclude", "supersede", "auto_rollback"})
         if unknown:
             raise InvalidInputError(f"rollout: unknown field {unknown[0]!r}")
         release = body.get("release")
@@ -343,6 +367,9 @@ class Rollouts:
         supersede = body.get("supersede", False)
         if not isinstance(supersede, bool):
             raise InvalidInputError("rollout.supersede: expected a boolean")
+        auto_rollback = body.get("auto_rollback", False)
+        if not isinstance(auto_rollback, bool):
+            raise InvalidInputError("rollout.auto_rollback: expected a boolean")
         exclude = body.get("exclude", [])
         if not isinstance(exclude, list) or not all(isinstance(c, str) for c in exclude):
             raise InvalidInputError("rollout.exclude: expected a list of cell ids")
@@ -365,7 +392,14 @@ class Rollouts:
                 fields = {k: item[k] for k in ("batch", "bake_time", "min_wait") if k in item}
                 parsed.append(StagePolicy(name, **fields))
             stages = tuple(parsed)
-        return self.start(release, track=track, stages=stages, exclude=frozenset(exclude), supersede=supersede)
+        return self.start(
+            release,
+            track=track,
+            stages=stages,
+            exclude=frozenset(exclude),
+            supersede=supersede,
+            auto_rollback=auto_rollback,
+        )
 
     def get(self, rollout_id: str) -> Rollout:
         """The rollout.
@@ -389,6 +423,10 @@ class Rollouts:
         rollout.state = to
         if to == "running":
             rollout.halt = ""
+            # rolled-back cells get the release again; failed cells stay failed
+            for cid, progress in list(rollout.cells.items()):
+                if progress.state == "rolled_back":
+                    rollout.cells[cid] = attrs.evolve(progress, state="pending", reason="")
         self.fleet.audit(self.clock(), "rollouts", f"rollout.{action}", rollout_id, rollout.release)
         return rollout
 
@@ -397,7 +435,7 @@ class Rollouts:
         return self._transition(rollout_id, ("running",), "paused", "pause")
 
     def resume(self, rollout_id: str) -> Rollout:
-        """Continue a paused or halted rollout (failed cells stay failed and listed)."""
+        """Continue a paused or halted rollout (failed cells stay failed and listed; rolled-back ones are retried)."""
         return self._transition(rollout_id, ("paused", "halted"), "running", "resume")
 
     def abort(self, rollout_id: str) -> Rollout:
@@ -445,6 +483,7 @@ class Rollouts:
 
     def _observe(self, rollout: Rollout, policy: StagePolicy, mine: list[CellProgress], now: float) -> None:
         batch_done = False
+        halted_before = rollout.state == "halted"
         for progress in mine:
             if progress.state not in ("applying", "baking"):
                 continue
@@ -466,20 +505,47 @@ class Rollouts:
                 batch_done = True
         if batch_done and not any(rollout.cells[c.cell_id].state in ("applying", "baking") for c in mine):
             rollout.next_batch_at = now + policy.min_wait
+        if rollout.state == "halted" and not halted_before and rollout.auto_rollback:
+            self._roll_back(rollout, now)
+
+    def _roll_back(self, rollout: Rollout, now: float) -> None:
+        """Put the halted batch's cells back on the release each had before (none had: left as they are)."""
+        for cid, progress in list(rollout.cells.items()):
+            if progress.batch != rollout.batches or progress.state not in ("applying", "baking", "updated", "failed"):
+                continue
+            if progress.previous is None:
+                continue
+            self.fleet.set_target(cid, progress.previous)
+            note = f"rolled back to {progress.previous}"
+            self.fleet.audit(now, "rollouts", "cell.rollback", cid, f"rollout {rollout.id} {note}")
+            if progress.state == "failed":
+                rollout.cells[cid] = attrs.evolve(progress, reason=f"{progress.reason}; {note}")
+            else:
+                rollout.cells[cid] = attrs.evolve(
+                    progress, state="rolled_back", since=now, reason=f"{note}: {rollout.halt}"
+                )
 
     def _start_batch(
         self, rollout: Rollout, policy: StagePolicy, mine: list[CellProgress], pending: list[CellProgress], now: float
     ) -> None:
         size = policy.batch_size(len(mine))
         cells = {c.id: c for c in self.fleet.list_cells()}
+        rollout.batches += 1
         for progress in pending[:size]:
             reason = self._skip_reason(cells.get(progress.cell_id), now)
             if reason:
                 self._set(rollout, progress, "skipped", now, reason)
                 continue
+            before = self.fleet.get_spec(progress.cell_id)
+            previous = None if before is None or before.release is None else before.release.version
             spec = self.fleet.set_target(progress.cell_id, rollout.release)
             rollout.cells[progress.cell_id] = attrs.evolve(
-                progress, state="applying", generation=spec.generation, since=now
+                progress,
+                state="applying",
+                generation=spec.generation,
+                since=now,
+                previous=previous,
+                batch=rollout.batches,
             )
             self.fleet.audit(
                 now,

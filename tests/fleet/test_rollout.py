@@ -97,9 +97,12 @@ class FakeFleet:
     def get_status(self, cell_id: str) -> CellStatus | None:
         return self.statuses.get(cell_id)
 
+    def get_spec(self, cell_id: str) -> DesiredSpec | None:
+        return self.specs.get(cell_id)
+
     def set_target(self, cell_id: str, version: str | None) -> DesiredSpec:
         if self.on_target is not None:
-            self.on_target(cell_id)
+            self.on_target(cell_id, version)
         old = self.specs[cell_id]
         release = self.releases[version] if version else None
         spec = old if old.release == release else DesiredSpec(cell_id, old.generation + 1, release)
@@ -453,8 +456,11 @@ cell_behaviour = st.fixed_dictionaries(
     batch=st.one_of(st.integers(1, 3), st.sampled_from(["30%", "50%", "100%"])),
     bake=st.sampled_from([0, 10, 25]),
     wait=st.sampled_from([0, 15]),
+    rollback=st.booleans(),
 )
-def test_rollout_properties(behaviours: list[dict[str, Any]], batch: int | str, bake: int, wait: int) -> None:
+def test_rollout_properties(
+    behaviours: list[dict[str, Any]], batch: int | str, bake: int, wait: int, rollback: bool
+) -> None:
     cells = {f"c{i}": b["stage"] for i, b in enumerate(behaviours)}
     clock, fleet, rollouts = setup(cells, unreachable_after=60, apply_timeout=100)
     stages = tuple(StagePolicy(s, batch=batch, bake_time=bake, min_wait=wait) for s in ("staging", "saas", "dedicated"))
@@ -463,10 +469,15 @@ def test_rollout_properties(behaviours: list[dict[str, Any]], batch: int | str, 
     for cid, x in b.items():
         if x["down"]:
             fleet.statuses[cid] = CellStatus(1, "1", reported_at=clock.now - 1000)
-    r = rollouts.start("2", stages=stages, exclude={c: "excluded" for c, x in b.items() if x["excluded"]})
+    r = rollouts.start(
+        "2", stages=stages, exclude={c: "excluded" for c, x in b.items() if x["excluded"]}, auto_rollback=rollback
+    )
     first_healthy: dict[str, float] = {}
 
-    def on_target(cid: str) -> None:
+    def on_target(cid: str, version: str | None) -> None:
+        if version == "1":  # a rollback: only of the halted batch, only after the halt
+            assert r.state == "halted" and r.auto_rollback and r.cells[cid].batch == r.batches
+            return
         # no cell of a later stage before the earlier stages completed; nothing after a halt
         assert r.state == "running", f"{cid} targeted while {r.state}"
         k = order.index(cells[cid])
@@ -511,6 +522,14 @@ def test_rollout_properties(behaviours: list[dict[str, Any]], batch: int | str, 
         assert len(fleet.targets) == n
         failed = [c for c, p in r.cells.items() if p.state == "failed"]
         assert failed and any(r.halt.startswith(f"cell {c}:") for c in failed)
+        last = {c for c, p in r.cells.items() if p.batch == r.batches and p.generation}
+        on_release = {c for c, spec in fleet.specs.items() if spec.release is not None and spec.release.version == "2"}
+        if rollback:  # the halted batch is back on the previous release, and only it
+            assert not (last & on_release)
+            assert all(r.cells[c].state in ("failed", "rolled_back") for c in last)
+            assert all(p.state == "updated" for c, p in r.cells.items() if c in on_release)
+        else:
+            assert last <= on_release
     else:
         assert r.state == "completed"
         # every eligible cell ends updated, or listed as skipped or failed
@@ -518,7 +537,7 @@ def test_rollout_properties(behaviours: list[dict[str, Any]], batch: int | str, 
     # never dropped: every cell of a rolled-out stage is listed
     assert set(r.cells) == set(cells)
     for cid, p in r.cells.items():
-        if p.state == "updated":
+        if p.state == "updated" and not (rollback and p.batch == r.batches and r.state == "halted"):
             # counted only on the target generation's status, held for the bake time
             status = fleet.statuses[cid]
             assert status.observed_generation >= p.generation > 1 and status.release == "2"
@@ -531,6 +550,8 @@ def test_rollout_properties(behaviours: list[dict[str, Any]], batch: int | str, 
             assert p.state in ("skipped", "pending")
     targeted = {c for _, c, _ in fleet.targets}
     assert all(r.cells[c].state not in ("pending", "skipped") for c in targeted)
+    if r.state == "completed":
+        assert not any(p.state == "rolled_back" for p in r.cells.values())
 
 
 def refresh_one(fleet: FakeFleet, cid: str) -> None:
@@ -596,3 +617,39 @@ def test_start_from_json_refuses_bad_input(body: Any, message: str) -> None:
     with pytest.raises(InvalidInputError, match=message):
         rollouts.start_json(body)
     assert rollouts.all() == [] and fleet.targets == []
+
+
+def test_auto_rollback_puts_the_halted_batch_back() -> None:
+    clock, fleet, rollouts = setup({"s0": "staging", "s1": "staging", "s2": "staging", "s3": "staging"})
+    r = rollouts.start("2", stages=(StagePolicy("staging", batch=2, bake_time=0),), auto_rollback=True)
+    rollouts.tick()
+    fleet.apply("s0")
+    fleet.apply("s1")
+    rollouts.tick()  # baking
+    rollouts.tick()  # updated; the second batch starts
+    assert [r.cells[c].state for c in ("s0", "s1", "s2", "s3")] == ["updated", "updated", "applying", "applying"]
+    fleet.apply("s3")
+    fleet.report("s2", fleet.degraded("s2", fleet.specs["s2"].generation))
+    rollouts.tick()
+    assert r.state == "halted" and r.halt.startswith("cell s2: Degraded")
+    assert r.cells["s2"].state == "failed" and r.cells["s2"].reason.endswith("; rolled back to 1")
+    assert r.cells["s3"].state == "rolled_back" and r.cells["s3"].reason.startswith("rolled back to 1: cell s2")
+    versions = {c: spec.release.version for c, spec in fleet.specs.items()}  # type: ignore[union-attr]
+    assert versions == {"s0": "2", "s1": "2", "s2": "1", "s3": "1"}  # an earlier batch stays
+    assert r.view(clock.now)["stages"][0]["rolled_back"] == 1
+    assert ("cell.rollback", "s3", f"rollout {r.id} rolled back to 1") in fleet.audits
+    rollouts.resume(r.id)  # the rolled-back cell is tried again; the failed one stays failed
+    assert r.cells["s3"].state == "pending"
+    run(clock, fleet, rollouts)
+    assert r.state == "completed" and r.cells["s3"].state == "updated" and r.cells["s2"].state == "failed"
+
+
+def test_without_auto_rollback_the_halted_batch_stays() -> None:
+    _clock, fleet, rollouts = setup({"s1": "staging", "s2": "staging"})
+    r = rollouts.start("2", stages=(StagePolicy("staging", batch=2),))
+    rollouts.tick()
+    fleet.report("s1", fleet.degraded("s1", 2))
+    rollouts.tick()
+    assert r.state == "halted"
+    assert fleet.specs["s1"].release.version == "2" and fleet.specs["s2"].release.version == "2"  # type: ignore[union-attr]
+    assert not [a for a in fleet.audits if a[0] == "cell.rollback"]
