@@ -373,7 +373,8 @@ def _echo_rollout(view: dict[str, Any]) -> None:
         left = "" if s["time_left"] is None else f" {s['time_left']:.0f}s left"
         click.echo(
             f"  {s['stage']:<10} {s['status']:<9} cells {s['cells']} updated {s['updated']} baking {s['baking']}"
-            f" applying {s['applying']} failed {s['failed']} skipped {len(s['skipped'])}{left}"
+            f" applying {s['applying']} failed {s['failed']} rolled back {s['rolled_back']}"
+            f" skipped {len(s['skipped'])}{left}"
         )
         for entry in s["failed_cells"]:
             click.echo(f"    failed {entry['cell']}: {entry['reason']}")
@@ -389,12 +390,25 @@ def _echo_rollout(view: dict[str, Any]) -> None:
 @click.option("--stage", "stages", multiple=True, help="NAME[:BATCH[:BAKE[:WAIT]]], in order (default: the three)")
 @click.option("--exclude", multiple=True, help="a cell id to leave out")
 @click.option("--supersede", is_flag=True, help="replace the track's active rollout")
+@click.option("--auto-rollback", is_flag=True, help="on a halt, put the halted batch back on its previous release")
 @_operator
 def rollouts_start(
-    client: Any, release: str, track: str, stages: tuple[str, ...], exclude: tuple[str, ...], supersede: bool
+    client: Any,
+    release: str,
+    track: str,
+    stages: tuple[str, ...],
+    exclude: tuple[str, ...],
+    supersede: bool,
+    auto_rollback: bool,
 ) -> None:
     """Start rolling RELEASE out, stage by stage."""
-    body: dict[str, Any] = {"release": release, "track": track, "exclude": list(exclude), "supersede": supersede}
+    body: dict[str, Any] = {
+        "release": release,
+        "track": track,
+        "exclude": list(exclude),
+        "supersede": supersede,
+        "auto_rollback": auto_rollback,
+    }
     if stages:
         parsed = []
         for raw in stages:

@@ -119,5 +119,7 @@ def test_an_operator_runs_a_rollout_from_the_command_line(cp: Fleet, artifacts: 
     assert code == 1 and "is completed; cannot abort" in out
     code, out = run(cp, "rollouts", "status", "r99")
     assert code == 1 and "no rollout 'r99'" in out
+    code, out = run(cp, "rollouts", "start", "2026.12.9", "--track", "rb", "--auto-rollback", "--stage", "saas")
+    assert code == 0 and "track rb running" in out and "rolled back 0" in out
     code, out = run(cp, "rollouts", "start", "2026.12.9", "--stage", "a:b:c:d:e")
     assert code == 2 and "NAME[:BATCH[:BAKE[:WAIT]]]" in out
