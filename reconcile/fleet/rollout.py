@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
@@ -274,6 +275,8 @@ class Rollouts:
         self.apply_timeout = apply_timeout
         self._rollouts: dict[str, Rollout] = {}
         self._ids = itertools.count(1)
+        # The controller's thread ticks while the API's worker threads start, pause, resume and abort.
+        self._lock = threading.RLock()
 
     # -- operator-facing ---------------------------------------------------
 
@@ -302,6 +305,18 @@ class Rollouts:
             InvalidInputError: no stages, or a stage twice.
             RolloutConflictError: a rollout is active on the track and ``supersede`` is false.
         """
+        with self._lock:
+            return self._start(release, track, stages, exclude, supersede, auto_rollback)
+
+    def _start(
+        self,
+        release: str,
+        track: str,
+        stages: tuple[StagePolicy, ...],
+        exclude: Mapping[str, str] | frozenset[str],
+        supersede: bool,
+        auto_rollback: bool,
+    ) -> Rollout:
         if self.fleet.get_release(release) is None:
             raise NotFoundError(f"rollout.release: no release {release!r}")
         names = [s.name for s in stages]
@@ -417,6 +432,10 @@ class Rollouts:
         return list(self._rollouts.values())
 
     def _transition(self, rollout_id: str, allowed: tuple[str, ...], to: str, action: str) -> Rollout:
+        with self._lock:
+            return self._transition_locked(rollout_id, allowed, to, action)
+
+    def _transition_locked(self, rollout_id: str, allowed: tuple[str, ...], to: str, action: str) -> Rollout:
         rollout = self.get(rollout_id)
         if rollout.state not in allowed:
             raise RolloutStateError(f"rollout {rollout_id} is {rollout.state}; cannot {action} it")
@@ -451,6 +470,10 @@ class Rollouts:
 
     def tick_one(self, rollout_id: str) -> float | None:
         """Advance one rollout (level-triggered: it reads statuses, never events); seconds to the next useful tick."""
+        with self._lock:
+            return self._tick_one(rollout_id)
+
+    def _tick_one(self, rollout_id: str) -> float | None:
         rollout = self.get(rollout_id)
         if not rollout.active:
             return None
