@@ -39,6 +39,16 @@ from .model import (
     Release,
     ReleaseComponent,
 )
+from .rollout import (
+    DEFAULT_STAGES,
+    CellProgress,
+    Rollout,
+    RolloutConflictError,
+    RolloutFleet,
+    Rollouts,
+    RolloutStateError,
+    StagePolicy,
+)
 from .runtime import Component, MemoryRuntime, ProcessRuntime
 from .store import BackendFleetStore, FleetStore, open_store
 
@@ -65,6 +75,7 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "DEFAULT_POLL_INTERVAL",
+    "DEFAULT_STAGES",
     "DEFAULT_TOKEN_TTL",
     "STAGES",
     "Agent",
@@ -75,6 +86,7 @@ __all__ = [
     "AuthenticationError",
     "BackendFleetStore",
     "Cell",
+    "CellProgress",
     "CellStatus",
     "Component",
     "ComponentError",
@@ -98,6 +110,12 @@ __all__ = [
     "ProtocolError",
     "Release",
     "ReleaseComponent",
+    "Rollout",
+    "RolloutConflictError",
+    "RolloutFleet",
+    "RolloutStateError",
+    "Rollouts",
+    "StagePolicy",
     "build_artifact",
     "create_app",
     "open_store",

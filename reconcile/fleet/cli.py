@@ -126,16 +126,19 @@ def serve(
         admin_token=_read_token(admin_token_file),
         poll_interval=poll_interval,
     )
-    from .controllers import registration_expiry
+    from .controllers import registration_expiry, rollouts_controller
 
     # The controllers run on whichever replica holds the store's lease; the others stand by.
     expiry = registration_expiry(control, every=expiry_every)
+    rolling = rollouts_controller(control.rollouts, every=min(poll_interval, 5.0))
     expiry.start()
+    rolling.start()
     try:
         run_server(control, host, int(port), port_file=port_file)
     finally:
-        expiry.stop()
-        expiry.join()
+        for controller in (rolling, expiry):
+            controller.stop()
+            controller.join()
 
 
 @main.command()
@@ -502,3 +505,100 @@ def infra_destroy(session: Any, yes: bool) -> None:
 
 if __name__ == "__main__":
     main()
+
+
+@main.group()
+def rollouts() -> None:
+    """Staged rollouts: start, status, pause, resume, abort."""
+
+
+def _echo_rollout(view: dict[str, Any]) -> None:
+    click.echo(f"rollout {view['id']}: release {view['release']} track {view['track']} {view['state']}")
+    if view["halt"]:
+        click.echo(f"  halted: {view['halt']}")
+    for s in view["stages"]:
+        left = "" if s["time_left"] is None else f" {s['time_left']:.0f}s left"
+        click.echo(
+            f"  {s['stage']:<10} {s['status']:<9} cells {s['cells']} updated {s['updated']} baking {s['baking']}"
+            f" applying {s['applying']} failed {s['failed']} rolled back {s['rolled_back']}"
+            f" skipped {len(s['skipped'])}{left}"
+        )
+        for entry in s["failed_cells"]:
+            click.echo(f"    failed {entry['cell']}: {entry['reason']}")
+        for entry in s["skipped"]:
+            click.echo(f"    skipped {entry['cell']}: {entry['reason']}")
+    for entry in view["outside"]:
+        click.echo(f"  skipped {entry['cell']}: {entry['reason']}")
+
+
+@rollouts.command("start")
+@click.argument("release")
+@click.option("--track", default="default", show_default=True)
+@click.option("--stage", "stages", multiple=True, help="NAME[:BATCH[:BAKE[:WAIT]]], in order (default: the three)")
+@click.option("--exclude", multiple=True, help="a cell id to leave out")
+@click.option("--supersede", is_flag=True, help="replace the track's active rollout")
+@click.option("--auto-rollback", is_flag=True, help="on a halt, put the halted batch back on its previous release")
+@_operator
+def rollouts_start(
+    client: Any,
+    release: str,
+    track: str,
+    stages: tuple[str, ...],
+    exclude: tuple[str, ...],
+    supersede: bool,
+    auto_rollback: bool,
+) -> None:
+    """Start rolling RELEASE out, stage by stage."""
+    body: dict[str, Any] = {
+        "release": release,
+        "track": track,
+        "exclude": list(exclude),
+        "supersede": supersede,
+        "auto_rollback": auto_rollback,
+    }
+    if stages:
+        parsed = []
+        for raw in stages:
+            parts = raw.split(":")
+            if len(parts) > 4 or not parts[0]:
+                raise click.BadParameter(f"{raw!r}: expected NAME[:BATCH[:BAKE[:WAIT]]]", param_hint="--stage")
+            stage: dict[str, Any] = {"name": parts[0]}
+            try:
+                if len(parts) > 1 and parts[1]:
+                    stage["batch"] = parts[1] if parts[1].endswith("%") else int(parts[1])
+                for key, value in zip(("bake_time", "min_wait"), parts[2:], strict=False):
+                    if value:
+                        stage[key] = float(value)
+            except ValueError:
+                raise click.BadParameter(
+                    f"{raw!r}: batch, bake and wait must be numbers", param_hint="--stage"
+                ) from None
+            parsed.append(stage)
+        body["stages"] = parsed
+    _echo_rollout(client.start_rollout(body))
+
+
+@rollouts.command("status")
+@click.argument("rollout_id", required=False)
+@click.option("--json", "as_json", is_flag=True)
+@_operator
+def rollouts_status(client: Any, rollout_id: str | None, as_json: bool) -> None:
+    """Show ROLLOUT_ID's stage view, or every rollout's."""
+    views = [client.rollout(rollout_id)] if rollout_id else client.list_rollouts()
+    if as_json:
+        _echo_json(views)
+        return
+    for view in views:
+        _echo_rollout(view)
+
+
+def _rollout_action(action: str) -> None:
+    @rollouts.command(action, help=f"{action.capitalize()} ROLLOUT_ID.")
+    @click.argument("rollout_id")
+    @_operator
+    def run(client: Any, rollout_id: str) -> None:
+        _echo_rollout(client.rollout_action(rollout_id, action))
+
+
+for _action in ("pause", "resume", "abort"):
+    _rollout_action(_action)

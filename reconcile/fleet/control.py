@@ -23,6 +23,7 @@ from .errors import (
     PermissionDeniedError,
 )
 from .model import STAGES, Cell, CellStatus, DesiredSpec, Release, ReleaseComponent, check_digest, check_name
+from .rollout import Rollouts
 from .store import FleetStore
 
 log = logging.getLogger("reconcile.fleet.control")
@@ -43,6 +44,9 @@ class ControlPlane:
         admin_token: the operator's bearer token (only its hash is kept).
         clock: returns the time in seconds since the epoch (injectable for tests).
         poll_interval: what agents are told to poll at.
+
+    Attributes:
+        rollouts: the staged rollouts (``Rollouts`` over the store, on the same clock).
     """
 
     def __init__(
@@ -61,6 +65,8 @@ class ControlPlane:
         self._admin_hash = tokens.hash_secret(admin_token)
         self.clock = clock
         self.poll_interval = poll_interval
+        # Rollouts are kept in this process for now (one control plane replica).
+        self.rollouts = Rollouts(store, clock=clock)
 
     # -- authentication ----------------------------------------------------
 

@@ -1,8 +1,8 @@
 """The control plane's controllers, run by ``reconcile.controller`` on the leader replica only.
 
-So far one: registration expiry, which purges the hash of every registration
-token that expired unused (and audits it). Rollout, support deadlines and
-infrastructure freezes come with the next issues.
+Registration expiry purges the hash of every registration token that expired
+unused (and audits it); the rollout controller advances every active staged
+rollout. Support deadlines and infrastructure freezes come with the next issues.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from typing import Any
 
 from ..controller import Controller, ReconcileContext, Result, StoreLease, poll
 from .control import ControlPlane
+from .rollout import Rollouts
 
 LEASE_NAME = "fleet/controllers"
 """The lease the control plane's replicas elect their controllers' leader with."""
@@ -47,4 +48,29 @@ def registration_expiry(
         lease = StoreLease(backend, LEASE_NAME, owner=owner, ttl=lease_ttl)
     controller: Controller[str] = Controller("registration-expiry", reconcile, resync=None, lease=lease)
     controller.watch(poll(pending, every=every))
+    return controller
+
+
+def rollouts_controller(rollouts: Rollouts, *, every: float = 5.0, lease: Any = None) -> Controller[str]:
+    """The rollout controller over ``rollouts`` (not started).
+
+    Keys are the active rollouts' ids, polled every ``every`` seconds; each
+    reconcile is one ``Rollouts.tick_one``, looked at again when it says a tick
+    is next useful (a bake ending, a wait between batches).
+
+    Args:
+        rollouts: the fleet's rollouts.
+        every: seconds between polls for active rollouts.
+        lease: the leader lease (with several replicas, the one the other controllers use).
+    """
+
+    def reconcile(rollout_id: str, ctx: ReconcileContext) -> Result:
+        left = rollouts.tick_one(rollout_id)
+        return Result() if left is None else Result(requeue_after=max(left, 0.001))
+
+    def active() -> list[str]:
+        return [r.id for r in rollouts.all() if r.active]
+
+    controller: Controller[str] = Controller("rollouts", reconcile, resync=None, lease=lease)
+    controller.watch(poll(active, every=every))
     return controller

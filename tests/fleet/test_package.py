@@ -12,6 +12,7 @@ DOC = pathlib.Path(__file__).resolve().parents[2] / "docs" / "fleet.md"
 
 FLEET = [
     "DEFAULT_POLL_INTERVAL",
+    "DEFAULT_STAGES",
     "DEFAULT_TOKEN_TTL",
     "STAGES",
     "Agent",
@@ -22,6 +23,7 @@ FLEET = [
     "AuthenticationError",
     "BackendFleetStore",
     "Cell",
+    "CellProgress",
     "CellStatus",
     "Component",
     "ComponentError",
@@ -45,6 +47,12 @@ FLEET = [
     "ProtocolError",
     "Release",
     "ReleaseComponent",
+    "Rollout",
+    "RolloutConflictError",
+    "RolloutFleet",
+    "RolloutStateError",
+    "Rollouts",
+    "StagePolicy",
     "build_artifact",
     "create_app",
     "open_store",

@@ -223,3 +223,22 @@ class ControlPlaneClient:
     def audit(self, limit: int = 100) -> list[dict[str, Any]]:
         """The newest audit entries."""
         return list(self._json("GET", "/v1/audit", params={"limit": limit})["entries"])
+
+    def start_rollout(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        """Start a staged rollout (``Rollouts.start_json``'s body); its view."""
+        result: dict[str, Any] = self._json("POST", "/v1/rollouts", json=dict(body))
+        return result
+
+    def list_rollouts(self) -> list[dict[str, Any]]:
+        """Every rollout's view."""
+        return list(self._json("GET", "/v1/rollouts")["rollouts"])
+
+    def rollout(self, rollout_id: str) -> dict[str, Any]:
+        """One rollout's view."""
+        result: dict[str, Any] = self._json("GET", f"/v1/rollouts/{rollout_id}")
+        return result
+
+    def rollout_action(self, rollout_id: str, action: str) -> dict[str, Any]:
+        """``pause``, ``resume`` or ``abort`` a rollout; its view."""
+        result: dict[str, Any] = self._json("POST", f"/v1/rollouts/{rollout_id}/{action}")
+        return result

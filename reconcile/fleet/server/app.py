@@ -37,6 +37,7 @@ from ..errors import (
     PermissionDeniedError,
 )
 from ..model import check_digest
+from ..rollout import RolloutStateError
 from ..table import summary
 
 log = logging.getLogger("reconcile.fleet.server")
@@ -55,6 +56,7 @@ _STATUS: list[tuple[type[FleetError], int, str]] = [
     (PermissionDeniedError, 403, "forbidden"),
     (NotFoundError, 404, "not_found"),
     (ConflictError, 409, "conflict"),
+    (RolloutStateError, 409, "conflict"),
     (PayloadTooLargeError, 413, "too_large"),
     (DigestMismatchError, 422, "digest_mismatch"),
     (ArtifactError, 422, "bad_artifact"),
@@ -255,6 +257,29 @@ def create_app(control: ControlPlane, *, max_artifact_bytes: int = MAX_ARTIFACT_
             raise InvalidInputError("limit: expected an integer") from None
         return JSONResponse({"entries": await call(control.audit_log, limit)})
 
+    async def rollouts(request: Request) -> Response:
+        await admin(request)
+        if request.method == "POST":
+            body = await _json(request)
+            started = await call(control.rollouts.start_json, body)
+            return JSONResponse(started.view(control.clock()), status_code=201)
+        now = control.clock()
+        return JSONResponse({"rollouts": [r.view(now) for r in control.rollouts.all()]})
+
+    async def rollout(request: Request) -> Response:
+        await admin(request)
+        found = await call(control.rollouts.get, request.path_params["rollout_id"])
+        return JSONResponse(found.view(control.clock()))
+
+    async def rollout_action(request: Request) -> Response:
+        await admin(request)
+        rollout_id, action = request.path_params["rollout_id"], request.path_params["action"]
+        actions = {"pause": control.rollouts.pause, "resume": control.rollouts.resume, "abort": control.rollouts.abort}
+        if action not in actions:
+            raise NotFoundError(f"no rollout action {action!r}; expected pause, resume or abort")
+        changed = await call(actions[action], rollout_id)
+        return JSONResponse(changed.view(control.clock()))
+
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
@@ -272,6 +297,9 @@ def create_app(control: ControlPlane, *, max_artifact_bytes: int = MAX_ARTIFACT_
         Route("/v1/releases", _guard(releases), methods=["GET", "POST"]),
         Route("/v1/status", _guard(fleet_status), methods=["GET"]),
         Route("/v1/audit", _guard(audit), methods=["GET"]),
+        Route("/v1/rollouts", _guard(rollouts), methods=["GET", "POST"]),
+        Route("/v1/rollouts/{rollout_id}", _guard(rollout), methods=["GET"]),
+        Route("/v1/rollouts/{rollout_id}/{action}", _guard(rollout_action), methods=["POST"]),
     ]
     return Starlette(routes=routes)
 
