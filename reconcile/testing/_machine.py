@@ -21,6 +21,7 @@ from ._drawing import NOWHERE, Pool, Recipe, World, build_recipes, modify, new_r
 from ._errors import ContractViolation, HarnessError
 from ._faults import FaultInjector, SimulatedCrash
 from ._memory import InMemoryProvider
+from ._profiles import real_api_settings
 from ._replay import replayable_apply
 
 
@@ -134,6 +135,12 @@ class ReconcileMachine(RuleBasedStateMachine):
     max_resources: ClassVar[int] = 6
     drift_enabled: ClassVar[bool] = True
     faults_enabled: ClassVar[bool] = True
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.real_api:
+            # Hypothesis' documented way to set a machine's settings.
+            cls.TestCase.settings = real_api_settings()
 
     def __init__(self) -> None:
         super().__init__()
