@@ -17,7 +17,7 @@ from .._plan import Action, Step, plan
 from .._render import render
 from .._state import State
 from ..errors import ReconcileError, UnresolvedRefError
-from ._drawing import RECIPES, World
+from ._drawing import RECIPES, Pool, World
 from ._errors import ContractViolation, HarnessError
 from ._profiles import real_api_settings
 from ._replay import replayable_apply
@@ -92,8 +92,16 @@ class _Battery:
         self.dependencies = dependencies
         self.resources = resources
         recipe = RECIPES.get(resources)
-        # Only a resources() strategy with factories needs to see the world it joins.
-        self.recipe = recipe if recipe is not None and recipe.factories else None
+        self.pool: Pool | None = None
+        if recipe is not None and dependencies:
+            pool = Pool()
+            for address in sorted(dependencies, key=str):
+                pool.add(address)
+            # Refs of a resources() strategy point at the dependencies, when it has some of each kind needed.
+            self.pool = pool if recipe.blocker(pool) is None else None
+        # A resources() strategy is drawn here when it has factories (they see
+        # the world they join) or refs to point at the dependencies.
+        self.recipe = recipe if recipe is not None and (recipe.factories or self.pool is not None) else None
 
     def draw(self, draw: Any, others: Iterable[Any], label: str | None = None) -> Any | None:
         """One resource from the strategy; a factory sees the dependencies and ``others``."""
@@ -101,7 +109,7 @@ class _Battery:
             return draw(self.resources) if label is None else draw(self.resources, label=label)
         world = World(self.dependencies.values(), [*self.dependencies.values(), *others])
         for _ in range(3):
-            obj = self.recipe.draw(draw, None, world)
+            obj = self.recipe.draw(draw, self.pool, world)
             if obj is not None:
                 return obj
         return None
