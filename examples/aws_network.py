@@ -43,9 +43,9 @@ class SecurityGroup:
     name: str = rc.identity()
     vpc: rc.Ref[Vpc] = rc.spec(replace_on_change=True)
     description: str = rc.spec(replace_on_change=True, default="managed by reconcile")
-    # Rules as "tcp:443:0.0.0.0/0". The API returns them in its own order, so
-    # the provider reads them back sorted and the desired list is kept sorted too.
-    ingress: list[str] = rc.spec(factory=list)
+    # Rules as "tcp:443:0.0.0.0/0". The API treats them as a set and returns
+    # them in its own order: unordered=True compares them as one.
+    ingress: list[str] = rc.spec(factory=list, unordered=True)
     group_id: str | None = rc.computed()
 
 
@@ -174,9 +174,7 @@ def _permission(rule: str) -> dict[str, Any]:
 
 
 def _rules(permissions: Iterable[dict[str, Any]]) -> list[str]:
-    return sorted(
-        f"{p['IpProtocol']}:{p['FromPort']}:{r['CidrIp']}" for p in permissions for r in p.get("IpRanges", ())
-    )
+    return [f"{p['IpProtocol']}:{p['FromPort']}:{r['CidrIp']}" for p in permissions for r in p.get("IpRanges", ())]
 
 
 class SecurityGroupProvider(_Ec2Provider):
@@ -210,7 +208,7 @@ class SecurityGroupProvider(_Ec2Provider):
             self.ec2.authorize_security_group_ingress(
                 GroupId=group_id, IpPermissions=[_permission(r) for r in desired.ingress]
             )
-        return SecurityGroup(desired.name, desired.vpc, desired.description, sorted(desired.ingress), group_id=group_id)
+        return SecurityGroup(desired.name, desired.vpc, desired.description, desired.ingress, group_id=group_id)
 
     def update(self, actual: SecurityGroup, desired: SecurityGroup, ctx: rc.Context) -> SecurityGroup:
         # The rules the group has now, not those of `actual`: a retried update
@@ -227,9 +225,7 @@ class SecurityGroupProvider(_Ec2Provider):
             self.ec2.authorize_security_group_ingress(
                 GroupId=actual.group_id, IpPermissions=[_permission(r) for r in added]
             )
-        return SecurityGroup(
-            desired.name, desired.vpc, actual.description, sorted(desired.ingress), group_id=actual.group_id
-        )
+        return SecurityGroup(desired.name, desired.vpc, actual.description, desired.ingress, group_id=actual.group_id)
 
     def delete(self, actual: SecurityGroup, ctx: rc.Context) -> None:
         self.ec2.delete_security_group(GroupId=actual.group_id)
@@ -306,7 +302,7 @@ def desired_network(stack: str) -> rc.State:
             Vpc("core", "10.0.0.0/16", {"team": "platform"}),
             Subnet("a", core, "10.0.1.0/24", "us-east-1a"),
             Subnet("b", core, "10.0.2.0/24", "us-east-1b"),
-            SecurityGroup("web", core, ingress=["tcp:443:0.0.0.0/0", "tcp:80:0.0.0.0/0"]),
+            SecurityGroup("web", core, ingress=["tcp:80:0.0.0.0/0", "tcp:443:0.0.0.0/0"]),
             Bucket(f"{stack}-logs", versioning=True),
         ]
     )

@@ -51,8 +51,8 @@ from ._model import (
     resource_type,
     spec,
 )
-from ._plan import Action, Change, Difference, FieldChange, Plan, Step, plan
-from ._planfile import configure_converter, dumps, fingerprint, loads, make_converter
+from ._plan import Action, Change, Difference, FieldChange, Origin, Plan, Step, plan
+from ._planfile import configure_converter, dumps, fingerprint, loads, loads_state, make_converter
 from ._render import render
 from ._state import State
 from .errors import (
@@ -112,6 +112,7 @@ __all__ = [
     "Listener",
     "LoggingListener",
     "MissingProviderError",
+    "Origin",
     "Plan",
     "PlanBudgetError",
     "PlanFileError",
@@ -153,6 +154,7 @@ __all__ = [
     "identity",
     "is_resource",
     "loads",
+    "loads_state",
     "make_converter",
     "observe",
     "observe_async",

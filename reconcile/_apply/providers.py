@@ -32,16 +32,26 @@ class Context:
         attempt: 1 for the first try, more on retries.
         deadline: when the step's time budget runs out, as a ``time.time()``
             timestamp (comparable across machines), or ``None`` without a timeout.
+        idempotency_key: the same for every attempt of the step; with a journal,
+            also for the next create of an address whose create was left without
+            outcome by a crash. Pass it to APIs that deduplicate requests (an EC2
+            ``ClientToken``), so a retried or recovered create makes no second object.
     """
 
-    __slots__ = ("_lookup", "attempt", "deadline", "step")
+    __slots__ = ("_lookup", "attempt", "deadline", "idempotency_key", "step")
 
     def __init__(
-        self, step: Any, lookup: Callable[[Address], Any], attempt: int = 1, deadline: float | None = None
+        self,
+        step: Any,
+        lookup: Callable[[Address], Any],
+        attempt: int = 1,
+        deadline: float | None = None,
+        idempotency_key: str = "",
     ) -> None:
         self.step = step
         self.attempt = attempt
         self.deadline = deadline
+        self.idempotency_key = idempotency_key
         self._lookup = lookup
 
     @property

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import threading
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -18,7 +20,7 @@ from .events import EventKind, Listener, StepEvent
 from .providers import Context, Providers, check_result, is_async_method
 
 if TYPE_CHECKING:
-    pass
+    from .oplog import StepLog
 
 from .retry import RetryPolicy
 
@@ -173,6 +175,7 @@ class ApplyRun:
         retry: the ``RetryPolicy``.
         fail_fast: stop starting steps after the first failure.
         interrupted: set by an executor that was stopped by Ctrl-C or cancellation.
+        log: the ``StepLog`` told about every provider call (``apply(..., journal=)``), or ``None``.
         live: the actual world as of now, by address.
         outcomes: every ended step's ``StepOutcome``, in the order they ended.
     """
@@ -202,6 +205,8 @@ class ApplyRun:
         self.retry = retry if retry is not None else RetryPolicy()
         self.fail_fast = bool(fail_fast)
         self.interrupted = False
+        self.log: StepLog | None = None
+        self._run_key = uuid.uuid4()
         self.live: dict[Address, Any] = dict(plan.actual.by_address)
         self.outcomes: dict[Step, StepOutcome] = {}
         self.replaced: dict[Address, Any] = {}
@@ -215,11 +220,19 @@ class ApplyRun:
             raise UnresolvedRefError(f"{show_address(address)} has no actual resource in this apply")
         return obj
 
-    def _context(self, step: Step, attempt: int, deadline: float | None, lookup: Callable[[Address], Any]) -> Context:
+    def _context(
+        self, step: Step, attempt: int, deadline: float | None, lookup: Callable[[Address], Any], key: str | None = None
+    ) -> Context:
         # Executors keep deadlines on the monotonic clock; providers get wall-clock
         # time, which still means something on another machine.
         wall = None if deadline is None else time.time() + (deadline - time.monotonic())
-        return Context(step, lookup, attempt, wall)
+        if key is None:
+            key = self.log.intent(step, attempt) if self.log is not None else self.idempotency_key(step)
+        return Context(step, lookup, attempt, wall, key)
+
+    def idempotency_key(self, step: Step) -> str:
+        """The key of ``step`` in this apply when no log gives one: stable across its attempts."""
+        return uuid.uuid5(self._run_key, str(step)).hex
 
     def _invocation(self, step: Step, ctx: Context) -> tuple[Callable[..., Any], tuple[Any, ...]]:
         """The provider method for ``step`` and the arguments to call it with."""
@@ -247,13 +260,33 @@ class ApplyRun:
             Exception: whatever the provider raised.
         """
         method, args = self._invocation(step, self._context(step, attempt, deadline, self.lookup))
-        return self.checked(step, method(*args))
+        log = self.log
+        if log is None:
+            return self.checked(step, method(*args))
+        try:
+            value = self.checked(step, method(*args))
+        except Exception as exc:
+            log.failure(step, attempt, exc)
+            raise
+        log.outcome(step, attempt, value)
+        return value
 
     async def call_async(self, step: Step, attempt: int = 1, deadline: float | None = None) -> Any:
         """``call`` for a provider whose method for ``step`` is async (see ``is_async``)."""
-        method, args = self._invocation(step, self._context(step, attempt, deadline, self.lookup))
+        log = self.log
+        # The intent waits for a durable commit: off the event loop.
+        key = None if log is None else await asyncio.to_thread(log.intent, step, attempt)
+        method, args = self._invocation(step, self._context(step, attempt, deadline, self.lookup, key))
         result: Awaitable[Any] = method(*args)
-        return self.checked(step, await result)
+        if log is None:
+            return self.checked(step, await result)
+        try:
+            value = self.checked(step, await result)
+        except Exception as exc:
+            log.failure(step, attempt, exc)
+            raise
+        log.outcome(step, attempt, value)
+        return value
 
     def portable_call(
         self, step: Step, attempt: int = 1, deadline: float | None = None

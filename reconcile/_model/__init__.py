@@ -30,6 +30,7 @@ from .resource import (
     resource_type,
     type_of,
 )
+from .values import canonical_key, in_canonical_order
 
 __all__ = [
     "Address",
@@ -51,11 +52,13 @@ __all__ = [
     "address_of",
     "as_address",
     "bound",
+    "canonical_key",
     "computed",
     "escape",
     "escape_part",
     "hidden_parts",
     "identity",
+    "in_canonical_order",
     "is_resource",
     "iter_refs",
     "make_address",

@@ -10,6 +10,7 @@ import attrs
 
 from ..errors import ResourceDefinitionError
 from .display import REDACTED
+from .values import field_converter
 
 METADATA_KEY = "reconcile"
 
@@ -33,6 +34,7 @@ class FieldRole:
     replace_on_change: bool = False
     ignore: bool = False
     sensitive: bool = False
+    unordered: bool = False
 
 
 def _redacted(_: object) -> str:
@@ -74,6 +76,8 @@ def spec(
     ignore: bool = False,
     sensitive: bool = False,
     kw_only: bool = False,
+    unordered: bool = False,
+    converter: Callable[[Any], Any] | None = None,
 ) -> T: ...
 
 
@@ -85,6 +89,20 @@ def spec(
     ignore: bool = False,
     sensitive: bool = False,
     kw_only: bool = False,
+    unordered: bool = False,
+    converter: Callable[[Any], Any] | None = None,
+) -> T: ...
+
+
+@overload
+def spec(
+    *,
+    converter: Callable[[Any], T],
+    replace_on_change: bool = False,
+    ignore: bool = False,
+    sensitive: bool = False,
+    kw_only: bool = False,
+    unordered: bool = False,
 ) -> T: ...
 
 
@@ -95,6 +113,7 @@ def spec(
     ignore: bool = False,
     sensitive: bool = False,
     kw_only: bool = False,
+    unordered: bool = False,
 ) -> Any: ...
 
 
@@ -106,6 +125,8 @@ def spec(
     ignore: bool = False,
     sensitive: bool = False,
     kw_only: bool = False,
+    unordered: bool = False,
+    converter: Callable[[Any], Any] | None = None,
 ) -> Any:
     """Declare a spec field: desired configuration, compared when planning.
 
@@ -116,16 +137,37 @@ def spec(
         ignore: never compared; differences never cause a change.
         sensitive: redacted everywhere the value could be shown or written.
         kw_only: make the field keyword-only in ``__init__``.
+        unordered: the field is a collection whose order means nothing (a
+            ``list[...]`` or ``tuple[..., ...]`` the API treats as a set):
+            its items are kept in a canonical order, so two values holding
+            the same items (with the same repeats) in any order are equal;
+            it is compared, rendered and saved in that order (see docs/values.md).
+        converter: an attrs converter applied to every value given to the
+            field at construction (and to the default), before the type
+            check: normalise case, sort, parse. It must return a value of
+            the field's type and give the same result when run twice (values
+            read back from plan files go through it again).
+
+    Raises:
+        ResourceDefinitionError: ``default`` and ``factory`` both given, or
+            ``factory``/``converter`` is not callable. (An ``unordered`` field
+            whose annotation is not a list or tuple of items is refused by
+            ``@resource``.)
     """
     if factory is not None and default is not attrs.NOTHING:
         raise ResourceDefinitionError("spec(): give default or factory, not both")
     if factory is not None and not callable(factory):
         raise ResourceDefinitionError(f"spec(): factory must be callable, got {type(factory).__name__}")
+    if converter is not None and not callable(converter):
+        raise ResourceDefinitionError(f"spec(): converter must be callable, got {type(converter).__name__}")
+    if type(unordered) is not bool:
+        raise ResourceDefinitionError(f"spec(): unordered must be True or False, got {type(unordered).__name__}")
     return attrs.field(
         default=attrs.Factory(factory) if factory is not None else default,
-        metadata={METADATA_KEY: FieldRole(Role.SPEC, replace_on_change, ignore, sensitive)},
+        metadata={METADATA_KEY: FieldRole(Role.SPEC, replace_on_change, ignore, sensitive, unordered)},
         repr=_redacted if sensitive else True,
         kw_only=kw_only,
+        converter=field_converter(converter, unordered),
     )
 
 

@@ -20,6 +20,7 @@ from .fields import METADATA_KEY, FieldRole, Role, identity, spec
 from .lifecycle import DEFAULT_LIFECYCLE, Lifecycle, check_lifecycle
 from .paths import parse_path
 from .refs import Ref, as_address, may_hold_ref, names_ref, ref_in_key
+from .values import is_collection_annotation
 
 T = TypeVar("T")
 C = TypeVar("C", bound=type)
@@ -86,6 +87,7 @@ class ResourceType:
         create_before_delete: replacement creates the new object first.
         protect: never delete or replace resources of this kind.
         ignore: field paths (``tags.owner``) never compared and never written by an update.
+        unordered: spec fields declared ``unordered=True``: collections kept in canonical order.
     """
 
     kind: str
@@ -99,6 +101,7 @@ class ResourceType:
     create_before_delete: bool = False
     protect: bool = False
     ignore: tuple[str, ...] = ()
+    unordered: frozenset[str] = frozenset()
     _address: Callable[[Any], Address] = attrs.field(default=None, eq=False, repr=False)
     _compare_getter: Callable[[Any], Any] = attrs.field(default=None, eq=False, repr=False)
     _ref_fields: tuple[str, ...] | None = attrs.field(default=None, eq=False, repr=False)
@@ -181,6 +184,13 @@ def _check_hints(rt: ResourceType, hints: dict[str, Any]) -> None:
             raise ResourceDefinitionError(
                 f"{where}: identity field {name!r} is a Ref; a Ref is a dependency, not part of an address: "
                 "give the identity its own value (the target's name, say) and the Ref a spec field"
+            )
+    for name in sorted(rt.unordered):
+        if not is_collection_annotation(hints.get(name, Any)):
+            raise ResourceDefinitionError(
+                f"{where}: field {name!r} is unordered=True, which needs a list[...] or tuple[..., ...] "
+                f"annotation (optionally | None), got {_type_text(hints.get(name, Any))}; "
+                "a set or a frozenset has no order to ignore already"
             )
     for name in (*rt.spec, *rt.computed):
         key = ref_in_key(hints.get(name, Any))
@@ -279,9 +289,10 @@ def resource(
     Raises:
         ResourceDefinitionError: the class has no identity field, a reserved name,
             an invalid kind, a ``Ref`` identity field, ``Ref`` in a dict key
-            annotation, or an ``ignore`` path that is malformed or does not start
-            with a spec field; or ``resource`` was given something other than a
-            class (``resource("network")``: the kind goes in ``kind=``).
+            annotation, an ``unordered`` field that is not a list or tuple, or
+            an ``ignore`` path that is malformed or does not start with a spec
+            field; or ``resource`` was given something other than a class
+            (``resource("network")``: the kind goes in ``kind=``).
     """
     if cls is not None and not isinstance(cls, type):
         hint = f": write @resource(kind={cls!r})" if isinstance(cls, str) else ""
@@ -444,7 +455,7 @@ def _define(
         new = _with_address_slot(attrs.frozen(cls))
     except (TypeError, ValueError) as exc:
         raise ResourceDefinitionError(f"resource {cls.__qualname__}: {exc}") from exc
-    ident, specs, compared, comp, repl, sens = [], [], [], [], set(), set()
+    ident, specs, compared, comp, repl, sens, unordered = [], [], [], [], set(), set(), set()
     for f in attrs.fields(new):
         role = f.metadata.get(METADATA_KEY) or FieldRole(Role.SPEC)
         if role.sensitive:
@@ -457,6 +468,8 @@ def _define(
                 compared.append(f.name)
             if role.replace_on_change:
                 repl.add(f.name)
+            if role.unordered:
+                unordered.add(f.name)
         elif role.role is Role.COMPUTED:
             comp.append(f.name)
     if not ident:
@@ -485,6 +498,7 @@ def _define(
         create_before_delete=create_before_delete,
         protect=protect,
         ignore=ignore,
+        unordered=frozenset(unordered),
         address=_address_function(new, kind, ident),
         compare_getter=_tuple_getter(compared),
         scope=scope,

@@ -2,7 +2,7 @@
 
 from .diff import changed_fields
 from .explain import Difference, FieldChange, explain
-from .model import Action, Change, Plan, Step, make_step
+from .model import Action, Change, Origin, Plan, Step, make_step
 from .planner import plan
 
 __all__ = [
@@ -10,6 +10,7 @@ __all__ = [
     "Change",
     "Difference",
     "FieldChange",
+    "Origin",
     "Plan",
     "Step",
     "changed_fields",

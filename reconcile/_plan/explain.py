@@ -8,7 +8,7 @@ from typing import Any
 
 import attrs
 
-from .._model import REDACTED, Ref, ResourceType, redacted_address, show_value
+from .._model import REDACTED, Ref, ResourceType, canonical_key, redacted_address, show_value
 
 
 class Difference(enum.Enum):
@@ -63,6 +63,26 @@ def _format_path(parts: Sequence[Any]) -> str:
     return str(head) + "".join(f"[{p!r}]" for p in rest)
 
 
+def _multiset_changes(name: str, old: Sequence[Any], new: Sequence[Any]) -> list[FieldChange]:
+    """An unordered field's items removed and added (repeats counted), each at its index in its own list.
+
+    Items are matched by value, so an added item reads "added" rather than as
+    a shift of every index after it.
+    """
+    left: dict[Any, list[int]] = {}
+    for i, item in enumerate(old):
+        left.setdefault(canonical_key(item), []).append(i)
+    added = []
+    for i, item in enumerate(new):
+        found = left.get(canonical_key(item))
+        if found:
+            found.pop(0)
+        else:
+            added.append(FieldChange(f"{name}[{i}]", None, item, Difference.ADDED))
+    removed = [FieldChange(f"{name}[{i}]", old[i], None, Difference.REMOVED) for at in left.values() for i in at]
+    return removed + added
+
+
 def explain(
     rt: ResourceType, before: Any, after: Any, fields: Sequence[str], sensitive: frozenset[str] | None = None
 ) -> tuple[FieldChange, ...]:
@@ -85,6 +105,9 @@ def explain(
         if old == new:
             # Equal values listed as changed: a ref whose target is replaced.
             out.append(FieldChange(name, old, new))
+            continue
+        if name in rt.unordered and isinstance(old, (list, tuple)) and isinstance(new, (list, tuple)):
+            out += _multiset_changes(name, old, new)
             continue
         tree = DeepDiff({name: _plain(old)}, {name: _plain(new)}, view="tree", verbose_level=2)
         found = False

@@ -44,6 +44,30 @@ class Action(enum.Enum):
         return _MARKERS[self]
 
 
+class Origin(enum.Enum):
+    """Why a change is in the plan, when the plan was made with ``last_applied`` (see docs/rendering.md).
+
+    ``INTENT``: the desired state changed since the last apply. ``DRIFT``: the
+    desired state did not, but the world moved away from what was last
+    applied (edited, deleted or made outside reconcile). ``BOTH``: the desired
+    state changed and the world moved too.
+    """
+
+    INTENT = "intent"
+    DRIFT = "drift"
+    BOTH = "both"
+
+    @property
+    def is_drift(self) -> bool:
+        """DRIFT or BOTH: the world moved away from the last applied state."""
+        return self is not Origin.INTENT
+
+    @property
+    def is_intent(self) -> bool:
+        """INTENT or BOTH: the desired state changed since the last apply."""
+        return self is not Origin.DRIFT
+
+
 _MARKERS = {Action.NOOP: " ", Action.CREATE: "+", Action.UPDATE: "~", Action.REPLACE: "-/+", Action.DELETE: "-"}
 
 
@@ -107,6 +131,7 @@ class Change:
             to create first (``None`` when chosen by its own kind or lifecycle).
         triggered_by: watched addresses whose change triggered this replacement
             (``Lifecycle.replace_triggered_by``).
+        origin: drift or intent, for a plan made with ``last_applied``; else ``None``.
     """
 
     address: Address
@@ -119,6 +144,7 @@ class Change:
     create_before_delete: bool = False
     forced_by: Address | None = None
     triggered_by: tuple[Address, ...] = ()
+    origin: Origin | None = None
     _explained: list[tuple[FieldChange, ...]] = attrs.field(factory=list, alias="_explained")
 
     @property
@@ -180,6 +206,7 @@ class Change:
             and self.create_before_delete == other.create_before_delete
             and self.forced_by == other.forced_by
             and self.triggered_by == other.triggered_by
+            and self.origin is other.origin
         )
 
     __hash__ = None  # type: ignore[assignment]

@@ -10,6 +10,7 @@ from .._state import State
 from .._typecheck import compiled
 from ..errors import PlanOptionError
 from .diff import compare
+from .drift import with_origins
 from .guards import check_budget, check_protection
 from .model import Action, Change, Plan
 from .propagation import find_watchers, propagate_replacements
@@ -38,6 +39,7 @@ def plan(
     targets: Iterable[Address | str | Ref[Any]] | None = None,
     exclude: Iterable[Address | str | Ref[Any]] | None = None,
     max_deletes: int | None = None,
+    last_applied: State | None = None,
 ) -> Plan:
     """Compute the plan that takes ``actual`` to ``desired``.
 
@@ -58,11 +60,16 @@ def plan(
         exclude: leave these addresses out, with everything that depends on them
             or runs after them; they are deferred.
         max_deletes: refuse a plan that deletes or replaces more resources than this.
+        last_applied: the desired state of the last apply (saved with
+            ``dumps(state)``, read with ``loads_state``): each change is then
+            marked ``Origin.DRIFT`` (the world moved away from it),
+            ``Origin.INTENT`` (the desired state changed) or ``Origin.BOTH``
+            (see docs/rendering.md). It changes no action or step.
 
     Raises:
         TypeError: ``desired`` or ``actual`` is not a ``State``.
         PlanOptionError: a target or exclusion names an address in neither state,
-            or ``max_deletes`` is not a non-negative int.
+            ``max_deletes`` is not a non-negative int, or ``last_applied`` is not a State.
         AddressError: a target or exclusion is not an address.
         LifecycleError: a lifecycle option names a field or resource that does not exist.
         ProtectedResourceError: the plan would delete or replace protected
@@ -75,6 +82,10 @@ def plan(
         )
     if max_deletes is not None and (type(max_deletes) is not int or max_deletes < 0):
         raise PlanOptionError(f"max_deletes must be a non-negative int or None, got {show_value(max_deletes)}")
+    if last_applied is not None and not isinstance(last_applied, State):
+        raise PlanOptionError(
+            f"last_applied takes the State of the last apply (see loads_state), got {type(last_applied).__name__}"
+        )
     target_list = _addresses(targets, "targets", desired, actual) if targets is not None else None
     exclude_list = _addresses(exclude, "exclude", desired, actual) if exclude is not None else None
 
@@ -135,4 +146,8 @@ def plan(
     check_protection(ordered, desired, actual)
     if max_deletes is not None:
         check_budget(ordered, max_deletes)
+    if last_applied is not None:
+        ordered = with_origins(ordered, desired, actual, last_applied)
+        if deferred:
+            deferred = with_origins(deferred, desired, actual, last_applied)
     return Plan(desired, actual, ordered, tuple(order), after, unchanged, deferred)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import itertools
 import json
 import typing
 from collections.abc import Iterable, Mapping
@@ -13,7 +14,7 @@ import attrs
 import cattrs
 
 from .._model import Address, resource_type, show_address, type_of
-from .._plan import Action, Change, Plan, Step, plan
+from .._plan import Action, Change, Origin, Plan, Step, plan
 from .._state import State
 from ..errors import PlanFileError, ReconcileError, ResourceDefinitionError
 from .converter import Unsaveable, WrongType, default_converter, describe
@@ -26,6 +27,11 @@ PLAN_FORMAT_VERSION = 1
 
 
 """The plan file layout this version writes and reads (see docs/saved-plans.md)."""
+
+STATE_FORMAT = "reconcile.state"
+
+STATE_FORMAT_VERSION = 1
+"""The state file layout this version writes and reads (see docs/saved-plans.md, "Saved states")."""
 
 _SIGNATURE = "hmac-sha256:"
 
@@ -129,7 +135,7 @@ def _write_change(converter: cattrs.Converter, change: Change, desired: State) -
     after: Any = None
     if change.after is not None:
         after = "desired" if change.after == desired.get(change.address) else _write_resource(converter, change.after)
-    return {
+    entry = {
         "address": str(change.address),
         "action": change.action.value,
         "before": None if change.before is None else "actual",
@@ -141,6 +147,10 @@ def _write_change(converter: cattrs.Converter, change: Change, desired: State) -
         "forced_by": None if change.forced_by is None else str(change.forced_by),
         "triggered_by": [str(a) for a in change.triggered_by],
     }
+    # Only for a plan made with last_applied, so files of plans made without it keep their layout.
+    if change.origin is not None:
+        entry["origin"] = change.origin.value
+    return entry
 
 
 def _write_steps(plan: Plan) -> list[Any]:
@@ -162,8 +172,12 @@ def _converter(converter: Any) -> cattrs.Converter:
     return converter
 
 
-def dumps(plan: Plan, *, converter: cattrs.Converter | None = None, key: bytes | str | None = None) -> str:
-    """Save ``plan`` as JSON text; :func:`loads` gives back an equal plan.
+def dumps(plan: Plan | State, *, converter: cattrs.Converter | None = None, key: bytes | str | None = None) -> str:
+    """Save ``plan`` (or a ``State``) as JSON text; :func:`loads` gives back an equal plan.
+
+    Given a ``State`` (the desired state just applied, say), writes a state
+    file by the same rules, which :func:`loads_state` reads back (see
+    docs/saved-plans.md, "Saved states").
 
     The text is standard JSON (no ``NaN`` or ``Infinity`` tokens: non-finite
     floats are written ``{"$float": "inf"}``). It records the format version, a
@@ -178,7 +192,7 @@ def dumps(plan: Plan, *, converter: cattrs.Converter | None = None, key: bytes |
     (``render``) redacts them.
 
     Args:
-        plan: the plan to save.
+        plan: the plan (or state) to save.
         converter: a cattrs converter from :func:`make_converter` with hooks for
             your own field types; the default knows attrs classes, enums,
             datetimes, ``Ref``, ``Address`` and the builtin containers.
@@ -189,8 +203,10 @@ def dumps(plan: Plan, *, converter: cattrs.Converter | None = None, key: bytes |
             values nest deeper than ``loads`` reads, or ``key``/``converter`` is not
             of the right type.
     """
+    if isinstance(plan, State):
+        return _dumps_state(plan, _converter(converter), _key_bytes(key))
     if not isinstance(plan, Plan):
-        raise PlanFileError(f"dumps() takes a Plan, got {type(plan).__name__}")
+        raise PlanFileError(f"dumps() takes a Plan or a State, got {type(plan).__name__}")
     conv = _converter(converter)
     secret = _key_bytes(key)
     try:
@@ -385,7 +401,8 @@ class _Reader:
 
     def change(self, data: Any, where: str, desired: State, actual: State) -> tuple[Address, Action]:
         """Check the parts of a change its own states decide alone; the rest is compared with a replan."""
-        _check_keys(data, where, _CHANGE_KEYS, "a change")
+        optional = ("origin",) if type(data) is dict and "origin" in data else ()
+        _check_keys(data, where, (*_CHANGE_KEYS, *optional), "a change")
         address = self.address(data["address"], where + ".address")
         text = data["action"]
         if type(text) is not str or text not in _ACTIONS:
@@ -423,37 +440,54 @@ class _Reader:
         return address, action
 
 
-def _parse(text: Any, secret: bytes | None) -> dict[str, Any]:
+def _opened(text: Any, secret: bytes | None, expected: str, reader: str) -> dict[str, Any]:
+    """The checked top of a saved file of format ``expected``: format, version, signature and checksum."""
+    label, other = ("plan", "state") if expected == PLAN_FORMAT else ("state", "plan")
     if not isinstance(text, str):
-        raise PlanFileError(f"loads() takes the text dumps() wrote, got {type(text).__name__}")
+        raise PlanFileError(f"{reader}() takes the text dumps() wrote, got {type(text).__name__}")
     doc = parse(text)
-    if type(doc) is not dict or doc.get("format") != PLAN_FORMAT:
-        raise PlanFileError(f'not a reconcile plan file (expected "format": {PLAN_FORMAT!r})')
-    version = doc.get("version")
-    if type(version) is not int:
-        raise PlanFileError(f"plan file: version: expected an integer, got {describe(version)}")
-    if version != PLAN_FORMAT_VERSION:
+    if type(doc) is dict and doc.get("format") == (STATE_FORMAT if expected == PLAN_FORMAT else PLAN_FORMAT):
         raise PlanFileError(
-            f"plan file format version {version} is not supported: this reconcile reads version "
-            f"{PLAN_FORMAT_VERSION}; plan again with this version"
+            f"this is a saved {other}, not a {label}: read it with "
+            f"{'loads_state' if other == 'state' else 'loads'}()"
+        )
+    if type(doc) is not dict or doc.get("format") != expected:
+        raise PlanFileError(f'not a reconcile {label} file (expected "format": {expected!r})')
+    version = doc.get("version")
+    supported = PLAN_FORMAT_VERSION if expected == PLAN_FORMAT else STATE_FORMAT_VERSION
+    if type(version) is not int:
+        raise PlanFileError(f"{label} file: version: expected an integer, got {describe(version)}")
+    if version != supported:
+        again = "plan again" if label == "plan" else "save the state again"
+        raise PlanFileError(
+            f"{label} file format version {version} is not supported: this reconcile reads version "
+            f"{supported}; {again} with this version"
         )
     signature = doc.get("signature")
     if secret is not None:
         if signature is None:
             raise PlanFileError(
-                "plan file is not signed, but loads() was given a key: refusing it (anyone could have edited it)"
+                f"{label} file is not signed, but {reader}() was given a key: refusing it "
+                "(anyone could have edited it)"
             )
-        expected = _signature(doc, secret).encode()
+        expected_signature = _signature(doc, secret).encode()
         given = signature.encode() if type(signature) is str and signature.isascii() else b""
-        if not hmac.compare_digest(expected, given):
-            raise PlanFileError("plan file signature does not match: the file was edited, or signed with another key")
+        if not hmac.compare_digest(expected_signature, given):
+            raise PlanFileError(
+                f"{label} file signature does not match: the file was edited, or signed with another key"
+            )
     elif "signature" in doc:
         raise PlanFileError(
-            "plan file is signed, but loads() was given no key: pass key=... to check the signature "
+            f"{label} file is signed, but {reader}() was given no key: pass key=... to check the signature "
             "(a signed file is only read with its key)"
         )
     if doc.get("checksum") != _checksum(doc):
-        raise PlanFileError("plan file checksum does not match its content: the file was modified or corrupted")
+        raise PlanFileError(f"{label} file checksum does not match its content: the file was modified or corrupted")
+    return doc
+
+
+def _parse(text: Any, secret: bytes | None) -> dict[str, Any]:
+    doc = _opened(text, secret, PLAN_FORMAT, "loads")
     keys = (*_TOP_KEYS, "signature") if secret is not None else _TOP_KEYS
     _check_keys(doc, "", keys, "a plan file")
     for section in ("desired", "actual", "changes", "deferred", "steps", "after"):
@@ -521,6 +555,7 @@ def _read(reader: _Reader, doc: dict[str, Any]) -> Plan:
         raise PlanFileError(f"plan file: actual: not a valid state: {exc}") from None
     seen: dict[Address, str] = {}
     sections: dict[str, list[Address]] = {"changes": [], "deferred": []}
+    origins: dict[Address, Origin] = {}
     for section, found in sections.items():
         for i, data in enumerate(doc[section]):
             where = f"{section}[{i}]"
@@ -529,12 +564,36 @@ def _read(reader: _Reader, doc: dict[str, Any]) -> Plan:
                 raise _fail(where, f"{show_address(address)} is also in {seen[address]}")
             seen[address] = where
             found.append(address)
+            origin = _origin(data, where)
+            if origin is not None:
+                origins[address] = origin
+    if origins and len(origins) != len(seen):
+        raise _fail("changes", "some changes have an origin and some do not; dumps writes it on all or none")
     try:
         expected = plan(desired, actual, targets=sections["changes"])
     except ReconcileError as exc:
         raise PlanFileError(f"plan file: its own states do not give a plan: {exc}") from None
+    if origins:
+        # The drift/intent marks came from a last applied state the file does
+        # not hold: taken from the (checksummed) file, as the review showed them.
+        expected = attrs.evolve(
+            expected,
+            changes={a: attrs.evolve(c, origin=origins.get(a)) for a, c in expected.changes.items()},
+            deferred={a: attrs.evolve(c, origin=origins.get(a)) for a, c in expected.deferred.items()},
+        )
     _compare(reader.converter, doc, sections, expected)
     return attrs.evolve(expected, fingerprint=doc["fingerprint"])
+
+
+def _origin(data: dict[str, Any], where: str) -> Origin | None:
+    """The drift/intent mark of a change entry (checked by ``_Reader.change`` to be an object), if any."""
+    if "origin" not in data:
+        return None
+    text = data["origin"]
+    for origin in Origin:
+        if text == origin.value:
+            return origin
+    raise _fail(where + ".origin", "expected one of " + ", ".join(repr(o.value) for o in Origin))
 
 
 def _compare(
@@ -667,3 +726,90 @@ def _edges_differ(given: list[Any], expected: Plan) -> PlanFileError:
     if extra:
         return _fail("after", f"{edge(extra[0])} in the file, an edge its own states do not give")
     return _fail("after", "the edges are not listed as dumps writes them (one entry per step, in order)")
+
+
+_STATE_KEYS = ("format", "version", "checksum", "resources")
+
+
+def _dumps_state(state: State, conv: cattrs.Converter, secret: bytes | None) -> str:
+    # In address order, so equal states give the same file whatever order they were built in.
+    objects = [state.by_address[a] for a in sorted(state.addresses, key=str)]
+    try:
+        body: dict[str, Any] = {
+            "format": STATE_FORMAT,
+            "version": STATE_FORMAT_VERSION,
+            "resources": [_write_resource(conv, obj) for obj in objects],
+        }
+        body = json.loads(canonical(body))
+    except (TypeError, ValueError, Unsaveable, RecursionError):
+        for obj in objects:
+            try:
+                canonical(conv.unstructure(obj, type(obj)))
+            except (TypeError, ValueError, Unsaveable, RecursionError):
+                raise _unsaveable(conv, obj) from None
+        raise PlanFileError("cannot save the state: a value has no JSON form") from None
+    check_depth(body, "cannot save the state")
+    body["checksum"] = _checksum(body)
+    if secret is not None:
+        body["signature"] = _signature(body, secret)
+    return canonical(body) + "\n"
+
+
+def loads_state(
+    text: str,
+    types: Iterable[type] | Mapping[str, type],
+    *,
+    converter: cattrs.Converter | None = None,
+    key: bytes | str | None = None,
+    allow_dangling: bool = False,
+) -> State:
+    """Read a state saved by ``dumps(state)``, validating it as untrusted input (as :func:`loads` does a plan).
+
+    The whole file is checked before the ``State`` is returned: standard JSON
+    without duplicate keys, format, version, signature (with ``key``),
+    checksum, every resource exactly as ``dumps`` writes it for its field
+    types, in address order, and the resources together as ``State`` checks
+    them (no duplicate, no cycle; no dangling ref unless ``allow_dangling``).
+
+    Args:
+        text: what ``dumps(state)`` wrote.
+        types: the state's resource classes (or a mapping kind -> class).
+        converter: the converter given to ``dumps``, if any.
+        key: the key given to ``dumps``. With a key, an unsigned file or a
+            wrong signature is refused; without one, a signed file is refused.
+        allow_dangling: accept refs to addresses outside the state, as
+            ``State(..., allow_dangling=True)`` does (for a saved observed state).
+
+    Raises:
+        PlanFileError: the text is truncated, modified, a plan file, of another
+            format version, holds a kind none of ``types`` serves, or is not a
+            valid state; the message names the place (``resources[2].fields.mtu``).
+        ResourceDefinitionError: ``types`` holds a non-resource or two classes for one kind.
+    """
+    classes = _classes(types)
+    conv = _converter(converter)
+    if type(allow_dangling) is not bool:
+        raise PlanFileError(f"allow_dangling must be True or False, got {type(allow_dangling).__name__}")
+    try:
+        doc = _opened(text, _key_bytes(key), STATE_FORMAT, "loads_state")
+        _check_keys(doc, "", (*_STATE_KEYS, "signature") if key is not None else _STATE_KEYS, "a state file")
+        if type(doc["resources"]) is not list:
+            raise _fail("resources", f"expected a list, got {describe(doc['resources'])}")
+        reader = _Reader(conv, classes)
+        objects = [reader.resource(d, f"resources[{i}]") for i, d in enumerate(doc["resources"])]
+    except PlanFileError as exc:
+        # The readers shared with plan files word their problems for a "plan file".
+        text_ = str(exc)
+        raise PlanFileError("state file" + text_[9:] if text_.startswith("plan file") else text_) from None
+    except RecursionError:
+        raise PlanFileError("state file: values nest too deeply to be read") from None
+    try:
+        state = State(objects, allow_dangling=allow_dangling)
+    except ReconcileError as exc:
+        raise PlanFileError(f"state file: not a valid state: {exc}") from None
+    names = [str(type_of(type(o)).address(o)) for o in objects]
+    for i, (name, following) in enumerate(itertools.pairwise(names)):
+        if following <= name:
+            shown = type_of(type(objects[i + 1])).display_address(objects[i + 1])
+            raise PlanFileError(f"state file: resources[{i + 1}]: {shown} is out of address order")
+    return state

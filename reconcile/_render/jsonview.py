@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from .._model import ResourceType, type_of
-from .._plan import Action, Change, Plan
+from .._plan import Action, Change, Origin, Plan
 from .._state import State
 from .shown import address_json, value_json
 
@@ -33,13 +33,22 @@ def _json_fields(change: Change) -> list[dict[str, Any]]:
     if change.action is Action.CREATE:
         out = [entry(name, None, getattr(obj, name)) for name in rt.spec]
         return out + [entry(name, None, None, known_after_apply=True) for name in rt.computed]
+    # A delete or a replace lists the old object's computed values (its id,
+    # its ARN): what the provider knows the object that goes away by.
     if change.action is Action.DELETE:
-        return [entry(name, getattr(obj, name), None) for name in rt.spec]
-    return [entry(n, getattr(change.before, n, None), getattr(change.after, n)) for n in change.changed_fields]
+        out = [entry(name, getattr(obj, name), None) for name in rt.spec]
+        return out + [entry(name, getattr(obj, name), None) for name in rt.computed]
+    out = [entry(n, getattr(change.before, n, None), getattr(change.after, n)) for n in change.changed_fields]
+    if change.action is Action.REPLACE:
+        for name in type_of(type(change.before)).computed:
+            old = getattr(change.before, name)
+            if old is not None:
+                out.append(entry(name, old, None, known_after_apply=True))
+    return out
 
 
 def _json_change(change: Change) -> dict[str, Any]:
-    return {
+    out: dict[str, Any] = {
         "address": address_json(change.address),
         "kind": change.address.kind,
         "action": change.action.value,
@@ -50,13 +59,21 @@ def _json_change(change: Change) -> dict[str, Any]:
         "replace_fields": list(change.replace_fields),
         "fields": _json_fields(change),
     }
+    if change.origin is not None:
+        out["origin"] = change.origin.value
+    return out
 
 
 def plan_json(plan: Plan) -> str:
     ids = {s: i for i, s in enumerate(plan.steps)}
     counts = plan.summary()
-    summary = {a.value: counts[a] for a in (Action.CREATE, Action.UPDATE, Action.REPLACE, Action.DELETE, Action.NOOP)}
+    actions = (Action.CREATE, Action.UPDATE, Action.REPLACE, Action.DELETE, Action.NOOP)
+    summary: dict[str, Any] = {a.value: counts[a] for a in actions}
     summary["deferred"] = len(plan.deferred)
+    origins = [c.origin for c in plan.changes.values() if c.origin is not None]
+    if origins:
+        # Only for a plan made with last_applied, as each change's "origin".
+        summary["origins"] = {o.value: origins.count(o) for o in Origin}
     doc = {
         "format_version": JSON_FORMAT_VERSION,
         "summary": summary,

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from .._model import ResourceType, type_of
-from .._plan import Action, Change, Plan
+from .._model import Address, ResourceType, type_of
+from .._plan import Action, Change, Origin, Plan
 from .._state import State
 from .shown import KNOWN_AFTER_APPLY, address_text, value_text
 
@@ -16,6 +16,58 @@ def summary_line(plan: Plan) -> str:
         f"Plan: {s[Action.CREATE]} to create, {s[Action.UPDATE]} to update, "
         f"{s[Action.REPLACE]} to replace, {s[Action.DELETE]} to delete, {s[Action.NOOP]} unchanged{deferred}."
     )
+
+
+_ORIGIN_TAGS = {Origin.INTENT: "[intent]", Origin.DRIFT: "[drift]", Origin.BOTH: "[intent, drift]"}
+
+
+def origin_line(plan: Plan) -> str | None:
+    """How many changes are drift and how many intent, for a plan made with ``last_applied``; else ``None``."""
+    origins = [c.origin for c in plan.changes.values() if c.origin is not None]
+    if not origins:
+        return None
+    drift = sum(1 for o in origins if o is Origin.DRIFT)
+    intent = sum(1 for o in origins if o is Origin.INTENT)
+    both = len(origins) - drift - intent
+    return (
+        f"Since the last apply: {drift} to repair drift (changed outside reconcile), "
+        f"{intent} for a change of the desired state, {both} both."
+    )
+
+
+def review_order(plan: Plan) -> list[Change]:
+    """The changes in apply order, except that a change comes after the replacements that caused it.
+
+    A dependent replaced because its ref target is (or triggered by a watched
+    change) is often deleted first, so apply order lists it before its cause;
+    a reader wants the cause first.
+    """
+    out: dict[Address, Change] = {}
+    changes = plan.changes
+
+    def causes(change: Change) -> list[Change]:
+        found = (changes.get(a) for a in (*change.replaced_refs, *change.triggered_by))
+        return [c for c in found if c is not None]
+
+    # A depth-first walk without recursion: replacements propagate along
+    # chains of refs as long as the state's.
+    for change in changes.values():
+        if change.address in out:
+            continue
+        stack = [(change, iter(causes(change)))]
+        path = {change.address}
+        while stack:
+            current, pending = stack[-1]
+            for cause in pending:
+                if cause.address not in out and cause.address not in path:
+                    stack.append((cause, iter(causes(cause))))
+                    path.add(cause.address)
+                    break
+            else:
+                stack.pop()
+                path.discard(current.address)
+                out[current.address] = current
+    return list(out.values())
 
 
 def _replace_note(change: Change) -> str:
@@ -34,6 +86,8 @@ def _replace_note(change: Change) -> str:
 
 def _change_lines(change: Change) -> list[str]:
     head = f"{change.marker} {address_text(change.address)}"
+    if change.origin is not None:
+        head += " " + _ORIGIN_TAGS[change.origin]
     if change.action is Action.REPLACE:
         head += _replace_note(change)
     lines = [head]
@@ -58,6 +112,14 @@ def _change_lines(change: Change) -> list[str]:
                 lines.append(f"      {name}: {value_text(new, secret)}{note}")
             else:
                 lines.append(f"      {name}: {value_text(old, secret)} -> {value_text(new, secret)}{note}")
+    if change.action in (Action.REPLACE, Action.DELETE):
+        # What the provider knows the doomed object by (its id, its ARN), so a
+        # reviewer can tell which real object goes away.
+        for name in type_of(type(change.before)).computed:
+            old = getattr(change.before, name)
+            if old is not None:
+                then = f" -> {KNOWN_AFTER_APPLY}" if change.action is Action.REPLACE else ""
+                lines.append(f"      {name}: {value_text(old, name in hidden)}{then}")
     return lines
 
 
@@ -65,13 +127,18 @@ def plan_text(plan: Plan) -> str:
     if plan.is_empty and not plan.deferred:
         return summary_line(plan) + "\nNo changes: the actual state matches the desired state.\n"
     lines = [summary_line(plan)]
+    origins = origin_line(plan)
+    if origins is not None:
+        lines.append(origins)
     if plan.changes:
         lines.append("")
-    for change in plan.changes.values():
+    for change in review_order(plan):
         lines += _change_lines(change)
     if plan.deferred:
         lines += ["", "Deferred (left out by targets/exclude; plan again without them to apply):"]
-        lines += [f"{c.marker} {address_text(c.address)}" for c in plan.deferred.values()]
+        for c in plan.deferred.values():
+            tag = "" if c.origin is None else " " + _ORIGIN_TAGS[c.origin]
+            lines.append(f"{c.marker} {address_text(c.address)}{tag}")
     return "\n".join(lines) + "\n"
 
 

@@ -81,3 +81,21 @@ def test_deleting_the_desired_state_tears_everything_down(world):
     converge(aws.desired_network("t1"), world)
     converge(rc.State(), world)
     assert len(rc.observe(world)) == 0
+
+
+def test_security_group_rules_in_any_order_converge_against_the_api_order(world):
+    """``ingress`` is unordered: the API returns rules in its own order, the desired list is not sorted."""
+    unsorted = ["tcp:80:0.0.0.0/0", "tcp:22:10.0.0.0/8", "tcp:443:0.0.0.0/0", "tcp:8080:10.1.0.0/16"]
+    core = rc.ref(aws.Vpc, "core")
+    desired = aws.desired_network("t1").with_resources(aws.SecurityGroup("web", core, ingress=unsorted))
+    result = converge(desired, world)
+    assert sorted(result.state["sg/web"].ingress) == sorted(unsorted)
+    # A rule removed in the desired list is revoked; the rest stay, whatever their order.
+    fewer = [unsorted[3], unsorted[0], unsorted[2]]
+    desired = desired.with_resources(aws.SecurityGroup("web", core, ingress=fewer))
+    plan = rc.plan(desired, rc.observe(world))
+    assert [(str(c.address), c.action) for c in plan] == [("sg/web", rc.Action.UPDATE)]
+    assert [str(f) for f in plan.changes[rc.Address.parse("sg/web")].explain()] == [
+        "ingress[0]: removed 'tcp:22:10.0.0.0/8'"
+    ]
+    converge(desired, world)

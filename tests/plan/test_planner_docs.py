@@ -12,7 +12,15 @@ from pathlib import Path
 import pytest
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
-PAGES = ["replacement.md", "ignoring.md", "protection.md", "targeting.md", "saved-plans.md", "rendering.md"]
+PAGES = [
+    "replacement.md",
+    "ignoring.md",
+    "protection.md",
+    "targeting.md",
+    "saved-plans.md",
+    "rendering.md",
+    "values.md",
+]
 
 _BLOCK = re.compile(r"^```(\w+)\n(.*?)^```$", re.S | re.M)
 

@@ -483,7 +483,7 @@ def test_bad_arguments_get_a_reconcile_error() -> None:
     text = rc.dumps(net_plan())
     with pytest.raises(rc.PlanFileError, match="converter= takes a cattrs converter"):
         rc.loads(text, ALL, converter=5)  # type: ignore[arg-type]
-    with pytest.raises(rc.PlanFileError, match="dumps\\(\\) takes a Plan, got dict"):
+    with pytest.raises(rc.PlanFileError, match="dumps\\(\\) takes a Plan or a State, got dict"):
         rc.dumps({})  # type: ignore[arg-type]
 
 

@@ -99,7 +99,7 @@ def test_json_describes_replacements_updates_and_deletes() -> None:
     ]
     assert by_address["plain/p"]["replaced_refs"] == ["twin/t"]
     gone = {f["name"]: (f["before"], f["after"]) for f in by_address["plain/gone"]["fields"]}
-    assert gone == {"ver": (0, None), "size": (0, None), "refs": ([], None)}
+    assert gone == {"ver": (0, None), "size": (0, None), "refs": ([], None), "uid": (None, None)}
     ops = [(s["op"], s["address"]) for s in doc["steps"]]
     assert ops.index(("create", "twin/t")) < ops.index(("update", "plain/p")) < ops.index(("delete", "twin/t"))
 

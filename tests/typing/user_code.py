@@ -37,7 +37,8 @@ class Subnet(rc.Resource, kind="subnet", protect=True):
     name: str = rc.identity()
     network: rc.Ref[Network] = rc.spec()
     cidr: str = rc.spec(replace_on_change=True)
-    zones: list[str] = rc.spec(factory=list)
+    zones: list[str] = rc.spec(factory=list, unordered=True)
+    owner: str = rc.spec(converter=str.lower, default="Platform")
     subnet_id: str | None = rc.computed()
 
 

@@ -24,6 +24,12 @@ class Subnet(rc.Resource, kind="subnet"):
     subnet_id: str | None = rc.computed()
 
 
+@rc.resource(kind="labelled")
+class Labelled:
+    name: str = rc.identity()
+    label: int = rc.spec(converter=str.strip)  # error: assignment
+
+
 @rc.resource(kind="flagged", protect="yes")  # error: call-overload
 class Flagged:
     name: str = rc.identity()

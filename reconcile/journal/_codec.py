@@ -1,0 +1,99 @@
+"""How the journal turns resources into stored text and back, and checks each record with a digest or signature."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from .. import ReconcileError, make_converter, resource_type
+from .errors import JournalCorruptError, JournalError, UnknownKindError
+
+
+class Codec:
+    """Encodes resources as JSON (the plan-file converter) and digests records.
+
+    Without a key, each record carries a BLAKE2b digest, which catches damage;
+    with one, a keyed BLAKE2b MAC, which also catches edits by anyone without
+    the key.
+    """
+
+    def __init__(self, key: bytes | None, converter: Any = None) -> None:
+        self.key = key
+        # BLAKE2b takes a key of up to 64 bytes and is then a MAC; longer keys are hashed down to fit.
+        self._mac_key = b"" if key is None else key if len(key) <= 64 else hashlib.sha256(key).digest()
+        self.converter = converter if converter is not None else make_converter()
+        self.types: dict[str, type] = {}
+        self._known: dict[type, Any] = {}
+
+    def learn(self, cls: type) -> None:
+        """Remember ``cls`` as the class of its kind, to decode its records."""
+        self.types[resource_type(cls).kind] = cls
+
+    def encode(self, obj: Any) -> str | None:
+        """``obj`` as JSON text (``None`` for ``None``)."""
+        if obj is None:
+            return None
+        cls = type(obj)
+        rt = self._known.get(cls)
+        if rt is None:
+            rt = self._known[cls] = resource_type(cls)
+            self.types.setdefault(rt.kind, cls)
+        try:
+            return _ENCODE(self.converter.unstructure(obj, cls))
+        except (TypeError, ValueError, ReconcileError) as exc:
+            raise JournalError(
+                f"cannot record {rt.display_address(obj)}: a value has no JSON form ({exc}); "
+                "annotate the field with its type, or pass a converter with a hook for it"
+            ) from None
+
+    def decode(self, kind: str, text: str | None, where: str) -> Any:
+        """The resource stored as ``text`` for ``kind``.
+
+        Raises:
+            UnknownKindError: no class is known for ``kind``.
+            JournalCorruptError: the text does not decode to a valid resource.
+        """
+        if text is None:
+            return None
+        cls = self.types.get(kind)
+        if cls is None:
+            raise UnknownKindError(
+                f"{where}: no resource class known for kind {kind!r}; pass it to Journal.open(url, types=[...])"
+            )
+        try:
+            return self.converter.structure(json.loads(text), cls)
+        except Exception as exc:
+            raise JournalCorruptError(f"{where}: the stored {kind} value cannot be decoded ({exc})") from None
+
+    @staticmethod
+    def data(text: str | None, where: str) -> Any:
+        """The JSON data stored as ``text``."""
+        if text is None:
+            return None
+        try:
+            return json.loads(text)
+        except ValueError:
+            raise JournalCorruptError(f"{where}: a stored value is not valid JSON") from None
+
+    def digest(self, *fields: Any) -> str:
+        """The digest (or signature, with a key) of a record's fields."""
+        message = "\x1f".join(["\x00" if f is None else str(f) for f in fields]).encode()
+        return hashlib.blake2b(message, digest_size=20, key=self._mac_key).hexdigest()
+
+    def verify(self, digest: Any, where: str, *fields: Any) -> None:
+        """Raise ``JournalCorruptError`` unless ``digest`` matches the fields."""
+        if not isinstance(digest, str) or not hmac.compare_digest(digest, self.digest(*fields)):
+            hint = " (or it was written with another key)" if self.key is not None else ""
+            raise JournalCorruptError(f"{where} fails its check: the journal was modified or corrupted{hint}")
+
+
+# Keys stay in the converter's order: the digest covers the exact stored text, so no sorting is needed.
+_ENCODE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+
+def summary_text(summary: Mapping[str, int]) -> str:
+    """A summary mapping as stored text."""
+    return json.dumps(dict(summary), sort_keys=True)

@@ -1,0 +1,247 @@
+"""The ``Backend`` interface: transactions over a SQL store, with one writer thread that commits in groups."""
+
+from __future__ import annotations
+
+import abc
+import contextlib
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future
+from typing import Any, TypeVar
+
+from .errors import StorageError
+
+T = TypeVar("T")
+
+Op = Callable[["Tx"], T]
+"""A unit of work: a function of a ``Tx``; it either returns (its writes land) or raises (none of them do)."""
+
+
+class Tx(abc.ABC):
+    """One transaction as an op sees it. SQL uses ``?`` placeholders on every backend.
+
+    Attributes:
+        dialect: ``"sqlite"`` or ``"postgresql"``, for the few statements that differ.
+    """
+
+    dialect: str
+
+    @abc.abstractmethod
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """Run one statement; return how many rows it changed."""
+
+    @abc.abstractmethod
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        """Run one statement once per row of parameters."""
+
+    @abc.abstractmethod
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Run a query; return every row."""
+
+    def one(self, sql: str, params: Sequence[Any] = ()) -> tuple[Any, ...] | None:
+        """Run a query; return its first row, or ``None``."""
+        rows = self.query(sql, params)
+        return rows[0] if rows else None
+
+    def locking(self, mode: str) -> str:
+        """The clause that row-locks a ``SELECT`` (``"update"`` or ``"share"``) where the backend has one.
+
+        SQLite needs none: a write transaction holds the whole database.
+        """
+        return ""
+
+
+class _Stop:
+    pass
+
+
+_STOP = _Stop()
+
+
+class Backend(abc.ABC):
+    """A SQL store that ``reconcile.storage`` users read and write through ops (functions of a ``Tx``).
+
+    Writes go through one writer thread: ``submit`` queues an op and returns a
+    future; the writer takes every op queued so far, runs each in a savepoint
+    of one transaction and commits them together, so a burst of writes costs
+    one durable commit (group commit). An op that raises is rolled back alone;
+    its future holds the exception. ``write`` is ``submit(op).result()``.
+
+    Attributes:
+        url: the store's URL without any password.
+        clock: the ``time.time``-like clock leases and records use.
+        commits: how many group commits were made (for benchmarks).
+        ops: how many ops were committed.
+    """
+
+    dialect: str = ""
+
+    def __init__(self, url: str, *, clock: Callable[[], float] | None = None, max_batch: int = 1024) -> None:
+        self.url = url
+        self.clock = clock or time.time
+        self.max_batch = max_batch
+        self.commits = 0
+        self.ops = 0
+        self._queue: queue.SimpleQueue[tuple[Future[Any], Op[Any]] | _Stop] = queue.SimpleQueue()
+        self._writer: threading.Thread | None = None
+        self._start_lock = threading.Lock()
+        self._closed = False
+
+    # ------------------------------------------------------------ public
+
+    def submit(self, op: Op[T]) -> Future[T]:
+        """Queue ``op`` for the writer; the future resolves once its transaction is durably committed.
+
+        Raises:
+            StorageError: the backend is closed.
+        """
+        if self._closed:
+            raise StorageError(f"store {self.url} is closed")
+        if self._writer is None:
+            self._start_writer()
+        future: Future[T] = Future()
+        self._queue.put((future, op))
+        return future
+
+    def write(self, op: Op[T]) -> T:
+        """Run ``op`` in a write transaction and return its result once durably committed.
+
+        Raises:
+            StorageError: the store failed (``CorruptStoreError`` for a damaged one).
+            Exception: whatever ``op`` raised (nothing it wrote landed).
+        """
+        return self.submit(op).result()
+
+    def flush(self) -> None:
+        """Return once every op submitted before the call is committed (or failed)."""
+        self.write(lambda tx: None)
+
+    @abc.abstractmethod
+    def read(self, op: Op[T]) -> T:
+        """Run ``op`` in a read transaction (a consistent snapshot) in the calling thread and return its result."""
+
+    def close(self) -> None:
+        """Commit what is queued, stop the writer and close every connection. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        writer = self._writer
+        if writer is not None:
+            self._queue.put(_STOP)
+            writer.join()
+        self._close_connections()
+
+    def __enter__(self) -> Backend:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.url}>"
+
+    # ------------------------------------------------------------ for subclasses
+
+    @abc.abstractmethod
+    def _connect_writer(self) -> Any:
+        """Open the writer's connection (called in the writer thread)."""
+
+    @abc.abstractmethod
+    def _writer_tx(self, conn: Any) -> Tx:
+        """The ``Tx`` view of the writer's connection."""
+
+    @abc.abstractmethod
+    def _run(self, conn: Any, sql: str) -> None:
+        """Run a transaction-control statement on ``conn``."""
+
+    def _begin_sql(self) -> str:
+        return "BEGIN"
+
+    @abc.abstractmethod
+    def _store_error(self, exc: BaseException) -> BaseException:
+        """The ``StorageError`` for a driver exception (``exc`` itself if it is not the driver's)."""
+
+    @abc.abstractmethod
+    def _close_connections(self) -> None:
+        """Close every open connection."""
+
+    # ------------------------------------------------------------ the writer
+
+    def _start_writer(self) -> None:
+        with self._start_lock:
+            if self._writer is None:
+                ready: Future[None] = Future()
+                thread = threading.Thread(target=self._write_loop, args=(ready,), name=f"reconcile-writer {self.url}")
+                thread.daemon = True
+                thread.start()
+                ready.result()
+                self._writer = thread
+
+    def _write_loop(self, ready: Future[None]) -> None:
+        try:
+            conn = self._connect_writer()
+        except BaseException as exc:
+            ready.set_exception(self._store_error(exc))
+            return
+        ready.set_result(None)
+        tx = self._writer_tx(conn)
+        stop = False
+        while not stop:
+            first = self._queue.get()
+            if isinstance(first, _Stop):
+                break
+            batch = [first]
+            while len(batch) < self.max_batch:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if isinstance(item, _Stop):
+                    stop = True
+                    break
+                batch.append(item)
+            self._commit_batch(conn, tx, batch)
+        # Ops queued after the stop (a race with close) are refused, not lost silently.
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if not isinstance(item, _Stop):
+                item[0].set_exception(StorageError(f"store {self.url} is closed"))
+
+    def _commit_batch(self, conn: Any, tx: Tx, batch: list[tuple[Future[Any], Op[Any]]]) -> None:
+        done: list[tuple[Future[Any], Any, bool]] = []
+        try:
+            self._run(conn, self._begin_sql())
+            for future, op in batch:
+                if not future.set_running_or_notify_cancel():
+                    continue
+                self._run(conn, "SAVEPOINT op")
+                try:
+                    result = op(tx)
+                except BaseException as exc:
+                    self._run(conn, "ROLLBACK TO SAVEPOINT op")
+                    self._run(conn, "RELEASE SAVEPOINT op")
+                    done.append((future, self._store_error(exc), True))
+                else:
+                    self._run(conn, "RELEASE SAVEPOINT op")
+                    done.append((future, result, False))
+            self._run(conn, "COMMIT")
+        except BaseException as exc:
+            error = self._store_error(exc)
+            with contextlib.suppress(BaseException):
+                self._run(conn, "ROLLBACK")
+            for future, _op in batch:
+                if future.running():
+                    future.set_exception(error)
+            return
+        self.commits += 1
+        self.ops += len(done)
+        for future, value, failed in done:
+            if failed:
+                future.set_exception(value)
+            else:
+                future.set_result(value)

@@ -1,0 +1,120 @@
+"""The PostgreSQL backend, through psycopg 3 (the one module importing it, on use; extra ``postgres``)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+from .backend import Backend, Op, T, Tx
+from .errors import StorageError
+
+
+def _sql(text: str) -> str:
+    # Ops write ``?`` placeholders; psycopg takes ``%s`` and reads ``%`` as the escape.
+    return text.replace("%", "%%").replace("?", "%s")
+
+
+class _PgTx(Tx):
+    dialect = "postgresql"
+
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        cur = self.conn.execute(_sql(sql), tuple(params))
+        return int(cur.rowcount)
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        with self.conn.cursor() as cur:
+            cur.executemany(_sql(sql), [tuple(r) for r in rows])
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        return list(self.conn.execute(_sql(sql), tuple(params)).fetchall())
+
+    def locking(self, mode: str) -> str:
+        return " FOR UPDATE" if mode == "update" else " FOR SHARE"
+
+
+def display_url(url: str) -> str:
+    """``url`` without its password."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or "@" not in rest:
+        return url
+    userinfo, _, host = rest.rpartition("@")
+    user = userinfo.split(":", 1)[0]
+    return f"{scheme}://{user}@{host}"
+
+
+class PostgresBackend(Backend):
+    """A store in a PostgreSQL database, for several machines.
+
+    Sessions set ``idle_in_transaction_session_timeout``, so a client stopped
+    inside a transaction (paused, partitioned) loses its locks instead of
+    blocking everyone.
+
+    Args:
+        url: a libpq URL (``postgresql://user:password@host:port/db``).
+        clock: the ``time.time``-like clock.
+        idle_timeout: seconds after which the server ends a session idle inside a transaction.
+
+    Raises:
+        StorageError: psycopg is not installed (``pip install 'reconcile[postgres]'``) or the server refused.
+    """
+
+    dialect = "postgresql"
+
+    def __init__(self, url: str, *, clock: Callable[[], float] | None = None, idle_timeout: float = 10.0) -> None:
+        super().__init__(display_url(url), clock=clock)
+        try:
+            import psycopg
+        except ImportError:
+            raise StorageError("PostgreSQL stores need psycopg 3: pip install 'reconcile[postgres]'") from None
+        self._psycopg = psycopg
+        self._dsn = url.replace("postgres://", "postgresql://", 1)
+        self.idle_timeout = idle_timeout
+        self._read_lock = threading.Lock()
+        self._all: list[Any] = []
+        self._reader = self._connect()
+
+    def _connect(self) -> Any:
+        try:
+            conn = self._psycopg.connect(self._dsn, autocommit=True)
+            conn.execute(f"SET idle_in_transaction_session_timeout = {int(self.idle_timeout * 1000)}")
+        except self._psycopg.Error as exc:
+            raise StorageError(f"cannot connect to {self.url}: {str(exc).strip()}") from None
+        self._all.append(conn)
+        return conn
+
+    def read(self, op: Op[T]) -> T:
+        with self._read_lock:
+            conn = self._reader
+            try:
+                conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                try:
+                    return op(_PgTx(conn))
+                finally:
+                    conn.execute("ROLLBACK")
+            except self._psycopg.Error as exc:
+                raise self._store_error(exc) from None
+
+    def _connect_writer(self) -> Any:
+        return self._connect()
+
+    def _writer_tx(self, conn: Any) -> Tx:
+        return _PgTx(conn)
+
+    def _run(self, conn: Any, sql: str) -> None:
+        conn.execute(sql)
+
+    def _store_error(self, exc: BaseException) -> BaseException:
+        if not isinstance(exc, self._psycopg.Error):
+            return exc
+        error = StorageError(f"{self.url}: {str(exc).strip()}")
+        error.__cause__ = exc
+        return error
+
+    def _close_connections(self) -> None:
+        for conn in self._all:
+            conn.close()
+        self._all.clear()
