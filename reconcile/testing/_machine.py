@@ -185,7 +185,10 @@ class ReconcileMachine(RuleBasedStateMachine):
         return {r.rt.kind: InMemoryProvider(r.cls, unique_names=False) for r in self.recipes}
 
     def teardown(self) -> None:
-        """Exit the context manager :meth:`make_providers` returned, if any; call ``super().teardown()``."""
+        """Exit the context manager :meth:`make_providers` returned, if any.
+
+        A subclass that overrides it to clean up calls ``super().teardown()`` too.
+        """
         self._exit.close()
 
     def world(self) -> State:
