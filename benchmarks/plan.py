@@ -52,7 +52,8 @@ def _run_shape(
         t, times = c.measure(pair.states, lambda s: rc.plan(*s), repeat)
         best[n] = t
         peak = c.megabytes(c.peak_memory(pair.states, lambda s: rc.plan(*s))) if memory else "-"
-        changes = " ".join(f"{a.marker.strip() or '='}{summary[a]}" for a in rc.Action if a is not rc.Action.NOOP)
+        shown = (rc.Action.CREATE, rc.Action.UPDATE, rc.Action.REPLACE, rc.Action.DELETE)
+        changes = " ".join(f"{a.marker}{summary[a]}" for a in shown)
         rows.append([shape, f"{n:,}", changes, c.seconds(built), c.seconds(t), c.micros(t / n), peak, c.spread(times)])
     return rows, best
 

@@ -2,8 +2,12 @@
 
 The worked example of docs/real-api-providers.md. Every object a stack owns
 carries the tag ``reconcile:stack=<stack>``, and ``list()`` looks for that tag
-only, so two stacks in one account never see each other's objects. Run it
-against moto's server (``python -m moto.server -p 5000``) or a real account:
+only, so two stacks in one account never see each other's objects. ``read()``
+also finds what the stack does not own, so a plan can read the account's
+default VPC as an external object (``rc.external(Vpc, "default")``) and adopt a
+bucket made by hand (``BucketProvider.adopt`` tags it; see
+docs/externals-and-adoption.md). Run it against moto's server
+(``python -m moto.server -p 5000``) or a real account:
 
     python examples/aws_network.py http://127.0.0.1:5000
 """
@@ -97,7 +101,10 @@ class _Ec2Provider:
 
     def vpc_name(self, vpc_id: str) -> str:
         found = self.ec2.describe_vpcs(VpcIds=[vpc_id])["Vpcs"]
-        return _tags(found[0].get("Tags")).get("Name", vpc_id) if found else vpc_id
+        if not found:
+            return vpc_id
+        # The account's default VPC has no Name tag; it is the external vpc/default.
+        return _tags(found[0].get("Tags")).get("Name", "default" if found[0].get("IsDefault") else vpc_id)
 
 
 class VpcProvider(_Ec2Provider):
@@ -107,7 +114,8 @@ class VpcProvider(_Ec2Provider):
 
     def _value(self, raw: dict[str, Any]) -> Vpc:
         tags = raw.get("Tags")
-        return Vpc(_tags(tags)["Name"], raw["CidrBlock"], self.user_tags(tags), vpc_id=raw["VpcId"])
+        name = _tags(tags).get("Name", "default" if raw.get("IsDefault") else raw["VpcId"])
+        return Vpc(name, raw["CidrBlock"], self.user_tags(tags), vpc_id=raw["VpcId"])
 
     def list(self) -> list[Vpc]:
         pages = self.ec2.get_paginator("describe_vpcs").paginate(Filters=self.owned())
@@ -115,6 +123,9 @@ class VpcProvider(_Ec2Provider):
 
     def read(self, address: rc.Address) -> Vpc | None:
         found = self.ec2.describe_vpcs(Filters=self.owned(address.key[0]))["Vpcs"]
+        if not found and address.key[0] == "default":
+            # Not ours, never listed: the account's default VPC, for rc.external(Vpc, "default").
+            found = self.ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"]
         return self._value(found[0]) if found else None
 
     def create(self, desired: Vpc, ctx: rc.Context) -> Vpc:
@@ -232,18 +243,27 @@ class SecurityGroupProvider(_Ec2Provider):
 
 
 class BucketProvider:
-    """S3 buckets of one stack (bucket names are global: the stack tag tells which are ours)."""
+    """S3 buckets of one stack (bucket names are global: the stack tag tells which are ours).
+
+    ``list()`` shows the stack's buckets only; ``read()`` finds any bucket of the
+    account, so a bucket made by hand can be adopted: ``adopt()`` puts the stack
+    tag on it (and refuses a bucket another stack owns).
+    """
 
     def __init__(self, s3: Any, stack: str) -> None:
         self.s3 = s3
         self.stack = stack
 
     def _tags(self, name: str) -> dict[str, str] | None:
+        """The bucket's tags (``{}`` for none), or ``None`` if there is no such bucket."""
         try:
             return _tags(self.s3.get_bucket_tagging(Bucket=name)["TagSet"])
         except self.s3.exceptions.ClientError as exc:
-            if exc.response["Error"]["Code"] in ("NoSuchTagSet", "NoSuchBucket"):
+            code = exc.response["Error"]["Code"]
+            if code == "NoSuchBucket":
                 return None
+            if code == "NoSuchTagSet":
+                return {}
             raise
 
     def _value(self, name: str, tags: dict[str, str]) -> Bucket:
@@ -261,9 +281,17 @@ class BucketProvider:
 
     def read(self, address: rc.Address) -> Bucket | None:
         tags = self._tags(address.key[0])
-        if tags is None or tags.get(STACK_TAG) != self.stack:
-            return None
-        return self._value(address.key[0], tags)
+        return None if tags is None else self._value(address.key[0], tags)
+
+    def adopt(self, found: Bucket, desired: Bucket, ctx: rc.Context) -> Bucket:
+        """Take a bucket made by hand over: tag it as the stack's, keeping its own tags."""
+        tags = self._tags(found.name) or {}
+        owner = tags.get(STACK_TAG)
+        if owner not in (None, self.stack):
+            raise PermissionError(f"bucket {found.name!r} belongs to stack {owner!r}; it is not adopted")
+        tags[STACK_TAG] = self.stack
+        self.s3.put_bucket_tagging(Bucket=found.name, Tagging={"TagSet": _tag_list(tags)})
+        return self._value(found.name, tags)
 
     def _configure(self, desired: Bucket) -> Bucket:
         tags = {**desired.tags, STACK_TAG: self.stack}

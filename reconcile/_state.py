@@ -11,6 +11,7 @@ from ._graph import find_cycles, to_networkx, topological_order
 from ._model import (
     REDACTED,
     Address,
+    External,
     Ref,
     ResourceType,
     as_address,
@@ -65,9 +66,9 @@ def _dangling(address: Address, rt: ResourceType, path: str, target: Address) ->
 
 
 def _duplicate(address: Address, first: Any, second: Any) -> DuplicateAddressError:
-    return DuplicateAddressError(
-        address, first, second, shown=(show_address(address), show_value(first), show_value(second))
-    )
+    # An External's repr names its address only, never the values it holds.
+    a, b = (repr(o) if type(o) is External else show_value(o) for o in (first, second))
+    return DuplicateAddressError(address, first, second, shown=(show_address(address), a, b))
 
 
 def _nested_value(value: Any, path: str) -> Any:
@@ -89,6 +90,26 @@ def _slow_scan(address: Address, obj: Any, problems: list[StateProblem]) -> tupl
         if err is not None:
             problems.append(_field_problem(address, rt, name, err, value))
     return tuple(dict.fromkeys(target for _path, target in _refs_of(rt, obj)))
+
+
+def _split_externals(
+    objs: list[Any] | tuple[Any, ...], problems: list[StateProblem]
+) -> tuple[list[Any], dict[Address, External[Any]]]:
+    """The resources and the ``External`` entries of a state's input, externals checked (values' field types)."""
+    resources: list[Any] = []
+    externals: dict[Address, External[Any]] = {}
+    for obj in objs:
+        if type(obj) is not External:
+            resources.append(obj)
+            continue
+        if obj.address in externals:
+            problems.append(_duplicate(obj.address, externals[obj.address], obj))
+            continue
+        externals[obj.address] = obj
+        value = obj.value
+        if value is not None and compiled(type_of(type(value))).check(value)[1] is None:
+            _slow_scan(obj.address, value, problems)
+    return resources, externals
 
 
 def _kinds_cyclic(edges: set[tuple[str, str]]) -> bool:
@@ -171,12 +192,18 @@ class State:
         allow_dangling: accept refs to addresses outside the state (no edge is
             made for them). ``observe`` uses this: the actual world is what it is.
 
+    ``resources`` may also hold :class:`External` entries (``external(Vpc,
+    "default")``): objects the plan reads but never manages. Refs to them are
+    not dangling, and they are kept apart from the resources (``externals``):
+    they are not iterated, counted or looked up with the resources, and no
+    plan ever creates, changes or deletes them.
+
     Raises:
         InvalidStateError: one or more problems; ``exceptions`` holds them.
         ResourceDefinitionError: an item is not a resource.
     """
 
-    __slots__ = ("_by_address", "_dependents", "_graph")
+    __slots__ = ("_by_address", "_dependents", "_externals", "_graph")
 
     _by_address: dict[Address, Any]
     # The dependency edges, only to addresses in the state; ``None`` until first
@@ -184,16 +211,23 @@ class State:
     _graph: dict[Address, tuple[Address, ...]] | None
     # Built on first use; lists, turned into tuples per call (most are never asked for).
     _dependents: dict[Address, list[Address]] | None
+    _externals: dict[Address, External[Any]]
 
     def __init__(self, resources: Iterable[Any] = (), *, allow_dangling: bool = False) -> None:
         objs = resources if isinstance(resources, (list, tuple)) else list(resources)
+        classes = dict.fromkeys(map(type, objs))
+        problems: list[StateProblem] = []
+        externals: dict[Address, External[Any]] = {}
+        if External in classes:
+            objs, externals = _split_externals(objs, problems)
+            del classes[External]
         scanners: dict[type, Any] = {}
         checkers: dict[type, Any] = {}
         # Which kinds may ref which, from the annotations (``known_kinds`` is
         # False when some class has refs of any kind: linking is eager then).
         kind_edges: set[tuple[str, str]] = set()
         known_kinds = True
-        for cls in dict.fromkeys(map(type, objs)):
+        for cls in classes:
             # For a class that is no resource, the first such item gets the error.
             rt = type_of(cls) if is_resource(cls) else resource_type(next(o for o in objs if type(o) is cls))
             fns = compiled(rt)
@@ -206,7 +240,6 @@ class State:
         # An observed state whose kinds cannot form a cycle needs no ref lookups
         # now: which refs land inside the state is worked out on first use.
         lazy = allow_dangling and known_kinds and not _kinds_cyclic(kind_edges)
-        problems: list[StateProblem] = []
         by_address: dict[Address, Any] = {}
         deps: dict[Address, tuple[Address, ...]] = {}
         # Resources with a ref to an address not seen yet (later in the input, or
@@ -263,7 +296,7 @@ class State:
                     problems += [
                         _dangling(address, rt, path, target)
                         for path, target in _refs_of(rt, obj)
-                        if target not in by_address
+                        if target not in by_address and target not in externals
                     ]
                 if present:
                     deps[address] = present
@@ -275,9 +308,13 @@ class State:
             _, stuck = topological_order(nodes, deps)
             if stuck:
                 problems.extend(CycleError(c, shown=[show_address(a) for a in c]) for c in find_cycles(stuck, deps))
+        for address, ext in externals.items():
+            if address in by_address:
+                problems.append(_duplicate(address, by_address[address], ext))
         if problems:
             raise InvalidStateError("invalid state", problems)
         self._by_address = by_address
+        self._externals = externals
         # Lazily linked states keep nothing but the resources: a controller
         # observes on every tick, and every object kept would be one more for
         # the garbage collector to walk.
@@ -289,14 +326,30 @@ class State:
         """The resources keyed by address (a read-only view for the engine's own loops)."""
         return self._by_address
 
+    @property
+    def externals(self) -> Mapping[Address, External[Any]]:
+        """The :class:`External` entries by address: declared (``value`` ``None``) or as read (a read-only view)."""
+        return self._externals
+
+    def lookup(self, address: Address | str | Ref[Any]) -> Any:
+        """The object at ``address``: a resource, else the value read for an external, else ``None``."""
+        address = as_address(address)
+        found = self._by_address.get(address)
+        if found is None:
+            ext = self._externals.get(address)
+            if ext is not None:
+                return ext.value
+        return found
+
     @classmethod
-    def _trusted(cls, by_address: dict[Address, Any]) -> State:
+    def _trusted(cls, by_address: dict[Address, Any], externals: dict[Address, External[Any]] | None = None) -> State:
         """Build without validation, for resources the engine already holds (refs may dangle).
 
         Nothing is scanned until the dependency graph is first asked for.
         """
         self = cls.__new__(cls)
         self._by_address = by_address
+        self._externals = externals if externals is not None else {}
         self._graph = None
         self._dependents = None
         return self
@@ -338,12 +391,14 @@ class State:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, State):
             return NotImplemented
-        return self._by_address == other._by_address
+        return self._by_address == other._by_address and self._externals == other._externals
 
     __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
-        return f"<State: {len(self)} resource{'s' if len(self) != 1 else ''}>"
+        n = len(self._externals)
+        externals = f", {n} external{'s' if n != 1 else ''}" if n else ""
+        return f"<State: {len(self)} resource{'s' if len(self) != 1 else ''}{externals}>"
 
     @property
     def addresses(self) -> KeysView[Address]:
@@ -385,20 +440,25 @@ class State:
     def with_resources(self, *resources: Any) -> State:
         """A new, validated state with ``resources`` added or replacing those at their addresses."""
         merged = dict(self._by_address)
+        externals = dict(self._externals)
         for obj in resources:
-            merged[resource_type(obj).address(obj)] = obj
-        return State(merged.values())
+            if type(obj) is External:
+                externals[obj.address] = obj
+            else:
+                merged[resource_type(obj).address(obj)] = obj
+        return State([*externals.values(), *merged.values()])
 
     def without(self, *addresses: Address | str) -> State:
         """A new, validated state without the resources at ``addresses``."""
         drop = {as_address(a) for a in addresses}
-        return State(obj for a, obj in self._by_address.items() if a not in drop)
+        kept = [e for a, e in self._externals.items() if a not in drop]
+        return State([*kept, *(obj for a, obj in self._by_address.items() if a not in drop)])
 
     def to_networkx(self) -> Any:
         """The dependency graph as a ``networkx.DiGraph`` (edge ``dependency -> dependent``)."""
         return to_networkx(list(self._by_address), self._deps, resource=self._by_address)
 
 
-def trusted_state(by_address: dict[Address, Any]) -> State:
+def trusted_state(by_address: dict[Address, Any], externals: dict[Address, External[Any]] | None = None) -> State:
     """A ``State`` of values the engine already validated (an apply's live world), without checking them again."""
-    return State._trusted(by_address)
+    return State._trusted(by_address, externals)

@@ -165,6 +165,38 @@ class UnresolvedRefError(ReconcileError, LookupError):
     """``Context.resolve`` was asked for an address that has no actual resource in this apply."""
 
 
+class MissingExternalError(ReconcileError, LookupError):
+    """An external object the desired state declares does not exist; raised by ``plan()`` before anything runs.
+
+    Attributes:
+        addresses: every declared external address with nothing found at it.
+    """
+
+    def __init__(self, addresses: Sequence[Any], shown: Sequence[str]) -> None:
+        self.addresses = tuple(addresses)
+        super().__init__(
+            f"external object(s) not found: {', '.join(shown)}. They are declared with external() and never "
+            "created: make them exist, or read them with observe(providers, desired), which asks each "
+            "provider's read()"
+        )
+
+
+class NothingToAdoptError(ReconcileError, LookupError):
+    """``plan(adopt=...)`` names addresses where nothing was found to adopt.
+
+    Attributes:
+        addresses: every address to adopt that the actual state does not hold.
+    """
+
+    def __init__(self, addresses: Sequence[Any], shown: Sequence[str]) -> None:
+        self.addresses = tuple(addresses)
+        super().__init__(
+            f"nothing to adopt at {', '.join(shown)}: no object was found there. "
+            "observe(providers, desired, adopt=[...]) reads them with each provider's read(); "
+            "leave them out of adopt= to create them"
+        )
+
+
 class LifecycleError(ReconcileError, ValueError):
     """A lifecycle option is invalid: a malformed field path, a path naming no field, or a trigger to nowhere."""
 

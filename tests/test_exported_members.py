@@ -29,6 +29,7 @@ TOP = [
     "DuplicateAddressError",
     "EventKind",
     "Executor",
+    "External",
     "FieldChange",
     "FieldTypeError",
     "FuturesExecutor",
@@ -38,7 +39,9 @@ TOP = [
     "ListAllProvider",
     "Listener",
     "LoggingListener",
+    "MissingExternalError",
     "MissingProviderError",
+    "NothingToAdoptError",
     "Origin",
     "Plan",
     "PlanBudgetError",
@@ -77,6 +80,7 @@ TOP = [
     "computed",
     "configure_converter",
     "dumps",
+    "external",
     "fingerprint",
     "identity",
     "is_resource",
@@ -131,7 +135,6 @@ def test_every_facade_name_is_importable_and_dir_lists_it():
     for module, names in ((reconcile, TOP), (reconcile.testing, TESTING)):
         for name in names:
             assert getattr(module, name) is not None
-
 
 
 def test_all_exports_exist_and_have_docstrings():

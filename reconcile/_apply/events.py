@@ -82,7 +82,7 @@ class StepEvent:
 
     @property
     def op(self) -> Action:
-        """The provider operation: CREATE, UPDATE or DELETE."""
+        """The provider operation: CREATE, UPDATE, DELETE or ADOPT."""
         return self.step[1]
 
     @property

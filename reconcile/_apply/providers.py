@@ -6,10 +6,10 @@ import asyncio
 import inspect
 import time
 import typing
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any, Protocol, TypeAlias, TypeVar, runtime_checkable
 
-from .._model import Address, Ref, as_address, is_resource, resource_type, show_address
+from .._model import Address, External, Ref, as_address, is_resource, resource_type, show_address
 from .._plan import Plan
 from .._state import State
 from .._typecheck import compiled
@@ -86,6 +86,15 @@ class Provider(Protocol[R]):
     Providers may be called concurrently (from several threads) for different
     addresses, never for the same address at the same time. A provider raises
     ``TransientError`` to ask for a retry; any other exception fails the step.
+
+    ``read`` answers whether an object exists at an address, managed or not:
+    ``observe`` uses it for external objects and for objects to adopt, which
+    ``list()`` (often scoped to what the provider owns, by a tag) does not show.
+
+    An optional method, ``adopt(found, desired, ctx) -> actual``, takes over an
+    object found at an address (``plan(adopt=...)``), for example by tagging it
+    so ``list()`` shows it from then on; it returns the object as now managed.
+    Without it, adopting calls nothing (docs/externals-and-adoption.md).
     """
 
     def list(self) -> Iterable[R]:
@@ -272,21 +281,65 @@ def _collect(kind: str, listed: Iterable[Any], found: list[Any]) -> None:
         found.append(obj)
 
 
-def observe(providers: Providers) -> State:
+def _to_read(
+    providers: Providers, found: list[Any], desired: State | None, adopt: Iterable[Address | str | Ref[Any]]
+) -> list[Address]:
+    """The externals of ``desired`` and the addresses to adopt that no provider listed, each once."""
+    if isinstance(adopt, (str, Address, Ref)):
+        adopt = (adopt,)
+    wanted = [*(desired.externals if desired is not None else ()), *(as_address(a) for a in adopt)]
+    if not wanted:
+        return []
+    listed = {resource_type(obj).address(obj) for obj in found}
+    out = [a for a in dict.fromkeys(wanted) if a not in listed]
+    missing = sorted({a.kind for a in out} - set(providers))
+    if missing:
+        raise MissingProviderError(missing)
+    return out
+
+
+def _read_value(address: Address, value: Any) -> External[Any] | None:
+    if value is None:
+        return None
+    if not is_resource(value) or isinstance(value, type) or resource_type(value).address(value) != address:
+        raise ProviderContractError(
+            f"provider for kind {address.kind!r}: read({address}) returned {type(value).__name__} {value!r}, "
+            f"expected the resource at {address} or None"
+        )
+    return External(address, value)
+
+
+def observe(
+    providers: Providers, desired: State | None = None, *, adopt: Iterable[Address | str | Ref[Any]] = ()
+) -> State:
     """The actual state: every resource each provider's ``list()`` (or ``list_all()``) returns.
 
     Refs to addresses that no provider lists are allowed (the world may hold
     them); they add no dependency edge.
 
+    With ``desired``, each external object it declares that no provider lists
+    is read with its provider's ``read()``; so is each address in ``adopt``.
+    What is found is kept in the state's ``externals`` (known, not managed);
+    what is not found is left out, and ``plan`` reports it.
+
+    Args:
+        providers: providers keyed by kind.
+        desired: the desired state whose externals to read.
+        adopt: addresses to read for ``plan(adopt=...)``.
+
     Raises:
         ApplyOptionError: ``providers`` is not a mapping.
         ProviderContractError: a provider is ``None`` or has no ``list()``, its ``list()`` returned
             something that is not an iterable (``None``), listed a non-resource
-            or a resource of another kind, or is async (use ``observe_async``).
+            or a resource of another kind, or is async (use ``observe_async``);
+            or its ``read()`` returned something else than the resource at the
+            address, or is async.
+        MissingProviderError: an address to read is of a kind without a provider.
         InvalidStateError: the listed resources are invalid (duplicates, wrong types, cycles).
     """
     found: list[Any] = []
-    for kind, provider in _providers_mapping(providers, "observe").items():
+    providers = _providers_mapping(providers, "observe")
+    for kind, provider in providers.items():
         if is_async_method(provider, list_name(provider)):
             raise ProviderContractError(
                 f"provider for kind {kind!r} has an async {list_name(provider)}(); "
@@ -294,19 +347,33 @@ def observe(providers: Providers) -> State:
             )
         # Not a coroutine: async listing methods were refused just above.
         _collect(kind, typing.cast(Iterable[Any], list_method(provider)()), found)
-    return State(found, allow_dangling=True)
+    externals: list[Any] = []
+    for address in _to_read(providers, found, desired, adopt):
+        provider = providers[address.kind]
+        if is_async_method(provider, "read"):
+            raise ProviderContractError(
+                f"provider for kind {address.kind!r} has an async read(); use 'await reconcile.observe_async(...)'"
+            )
+        ext = _read_value(address, provider.read(address))
+        if ext is not None:
+            externals.append(ext)
+    return State([*externals, *found], allow_dangling=True)
 
 
-async def observe_async(providers: Providers) -> State:
-    """``observe`` for a mix of async and sync providers: async ``list()`` calls run concurrently.
+async def observe_async(
+    providers: Providers, desired: State | None = None, *, adopt: Iterable[Address | str | Ref[Any]] = ()
+) -> State:
+    """``observe`` for a mix of async and sync providers: async ``list()`` and ``read()`` calls run concurrently.
 
-    Sync ``list()`` calls run in threads so they do not block the event loop.
+    Sync calls run in threads so they do not block the event loop.
 
     Raises:
         ApplyOptionError: ``providers`` is not a mapping.
         ProviderContractError: a provider is ``None`` or has no ``list()``, its
             ``list()`` returned something that is not an iterable, or listed a non-resource or a
-            resource of another kind.
+            resource of another kind; or its ``read()`` returned something else
+            than the resource at the address.
+        MissingProviderError: an address to read is of a kind without a provider.
         InvalidStateError: the listed resources are invalid (duplicates, wrong types, cycles).
     """
 
@@ -322,7 +389,17 @@ async def observe_async(providers: Providers) -> State:
     found: list[Any] = []
     for kind, objs in zip(kinds, listed, strict=True):
         _collect(kind, objs, found)
-    return State(found, allow_dangling=True)
+
+    async def reading(address: Address) -> Any:
+        provider = providers[address.kind]
+        if is_async_method(provider, "read"):
+            return await typing.cast(Awaitable[Any], provider.read(address))
+        return await asyncio.to_thread(provider.read, address)
+
+    addresses = _to_read(providers, found, desired, adopt)
+    values = await asyncio.gather(*(reading(a) for a in addresses))
+    externals = [e for a, v in zip(addresses, values, strict=True) if (e := _read_value(a, v)) is not None]
+    return State([*externals, *found], allow_dangling=True)
 
 
 def check_providers(plan: Any, providers: Any, where: str = "apply") -> None:
@@ -331,6 +408,7 @@ def check_providers(plan: Any, providers: Any, where: str = "apply") -> None:
     Every kind with a step needs a provider, and that provider needs the methods
     of its steps (``create``, ``update``, ``delete``; ``read`` too for a plan
     read back with :func:`reconcile.loads`, whose freshness is checked first).
+    ``adopt`` is optional: without it an ADOPT step calls nothing.
 
     Raises:
         ApplyOptionError: ``plan`` is not a ``Plan``, or ``providers`` is not a mapping.
@@ -347,7 +425,8 @@ def check_providers(plan: Any, providers: Any, where: str = "apply") -> None:
     needed: dict[str, dict[str, int]] = {}
     for step in plan.steps:
         methods = needed.setdefault(step[0][0], {})
-        methods[step[1].value] = methods.get(step[1].value, 0) + 1
+        if step[1].value != "adopt":  # an optional hook
+            methods[step[1].value] = methods.get(step[1].value, 0) + 1
     missing = sorted(kind for kind in needed if kind not in providers)
     if missing:
         raise MissingProviderError(missing)

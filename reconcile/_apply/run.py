@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from .._model import Address, bound, show_address, show_value
+from .._model import Address, External, bound, show_address, show_value
 from .._plan import Action, Plan, Step
 from .._state import State, trusted_state
 from ..errors import ApplyOptionError, MissingProviderError, UnresolvedRefError
@@ -108,6 +108,13 @@ class ApplyResult:
             self.plan.steps
         )
 
+    @property
+    def adopted(self) -> tuple[Address, ...]:
+        """Addresses whose ADOPT step succeeded: objects taken over by this apply, managed from now on."""
+        return tuple(
+            s[0] for s, o in self.outcomes.items() if s[1] is Action.ADOPT and o.status is StepStatus.SUCCEEDED
+        )
+
     def _with(self, status: StepStatus) -> tuple[Step, ...]:
         return tuple(s for s, o in self.outcomes.items() if o.status is status)
 
@@ -140,6 +147,11 @@ class ApplyResult:
         counts = {st.value: len(self._with(st)) for st in StepStatus}
         shown = ", ".join(f"{k}={v}" for k, v in counts.items() if v)
         return f"<ApplyResult ok={self.ok} {shown}{' interrupted' if self.interrupted else ''}>"
+
+
+def _keep(found: Any) -> Any:
+    """The ADOPT step of a provider without an ``adopt`` hook: nothing to call, the found object is the actual one."""
+    return found
 
 
 class _Snapshot:
@@ -208,6 +220,13 @@ class ApplyRun:
         self.log: StepLog | None = None
         self._run_key = uuid.uuid4()
         self.live: dict[Address, Any] = dict(plan.actual.by_address)
+        # Objects known but not managed (read externals, objects found to adopt): resolvable, never written,
+        # and kept apart in the result's state until an ADOPT step takes one over.
+        self._unmanaged: set[Address] = set()
+        for address, ext in plan.actual.externals.items():
+            if ext.value is not None and address not in self.live:
+                self.live[address] = ext.value
+                self._unmanaged.add(address)
         self.outcomes: dict[Step, StepOutcome] = {}
         self.replaced: dict[Address, Any] = {}
         self.deposed: dict[Address, Any] = {}
@@ -243,6 +262,11 @@ class ApplyRun:
             return provider.create, (change.after, ctx)
         if op is Action.UPDATE:
             return provider.update, (self.live[step[0]], change.after, ctx)
+        if op is Action.ADOPT:
+            hook = getattr(provider, "adopt", None)
+            if hook is None:
+                return _keep, (change.before,)
+            return hook, (change.before, change.after, ctx)
         # The object to delete is the one observed before the apply: with
         # create-before-delete replacement, ``live`` already holds the new one.
         return provider.delete, (change.before, ctx)
@@ -297,7 +321,11 @@ class ApplyRun:
         the desired and actual states). Pass the call's return value to ``checked``.
         """
         address = step[0]
-        wanted = (*self.plan.desired.dependencies(address), *self.plan.actual.dependencies(address))
+        wanted = (
+            *self.plan.desired.dependencies(address),
+            *self.plan.actual.dependencies(address),
+            *self.plan.desired.externals,
+        )
         live = self.live
         snapshot = _Snapshot({a: live[a] for a in wanted if a in live})
         return self._invocation(step, self._context(step, attempt, deadline, snapshot))
@@ -315,10 +343,12 @@ class ApplyRun:
         return is_async_method(self.providers[step[0][0]], step[1].value)
 
     def async_kinds(self) -> list[str]:
-        """The kinds in the plan whose provider has an async create, update or delete, sorted."""
+        """The kinds in the plan whose provider has an async create, update, delete or adopt, sorted."""
         kinds = {s[0][0] for s in self.plan.steps}
         return sorted(
-            k for k in kinds if any(is_async_method(self.providers[k], m) for m in ("create", "update", "delete"))
+            k
+            for k in kinds
+            if any(is_async_method(self.providers[k], m) for m in ("create", "update", "delete", "adopt"))
         )
 
     def emit(self, kind: EventKind, step: Step, attempt: int = 0, **fields: Any) -> None:
@@ -337,6 +367,8 @@ class ApplyRun:
         with self._lock:
             self.outcomes[step] = outcome
             if outcome.status is StepStatus.SUCCEEDED:
+                # Any write to an address makes what is there managed (an adoption, or a replacement of a found object).
+                self._unmanaged.discard(step[0])
                 if step[1] is Action.DELETE:
                     change = self.plan.changes[step[0]]
                     if change.action is Action.REPLACE:
@@ -354,10 +386,15 @@ class ApplyRun:
 
     def result(self) -> ApplyResult:
         """The ``ApplyResult`` of what has been recorded."""
+        live = self.live
+        externals: dict[Address, External[Any]] = {}
+        if self._unmanaged:
+            live = {a: v for a, v in live.items() if a not in self._unmanaged}
+            externals = {a: e for a, e in self.plan.actual.externals.items() if a in self._unmanaged}
         return ApplyResult(
             self.plan,
             dict(self.outcomes),
-            trusted_state(dict(self.live)),
+            trusted_state(dict(live), externals),
             dict(self.replaced),
             dict(self.deposed),
             self.interrupted,

@@ -20,7 +20,7 @@ def _differences(plan: Plan, observed: Mapping[Address, Any]) -> list[tuple[Addr
     """
     out = []
     for address, now in observed.items():
-        then = plan.actual.get(address)
+        then = plan.actual.lookup(address)
         if now == then:
             continue
         if then is None:
@@ -63,9 +63,9 @@ async def _gather(pending: Mapping[Address, Any]) -> dict[Address, Any]:
 def check_fresh(plan: Plan, providers: Mapping[str, Any]) -> None:
     """Refuse ``plan`` if the world changed where it acts since it was planned.
 
-    Reads every address the plan's steps touch with its provider's ``read`` and
-    compares the result with the actual resource the plan was made against (or
-    its absence). ``apply`` does this by itself for plans read back with
+    Reads every address the plan's steps touch, and every external object it
+    reads, with its provider's ``read`` and compares the result with the object
+    the plan was made against (or its absence). ``apply`` does this by itself for plans read back with
     :func:`reconcile.loads`; call it yourself to check a plan held in memory.
     Kinds without a provider are not read (``apply`` reports them).
 

@@ -14,6 +14,7 @@ from .display import (
     show_text,
     show_value,
 )
+from .externals import External, external, external_address
 from .fields import FieldRole, Role, computed, identity, spec
 from .lifecycle import DEFAULT_LIFECYCLE, Lifecycle, Trigger
 from .paths import MISSING, FieldPath, mask, merge, parse_path, select
@@ -36,6 +37,7 @@ __all__ = [
     "Address",
     "DEFAULT_LIFECYCLE",
     "DependsOn",
+    "External",
     "FieldPath",
     "FieldRole",
     "KIND_RE",
@@ -56,6 +58,8 @@ __all__ = [
     "computed",
     "escape",
     "escape_part",
+    "external",
+    "external_address",
     "hidden_parts",
     "identity",
     "in_canonical_order",

@@ -27,6 +27,7 @@ class Action(enum.Enum):
     UPDATE = "update"
     REPLACE = "replace"
     DELETE = "delete"
+    ADOPT = "adopt"
 
     @property
     def is_change(self) -> bool:
@@ -40,7 +41,7 @@ class Action(enum.Enum):
 
     @property
     def marker(self) -> str:
-        """The plan-review marker: ``+``, ``~``, ``-/+``, ``-`` or blank."""
+        """The plan-review marker: ``+``, ``~``, ``-/+``, ``-``, ``=>`` (adopt) or blank."""
         return _MARKERS[self]
 
 
@@ -68,23 +69,32 @@ class Origin(enum.Enum):
         return self is not Origin.DRIFT
 
 
-_MARKERS = {Action.NOOP: " ", Action.CREATE: "+", Action.UPDATE: "~", Action.REPLACE: "-/+", Action.DELETE: "-"}
+_MARKERS = {
+    Action.NOOP: " ",
+    Action.CREATE: "+",
+    Action.UPDATE: "~",
+    Action.REPLACE: "-/+",
+    Action.DELETE: "-",
+    Action.ADOPT: "=>",
+}
+_OPS = (Action.CREATE, Action.UPDATE, Action.DELETE, Action.ADOPT)
 
 
 class Step(tuple[Address, Action]):
-    """One provider call in a plan: ``(address, op)`` with op CREATE, UPDATE or DELETE.
+    """One provider call in a plan: ``(address, op)`` with op CREATE, UPDATE, DELETE or ADOPT.
 
-    A REPLACE change is two steps on the same address (a DELETE and a CREATE).
-    ``str(step)`` reads ``"create network/core"``; like ``repr(step)`` it shows
-    the address as ``show_address`` does (sensitive identity values redacted,
-    escaped, bounded), so steps are safe to log.
+    A REPLACE change is two steps on the same address (a DELETE and a CREATE);
+    an ADOPT change whose found object differs from the desired one is an ADOPT
+    step, then an UPDATE. ``str(step)`` reads ``"create network/core"``; like
+    ``repr(step)`` it shows the address as ``show_address`` does (sensitive
+    identity values redacted, escaped, bounded), so steps are safe to log.
     """
 
     __slots__ = ()
 
     def __new__(cls, address: Address | str, op: Action) -> Step:
-        if op not in (Action.CREATE, Action.UPDATE, Action.DELETE):
-            raise ValueError(f"a step's op is CREATE, UPDATE or DELETE, not {op}")
+        if op not in _OPS:
+            raise ValueError(f"a step's op is CREATE, UPDATE, DELETE or ADOPT, not {op}")
         return tuple.__new__(cls, (as_address(address), op))
 
     @property
@@ -117,12 +127,15 @@ class Change:
 
     Attributes:
         address: the address.
-        action: NOOP, CREATE, UPDATE, REPLACE or DELETE.
-        before: the actual resource (``None`` for CREATE).
+        action: NOOP, CREATE, UPDATE, REPLACE, DELETE or ADOPT.
+        before: the actual resource (``None`` for CREATE); for ADOPT, the object
+            found at the address, not yet managed.
         after: the desired resource (``None`` for DELETE). For an UPDATE, ignored
             fields and paths carry the actual values, so an update never writes
             what planning ignores.
-        changed_fields: compared fields that differ, or whose ref target is replaced.
+        changed_fields: compared fields that differ, or whose ref target is replaced
+            (for ADOPT: what the update after the adoption changes; empty when
+            the found object already matches).
         replace_fields: the subset of ``changed_fields`` that forces replacement.
         replaced_refs: replaced dependencies that made this change (rule 3).
         create_before_delete: for a REPLACE, the new object is created before the
@@ -270,6 +283,16 @@ class Plan:
         )
 
     __hash__ = None  # type: ignore[assignment]
+
+    @property
+    def reads(self) -> dict[Address, Any]:
+        """The external objects the desired state declares, as read (from the actual state), by address.
+
+        The plan never creates, changes or deletes them; dependents' providers
+        see them through ``ctx.resolve``.
+        """
+        actual = self.actual
+        return {a: actual.lookup(a) for a in self.desired.externals}
 
     @property
     def is_empty(self) -> bool:

@@ -8,7 +8,7 @@ from typing import Any
 from .._model import Address, Ref, ResourceType, as_address, show_address, show_value, type_of
 from .._state import State
 from .._typecheck import compiled
-from ..errors import PlanOptionError
+from ..errors import MissingExternalError, NothingToAdoptError, PlanOptionError
 from .diff import compare
 from .drift import with_origins
 from .guards import check_budget, check_protection
@@ -32,6 +32,45 @@ def _addresses(value: Any, option: str, desired: State, actual: State) -> list[A
     return found
 
 
+def _check_externals(desired: State, actual: State) -> None:
+    """Every external the desired state declares must be in the actual state (listed, or read by ``observe``)."""
+    missing = [a for a in desired.externals if actual.lookup(a) is None]
+    if missing:
+        raise MissingExternalError(missing, [show_address(a) for a in missing])
+
+
+def _adopting(adopt: Any, desired: State, actual: State) -> set[Address]:
+    """The addresses ``adopt=`` names whose object was found but is not managed yet (the rest are managed already)."""
+    if isinstance(adopt, (str, Address, Ref)):
+        adopt = (adopt,)
+    found = [as_address(a) for a in adopt]
+    unmanaged = [a for a in found if a not in desired.by_address]
+    if unmanaged:
+        raise PlanOptionError(
+            "plan(adopt=...) names address(es) the desired state does not manage (adopted objects are managed "
+            "from then on; declare read-only ones with external()): " + ", ".join(str(a) for a in unmanaged)
+        )
+    missing = [a for a in found if actual.lookup(a) is None]
+    if missing:
+        raise NothingToAdoptError(missing, [show_address(a) for a in missing])
+    # Already listed by its provider means already managed: adopting again is a no-op, so plans converge.
+    return {a for a in found if a not in actual.by_address}
+
+
+def _adoption(address: Address, found: Any, new: Any) -> Change:
+    """The change that takes ownership of ``found`` and then makes it match ``new`` (a REPLACE if it must be)."""
+    cls = type(new)
+    rt: ResourceType = type_of(cls)
+    if type(found) is not cls:
+        return Change(address, Action.REPLACE, found, new, rt.compared, rt.compared)
+    change = compare(address, rt, found, new) if not compiled(rt).same(found, new) else None
+    if change is None:
+        return Change(address, Action.ADOPT, found, new)
+    if change.action is Action.REPLACE:
+        return change
+    return Change(address, Action.ADOPT, found, change.after, change.changed_fields)
+
+
 def plan(
     desired: State,
     actual: State,
@@ -40,6 +79,7 @@ def plan(
     exclude: Iterable[Address | str | Ref[Any]] | None = None,
     max_deletes: int | None = None,
     last_applied: State | None = None,
+    adopt: Iterable[Address | str | Ref[Any]] | None = None,
 ) -> Plan:
     """Compute the plan that takes ``actual`` to ``desired``.
 
@@ -51,6 +91,13 @@ def plan(
     their dependents, and dependents are deleted before their dependencies; a
     create-before-delete replacement (docs/replacement.md) creates the new object
     first, then its dependents' changes, then deletes the old object.
+
+    External objects (``external(...)`` entries of ``desired``) are read, never
+    written: each must be in ``actual`` (``observe(providers, desired)`` reads
+    them), and the plan lists them in ``Plan.reads``. Adopted objects
+    (``adopt=``) are taken over: an ADOPT change per address found in
+    ``actual`` but not managed yet, with an update after it when the found
+    object differs from the desired one (docs/externals-and-adoption.md).
 
     Args:
         desired: the state to reach.
@@ -65,13 +112,22 @@ def plan(
             marked ``Origin.DRIFT`` (the world moved away from it),
             ``Origin.INTENT`` (the desired state changed) or ``Origin.BOTH``
             (see docs/rendering.md). It changes no action or step.
+        adopt: take these addresses of the desired state over: the objects found
+            there (``observe(providers, desired, adopt=...)`` reads them) are
+            adopted instead of created. An address whose object its provider
+            already lists is managed already and needs no adoption.
 
     Raises:
         TypeError: ``desired`` or ``actual`` is not a ``State``.
         PlanOptionError: a target or exclusion names an address in neither state,
+            an address to adopt is not a resource of the desired state, an object
+            found but not managed is desired without being adopted,
             ``max_deletes`` is not a non-negative int, or ``last_applied`` is not a State.
         AddressError: a target or exclusion is not an address.
         LifecycleError: a lifecycle option names a field or resource that does not exist.
+        MissingExternalError: an external object the desired state declares is
+            not in the actual state (all of them listed).
+        NothingToAdoptError: nothing was found at an address to adopt (all listed).
         ProtectedResourceError: the plan would delete or replace protected
             resources (all of them listed).
         PlanBudgetError: the plan deletes or replaces more than ``max_deletes`` resources.
@@ -88,6 +144,11 @@ def plan(
         )
     target_list = _addresses(targets, "targets", desired, actual) if targets is not None else None
     exclude_list = _addresses(exclude, "exclude", desired, actual) if exclude is not None else None
+    if desired.externals:
+        _check_externals(desired, actual)
+    adopting = _adopting(adopt, desired, actual) if adopt is not None else set()
+    # Objects the actual state holds without managing them: read externals, and objects found to adopt.
+    unmanaged = actual.externals
 
     des = desired.by_address
     act = actual.by_address
@@ -101,7 +162,18 @@ def plan(
     for address, new in des.items():
         old = act_get(address)
         if old is None:
-            changes[address] = Change(address, Action.CREATE, None, new)
+            found = unmanaged[address].value if unmanaged and address in unmanaged else None
+            if found is None:
+                changes[address] = Change(address, Action.CREATE, None, new)
+                continue
+            if address not in adopting:
+                raise PlanOptionError(
+                    f"{show_address(address)} exists but is not managed (it was read, not listed by "
+                    "its provider): pass it in plan(adopt=[...]) to take it over instead of creating it"
+                )
+            changes[address] = adoption = _adoption(address, found, new)
+            if adoption.action is Action.REPLACE:
+                replaced.append(address)
             continue
         matched += 1
         cls = type(new)
@@ -121,11 +193,16 @@ def plan(
             if change.action is Action.REPLACE:
                 replaced.append(address)
     if matched != len(act):
+        externals = desired.externals
         for address, old in act.items():
-            if address not in des:
+            # A listed object the desired state declares external is read, never deleted.
+            if address not in des and address not in externals:
                 changes[address] = Change(address, Action.DELETE, old, None)
     watchers = find_watchers(desired, actual)
     if replaced or watchers:
+        if adopting:
+            # The found objects are the "before" of their changes, as listed ones are.
+            act = {**{a: unmanaged[a].value for a in adopting}, **act}
         propagate_replacements(desired, act, changes, replaced, watchers)
         mark_create_before_delete(actual, changes)
     steps, hard, soft = step_graph(desired, actual, changes)

@@ -131,12 +131,16 @@ def _ref_replaced(
         changes[dependent] = Change(dependent, Action.REPLACE, old, new, fields, forced, refs)
     else:
         after = current.after if current is not None else new
-        changes[dependent] = Change(dependent, Action.UPDATE, old, after, fields, (), refs)
+        # An adoption stays one: its update now also moves the ref onto the replaced target.
+        action = Action.ADOPT if current is not None and current.action is Action.ADOPT else Action.UPDATE
+        changes[dependent] = Change(dependent, action, old, after, fields, (), refs)
     return True
 
 
 def _fires(trigger: Trigger, change: Change) -> bool:
     """Whether ``change`` (of the watched resource) fires ``trigger``."""
+    if change.action is Action.ADOPT and not change.changed_fields:
+        return False  # taking an object over changes nothing in it
     if trigger.path is None or change.action in (Action.CREATE, Action.DELETE):
         return True
     path = parse_path(trigger.path)

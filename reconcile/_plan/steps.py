@@ -30,6 +30,8 @@ def step_graph(
     # The step that creates or updates each address, and the step that deletes it.
     writer: dict[Address, Step] = {}
     deleter: dict[Address, Step] = {}
+    # The update that follows an adoption, and the ADOPT step it runs after.
+    adopted_first: dict[Step, Step] = {}
     for address, change in changes.items():
         action = change.action
         if action is Action.REPLACE:
@@ -42,6 +44,15 @@ def step_graph(
             d = make_step(address, Action.DELETE)
             steps.append(d)
             deleter[address] = d
+        elif action is Action.ADOPT:
+            taken = make_step(address, Action.ADOPT)
+            steps.append(taken)
+            writer[address] = taken
+            if change.changed_fields:
+                u = make_step(address, Action.UPDATE)
+                steps.append(u)
+                writer[address] = u
+                adopted_first[u] = taken
         else:
             s = make_step(address, Action.CREATE if action is Action.CREATE else Action.UPDATE)
             steps.append(s)
@@ -61,6 +72,8 @@ def step_graph(
         preds = [writer[t] for t in desired.dependencies(address) if t in writer]
         if address in deleter and not changes[address].create_before_delete:
             preds.append(deleter[address])
+        if adopted_first and s in adopted_first:
+            preds.append(adopted_first[s])
         if preds:
             hard[s] = preds
         if s[1] is Action.UPDATE:

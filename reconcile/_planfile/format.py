@@ -13,7 +13,7 @@ from typing import Any
 import attrs
 import cattrs
 
-from .._model import Address, resource_type, show_address, type_of
+from .._model import Address, External, resource_type, show_address, type_of
 from .._plan import Action, Change, Origin, Plan, Step, plan
 from .._state import State
 from ..errors import PlanFileError, ReconcileError, ResourceDefinitionError
@@ -69,8 +69,13 @@ def _write_resource(converter: cattrs.Converter, obj: Any) -> dict[str, Any]:
     return {"kind": type_of(type(obj)).kind, "fields": fields}
 
 
+def _external_values(plan: Plan) -> list[Any]:
+    return [e.value for state in (plan.desired, plan.actual) for e in state.externals.values() if e.value is not None]
+
+
 def _find_unsaveable(converter: cattrs.Converter, plan: Plan) -> PlanFileError:
-    for obj in (*plan.desired, *plan.actual, *(c.after for c in plan.changes.values() if c.after is not None)):
+    changed = (c.after for c in plan.changes.values() if c.after is not None)
+    for obj in (*plan.desired, *plan.actual, *changed, *_external_values(plan)):
         try:
             canonical(converter.unstructure(obj, type(obj)))
         except (TypeError, ValueError, Unsaveable, RecursionError):
@@ -91,18 +96,18 @@ def _fingerprint(converter: cattrs.Converter, objects: Mapping[Address, Any]) ->
 
 
 def touched(plan: Plan) -> list[Address]:
-    """The addresses a plan's steps act on, each once, in step order."""
-    return list(dict.fromkeys(s.address for s in plan.steps))
+    """The addresses a plan's steps act on, each once, in step order, then the external objects it reads."""
+    return list(dict.fromkeys([*(s.address for s in plan.steps), *plan.desired.externals]))
 
 
 def fingerprint(plan: Plan, converter: cattrs.Converter | None = None) -> str:
-    """A digest of the actual resources ``plan`` touches, as it was planned against (absent ones included).
+    """A digest of the actual resources ``plan`` touches and reads, as it was planned against (absent ones included).
 
     Two plans made against the same actual resources (at the addresses they
     touch) have the same fingerprint.
     """
     conv = converter or default_converter()
-    return _fingerprint(conv, {a: plan.actual.get(a) for a in touched(plan)})
+    return _fingerprint(conv, {a: plan.actual.lookup(a) for a in touched(plan)})
 
 
 def _sealed_text(body: Mapping[str, Any]) -> bytes:
@@ -151,6 +156,13 @@ def _write_change(converter: cattrs.Converter, change: Change, desired: State) -
     if change.origin is not None:
         entry["origin"] = change.origin.value
     return entry
+
+
+def _write_externals(converter: cattrs.Converter, state: State) -> list[dict[str, Any]]:
+    return [
+        {"address": str(a), "value": None if e.value is None else _write_resource(converter, e.value)}
+        for a, e in state.externals.items()
+    ]
 
 
 def _write_steps(plan: Plan) -> list[Any]:
@@ -222,6 +234,12 @@ def dumps(plan: Plan | State, *, converter: cattrs.Converter | None = None, key:
             "steps": _write_steps(plan),
             "after": _write_edges(plan),
         }
+        if plan.desired.externals or plan.actual.externals:
+            # Only when there are any, so plans without externals keep the layout older readers know.
+            body["externals"] = {
+                "desired": _write_externals(conv, plan.desired),
+                "actual": _write_externals(conv, plan.actual),
+            }
         # Through JSON once: the checksum must be the one loads computes from the text (int keys become strings).
         body = json.loads(canonical(body))
     except (TypeError, ValueError, Unsaveable, RecursionError):
@@ -310,7 +328,8 @@ _TOP_KEYS = (
     *("format", "version", "checksum", "fingerprint", "unchanged"),
     *("desired", "actual", "changes", "deferred", "steps", "after"),
 )
-_ACTIONS = {a.value: a for a in (Action.CREATE, Action.UPDATE, Action.REPLACE, Action.DELETE)}
+_ACTIONS = {a.value: a for a in (Action.CREATE, Action.UPDATE, Action.REPLACE, Action.DELETE, Action.ADOPT)}
+_EXTERNAL_KEYS = ("address", "value")
 
 
 def _redacted(problem: str) -> str:
@@ -408,10 +427,16 @@ class _Reader:
         if type(text) is not str or text not in _ACTIONS:
             if text == "noop":
                 raise _fail(where + ".action", "'noop' is not a change: unchanged addresses are only counted")
-            raise _fail(where + ".action", "expected one of 'create', 'update', 'replace', 'delete'")
+            raise _fail(where + ".action", "expected one of 'create', 'update', 'replace', 'delete', 'adopt'")
         action = _ACTIONS[text]
         shown = show_address(address)
         held_actual, held_desired = address in actual.by_address, address in desired.by_address
+        if action is Action.ADOPT and held_actual:
+            raise _fail(where + ".action", f"an adopt of {shown}, which its actual state already manages")
+        found = actual.externals.get(address)
+        if action is Action.ADOPT and (found is None or found.value is None):
+            raise _fail(where + ".action", f"an adopt of {shown}, which its actual state holds no found object for")
+        held_actual = held_actual or action is Action.ADOPT
         if action is Action.CREATE and held_actual:
             raise _fail(where + ".action", f"a create of {shown}, which its actual state already holds")
         if action is Action.DELETE and held_desired:
@@ -439,6 +464,27 @@ class _Reader:
                 )
         return address, action
 
+    def externals(self, data: Any, where: str) -> list[External[Any]]:
+        """The ``External`` entries of one state, each exactly as ``dumps`` writes it."""
+        if type(data) is not list:
+            raise _fail(where, f"expected a list, got {describe(data)}")
+        out = []
+        for i, item in enumerate(data):
+            at = f"{where}[{i}]"
+            _check_keys(item, at, _EXTERNAL_KEYS, "an external")
+            address = self.address(item["address"], at + ".address")
+            if address.kind not in self.classes:
+                raise _fail(
+                    at,
+                    f"no class given for kind {address.kind[:40]!r}; pass every resource class of the plan to loads()",
+                )
+            value = None if item["value"] is None else self.resource(item["value"], at + ".value")
+            if value is not None and type_of(type(value)).address(value) != address:
+                at_value = show_address(type_of(type(value)).address(value))
+                raise _fail(at + ".value", f"a resource at {at_value}, not at {show_address(address)}")
+            out.append(External(address, value))
+        return out
+
 
 def _opened(text: Any, secret: bytes | None, expected: str, reader: str) -> dict[str, Any]:
     """The checked top of a saved file of format ``expected``: format, version, signature and checksum."""
@@ -448,8 +494,7 @@ def _opened(text: Any, secret: bytes | None, expected: str, reader: str) -> dict
     doc = parse(text)
     if type(doc) is dict and doc.get("format") == (STATE_FORMAT if expected == PLAN_FORMAT else PLAN_FORMAT):
         raise PlanFileError(
-            f"this is a saved {other}, not a {label}: read it with "
-            f"{'loads_state' if other == 'state' else 'loads'}()"
+            f"this is a saved {other}, not a {label}: read it with {'loads_state' if other == 'state' else 'loads'}()"
         )
     if type(doc) is not dict or doc.get("format") != expected:
         raise PlanFileError(f'not a reconcile {label} file (expected "format": {expected!r})')
@@ -467,8 +512,7 @@ def _opened(text: Any, secret: bytes | None, expected: str, reader: str) -> dict
     if secret is not None:
         if signature is None:
             raise PlanFileError(
-                f"{label} file is not signed, but {reader}() was given a key: refusing it "
-                "(anyone could have edited it)"
+                f"{label} file is not signed, but {reader}() was given a key: refusing it (anyone could have edited it)"
             )
         expected_signature = _signature(doc, secret).encode()
         given = signature.encode() if type(signature) is str and signature.isascii() else b""
@@ -489,6 +533,11 @@ def _opened(text: Any, secret: bytes | None, expected: str, reader: str) -> dict
 def _parse(text: Any, secret: bytes | None) -> dict[str, Any]:
     doc = _opened(text, secret, PLAN_FORMAT, "loads")
     keys = (*_TOP_KEYS, "signature") if secret is not None else _TOP_KEYS
+    if "externals" in doc:
+        keys = (*keys, "externals")
+        _check_keys(doc["externals"], "externals", ("desired", "actual"), "the externals of both states")
+        if not doc["externals"]["desired"] and not doc["externals"]["actual"]:
+            raise PlanFileError("plan file: externals: empty, which dumps never writes (it leaves the key out)")
     _check_keys(doc, "", keys, "a plan file")
     for section in ("desired", "actual", "changes", "deferred", "steps", "after"):
         if type(doc[section]) is not list:
@@ -545,6 +594,9 @@ def loads(
 def _read(reader: _Reader, doc: dict[str, Any]) -> Plan:
     desired_objs = [reader.resource(d, f"desired[{i}]") for i, d in enumerate(doc["desired"])]
     actual_objs = [reader.resource(d, f"actual[{i}]") for i, d in enumerate(doc["actual"])]
+    if "externals" in doc:
+        desired_objs += reader.externals(doc["externals"]["desired"], "externals.desired")
+        actual_objs += reader.externals(doc["externals"]["actual"], "externals.actual")
     try:
         desired = State(desired_objs)
     except ReconcileError as exc:
@@ -569,8 +621,10 @@ def _read(reader: _Reader, doc: dict[str, Any]) -> Plan:
                 origins[address] = origin
     if origins and len(origins) != len(seen):
         raise _fail("changes", "some changes have an origin and some do not; dumps writes it on all or none")
+    # Objects found but not managed, at addresses the desired state manages, can only have been adopted.
+    adopted = [a for a in desired.by_address if a in actual.externals]
     try:
-        expected = plan(desired, actual, targets=sections["changes"])
+        expected = plan(desired, actual, targets=sections["changes"], adopt=adopted)
     except ReconcileError as exc:
         raise PlanFileError(f"plan file: its own states do not give a plan: {exc}") from None
     if origins:
@@ -652,9 +706,7 @@ def _contradiction(name: str, given: Any, want: Any, change: Change, expected: P
 
     def addresses(value: Any) -> str:
         items = value if isinstance(value, list) else [] if value is None else [value]
-        return (
-            "[" + ", ".join(show_address(Address.parse(a)) for a in items) + "]"
-        )
+        return "[" + ", ".join(show_address(Address.parse(a)) for a in items) + "]"
 
     if name in ("changed_fields", "replace_fields"):
         if isinstance(given, list) and all(type(f) is str for f in given):
@@ -740,9 +792,12 @@ def _dumps_state(state: State, conv: cattrs.Converter, secret: bytes | None) -> 
             "version": STATE_FORMAT_VERSION,
             "resources": [_write_resource(conv, obj) for obj in objects],
         }
+        if state.externals:
+            # Only when there are any, so states without externals keep the layout older readers know.
+            body["externals"] = sorted(_write_externals(conv, state), key=lambda e: e["address"])
         body = json.loads(canonical(body))
     except (TypeError, ValueError, Unsaveable, RecursionError):
-        for obj in objects:
+        for obj in (*objects, *(e.value for e in state.externals.values() if e.value is not None)):
             try:
                 canonical(conv.unstructure(obj, type(obj)))
             except (TypeError, ValueError, Unsaveable, RecursionError):
@@ -792,11 +847,18 @@ def loads_state(
         raise PlanFileError(f"allow_dangling must be True or False, got {type(allow_dangling).__name__}")
     try:
         doc = _opened(text, _key_bytes(key), STATE_FORMAT, "loads_state")
-        _check_keys(doc, "", (*_STATE_KEYS, "signature") if key is not None else _STATE_KEYS, "a state file")
+        keys = (*_STATE_KEYS, "signature") if key is not None else _STATE_KEYS
+        _check_keys(doc, "", (*keys, "externals") if "externals" in doc else keys, "a state file")
         if type(doc["resources"]) is not list:
             raise _fail("resources", f"expected a list, got {describe(doc['resources'])}")
         reader = _Reader(conv, classes)
         objects = [reader.resource(d, f"resources[{i}]") for i, d in enumerate(doc["resources"])]
+        externals = reader.externals(doc["externals"], "externals") if "externals" in doc else []
+        if "externals" in doc and not externals:
+            raise _fail("externals", "empty, which dumps never writes (it leaves the key out)")
+        ext_names = [str(e.address) for e in externals]
+        if ext_names != sorted(ext_names):
+            raise _fail("externals", "not in address order, as dumps writes them")
     except PlanFileError as exc:
         # The readers shared with plan files word their problems for a "plan file".
         text_ = str(exc)
@@ -804,7 +866,7 @@ def loads_state(
     except RecursionError:
         raise PlanFileError("state file: values nest too deeply to be read") from None
     try:
-        state = State(objects, allow_dangling=allow_dangling)
+        state = State([*externals, *objects], allow_dangling=allow_dangling)
     except ReconcileError as exc:
         raise PlanFileError(f"state file: not a valid state: {exc}") from None
     names = [str(type_of(type(o)).address(o)) for o in objects]

@@ -14,6 +14,7 @@ _COLOURS = {
     "update": ("#fff3bf", "#e67700"),
     "delete": ("#ffe3e3", "#c92a2a"),
     "replace": ("#e5dbff", "#5f3dc4"),
+    "adopt": ("#d0ebff", "#1971c2"),
     "deferred": ("#f1f3f5", "#868e96"),
     "resource": ("#e7f5ff", "#1864ab"),
 }

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .._model import ResourceType, type_of
+from .._model import Address, ResourceType, type_of
 from .._plan import Action, Change, Origin, Plan
 from .._state import State
 from .shown import address_json, value_json
@@ -64,12 +64,20 @@ def _json_change(change: Change) -> dict[str, Any]:
     return out
 
 
+def _json_read(address: Address, obj: Any) -> dict[str, Any]:
+    rt: ResourceType = type_of(type(obj))
+    fields = {name: value_json(getattr(obj, name), name in rt.sensitive) for name in (*rt.spec, *rt.computed)}
+    return {"address": address_json(address), "kind": address.kind, "action": "read", "fields": fields}
+
+
 def plan_json(plan: Plan) -> str:
     ids = {s: i for i, s in enumerate(plan.steps)}
     counts = plan.summary()
     actions = (Action.CREATE, Action.UPDATE, Action.REPLACE, Action.DELETE, Action.NOOP)
     summary: dict[str, Any] = {a.value: counts[a] for a in actions}
     summary["deferred"] = len(plan.deferred)
+    summary["adopt"] = counts[Action.ADOPT]
+    summary["read"] = len(plan.desired.externals)
     origins = [c.origin for c in plan.changes.values() if c.origin is not None]
     if origins:
         # Only for a plan made with last_applied, as each change's "origin".
@@ -77,6 +85,7 @@ def plan_json(plan: Plan) -> str:
     doc = {
         "format_version": JSON_FORMAT_VERSION,
         "summary": summary,
+        "reads": [_json_read(address, obj) for address, obj in plan.reads.items()],
         "changes": [_json_change(c) for c in plan.changes.values()],
         "deferred": [
             {"address": address_json(c.address), "kind": c.address.kind, "action": c.action.value}
@@ -110,5 +119,8 @@ def state_json(state: State) -> str:
                 "depends_on": [address_json(d) for d in state.dependencies(address)],
             }
         )
-    doc = {"format_version": JSON_FORMAT_VERSION, "resources": resources}
+    externals = [
+        {"address": address_json(a), "kind": a.kind, "read": e.value is not None} for a, e in state.externals.items()
+    ]
+    doc = {"format_version": JSON_FORMAT_VERSION, "resources": resources, "externals": externals}
     return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"

@@ -22,7 +22,8 @@ def render(obj: Plan | State, format: str = "text") -> str:
 
     * ``"text"``: a review of the plan, changes in apply order. Markers: ``+``
       create, ``~`` update, ``-/+`` replace (delete, then create), ``+/-``
-      create-before-delete replace, ``-`` delete. Changed fields show
+      create-before-delete replace, ``-`` delete, ``=>`` adopt; external
+      objects the plan reads (never writes) show ``<=``. Changed fields show
       ``before -> after``; unchanged resources are counted, not listed;
       deferred changes (``targets`` / ``exclude``) are listed at the end.
     * ``"json"``: a stable document for CI bots and review tools (layout in

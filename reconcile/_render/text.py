@@ -9,12 +9,19 @@ from .shown import KNOWN_AFTER_APPLY, address_text, value_text
 
 
 def summary_line(plan: Plan) -> str:
-    """``Plan: 1 to create, 2 to update, 0 to replace, 1 to delete, 5 unchanged.`` (and ``, N deferred``)."""
+    """``Plan: 1 to create, 2 to update, 0 to replace, 1 to delete, 5 unchanged.``
+
+    Then ``, N deferred``; adoptions (``, N to adopt``, after the deletes) and
+    external reads (``, N read``) are shown when there are any.
+    """
     s = plan.summary()
+    adopt = f", {s[Action.ADOPT]} to adopt" if s[Action.ADOPT] else ""
     deferred = f", {len(plan.deferred)} deferred" if plan.deferred else ""
+    reads = f", {len(plan.desired.externals)} read" if plan.desired.externals else ""
     return (
         f"Plan: {s[Action.CREATE]} to create, {s[Action.UPDATE]} to update, "
-        f"{s[Action.REPLACE]} to replace, {s[Action.DELETE]} to delete, {s[Action.NOOP]} unchanged{deferred}."
+        f"{s[Action.REPLACE]} to replace, {s[Action.DELETE]} to delete{adopt}, "
+        f"{s[Action.NOOP]} unchanged{deferred}{reads}."
     )
 
 
@@ -90,6 +97,9 @@ def _change_lines(change: Change) -> list[str]:
         head += " " + _ORIGIN_TAGS[change.origin]
     if change.action is Action.REPLACE:
         head += _replace_note(change)
+    elif change.action is Action.ADOPT:
+        then = f"; then update {', '.join(change.changed_fields)}" if change.changed_fields else ""
+        head += f"  (adopt: exists, not managed yet{then})"
     lines = [head]
     obj = change.after if change.after is not None else change.before
     rt: ResourceType = type_of(type(obj))
@@ -100,7 +110,7 @@ def _change_lines(change: Change) -> list[str]:
             lines.append(f"      {name}: {value_text(getattr(obj, name), name in hidden)}")
         for name in rt.computed:
             lines.append(f"      {name}: {KNOWN_AFTER_APPLY}")
-    elif change.action in (Action.UPDATE, Action.REPLACE):
+    elif change.action in (Action.UPDATE, Action.REPLACE, Action.ADOPT):
         replaced_refs = {address_text(a) for a in change.replaced_refs}
         for name in change.changed_fields:
             old = getattr(change.before, name, None)
@@ -123,13 +133,28 @@ def _change_lines(change: Change) -> list[str]:
     return lines
 
 
+def _read_lines(plan: Plan) -> list[str]:
+    """``<=`` lines for the external objects a plan reads (never written), with their values as read."""
+    lines = []
+    for address, obj in plan.reads.items():
+        lines.append(f"<= {address_text(address)}  (external: read, never changed)")
+        rt: ResourceType = type_of(type(obj))
+        for name in (*rt.spec, *rt.computed):
+            lines.append(f"      {name}: {value_text(getattr(obj, name), name in rt.sensitive)}")
+    return lines
+
+
 def plan_text(plan: Plan) -> str:
+    reads = _read_lines(plan) if plan.desired.externals else []
     if plan.is_empty and not plan.deferred:
-        return summary_line(plan) + "\nNo changes: the actual state matches the desired state.\n"
+        tail = "\n" + "\n".join(reads) + "\n" if reads else ""
+        return summary_line(plan) + "\nNo changes: the actual state matches the desired state.\n" + tail
     lines = [summary_line(plan)]
     origins = origin_line(plan)
     if origins is not None:
         lines.append(origins)
+    if reads:
+        lines += ["", *reads]
     if plan.changes:
         lines.append("")
     for change in review_order(plan):
@@ -149,4 +174,6 @@ def state_text(state: State) -> str:
         lines.append(f"  {address_text(address)}")
         for name in (*rt.spec, *rt.computed):
             lines.append(f"      {name}: {value_text(getattr(obj, name), name in rt.sensitive)}")
+    for address, ext in state.externals.items():
+        lines.append(f"  <= {address_text(address)}  (external{'' if ext.value is not None else ', not read'})")
     return "\n".join(lines) + "\n"

@@ -45,7 +45,7 @@ class StepRecord:
         apply_id: the apply it belongs to.
         seq: its position among the apply's records.
         address: the address acted on.
-        op: CREATE, UPDATE or DELETE.
+        op: CREATE, UPDATE, DELETE or ADOPT.
         attempt: 1 for the first try of the step.
         idempotency_key: the key the provider saw as ``ctx.idempotency_key``.
         status: ``"pending"`` (no outcome yet), ``"succeeded"``, ``"failed"``, ``"not_started"``

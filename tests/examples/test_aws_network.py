@@ -10,6 +10,8 @@ import reconcile as rc
 from examples import aws_network as aws
 from tests.support.moto import moto_server, reset_moto
 
+HANDMADE_ARN = "arn:aws:s3:::handmade"
+
 
 @pytest.fixture(scope="module")
 def endpoint() -> Iterator[str]:
@@ -99,3 +101,67 @@ def test_security_group_rules_in_any_order_converge_against_the_api_order(world)
         "ingress[0]: removed 'tcp:22:10.0.0.0/8'"
     ]
     converge(desired, world)
+
+
+def test_a_subnet_in_the_default_vpc_reads_the_vpc_and_never_writes_it(world, endpoint):
+    ec2 = aws.session_clients(endpoint)["ec2"]
+    default_vpc = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"][0]
+    default = rc.external(aws.Vpc, "default")
+    desired = rc.State([default, aws.Subnet("extra", default.ref, "172.31.200.0/24", "us-east-1a")])
+    plan = rc.plan(desired, rc.observe(world, desired))
+    assert [str(s) for s in plan.steps] == ["create subnet/extra"]
+    assert plan.reads[rc.Address("vpc", "default")].vpc_id == default_vpc["VpcId"]
+    assert "<= vpc/default  (external: read, never changed)" in rc.render(plan)
+    result = rc.apply(plan, world)
+    assert result.ok, result.errors
+    subnet = ec2.describe_subnets(SubnetIds=[result.state["subnet/extra"].subnet_id])["Subnets"][0]
+    assert subnet["VpcId"] == default_vpc["VpcId"]
+    assert rc.plan(desired, rc.observe(world, desired)).is_empty
+    # Tearing the stack down deletes the subnet only: the default VPC is not the stack's.
+    converge(rc.State(), world)
+    assert ec2.describe_vpcs(VpcIds=[default_vpc["VpcId"]])["Vpcs"][0]["CidrBlock"] == default_vpc["CidrBlock"]
+
+
+def test_a_missing_external_vpc_is_a_typed_error(world):
+    ghost = rc.external(aws.Vpc, "ghost")
+    desired = rc.State([ghost, aws.Subnet("a", ghost.ref, "10.0.1.0/24")])
+    with pytest.raises(rc.MissingExternalError, match="vpc/ghost"):
+        rc.plan(desired, rc.observe(world, desired))
+
+
+def test_a_bucket_made_by_hand_is_adopted_then_managed(world, endpoint):
+    s3 = aws.session_clients(endpoint)["s3"]
+    s3.create_bucket(Bucket="handmade")
+    s3.put_bucket_tagging(Bucket="handmade", Tagging={"TagSet": [{"Key": "owner", "Value": "alice"}]})
+    assert "bucket/handmade" not in rc.observe(world)  # list() sees the stack's buckets only
+    desired = rc.State([aws.Bucket("handmade", versioning=True, tags={"owner": "alice"})])
+    adopt = ["bucket/handmade"]
+    plan = rc.plan(desired, rc.observe(world, desired, adopt=adopt), adopt=adopt)
+    assert [(str(c.address), c.action, c.changed_fields) for c in plan] == [
+        ("bucket/handmade", rc.Action.ADOPT, ("versioning",))
+    ]
+    assert [str(s) for s in plan.steps] == ["adopt bucket/handmade", "update bucket/handmade"]
+    assert "=> bucket/handmade" in rc.render(plan) and "1 to adopt" in rc.render(plan)
+    result = rc.apply(plan, world)
+    assert result.ok, result.errors
+    assert result.adopted == (rc.Address("bucket", "handmade"),)
+    tags = {t["Key"]: t["Value"] for t in s3.get_bucket_tagging(Bucket="handmade")["TagSet"]}
+    assert tags == {"owner": "alice", aws.STACK_TAG: "t1"}
+    assert s3.get_bucket_versioning(Bucket="handmade")["Status"] == "Enabled"
+    # Owned now: observe lists it, the same adopt= is a no-op, and a later change is a plain update.
+    assert rc.observe(world)["bucket/handmade"] == aws.Bucket("handmade", True, {"owner": "alice"}, arn=HANDMADE_ARN)
+    assert rc.plan(desired, rc.observe(world, desired, adopt=adopt), adopt=adopt).is_empty
+    changed = rc.State([aws.Bucket("handmade", versioning=True, tags={"owner": "bob"})])
+    later = rc.plan(changed, rc.observe(world))
+    assert [(str(c.address), c.action) for c in later] == [("bucket/handmade", rc.Action.UPDATE)]
+    converge(changed, world)
+    assert {t["Key"]: t["Value"] for t in s3.get_bucket_tagging(Bucket="handmade")["TagSet"]}["owner"] == "bob"
+
+
+def test_a_bucket_another_stack_owns_is_not_adopted(world, endpoint):
+    converge(rc.State([aws.Bucket("shared")]), aws.providers(endpoint, stack="t2"))
+    desired = rc.State([aws.Bucket("shared")])
+    plan = rc.plan(desired, rc.observe(world, desired, adopt=["bucket/shared"]), adopt=["bucket/shared"])
+    result = rc.apply(plan, world)
+    assert result.failed == (rc.Step("bucket/shared", rc.Action.ADOPT),)
+    assert "belongs to stack 't2'" in str(result.errors[rc.Step("bucket/shared", rc.Action.ADOPT)])

@@ -31,7 +31,14 @@ def test_create_update_delete_noop():
     )
     p = rc.plan(desired, actual)
     assert actions(p) == {"network/core": Action.UPDATE, "network/new": Action.CREATE, "network/old": Action.DELETE}
-    assert p.summary() == {Action.NOOP: 1, Action.CREATE: 1, Action.UPDATE: 1, Action.REPLACE: 0, Action.DELETE: 1}
+    assert p.summary() == {
+        Action.NOOP: 1,
+        Action.CREATE: 1,
+        Action.UPDATE: 1,
+        Action.REPLACE: 0,
+        Action.DELETE: 1,
+        Action.ADOPT: 0,
+    }
     assert p.change("network/same").action is Action.NOOP
     assert p.change("network/core").changed_fields == ("tags",)
 

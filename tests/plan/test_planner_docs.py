@@ -20,6 +20,7 @@ PAGES = [
     "saved-plans.md",
     "rendering.md",
     "values.md",
+    "externals-and-adoption.md",
 ]
 
 _BLOCK = re.compile(r"^```(\w+)\n(.*?)^```$", re.S | re.M)

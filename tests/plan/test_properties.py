@@ -128,7 +128,8 @@ def test_generated_pairs_cover_every_action() -> None:
             seen.add(Action.NOOP)
 
     collect()
-    assert seen == set(Action)
+    # ADOPT needs plan(adopt=...) and an object found but not managed: tests/plan/test_externals.py.
+    assert seen == set(Action) - {Action.ADOPT}
 
 
 class Strict(Recording):

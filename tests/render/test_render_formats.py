@@ -58,7 +58,7 @@ def test_json_is_a_documented_stable_document() -> None:
     text = rc.render(plan, format="json")
     assert text == rc.render(plan, "json")
     doc = json.loads(text)
-    assert list(doc) == ["format_version", "summary", "changes", "deferred", "steps"]
+    assert list(doc) == ["format_version", "summary", "reads", "changes", "deferred", "steps"]
     assert doc["format_version"] == 1
     assert list(doc["summary"].items()) == [
         ("create", 2),
@@ -67,6 +67,8 @@ def test_json_is_a_documented_stable_document() -> None:
         ("delete", 0),
         ("noop", 0),
         ("deferred", 0),
+        ("adopt", 0),
+        ("read", 0),
     ]
     server = doc["changes"][1]
     assert server["address"] == "server/web" and server["kind"] == "server" and server["action"] == "create"

@@ -97,7 +97,8 @@ def test_state_pairs_cover_every_action():
 
     sample()
     total = sum(counts.values())
-    for action in rc.Action:
+    # ADOPT needs plan(adopt=...) over objects found but not managed, which state pairs do not model.
+    for action in set(rc.Action) - {rc.Action.ADOPT}:
         assert counts[action] >= total * 0.05, (action, counts)
 
 

@@ -76,5 +76,6 @@ def test_user_code_runs() -> None:
     from tests.typing import user_code
 
     assert user_code.run()
+    assert user_code.with_external()
     hop = user_code.chain_kind()
     assert hop.__name__ == "Hop"

@@ -109,3 +109,17 @@ def run() -> bool:
     rc.check_fresh(plan, providers)
     result = rc.apply(plan, providers)
     return result.ok and rc.plan(desired(), rc.observe(providers)).is_empty
+
+
+def with_external() -> bool:
+    """An external object, read and never written: its ``ref`` is a ``Ref`` of its class."""
+    shared: rc.External[Network] = rc.external(Network, "shared")
+    to_shared: rc.Ref[Network] = shared.ref
+    desired = rc.State([shared, Server("app", to_shared, "small")])
+    providers: rc.Providers = {
+        "network": InMemoryProvider(Network, [Network("shared", "10.9.0.0/16", network_id="n-9")]),
+        "server": ServerProvider(Server),
+    }
+    plan = rc.plan(desired, rc.observe(providers, desired), adopt=())
+    found: Network | None = rc.external(Network("shared", "10.9.0.0/16")).value
+    return rc.apply(plan, providers).ok and found is not None
