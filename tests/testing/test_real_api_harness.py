@@ -248,12 +248,24 @@ class WeightedMachine(ReconcileMachine):
         return {"net": CountingNets(), "block": CountingBlocks()}
 
 
-def test_weights_favour_a_kind_and_factories_keep_the_machine_s_worlds_valid():
+def test_factories_keep_the_machine_s_worlds_valid_as_nets_are_replaced():
     CountingNets.created.clear()
     CountingBlocks.created.clear()
-    # A net replaced with a new CIDR takes its blocks along: their CIDRs are drawn again inside it.
+    # Blocks refuse a CIDR outside their net or overlapping another: a net replaced
+    # with a new CIDR takes its blocks along, their CIDRs drawn again inside it.
     run_state_machine_as_test(WeightedMachine, settings=settings(FEW, max_examples=25, stateful_step_count=15))
-    assert len(CountingBlocks.created) > len(CountingNets.created) > 0
+    assert CountingBlocks.created and CountingNets.created
+
+
+def test_a_kind_of_weight_zero_is_never_created():
+    class NoBlocks(WeightedMachine):
+        weights: ClassVar[dict[str, float]] = {"net": 1, "block": 0}
+
+    CountingNets.created.clear()
+    CountingBlocks.created.clear()
+    run_state_machine_as_test(NoBlocks, settings=settings(FEW, max_examples=10, stateful_step_count=10))
+    assert CountingNets.created
+    assert CountingBlocks.created == []
 
 
 def test_weights_name_kinds_of_the_machine():
