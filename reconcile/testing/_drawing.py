@@ -257,11 +257,12 @@ def new_resource(
     used: set[Address],
     world: World = NOWHERE,
     weights: Mapping[str, float] | None = None,
+    depends_on: bool = True,
 ) -> Any | None:
     """A fresh resource at an unused address, refs into ``pool``; ``None`` if none could be made.
 
     ``world`` is what factories see; ``weights`` (by kind, default 1) make some
-    kinds more likely than others.
+    kinds more likely than others; ``depends_on=False`` draws no ``depends_on``.
     """
     ready = [r for r in recipes if r.blocker(pool) is None]
     if weights is not None:
@@ -279,7 +280,7 @@ def new_resource(
         address = recipe.rt.address(obj)
         if address not in used:
             used.add(address)
-            deps = draw_depends_on(draw, pool)
+            deps = draw_depends_on(draw, pool) if depends_on else ()
             return attrs.evolve(obj, depends_on=deps) if deps else obj
     return None
 

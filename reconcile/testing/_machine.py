@@ -90,8 +90,9 @@ class ReconcileMachine(RuleBasedStateMachine):
       ``replace_on_change`` fields change), or loses one nothing depends on.
       Resources are drawn as by :func:`states`, refs pointing inside the state.
     - ``drift``: the world changes behind the library's back, through the
-      providers themselves: an object is edited, deleted (one nothing depends
-      on) or created by hand. An exception from these calls propagates as is.
+      providers themselves: an object is edited (kinds with a field that
+      changes in place), deleted (one nothing depends on) or created by hand
+      (with no ``depends_on``). An exception from these calls propagates as is.
     - ``reconcile_with_faults``: observe, plan and apply through a
       :class:`FaultInjector` with transient errors, permanent failures for some
       addresses and perhaps a :class:`SimulatedCrash`; the apply may fail part
@@ -304,7 +305,10 @@ class ReconcileMachine(RuleBasedStateMachine):
             address = data.draw(st.sampled_from(leaves), label="deleted")
             self.providers[address.kind].delete(world[address], Context(Step(address, Action.DELETE), lookup))
         else:
-            obj = new_resource(data.draw, self.recipes, pool, set(world.addresses), factories, self.weights)
+            # No depends_on: it is planning metadata, which nobody sets on an object made by hand.
+            obj = new_resource(
+                data.draw, self.recipes, pool, set(world.addresses), factories, self.weights, depends_on=False
+            )
             if obj is not None:
                 address = address_of(obj)
                 self.providers[address.kind].create(obj, Context(Step(address, Action.CREATE), lookup))
