@@ -23,13 +23,16 @@ from ._model import (
     show_value,
     type_of,
 )
-from ._typecheck import compiled, field_checks
+from ._typecheck import CONTAINS_ITSELF, MAX_DEPTH, NESTING, Compiled, compiled, field_checks, nesting
 from .errors import (
     CycleError,
     DanglingRefError,
     DuplicateAddressError,
     FieldTypeError,
     InvalidStateError,
+    NestingError,
+    ResourceDefinitionError,
+    StateInputError,
     StateProblem,
 )
 
@@ -37,21 +40,66 @@ _EMPTY: tuple[Address, ...] = ()
 _PATH_KEY = re.compile(r"\[((?:[^\[\]]|'[^']*')*)\]")
 
 
+def _resource_list(resources: Any) -> list[Any] | tuple[Any, ...]:
+    """The items given to ``State()``, as a list; anything but an iterable of them is refused."""
+    if isinstance(resources, (list, tuple)):
+        return resources
+    if isinstance(resources, (str, bytes, Mapping)) or is_resource(resources):
+        what = "a resource" if is_resource(resources) else type(resources).__name__
+        raise StateInputError(f"State() takes an iterable of resources (a list, a tuple ...), got {what}")
+    try:
+        items = iter(resources)
+    except TypeError:
+        raise StateInputError(
+            f"State() takes an iterable of resources (a list, a tuple ...), got {type(resources).__name__}"
+        ) from None
+    return list(items)
+
+
+def _refuse(item: Any) -> None:
+    """Raise the error for an item of a ``State`` that is not a resource instance."""
+    if isinstance(item, type) and is_resource(item):
+        raise ResourceDefinitionError(
+            f"State() takes resource instances, got the class {item.__qualname__} "
+            f"(kind {resource_type(item).kind!r}) itself"
+        )
+    resource_type(item)
+    raise ResourceDefinitionError(f"{type(item).__name__} is not a resource instance")  # pragma: no cover
+
+
 def _field_problem(address: Address, rt: ResourceType, name: str, err: str, value: Any) -> FieldTypeError:
+    sensitive = name in rt.sensitive
+    if err in (NESTING, CONTAINS_ITSELF):
+        return NestingError(
+            address,
+            name,
+            MAX_DEPTH,
+            REDACTED if sensitive else value,
+            contains_itself=err == CONTAINS_ITSELF,
+            shown=(show_address(address),),
+        )
     path, _, expected = err.partition("\x00")
-    shown: Any = value
-    if name in rt.sensitive:
+    if sensitive:
         # The keys of a sensitive dict are as secret as its values: the path stops at
         # the field, so the message names the field's whole annotation.
-        shown = REDACTED
         if path:
             hint = rt.type_hints().get(name, Any)
             expected = hint.__name__ if type(hint) is type else repr(hint).replace("typing.", "")
-            path = ""
-    elif path:
+        return FieldTypeError(address, name, expected, REDACTED, shown=(show_address(address), REDACTED))
+    inside, is_key, in_key = path.partition(" (key)")
+    shown: Any
+    if is_key:
+        # A dict key of the wrong type: the key is blamed (the path names the
+        # dict) and shown, not the value stored under it.
+        segments = list(_PATH_KEY.finditer(inside))
+        holder = inside[: segments[-1].start()] if segments else inside
+        mapping = _nested_value(value, holder)
+        text = segments[-1].group(1) if segments else ""
+        key = next((k for k in mapping if repr(k) == text), text) if isinstance(mapping, Mapping) else text
+        field, shown = name + bound(holder + " (key)" + in_key), _nested_value(key, in_key)
+    else:
         # Walk to the nested offender so the message shows the value that is wrong.
-        shown = _nested_value(value, path)
-    field = name + bound(path.replace(" (key)", ""))
+        field, shown = name + bound(path), _nested_value(value, path) if path else value
     return FieldTypeError(address, field, expected, shown, shown=(show_address(address), show_value(shown)))
 
 
@@ -120,21 +168,18 @@ def _kinds_cyclic(edges: set[tuple[str, str]]) -> bool:
     return bool(topological_order(kinds, preds)[1])
 
 
-def _replay(
-    by_address: dict[Address, Any], raw: dict[Address, tuple[Address, ...]]
-) -> tuple[dict[Address, tuple[Address, ...]], dict[Address, None]]:
+def _unsettled(by_address: dict[Address, Any]) -> dict[Address, tuple[Address, ...]]:
     """Which resources ref an address not before them, as if the refs had been looked up while reading."""
     seen: set[Address] = set()
-    unsettled: dict[Address, None] = {}
-    for address in by_address:
-        targets = raw.get(address)
-        if targets:
-            for target in targets:
-                if target not in seen or target in unsettled:
-                    unsettled[address] = None
-                    break
+    unsettled: dict[Address, tuple[Address, ...]] = {}
+    for address, obj in by_address.items():
+        targets = _targets(obj)
+        for target in targets:
+            if target not in seen or target in unsettled:
+                unsettled[address] = targets
+                break
         seen.add(address)
-    return {a: targets if a in unsettled else _linked(targets, by_address) for a, targets in raw.items()}, unsettled
+    return unsettled
 
 
 def _linked(targets: tuple[Address, ...], by_address: dict[Address, Any]) -> tuple[Address, ...]:
@@ -173,8 +218,11 @@ def _targets(obj: Any) -> tuple[Address, ...]:
 
 def _refs_of(rt: ResourceType, obj: Any) -> Iterator[tuple[str, Address]]:
     for name in rt.ref_fields():
-        for path, r in iter_refs(getattr(obj, name), name):
-            yield path, r.address
+        value = getattr(obj, name)
+        # A value nested too deep (refused by its check) is not walked: it may contain itself.
+        if nesting(value) is None:
+            for path, r in iter_refs(value, name):
+                yield path, r.address
     for target in obj.depends_on:
         yield "depends_on", target
 
@@ -203,36 +251,45 @@ class State:
         ResourceDefinitionError: an item is not a resource.
     """
 
-    __slots__ = ("_by_address", "_dependents", "_externals", "_graph")
+    __slots__ = ("_addresses", "_allow_dangling", "_by_address", "_externals", "_links", "_position", "_reverse")
 
     _by_address: dict[Address, Any]
-    # The dependency edges, only to addresses in the state; ``None`` until first
-    # needed when they could be left for later (see ``_deps``).
-    _graph: dict[Address, tuple[Address, ...]] | None
-    # Built on first use; lists, turned into tuples per call (most are never asked for).
-    _dependents: dict[Address, list[Address]] | None
+    # Kept so the states derived from this one (``with_resources``, ``without``) accept what it accepted.
+    _allow_dangling: bool
+    # The dependency edges, between positions in ``_by_address`` (its insertion
+    # order): a tuple of ints holds no object the garbage collector tracks, so it
+    # stops looking at it, where a tuple of addresses would be walked by every
+    # full collection. ``None`` until first needed when they could be left for
+    # later (see ``_edges``). Keys are in ascending order.
+    _links: dict[int, tuple[int, ...]] | None
+    # Position of each address, and address at each position; built on first use
+    # (``_position`` while linking).
+    _position: dict[Address, int] | None
+    _addresses: list[Address] | None
+    # The reverse edges, on first use: the dependents of position ``i`` are
+    # ``sources[starts[i]:starts[i + 1]]``.
+    _reverse: tuple[list[int], list[int]] | None
     _externals: dict[Address, External[Any]]
 
     def __init__(self, resources: Iterable[Any] = (), *, allow_dangling: bool = False) -> None:
-        objs = resources if isinstance(resources, (list, tuple)) else list(resources)
+        objs = _resource_list(resources)
         classes = dict.fromkeys(map(type, objs))
         problems: list[StateProblem] = []
         externals: dict[Address, External[Any]] = {}
         if External in classes:
             objs, externals = _split_externals(objs, problems)
             del classes[External]
-        scanners: dict[type, Any] = {}
-        checkers: dict[type, Any] = {}
+        fns_of: dict[type, Compiled] = {}
         # Which kinds may ref which, from the annotations (``known_kinds`` is
         # False when some class has refs of any kind: linking is eager then).
         kind_edges: set[tuple[str, str]] = set()
         known_kinds = True
         for cls in classes:
-            # For a class that is no resource, the first such item gets the error.
-            rt = type_of(cls) if is_resource(cls) else resource_type(next(o for o in objs if type(o) is cls))
-            fns = compiled(rt)
-            scanners[cls] = fns.scan
-            checkers[cls] = fns.check
+            if not is_resource(cls):
+                # The first such item gets the error.
+                _refuse(next(o for o in objs if type(o) is cls))
+            rt = type_of(cls)
+            fns = fns_of[cls] = compiled(rt)
             if fns.ref_kinds is None:
                 known_kinds = False
             else:
@@ -240,19 +297,34 @@ class State:
         # An observed state whose kinds cannot form a cycle needs no ref lookups
         # now: which refs land inside the state is worked out on first use.
         lazy = allow_dangling and known_kinds and not _kinds_cyclic(kind_edges)
+        # Another observed state looks its refs up (to find what could be on a
+        # cycle) but keeps no edges: a controller observes on every tick, and
+        # every object kept is one more for the garbage collector to walk.
+        mode = "check" if lazy else "settle" if allow_dangling else "link"
+        keep = mode == "link"
+        runs = {cls: fns.run[mode] for cls, fns in fns_of.items()}
         by_address: dict[Address, Any] = {}
-        deps: dict[Address, tuple[Address, ...]] = {}
+        position: dict[Address, int] = {}
+        links: dict[int, tuple[int, ...]] = {}
         # Resources with a ref to an address not seen yet (later in the input, or
-        # missing): their refs are settled once every address is known, and only
-        # they, and what depends on them, can be on a cycle.
-        unsettled: dict[Address, None] = {}
+        # missing), with their targets: their refs are settled once every address
+        # is known, and only they, and what depends on them, can be on a cycle.
+        unsettled: dict[Address, tuple[Address, ...]] = {}
         explicit_kinds: set[tuple[str, str]] = set()
-        if lazy:
-            for obj in objs:
-                address, explicit = checkers[type(obj)](obj)
-                size = len(by_address)
-                by_address.setdefault(address, obj)
-                if len(by_address) == size:
+        i, n = 0, len(objs)
+        while i < n:
+            # The generated loop takes every resource it can; the one it stops
+            # at (another class aside) goes the generic way below.
+            obj = objs[i]
+            j = runs[type(obj)](objs, i, n, by_address, links, unsettled, position)
+            if j != i:
+                i = j
+                continue
+            i += 1
+            fns = fns_of[type(obj)]
+            if lazy:
+                address, explicit = fns.check(obj)
+                if address in by_address:
                     problems.append(_duplicate(address, by_address[address], obj))
                     continue
                 if explicit is None:
@@ -260,36 +332,35 @@ class State:
                     explicit = obj.depends_on
                 if explicit:
                     explicit_kinds.update((address[0], t[0]) for t in explicit)
-        else:
-            for obj in objs:
-                address, targets, explicit = scanners[type(obj)](obj)
-                if address in by_address:
-                    problems.append(_duplicate(address, by_address[address], obj))
-                    continue
-                if targets is None:
-                    targets = _slow_scan(address, obj, problems)
-                if targets:
-                    # Looked up before this resource is added, so a ref to itself
-                    # counts as unsettled.
-                    linked = []
-                    for target in targets:
-                        found = by_address.get(target)
-                        if found is None or target in unsettled:
-                            unsettled[address] = None
-                            deps[address] = targets
-                            break
-                        linked.append(getattr(found, "_reconcile_address", None) or target)
-                    else:
-                        deps[address] = tuple(linked)
                 by_address[address] = obj
+                continue
+            address, targets, explicit = fns.scan(obj)
+            if address in by_address:
+                problems.append(_duplicate(address, by_address[address], obj))
+                continue
+            if targets is None:
+                targets = _slow_scan(address, obj, problems)
+            if targets:
+                # Looked up before this resource is added, so a ref to itself
+                # counts as unsettled.
+                for target in targets:
+                    if target not in by_address or target in unsettled:
+                        unsettled[address] = targets
+                        break
+                if keep:
+                    # An unsettled resource's place is kept (edges in ascending order).
+                    k = len(position)
+                    links[k] = () if address in unsettled else tuple(position[t] for t in targets)
+            if keep:
+                position[address] = len(position)
+            by_address[address] = obj
         if lazy and explicit_kinds and _kinds_cyclic(kind_edges | explicit_kinds):
-            # depends_on edges between kinds may close a loop: link and check now.
-            lazy = False
-            deps, unsettled = _replay(by_address, _scan_all(by_address))
+            # depends_on edges between kinds may close a loop: find what could be on one now.
+            unsettled = _unsettled(by_address)
         if unsettled:
-            for address in unsettled:
-                targets = deps[address]
-                present = _linked(targets, by_address)
+            preds: dict[Address, list[Address]] = {}
+            for address, targets in unsettled.items():
+                present = [t for t in targets if t in by_address]
                 if len(present) != len(targets) and not allow_dangling:
                     obj = by_address[address]
                     rt = type_of(type(obj))
@@ -298,16 +369,19 @@ class State:
                         for path, target in _refs_of(rt, obj)
                         if target not in by_address and target not in externals
                     ]
-                if present:
-                    deps[address] = present
-                else:
-                    del deps[address]
+                preds[address] = present
+                if keep:
+                    k = position[address]
+                    if present:
+                        links[k] = tuple(position[t] for t in present)
+                    else:
+                        del links[k]
             # A resource whose dependencies all came before it and are settled
             # cannot reach itself, so the cycle search looks at the rest only.
-            nodes = [a for a in unsettled if a in deps]
-            _, stuck = topological_order(nodes, deps)
+            nodes = [a for a in unsettled if preds[a]]
+            _, stuck = topological_order(nodes, preds)
             if stuck:
-                problems.extend(CycleError(c, shown=[show_address(a) for a in c]) for c in find_cycles(stuck, deps))
+                problems.extend(CycleError(c, shown=[show_address(a) for a in c]) for c in find_cycles(stuck, preds))
         for address, ext in externals.items():
             if address in by_address:
                 problems.append(_duplicate(address, by_address[address], ext))
@@ -315,11 +389,13 @@ class State:
             raise InvalidStateError("invalid state", problems)
         self._by_address = by_address
         self._externals = externals
-        # Lazily linked states keep nothing but the resources: a controller
-        # observes on every tick, and every object kept would be one more for
-        # the garbage collector to walk.
-        self._graph = None if lazy else deps
-        self._dependents = None
+        self._allow_dangling = allow_dangling
+        # A state linked later keeps nothing but the resources until its graph
+        # is first asked for (a no-change tick never asks).
+        self._links = links if keep else None
+        self._position = position if keep else None
+        self._addresses = None
+        self._reverse = None
 
     @property
     def by_address(self) -> Mapping[Address, Any]:
@@ -350,23 +426,43 @@ class State:
         self = cls.__new__(cls)
         self._by_address = by_address
         self._externals = externals if externals is not None else {}
-        self._graph = None
-        self._dependents = None
+        self._allow_dangling = True
+        self._links = None
+        self._position = None
+        self._addresses = None
+        self._reverse = None
         return self
+
+    def _positions(self) -> dict[Address, int]:
+        position = self._position
+        if position is None:
+            position = self._position = {a: i for i, a in enumerate(self._by_address)}
+        return position
+
+    def _address_list(self) -> list[Address]:
+        addresses = self._addresses
+        if addresses is None:
+            addresses = self._addresses = list(self._by_address)
+        return addresses
+
+    def _edges(self) -> dict[int, tuple[int, ...]]:
+        """The edges between positions (each resource's targets that are in the state), linked on first use."""
+        links = self._links
+        if links is None:
+            position = self._positions()
+            links = {}
+            for address, targets in _scan_all(self._by_address).items():
+                present = tuple(j for t in targets if (j := position.get(t)) is not None)
+                if present:
+                    links[position[address]] = present
+            self._links = links
+        return links
 
     @property
     def _deps(self) -> dict[Address, tuple[Address, ...]]:
-        """The dependency edges (each resource's targets that are in the state), linked on first use."""
-        graph = self._graph
-        if graph is None:
-            by_address = self._by_address
-            graph = {}
-            for address, targets in _scan_all(by_address).items():
-                present = _linked(targets, by_address)
-                if present:
-                    graph[address] = present
-            self._graph = graph
-        return graph
+        """The dependency edges as addresses (the state's own ``Address`` objects)."""
+        at = self._address_list()
+        return {at[i]: tuple(at[j] for j in targets) for i, targets in self._edges().items()}
 
     def __len__(self) -> int:
         return len(self._by_address)
@@ -412,51 +508,91 @@ class State:
     def dependencies(self, address: Address | str) -> tuple[Address, ...]:
         """Addresses the resource at ``address`` depends on (refs and ``depends_on``)."""
         address = address if type(address) is Address else as_address(address)
-        graph = self._graph
-        if graph is not None:
-            return graph.get(address, _EMPTY)
-        # Not linked yet (an observed state): look at this one resource only.
-        obj = self._by_address.get(address)
-        if obj is None:
+        links = self._links
+        if links is None:
+            # Not linked yet (an observed state): look at this one resource only.
+            obj = self._by_address.get(address)
+            if obj is None:
+                return _EMPTY
+            return _linked(_targets(obj), self._by_address)
+        position = self._position
+        assert position is not None  # numbered whenever linked
+        i = position.get(address)
+        targets = links.get(i) if i is not None else None
+        if not targets:
             return _EMPTY
-        return _linked(_targets(obj), self._by_address)
+        at = self._addresses
+        if at is None:
+            at = self._address_list()
+        return tuple(map(at.__getitem__, targets))
 
     def dependents(self, address: Address | str) -> tuple[Address, ...]:
-        """Addresses of the resources that depend on ``address``."""
-        rev = self._dependents
-        if rev is None:
-            rev = {}
-            for src, targets in self._deps.items():
+        """Addresses of the resources that depend on ``address``, in state order."""
+        reverse = self._reverse
+        if reverse is None:
+            # Counted, then filled by ascending source: two lists of ints for
+            # the whole state rather than one list per dependency.
+            links = self._edges()
+            counts = [0] * (len(self._by_address) + 1)
+            for targets in links.values():
                 for t in targets:
-                    found = rev.get(t)
-                    if found is None:
-                        rev[t] = [src]
-                    else:
-                        found.append(src)
-            self._dependents = rev
-        found = rev.get(address if type(address) is Address else as_address(address))
-        return tuple(found) if found is not None else _EMPTY
+                    counts[t + 1] += 1
+            for k in range(1, len(counts)):
+                counts[k] += counts[k - 1]
+            starts = counts[:]
+            sources = [0] * counts[-1]
+            for src, targets in links.items():
+                for t in targets:
+                    sources[counts[t]] = src
+                    counts[t] += 1
+            reverse = self._reverse = (starts, sources)
+        i = self._positions().get(address if type(address) is Address else as_address(address))
+        if i is None:
+            return _EMPTY
+        starts, sources = reverse
+        lo, hi = starts[i], starts[i + 1]
+        if lo == hi:
+            return _EMPTY
+        return tuple(map(self._address_list().__getitem__, sources[lo:hi]))
 
     def with_resources(self, *resources: Any) -> State:
-        """A new, validated state with ``resources`` added or replacing those at their addresses."""
+        """A new, validated state with ``resources`` added or replacing those at their addresses.
+
+        The new state allows dangling refs if this one did.
+
+        Raises:
+            InvalidStateError: the new state is invalid.
+            ResourceDefinitionError: an item is not a resource instance.
+        """
         merged = dict(self._by_address)
         externals = dict(self._externals)
         for obj in resources:
             if type(obj) is External:
                 externals[obj.address] = obj
-            else:
-                merged[resource_type(obj).address(obj)] = obj
-        return State([*externals.values(), *merged.values()])
+                continue
+            if isinstance(obj, type) or not is_resource(obj):
+                _refuse(obj)
+            merged[resource_type(obj).address(obj)] = obj
+        return State([*externals.values(), *merged.values()], allow_dangling=self._allow_dangling)
 
     def without(self, *addresses: Address | str) -> State:
-        """A new, validated state without the resources at ``addresses``."""
+        """A new, validated state without the resources at ``addresses``.
+
+        The new state allows dangling refs if this one did.
+
+        Raises:
+            InvalidStateError: the new state is invalid (a resource left refs one taken out).
+            AddressError: an address is malformed.
+        """
         drop = {as_address(a) for a in addresses}
         kept = [e for a, e in self._externals.items() if a not in drop]
-        return State([*kept, *(obj for a, obj in self._by_address.items() if a not in drop)])
+        return State(
+            [*kept, *(obj for a, obj in self._by_address.items() if a not in drop)], allow_dangling=self._allow_dangling
+        )
 
     def to_networkx(self) -> Any:
         """The dependency graph as a ``networkx.DiGraph`` (edge ``dependency -> dependent``)."""
-        return to_networkx(list(self._by_address), self._deps, resource=self._by_address)
+        return to_networkx(self._address_list(), self._deps, resource=self._by_address)
 
 
 def trusted_state(by_address: dict[Address, Any], externals: dict[Address, External[Any]] | None = None) -> State:

@@ -124,6 +124,51 @@ class FieldTypeError(StateProblem, TypeError):
         )
 
 
+class NestingError(FieldTypeError):
+    """A field holds a value nested deeper than the limit, or one that contains itself.
+
+    Raised (inside ``InvalidStateError``) for fields whose annotation does not
+    bound the nesting (``Any``, a bare ``list``): no such value can be
+    compared, shown or saved without exhausting the stack. The value is not
+    shown (only its type).
+
+    Args:
+        shown: the address as the message shows it; by default its plain form.
+
+    Attributes:
+        address: the resource.
+        field: the field name.
+        limit: the deepest nesting allowed.
+        value: the offending value (``(sensitive)`` if the field is sensitive).
+        contains_itself: the value contains itself (rather than nesting too deep).
+    """
+
+    def __init__(
+        self,
+        address: Any,
+        field: str,
+        limit: int,
+        value: Any,
+        *,
+        contains_itself: bool = False,
+        shown: Sequence[str] | None = None,
+    ) -> None:
+        self.address = address
+        self.field = field
+        self.limit = limit
+        self.expected = f"a value nested at most {limit} levels deep"
+        self.value = value
+        self.contains_itself = contains_itself
+        what = "a value" if value == "(sensitive)" else f"a {type(value).__name__}"
+        problem = "that contains itself" if contains_itself else f"nested deeper than {limit} levels"
+        (name,) = shown if shown is not None else (str(address),)
+        StateProblem.__init__(self, f"{name}: field {field!r} holds {what} {problem}")
+
+
+class StateInputError(ReconcileError, TypeError):
+    """Something that is not a ``State`` or not resources was given as one: ``State(None)``, ``plan(desired, "x")``."""
+
+
 class InvalidStateError(ExceptionGroup[StateProblem], ReconcileError):
     """A ``State`` failed validation; ``exceptions`` holds every problem found.
 

@@ -11,7 +11,7 @@ from benchmarks.__main__ import available, main
 
 
 def test_every_benchmark_is_listed():
-    assert {"plan", "tick", "vs_diffsync"} <= set(available())
+    assert {"controller", "plan", "tick", "vs_diffsync"} <= set(available())
 
 
 def test_unknown_benchmark_prints_usage(capsys: pytest.CaptureFixture[str]) -> None:
@@ -20,12 +20,13 @@ def test_unknown_benchmark_prints_usage(capsys: pytest.CaptureFixture[str]) -> N
 
 
 def test_plan_benchmark_prints_every_shape_and_the_issue_2_figure(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["plan", "--sizes", "200", "--repeat", "1"]) == 0
+    assert main(["plan", "--sizes", "200", "--repeat", "1", "--many-refs", "100", "200"]) == 0
     out = capsys.readouterr().out
     for shape in ("flat", "layered", "fanout"):
         assert f"| {shape} " in out
     assert "+10 ~" in out  # 5% of 200 addresses created
-    assert "issue 2 figure" in out and "MB" in out
+    assert "issue 2 figure" in out and "MB" in out and "build + plan" in out
+    assert "one resource holding many refs" in out and "| 200 " in out
 
 
 def test_tick_benchmark_prints_both_models(capsys: pytest.CaptureFixture[str]) -> None:
@@ -49,6 +50,15 @@ def test_importtime_benchmark_reports_no_heavy_library_loaded(capsys: pytest.Cap
     row = next(line for line in out.splitlines() if line.startswith("import reconcile (this tree)"))
     assert row.rstrip().endswith("none")
     assert "baseline: import attrs, cattrs" in out
+
+
+def test_controller_benchmark_prints_every_table(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["--cycles", "300", "--repeat", "1", "--adds", "2000", "--keys", "50", "--rate", "2000", "--seconds", "0.05"]
+    assert main(["controller", *argv, "--tenants", "20"]) == 0
+    out = capsys.readouterr().out
+    assert "| hand-written, lock + worker thread (floor) " in out and "| Controller, defaults (resync 600 s) " in out
+    assert "2,000 adds over 50 keys" in out and "p99" in out
+    assert "StateController no-change resync: 20 keys x 10 resources" in out
 
 
 def test_the_flaky_script_counts_runs_in_fresh_processes(capsys: pytest.CaptureFixture[str]) -> None:

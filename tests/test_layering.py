@@ -44,6 +44,8 @@ SHARED_LIBRARIES: dict[str, tuple[str, ...]] = {
     "attrs": ("reconcile",),  # class definitions everywhere
     "hypothesis": ("reconcile.testing",),  # the harness is the hypothesis integration
     "cattrs": ("reconcile._planfile",),  # the converter, and the file format reading its errors
+    # Two command lines, one per room: `reconcile` (the engine) and `reconcile-fleet` (the fleet).
+    "click": ("reconcile.cli", "reconcile.fleet.cli"),
 }
 
 
@@ -68,7 +70,11 @@ def all_imports() -> list[tuple[str, str, tuple[str, ...], int]]:
             for n in ast.walk(block)
         }
         for node in ast.walk(tree):
-            if id(node) in type_only and isinstance(node, (ast.Import, ast.ImportFrom)) and not getattr(node, "level", 0):
+            if (
+                id(node) in type_only
+                and isinstance(node, (ast.Import, ast.ImportFrom))
+                and not getattr(node, "level", 0)
+            ):
                 continue  # a type-only import of a library loads nothing
             if isinstance(node, ast.Import):
                 found += [(importer, a.name, (), node.lineno) for a in node.names]

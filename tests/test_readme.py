@@ -22,5 +22,15 @@ def test_readme_example_prints_the_plan_it_shows():
 
 def test_readme_starts_with_the_two_commands():
     commands = re.findall(r"^\$ (.*)$", README, re.M)[:2]
-    assert "examples/quickstart.py" in commands[0]
+    assert ".[fleet]" in commands[0] and commands[0].endswith("reconcile-fleet demo")
     assert "pytest" in commands[1] and ".[test]" in commands[1]
+
+
+def test_the_quickstart_the_readme_names_runs():
+    import runpy
+
+    assert "examples/quickstart.py" in README
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        runpy.run_path(str(pathlib.Path(__file__).parent.parent / "examples" / "quickstart.py"), run_name="__main__")
+    assert "converged: the next plan is empty" in out.getvalue()

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from .._model import Address, Ref, ResourceType, as_address, show_address, show_value, type_of
 from .._state import State
 from .._typecheck import compiled
-from ..errors import MissingExternalError, NothingToAdoptError, PlanOptionError
+from ..errors import MissingExternalError, NothingToAdoptError, PlanOptionError, StateInputError
 from .diff import compare
 from .drift import with_origins
 from .guards import check_budget, check_protection
@@ -19,10 +19,19 @@ from .steps import merged_edges, order_steps, step_graph
 from .targeting import kept_addresses
 
 
-def _addresses(value: Any, option: str, desired: State, actual: State) -> list[Address]:
+def _listed(value: Any, option: str) -> list[Address]:
+    """The addresses an option names: one address or Ref, or an iterable of them."""
     if isinstance(value, (str, Address, Ref)):
         value = (value,)
-    found = [as_address(v) for v in value]
+    elif isinstance(value, (bytes, Mapping)) or not isinstance(value, Iterable):
+        raise PlanOptionError(
+            f"plan({option}=...) takes an address, a Ref or an iterable of them, got {type(value).__name__}"
+        )
+    return [as_address(v) for v in value]
+
+
+def _addresses(value: Any, option: str, desired: State, actual: State) -> list[Address]:
+    found = _listed(value, option)
     unknown = [a for a in found if a not in desired.by_address and a not in actual.by_address]
     if unknown:
         raise PlanOptionError(
@@ -41,9 +50,7 @@ def _check_externals(desired: State, actual: State) -> None:
 
 def _adopting(adopt: Any, desired: State, actual: State) -> set[Address]:
     """The addresses ``adopt=`` names whose object was found but is not managed yet (the rest are managed already)."""
-    if isinstance(adopt, (str, Address, Ref)):
-        adopt = (adopt,)
-    found = [as_address(a) for a in adopt]
+    found = _listed(adopt, "adopt")
     unmanaged = [a for a in found if a not in desired.by_address]
     if unmanaged:
         raise PlanOptionError(
@@ -118,11 +125,14 @@ def plan(
             already lists is managed already and needs no adoption.
 
     Raises:
-        TypeError: ``desired`` or ``actual`` is not a ``State``.
-        PlanOptionError: a target or exclusion names an address in neither state,
-            an address to adopt is not a resource of the desired state, an object
-            found but not managed is desired without being adopted,
-            ``max_deletes`` is not a non-negative int, or ``last_applied`` is not a State.
+        StateInputError: ``desired`` or ``actual`` is not a ``State`` (also a
+            ``TypeError``, what was raised before).
+        PlanOptionError: ``targets``, ``exclude`` or ``adopt`` is neither an
+            address nor an iterable of them, a target or exclusion names an
+            address in neither state, an address to adopt is not a resource of
+            the desired state, an object found but not managed is desired
+            without being adopted, ``max_deletes`` is not a non-negative int, or
+            ``last_applied`` is not a State.
         AddressError: a target or exclusion is not an address.
         LifecycleError: a lifecycle option names a field or resource that does not exist.
         MissingExternalError: an external object the desired state declares is
@@ -133,7 +143,7 @@ def plan(
         PlanBudgetError: the plan deletes or replaces more than ``max_deletes`` resources.
     """
     if not isinstance(desired, State) or not isinstance(actual, State):
-        raise TypeError(
+        raise StateInputError(
             f"plan(desired, actual) takes two States, got {type(desired).__name__} and {type(actual).__name__}"
         )
     if max_deletes is not None and (type(max_deletes) is not int or max_deletes < 0):
@@ -155,9 +165,12 @@ def plan(
     changes: dict[Address, Change] = {}
     replaced: list[Address] = []
     act_get = act.get
-    # One generated equality function per class (see _specialize): the only
-    # Python-level work for an unchanged address is this call.
+    # One generated equality function per class (see _typecheck): the only
+    # Python-level work for an unchanged address is this call. Resources of a
+    # class tend to come together, so the last class's function is at hand.
     same_for: dict[type, Any] = {}
+    last: type | None = None
+    same: Any = None
     matched = 0
     for address, new in des.items():
         old = act_get(address)
@@ -182,9 +195,11 @@ def plan(
             changes[address] = Change(address, Action.REPLACE, old, new, rt.compared, rt.compared)
             replaced.append(address)
             continue
-        same = same_for.get(cls)
-        if same is None:
-            same = same_for[cls] = compiled(type_of(cls)).same
+        if cls is not last:
+            last = cls
+            same = same_for.get(cls)
+            if same is None:
+                same = same_for[cls] = compiled(type_of(cls)).same
         if same(old, new):
             continue
         change = compare(address, type_of(cls), old, new)

@@ -8,10 +8,13 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+from .._typecheck import MAX_DEPTH as VALUE_DEPTH
 from ..errors import PlanFileError
 from .converter import describe
 
-MAX_DEPTH = 100
+# Every value a State accepts must fit: a tagged level (``{"$dict": [[k, v]]}``)
+# takes up to three JSON levels, and the file's own structure a few more.
+MAX_DEPTH = 3 * VALUE_DEPTH + 16
 """How deeply a plan file may nest arrays and objects; ``dumps`` refuses to write deeper, ``loads`` to read it."""
 
 Path = Sequence[str | int]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import types
 import typing
 from collections.abc import Callable, Mapping, Sequence
@@ -110,7 +111,10 @@ def compile_check(tp: Any) -> Callable[[Any], str | None] | None:
     if origin is not None:
         return compile_check(origin)
     if tp is float:
-        return lambda v: None if type(v) in (float, int) else "\x00float"
+        # As Python's typing reads ``float``: ints too (the numeric tower), and
+        # subclasses (an ``IntEnum``, numpy's ``float64``); a bool is refused,
+        # as for ``int``.
+        return lambda v: None if isinstance(v, (float, int)) and not isinstance(v, bool) else "\x00float"
     if tp is int:
         return lambda v: None if type(v) is int or (isinstance(v, int) and not isinstance(v, bool)) else "\x00int"
     if isinstance(tp, type):
@@ -118,8 +122,67 @@ def compile_check(tp: Any) -> Callable[[Any], str | None] | None:
     return None
 
 
+# How deep a value may nest lists, tuples, sets and dicts where its annotation
+# does not bound it (``Any``, a bare ``list``): deeper values, and values that
+# contain themselves, are refused, as comparing, showing or saving them would
+# exhaust the stack.
+MAX_DEPTH = 100
+# What a checker returns for such a value (no path: the field is named alone):
+# the first for a value nested too deep, the second for one that contains itself.
+NESTING = "\x01"
+CONTAINS_ITSELF = "\x01self"
+_CONTAINERS = (list, tuple, set, frozenset, dict)
+
+
+def nesting(value: Any) -> str | None:
+    """``None`` unless ``value`` nests containers deeper than ``MAX_DEPTH`` (``NESTING``) or contains itself.
+
+    Lists, tuples, sets, frozensets and dicts (keys and values) are walked, as
+    ``iter_refs`` walks them; anything else is a leaf.
+    """
+    if not isinstance(value, _CONTAINERS):
+        return None
+    return _nested(value, 1, set())
+
+
+def _nested(value: Any, depth: int, inside: set[int]) -> str | None:
+    if id(value) in inside:
+        return CONTAINS_ITSELF
+    if depth > MAX_DEPTH:
+        return NESTING
+    inside.add(id(value))
+    items: Any = itertools.chain(value.keys(), value.values()) if isinstance(value, dict) else value
+    for item in items:
+        if isinstance(item, _CONTAINERS) and (found := _nested(item, depth + 1, inside)) is not None:
+            return found
+    inside.discard(id(value))
+    return None
+
+
+def bounded(tp: Any) -> bool:
+    """Whether every value that passes the check of ``tp`` nests no deeper than ``tp`` itself does."""
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin is typing.Annotated:
+        return bounded(args[0])
+    if origin is typing.Literal or origin is Ref or tp is Ref or tp is None or tp is type(None):
+        return True
+    if origin is Union or origin is types.UnionType:
+        return all(bounded(a) for a in args)
+    if origin in (list, tuple, set, frozenset, dict, Sequence, AbstractSet, Mapping):
+        return bool(args) and all(bounded(a) for a in args if a is not Ellipsis)
+    if origin is None and isinstance(tp, type) and tp is not object and tp is not Any:
+        # A class is a leaf, unless its instances are containers the walks go into.
+        return not issubclass(tp, _CONTAINERS)
+    return False
+
+
 def field_checks(rt: ResourceType) -> dict[str, Callable[[Any], str | None]]:
     """Per-field checkers of a resource type, built from its annotations on first use and kept on it.
+
+    A field whose annotation does not bound how deep its value nests is also
+    checked with :func:`nesting` (first, so no other walk meets a value that
+    contains itself).
 
     Raises:
         ResourceDefinitionError: an annotation cannot be resolved.
@@ -131,7 +194,17 @@ def _build_checks(rt: ResourceType) -> dict[str, Callable[[Any], str | None]]:
     hints = rt.type_hints()
     checks: dict[str, Callable[[Any], str | None]] = {}
     for name in rt.fields():
-        check = compile_check(hints.get(name, Any))
+        tp = hints.get(name, Any)
+        check = compile_check(tp)
+        if not bounded(tp):
+            check = nesting if check is None else _nesting_first(check)
         if check is not None:
             checks[name] = check
     return checks
+
+
+def _nesting_first(check: Callable[[Any], str | None]) -> Callable[[Any], str | None]:
+    def checked(v: Any) -> str | None:
+        return nesting(v) or check(v)
+
+    return checked

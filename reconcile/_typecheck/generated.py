@@ -27,11 +27,23 @@ from typing import Any, Union
 import attrs
 
 from .._model import Address, Ref, ResourceType, is_resource, iter_refs, may_hold_ref, resource_type
-from .annotations import compile_check
+from .annotations import bounded, compile_check, nesting
 
 Scan = Callable[[Any], "tuple[Address, tuple[Address, ...] | None, tuple[Address, ...]]"]
 Check = Callable[[Any], "tuple[Address, tuple[Address, ...] | None]"]
 Same = Callable[[Any, Any], bool]
+Run = Callable[
+    [
+        Sequence[Any],
+        int,
+        int,
+        "dict[Address, Any]",
+        "dict[int, tuple[int, ...]]",
+        "dict[Address, tuple[Address, ...]]",
+        "dict[Address, int]",
+    ],
+    int,
+]
 
 
 @attrs.frozen
@@ -53,6 +65,20 @@ class Compiled:
             fields (``depends_on`` aside), or ``None`` if that is not known from
             the annotations (an untyped ``Ref``, an ``Any`` field ...).
         source: the generated source, for debugging.
+        run: the loops of ``State`` construction, by mode (``"link"``,
+            ``"settle"``, ``"check"``): ``run(objs, i, n, by_address, deps,
+            unsettled, position)`` takes ``objs[i:n]`` while they are of this
+            class and pass every check, adds each to ``by_address``, and
+            returns the index of the first object it did not take: another
+            class, a failed check or an address already taken, which the
+            caller handles the generic way. A resource with a ref to an
+            address not read yet (or unsettled) goes into ``unsettled`` with
+            its targets. "link" also numbers the addresses in ``position``
+            and keeps every resource's edges in ``deps`` as positions (an
+            unsettled one gets ``()`` there, to be filled by the caller);
+            "settle" only finds the unsettled (a state linked later);
+            "check" collects no refs and stops at a resource with
+            ``depends_on``.
     """
 
     scan: Scan
@@ -60,6 +86,7 @@ class Compiled:
     same: Same
     ref_kinds: frozenset[str] | None
     source: str
+    run: Mapping[str, Run]
 
 
 def compiled(rt: ResourceType) -> Compiled:
@@ -77,6 +104,8 @@ class _Source:
     def __init__(self) -> None:
         # The statement a failed check runs, for the function being generated.
         self.fail = ""
+        # The statement a collecting check runs for each ref's address ``{a}``.
+        self.add = _ADD
         self.lines: list[str] = []
         self.names: dict[str, Any] = {}
         self._ids = itertools.count()
@@ -109,7 +138,7 @@ def _scalar(tp: Any, v: str, src: _Source) -> str | None:
     if tp is int:
         return f"(type({v}) is int or (isinstance({v}, int) and not isinstance({v}, bool)))"
     if tp is float:
-        return f"(type({v}) is float or type({v}) is int)"
+        return f"(type({v}) is float or type({v}) is int or (isinstance({v}, _number) and not isinstance({v}, bool)))"
     if origin is Ref or tp is Ref:
         kind = _ref_kind(args)
         if kind is None:
@@ -148,7 +177,7 @@ def _check(tp: Any, v: str, src: _Source, collect: bool = False) -> list[str]:
         lines = [f"if not isinstance({v}, _Ref): {src.fail}", f"{a} = {v}.address"]
         if kind is not None:
             lines.append(f"if {a}[0] != {src.name(kind, 'kind')}: {src.fail}")
-        return [*lines, f"if {a} not in r: r.append({a})"]
+        return [*lines, src.add.format(a=a)]
     if collect and (origin is Union or origin is types.UnionType) and len(args) == 2 and type(None) in args:
         (inner,) = (a for a in args if a is not type(None))
         if typing.get_origin(inner) is Ref or inner is Ref:
@@ -157,15 +186,14 @@ def _check(tp: Any, v: str, src: _Source, collect: bool = False) -> list[str]:
     if expr is not None or check is None:
         lines = [f"if not {expr}: {src.fail}"] if expr is not None else []
         if collect and not _holds_no_refs(tp):
-            x = src.var("x")
-            lines += [f"for _path, {x} in _iter_refs({v}, ''):", f"    if {x}.address not in r: r.append({x}.address)"]
+            lines += _walk(v, src)
         return lines
     if origin in _SEQUENCES and args and (origin is not tuple or (len(args) == 2 and args[1] is Ellipsis)):
         item = src.var("x")
         lines = [f"if not isinstance({v}, {src.name(origin, 'type')}): {src.fail}"]
         body = _check(args[0], item, src, collect)
         if body:
-            lines += [f"for {item} in {v}:", *_indent(body)]
+            lines += [*_many(v, collect, src), f"for {item} in {v}:", *_indent(body)]
         return lines
     if origin is tuple and args:
         lines = [f"if not isinstance({v}, tuple) or len({v}) != {len(args)}: {src.fail}"]
@@ -184,13 +212,39 @@ def _check(tp: Any, v: str, src: _Source, collect: bool = False) -> list[str]:
             # A Ref is never a key: the generic walk refuses it (an AddressError).
             body.append(f"if isinstance({k}, _KEYS) and next(_iter_refs({k}, ''), None) is not None: {src.fail}")
         if body:
-            lines += [f"for {k}, {x} in {v}.items():", *_indent(body)]
+            lines += [*_many(v, collect, src), f"for {k}, {x} in {v}.items():", *_indent(body)]
         return lines
     lines = [f"if {src.name(check, 'check')}({v}) is not None: {src.fail}"]
     if collect:
-        x = src.var("x")
-        lines += [f"for _path, {x} in _iter_refs({v}, ''):", f"    if {x}.address not in r: r.append({x}.address)"]
+        lines += _walk(v, src)
     return lines
+
+
+# Refs are collected into the list ``r`` without repeats. While few, a repeat
+# is found by scanning ``r`` (cheaper than hashing each address); once a
+# container holds more than this many items, ``many`` is set: every address is
+# appended and the repeats go in one pass at the end, so a resource holding
+# thousands of refs costs linear time.
+_FEW = 8
+
+
+# What a collecting check does with the address ``a`` of each ref: add it to
+# ``r``; or, in the "settle" loop, only note whether it points at an address
+# not read yet (or unsettled), without building any list.
+_ADD = "if many or {a} not in r: r.append({a})"
+_NOTE = "if not u and (get({a}) is None or (unsettled and {a} in unsettled)): u = True"
+
+
+def _many(v: str, collect: bool, src: _Source) -> list[str]:
+    return [f"if len({v}) > {_FEW}: many = True"] if collect and src.add == _ADD else []
+
+
+def _walk(v: str, src: _Source) -> list[str]:
+    """Lines collecting every ``Ref`` in ``v`` with the generic walk (any number of them)."""
+    x = src.var("x")
+    if src.add != _ADD:
+        return [f"for _path, {x} in _iter_refs({v}, ''):", "    " + src.add.format(a=f"{x}.address")]
+    return ["many = True", f"for _path, {x} in _iter_refs({v}, ''):", f"    r.append({x}.address)"]
 
 
 # Values of these exact types can never be (or contain) a Ref: a subclass of
@@ -211,33 +265,102 @@ def _indent(lines: list[str]) -> list[str]:
     return ["    " + line for line in lines]
 
 
-def _build(rt: ResourceType) -> Compiled:
+def _fields(rt: ResourceType, src: _Source, collect: bool) -> list[str]:
+    """Lines reading and checking every field (``o``), collecting refs into ``r`` with ``collect``."""
     hints = rt.type_hints()
-    fields = rt.fields()
     ref_fields = set(rt.ref_fields())
+    lines = []
+    for name in rt.fields():
+        tp = hints.get(name, Any)
+        v = src.var("v")
+        lines.append(f"{v} = o.{name}")
+        if not bounded(tp):
+            # First, as the generic checks do: no walk below meets a value that contains itself.
+            lines.append(f"if _nesting({v}) is not None: {src.fail}")
+        lines += _check(tp, v, src, collect=collect and name in ref_fields)
+    return lines
+
+
+_ADDRESS = [
+    "address = getattr(o, '_reconcile_address', None)",
+    "if address is None:",
+    "    address = _address(o)",
+]
+_COLLECT_DEPENDS_ON = [
+    "d = o.depends_on",
+    "if d:",
+    f"    if len(d) > {_FEW}: many = True",
+    "    for a in d:",
+    "        if many or a not in r: r.append(a)",
+    "if many: r = list(_unique(r))",
+]
+# The bodies of the State loops (see ``Compiled.run``): after the checks, with
+# the refs in ``r``. "link" keeps every resource's edges as positions; "settle"
+# looks the refs up only to know which resources could be on a cycle; "check"
+# (no refs collected) leaves the refs for later.
+_LINK = [
+    "k = len(position)",
+    "if r:",
+    "    linked = []",
+    "    for t in r:",
+    "        j = at(t)",
+    "        if j is None or (unsettled and t in unsettled):",
+    "            unsettled[address] = tuple(r)",
+    "            deps[k] = ()",
+    "            break",
+    "        linked.append(j)",
+    "    else:",
+    "        deps[k] = tuple(linked)",
+    "position[address] = k",
+]
+_SETTLE = [
+    "d = o.depends_on",
+    "if d and not u:",
+    "    for a in d:",
+    "        " + _NOTE.format(a="a"),
+    "if u:",
+    "    unsettled[address] = _scan(o)[1]",
+]
+
+
+def _build(rt: ResourceType) -> Compiled:
     src = _Source()
-    src.names.update(_Ref=Ref, _KEYS=(Ref, tuple, frozenset), _iter_refs=iter_refs, _address=rt.address)
-    for function, collect in (("scan", True), ("check", False)):
-        src.fail = "return address, None, ()" if collect else "return address, None"
-        src.emit(0, f"def {function}(o):")
-        src.emit(1, "address = getattr(o, '_reconcile_address', None)")
-        src.emit(1, "if address is None:")
-        src.emit(2, "address = _address(o)")
-        if collect:
-            src.emit(1, "r = []")
-        for name in fields:
-            v = src.var("v")
-            src.emit(1, f"{v} = o.{name}")
-            src.emit(1, *_check(hints.get(name, Any), v, src, collect=collect and name in ref_fields))
-        if collect:
-            src.emit(1, "d = o.depends_on")
-            src.emit(1, "if d:")
-            src.emit(2, "for a in d:")
-            src.emit(3, "if a not in r: r.append(a)")
-            src.emit(1, "return address, tuple(r), d")
+    src.names.update(
+        _Ref=Ref,
+        _KEYS=(Ref, tuple, frozenset),
+        _iter_refs=iter_refs,
+        _address=rt.address,
+        _nesting=nesting,
+        _number=(float, int),
+        _unique=dict.fromkeys,
+        _cls=rt.cls,
+    )
+    src.fail = "return address, None, ()"
+    src.emit(0, "def scan(o):", *_indent([*_ADDRESS, "r = []", "many = False", *_fields(rt, src, True)]))
+    src.emit(1, *_COLLECT_DEPENDS_ON, "return address, tuple(r), d", "")
+    src.fail = "return address, None"
+    src.emit(0, "def check(o):", *_indent([*_ADDRESS, *_fields(rt, src, False), "return address, o.depends_on", ""]))
+    src.fail = "return i"
+    for mode, tail in (("link", _LINK), ("settle", None), ("check", None)):
+        src.emit(0, f"def run_{mode}(objs, i, n, by_address, deps, unsettled, position):")
+        src.emit(1, "get = by_address.get", "at = position.get", "while i < n:")
+        body = ["o = objs[i]", "if type(o) is not _cls: return i", *_ADDRESS]
+        if mode == "check":
+            # depends_on adds kind edges the annotations do not show: the caller looks at those.
+            body += [*_fields(rt, src, False), "if o.depends_on: return i"]
+        elif mode == "settle":
+            # A second resource at one address is reported by the caller, so that
+            # is looked at before anything is noted.
+            src.add = _NOTE
+            body += ["if address in by_address: return i", "u = False", *_fields(rt, src, True), *_SETTLE]
+            src.add = _ADD
         else:
-            src.emit(1, "return address, o.depends_on")
-        src.emit(0, "")
+            body += ["r = []", "many = False", *_fields(rt, src, True), *_COLLECT_DEPENDS_ON]
+        if mode != "settle":
+            body += ["if address in by_address: return i"]
+        body += [*(tail or ()), "by_address[address] = o", "i += 1"]
+        src.emit(2, *body)
+        src.emit(1, "return i", "")
     tests = " and ".join(f"((x := a.{f}) is (y := b.{f}) or x == y)" for f in rt.compared) or "True"
     # "x is y or x == y" is the rule tuple equality follows, so a value that is
     # not equal to itself (a NaN) still counts as unchanged when it is the same object.
@@ -245,6 +368,9 @@ def _build(rt: ResourceType) -> Compiled:
     text = "\n".join(src.lines) + "\n"
     namespace = dict(src.names)
     exec(compile(text, f"<reconcile generated for {rt.cls.__qualname__}>", "exec"), namespace)
+    # The settle loop asks the scan for the (deduplicated) targets of an unsettled resource.
+    namespace["_scan"] = namespace["scan"]
+    hints = rt.type_hints()
     kinds: set[str] | None = set()
     for name in rt.ref_fields():
         found = _kinds_in(hints.get(name, Any))
@@ -253,7 +379,12 @@ def _build(rt: ResourceType) -> Compiled:
         else:
             kinds |= found
     return Compiled(
-        namespace["scan"], namespace["check"], namespace["same"], None if kinds is None else frozenset(kinds), text
+        namespace["scan"],
+        namespace["check"],
+        namespace["same"],
+        None if kinds is None else frozenset(kinds),
+        text,
+        {"link": namespace["run_link"], "settle": namespace["run_settle"], "check": namespace["run_check"]},
     )
 
 

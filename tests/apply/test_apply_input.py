@@ -40,7 +40,9 @@ class CreateOnly:
 def test_a_provider_that_is_none_is_refused_before_any_step_runs():
     world = {"network": InMemoryProvider(Network), "server": None}
     plan = rc.plan(rc.State([Network("core", "10.0.0.0/8"), Server("web", NET, "small")]), rc.State())
-    with pytest.raises(rc.ProviderContractError, match=r"apply: nothing was applied: the provider for kind 'server' is None"):
+    with pytest.raises(
+        rc.ProviderContractError, match=r"apply: nothing was applied: the provider for kind 'server' is None"
+    ):
         rc.apply(plan, world)
     assert world["network"].calls == []
 
@@ -56,7 +58,10 @@ def test_a_provider_lacking_a_method_the_plan_needs_is_refused_naming_kind_and_m
     with pytest.raises(rc.ProviderContractError) as info:
         rc.apply(plan, world)
     message = str(info.value)
-    assert "the provider for kind 'network' (CreateOnly) has no delete() method, which the plan needs for 1 step" in message
+    assert (
+        "the provider for kind 'network' (CreateOnly) has no delete() method, which the plan needs for 1 step"
+        in message
+    )
     assert "has no update() method, which the plan needs for 1 step" in message
     assert "create()" not in message
     assert [c.method for c in provider.inner.calls] == ["list"]
@@ -71,7 +76,9 @@ def test_a_method_needed_by_no_step_is_not_required():
 def test_a_saved_plan_needs_read_to_be_checked_fresh():
     world = {"network": CreateOnly()}
     saved = rc.loads(rc.dumps(rc.plan(rc.State([Network("core", "x")]), rc.observe(world))), [Network])
-    with pytest.raises(rc.ProviderContractError, match=r"has no read\(\) method, which the plan needs to check the saved plan is fresh"):
+    with pytest.raises(
+        rc.ProviderContractError, match=r"has no read\(\) method, which the plan needs to check the saved plan is fresh"
+    ):
         rc.apply(saved, world)
     assert world["network"].inner.objects == {}
 
@@ -79,17 +86,23 @@ def test_a_saved_plan_needs_read_to_be_checked_fresh():
 def test_apply_async_refuses_a_none_provider_before_any_step_runs():
     world = {"network": None}
     plan = rc.plan(rc.State([Network("core", "x")]), rc.State())
-    with pytest.raises(rc.ProviderContractError, match=r"apply_async: nothing was applied: the provider for kind 'network' is None"):
+    with pytest.raises(
+        rc.ProviderContractError, match=r"apply_async: nothing was applied: the provider for kind 'network' is None"
+    ):
         asyncio.run(rc.apply_async(plan, world))
 
 
 def test_apply_refuses_what_is_not_a_plan_or_not_a_mapping_of_providers():
     plan = rc.plan(rc.State([Network("core", "x")]), rc.State())
-    with pytest.raises(rc.ApplyOptionError, match=r"apply: plan must be a Plan \(from plan\(\) or loads\(\)\), got NoneType"):
+    with pytest.raises(
+        rc.ApplyOptionError, match=r"apply: plan must be a Plan \(from plan\(\) or loads\(\)\), got NoneType"
+    ):
         rc.apply(None, _world())
     with pytest.raises(rc.ApplyOptionError, match=r"apply: providers must be a mapping of kind to provider, got list"):
         rc.apply(plan, [InMemoryProvider(Network)])
-    with pytest.raises(rc.ApplyOptionError, match=r"apply_async: providers must be a mapping of kind to provider, got NoneType"):
+    with pytest.raises(
+        rc.ApplyOptionError, match=r"apply_async: providers must be a mapping of kind to provider, got NoneType"
+    ):
         asyncio.run(rc.apply_async(plan, None))
 
 
@@ -105,7 +118,10 @@ class ListsNothing(InMemoryProvider):
 @pytest.mark.parametrize("listed", [None, 5], ids=["None", "int"])
 def test_observe_refuses_a_list_that_returns_no_iterable(listed):
     world = {"network": ListsNothing(Network, listed)}
-    with pytest.raises(rc.ProviderContractError, match=rf"provider for kind 'network': list\(\) returned {type(listed).__name__}, expected an iterable of resources"):
+    with pytest.raises(
+        rc.ProviderContractError,
+        match=rf"provider for kind 'network': list\(\) returned {type(listed).__name__}, expected an iterable of resources",
+    ):
         rc.observe(world)
     with pytest.raises(rc.ProviderContractError, match=r"list\(\) returned"):
         asyncio.run(rc.observe_async(world))
@@ -114,9 +130,13 @@ def test_observe_refuses_a_list_that_returns_no_iterable(listed):
 def test_observe_refuses_none_providers_and_non_mappings():
     with pytest.raises(rc.ProviderContractError, match=r"observe: the provider for kind 'network' is None"):
         rc.observe({"network": None})
-    with pytest.raises(rc.ProviderContractError, match=r"observe: the provider for kind 'network' \(object\) has no list\(\) method"):
+    with pytest.raises(
+        rc.ProviderContractError, match=r"observe: the provider for kind 'network' \(object\) has no list\(\) method"
+    ):
         rc.observe({"network": object()})
-    with pytest.raises(rc.ApplyOptionError, match=r"observe: providers must be a mapping of kind to provider, got NoneType"):
+    with pytest.raises(
+        rc.ApplyOptionError, match=r"observe: providers must be a mapping of kind to provider, got NoneType"
+    ):
         rc.observe(None)
     with pytest.raises(rc.ApplyOptionError, match=r"observe_async: providers must be a mapping"):
         asyncio.run(rc.observe_async(None))
@@ -151,7 +171,9 @@ def test_a_wrong_typed_value_returned_by_create_or_update_fails_that_step(name):
     pools: list = []
     edited = Network("edited", "10.1.0.0/16")
     world = {"network": WrongTypes(Network, [edited]), "server": InMemoryProvider(Server)}
-    desired = rc.State([Network("core", "10.0.0.0/8"), Server("web", NET, "small"), attrs.evolve(edited, tags={"k": "v"})])
+    desired = rc.State(
+        [Network("core", "10.0.0.0/8"), Server("web", NET, "small"), attrs.evolve(edited, tags={"k": "v"})]
+    )
     plan = rc.plan(desired, rc.observe(world))
     try:
         result = rc.apply(plan, world, executor=_executor(name, pools))

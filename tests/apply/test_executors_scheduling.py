@@ -292,7 +292,10 @@ class _Async:
         (lambda: rc.RetryPolicy(multiplier=0.5), "RetryPolicy: multiplier must be a number >= 1, got 0.5"),
         (lambda: rc.RetryPolicy(timeout=0), "RetryPolicy: timeout must be a finite number > 0, got 0"),
         (lambda: rc.RetryPolicy(max_backoff=float("nan")), "RetryPolicy: max_backoff must be a number >= 0, got nan"),
-        (lambda: rc.RetryPolicy(max_delay=float("inf")), "RetryPolicy: max_delay must be a finite number >= 0, got inf"),
+        (
+            lambda: rc.RetryPolicy(max_delay=float("inf")),
+            "RetryPolicy: max_delay must be a finite number >= 0, got inf",
+        ),
         (lambda: rc.RetryPolicy(max_delay=-1), "RetryPolicy: max_delay must be a finite number >= 0, got -1"),
         (lambda: rc.RetryPolicy(timeout=10**400), "RetryPolicy: timeout must be a finite number > 0, got 1000"),
         (lambda: rc.RetryPolicy(max_backoff=None), "RetryPolicy: max_backoff must be a number >= 0, got None"),
@@ -333,7 +336,9 @@ def test_sync_executors_refuse_async_providers_naming_the_kind(executor):
         executor = rc.FuturesExecutor(ThreadPoolExecutor(1))
     plan = rc.plan(rc.State([node("a"), Leaf("l", rc.ref(Node, "a"))]), rc.State())
     world = {"node": InMemoryProvider(Node), "leaf": _Async()}
-    with pytest.raises(rc.ApplyOptionError, match=r"cannot call async providers \(kind\(s\): leaf\); use AsyncExecutor"):
+    with pytest.raises(
+        rc.ApplyOptionError, match=r"cannot call async providers \(kind\(s\): leaf\); use AsyncExecutor"
+    ):
         rc.apply(plan, world, executor=executor)
     assert world["node"].calls == []
 

@@ -112,7 +112,9 @@ def test_a_retry_after_set_to_a_non_number_later_is_no_hint():
 
 
 def test_executor_error_is_a_deprecated_alias_of_apply_option_error():
-    with pytest.warns(DeprecationWarning, match=r"reconcile\.ExecutorError is deprecated; use reconcile\.ApplyOptionError"):
+    with pytest.warns(
+        DeprecationWarning, match=r"reconcile\.ExecutorError is deprecated; use reconcile\.ApplyOptionError"
+    ):
         alias = rc.ExecutorError
     assert alias is rc.ApplyOptionError
     with warnings.catch_warnings():

@@ -78,7 +78,9 @@ def test_a_trigger_with_a_bad_target_or_path_is_refused():
 
 
 def test_positional_kind_is_refused_with_a_hint_to_use_kind():
-    with pytest.raises(rc.ResourceDefinitionError, match=r"the kind is a keyword argument: write @resource\(kind='network'\)"):
+    with pytest.raises(
+        rc.ResourceDefinitionError, match=r"the kind is a keyword argument: write @resource\(kind='network'\)"
+    ):
         rc.resource("network")  # type: ignore[call-overload]
 
 

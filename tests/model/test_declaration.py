@@ -64,7 +64,9 @@ def test_a_resource_subclass_is_a_resource_like_a_decorated_class():
     assert rc.address_of(v) == rc.Address("vpc", "core")
     assert v.depends_on == (rc.Address("network", "core"),)
     assert v.lifecycle == rc.Lifecycle(protect=False)
-    assert v == Vpc("core", "10.0.0.0/16", vpc_id="vpc-1", depends_on=["network/core"], lifecycle=rc.Lifecycle(protect=False))
+    assert v == Vpc(
+        "core", "10.0.0.0/16", vpc_id="vpc-1", depends_on=["network/core"], lifecycle=rc.Lifecycle(protect=False)
+    )
     assert isinstance(v, rc.Resource) and attrs.has(Vpc)
     assert not hasattr(v, "__dict__"), "slotted, like decorated kinds"
     with pytest.raises(AttributeError):

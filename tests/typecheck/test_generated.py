@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import math
 import pickle
 import typing
@@ -51,6 +52,7 @@ _LEAVES = [
     bytes,
     type(None),
     Any,
+    object,
     rc.Ref[Target],
     rc.Ref[Other],
     rc.Ref,
@@ -77,11 +79,26 @@ def _extend(inner: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
     )
 
 
+class _Half(float):
+    pass
+
+
+class _Level(enum.IntEnum):
+    ONE = 1
+
+
 annotations = st.recursive(st.sampled_from(_LEAVES), _extend, max_leaves=4)
 
 _refs = st.builds(lambda k, n: rc.Ref(rc.Address(k, n)), st.sampled_from(["target", "other"]), st.sampled_from("ab"))
 _scalars = st.one_of(
-    st.none(), st.booleans(), st.integers(-2, 2), st.floats(-1, 1), st.text(max_size=2), st.binary(max_size=1), _refs
+    st.none(),
+    st.booleans(),
+    st.integers(-2, 2),
+    st.floats(-1, 1),
+    st.text(max_size=2),
+    st.binary(max_size=1),
+    _refs,
+    st.sampled_from([_Half(0.5), _Level.ONE]),
 )
 any_values = st.recursive(
     _scalars,
@@ -95,6 +112,23 @@ any_values = st.recursive(
 )
 
 
+def _loops() -> list[Any]:
+    """Values no annotation accepts where the nesting is not bounded: self-containing, or nested too deep."""
+    a: list[Any] = []
+    a.append(a)
+    d: dict[str, Any] = {}
+    d["d"] = [d]
+    deep: list[Any] = []
+    deep_tuple: tuple[Any, ...] = ()
+    for _ in range(150):
+        deep = [deep]
+        deep_tuple = (deep_tuple,)
+    return [a, d, (1, a), [deep], {"k": deep}, frozenset({deep_tuple}), {deep_tuple: 1}]
+
+
+nasty_values = st.sampled_from(_loops())
+
+
 def values_for(tp: Any) -> st.SearchStrategy[Any]:
     """Values that fit ``tp`` (mostly), so the accepting side of the checks is exercised too."""
     origin, args = typing.get_origin(tp), typing.get_args(tp)
@@ -103,11 +137,12 @@ def values_for(tp: Any) -> st.SearchStrategy[Any]:
     simple: dict[Any, st.SearchStrategy[Any]] = {
         str: st.text(max_size=2),
         int: st.integers(-2, 2),
-        float: st.floats(-1, 1) | st.integers(0, 1),
+        float: st.floats(-1, 1) | st.integers(0, 1) | st.sampled_from([_Half(0.5), _Level.ONE, True]),
         bool: st.booleans(),
         bytes: st.binary(max_size=1),
         type(None): st.none(),
         Any: any_values,
+        object: any_values,
         rc.Ref: _refs,
         list: st.lists(any_values, max_size=2),
         dict: st.dictionaries(st.text(max_size=1), any_values, max_size=2),
@@ -149,7 +184,7 @@ def resource_with(tp: Any) -> type:
 def test_scan_accepts_exactly_what_the_generic_checks_accept(data: st.DataObject) -> None:
     """For any annotation and value: scan and check pass iff every generic check passes; scan finds the same refs."""
     tp = data.draw(annotations, label="annotation")
-    value = data.draw(values_for(tp) | any_values, label="value")
+    value = data.draw(values_for(tp) | any_values | nasty_values, label="value")
     cls = resource_with(tp)
     obj = cls("r", value)
     rt = rc.resource_type(cls)
@@ -162,6 +197,16 @@ def test_scan_accepts_exactly_what_the_generic_checks_accept(data: st.DataObject
     assert (checked is not None) == generic_ok
     if targets is not None:
         assert targets == tuple(dict.fromkeys(a for _path, a in _refs_of(rt, obj)))
+    # The State loops decide the same, and a refusal is always an InvalidStateError of field problems.
+    for allow_dangling in (True, False):
+        try:
+            rc.State([obj], allow_dangling=allow_dangling)
+        except rc.InvalidStateError as e:
+            assert not generic_ok or not allow_dangling
+            assert all(isinstance(p, (rc.FieldTypeError, rc.DanglingRefError)) for p in e.exceptions)
+            assert generic_ok or any(isinstance(p, rc.FieldTypeError) for p in e.exceptions)
+        else:
+            assert generic_ok
 
 
 def test_scan_collects_refs_in_field_order_then_depends_on_without_repeats():

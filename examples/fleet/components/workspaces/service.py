@@ -1,0 +1,177 @@
+"""The cell's user-facing API: start, list, stop and snapshot workspaces, each a long-running child process.
+
+Workspaces run in sessions of their own and their state lives in the cell's
+SQLite (``$RECONCILE_CELL_DATA/cell.db``), so stopping or updating this
+service leaves running workspaces running; the next version finds them there.
+Only the standard library is used: a cell needs nothing but Python.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import re
+import secrets
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+VERSION = os.environ.get("RECONCILE_COMPONENT_VERSION", "dev")
+DATA = pathlib.Path(os.environ.get("RECONCILE_CELL_DATA", "."))
+CONFIG = json.loads(os.environ.get("RECONCILE_CONFIG", "{}"))
+HERE = pathlib.Path(__file__).parent
+MAX_BODY = 16 * 1024
+
+
+def db() -> sqlite3.Connection:
+    conn = sqlite3.connect(DATA / "cell.db", timeout=10, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS workspaces (id TEXT PRIMARY KEY, owner TEXT NOT NULL, pid INTEGER,"
+        " start_time TEXT, status TEXT NOT NULL, created_at REAL NOT NULL, snapshots INTEGER NOT NULL DEFAULT 0)"
+    )
+    return conn
+
+
+def start_time(pid: int) -> str | None:
+    try:
+        fields = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return None if fields[0] in ("Z", "X") else fields[19]
+
+
+def running(row: tuple[Any, ...]) -> bool:
+    pid, started = row[0], row[1]
+    return pid is not None and start_time(pid) == started
+
+
+def view(conn: sqlite3.Connection, wid: str) -> dict[str, Any] | None:
+    row = conn.execute(
+        "SELECT id, owner, pid, start_time, status, created_at, snapshots FROM workspaces WHERE id = ?", (wid,)
+    ).fetchone()
+    if row is None:
+        return None
+    status = row[4]
+    if status == "running" and not running((row[2], row[3])):
+        status = "failed"
+    return {"id": row[0], "owner": row[1], "pid": row[2], "status": status, "created_at": row[5], "snapshots": row[6]}
+
+
+class Handler(BaseHTTPRequestHandler):
+    server_version = f"workspaces/{VERSION}"
+
+    def log_message(self, format: str, *args: object) -> None:
+        sys.stderr.write(f"{self.command} {self.path}\n")
+
+    def reply(self, status: int, body: object) -> None:
+        blob = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(blob)))
+        self.end_headers()
+        self.wfile.write(blob)
+
+    def body(self) -> dict[str, Any]:
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > MAX_BODY:
+            raise ValueError("body too large")
+        raw = self.rfile.read(length) if length else b"{}"
+        data = json.loads(raw or b"{}")
+        if not isinstance(data, dict):
+            raise ValueError("expected a JSON object")
+        return data
+
+    def do_GET(self) -> None:
+        if self.path == "/healthz":
+            return self.reply(200, {"status": "ok", "version": VERSION})
+        if self.path == "/api/workspaces":
+            with db() as conn:
+                ids = [r[0] for r in conn.execute("SELECT id FROM workspaces ORDER BY created_at")]
+                return self.reply(200, {"version": VERSION, "workspaces": [view(conn, i) for i in ids]})
+        self.reply(404, {"error": "not_found"})
+
+    def do_POST(self) -> None:
+        if CONFIG.get("maintenance") == "on":
+            return self.reply(503, {"error": "maintenance", "message": "the cell is in maintenance mode"})
+        try:
+            data = self.body()
+        except ValueError as exc:
+            return self.reply(400, {"error": "bad_request", "message": str(exc)})
+        if self.path == "/api/workspaces":
+            return self.create(str(data.get("owner", "someone"))[:64])
+        m = re.fullmatch(r"/api/workspaces/([a-z0-9]{8,32})/(stop|snapshot)", self.path)
+        if m is None:
+            return self.reply(404, {"error": "not_found"})
+        wid, action = m.groups()
+        with db() as conn:
+            ws = view(conn, wid)
+            if ws is None:
+                return self.reply(404, {"error": "not_found", "message": f"no workspace {wid}"})
+            if action == "stop":
+                if ws["status"] == "running":
+                    os.kill(ws["pid"], signal.SIGTERM)
+                conn.execute("UPDATE workspaces SET status = 'stopped' WHERE id = ?", (wid,))
+            else:
+                if ws["status"] != "running":
+                    return self.reply(409, {"error": "not_running", "message": f"workspace {wid} is {ws['status']}"})
+                home = DATA / "workspaces" / wid
+                n = ws["snapshots"] + 1
+                shutil.copytree(home / "files", DATA / "snapshots" / wid / str(n), dirs_exist_ok=True)
+                conn.execute("UPDATE workspaces SET snapshots = ? WHERE id = ?", (n, wid))
+            return self.reply(200, view(conn, wid))
+
+    def create(self, owner: str) -> None:
+        wid = secrets.token_hex(6)
+        home = DATA / "workspaces" / wid
+        (home / "files").mkdir(parents=True)
+        log = (home / "workspace.log").open("ab")
+        # A session of its own: the workspace outlives this service (restarts, updates).
+        proc = subprocess.Popen(
+            [sys.executable, str(HERE / "workspace.py"), str(home)],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+        )
+        log.close()
+        started = None
+        for _ in range(100):
+            started = start_time(proc.pid)
+            if started:
+                break
+            time.sleep(0.01)
+        with db() as conn:
+            conn.execute(
+                "INSERT INTO workspaces (id, owner, pid, start_time, status, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                (wid, owner, proc.pid, started, "running", time.time()),
+            )
+            self.reply(201, view(conn, wid))
+
+
+def main() -> None:
+    DATA.mkdir(parents=True, exist_ok=True)
+    db().close()
+    # A slow start on request (config "startup_delay"): tests use it to catch an update halfway.
+    time.sleep(float(CONFIG.get("startup_delay", "0")))
+    # Children that exit are reaped by the kernel once this service is gone;
+    # while it runs, ignore SIGCHLD so they never linger as zombies.
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+    server = ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), Handler)
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt))
+    try:
+        server.serve_forever(poll_interval=0.2)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+
+
+if __name__ == "__main__":
+    main()

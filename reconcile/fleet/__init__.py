@@ -1,0 +1,106 @@
+"""The fleet: a control plane holding each cell's desired spec, and cell agents that pull it and apply it.
+
+Layering inside: model, errors, credentials < artifacts, store < control, runtime
+< server (Starlette + uvicorn), agent (httpx) < cli (click), demo. The server
+and agent are imported on first use, so ``import reconcile.fleet`` needs
+neither web library.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from .artifacts import ArtifactStore, Manifest, build_artifact, read_manifest
+from .control import DEFAULT_POLL_INTERVAL, DEFAULT_TOKEN_TTL, ControlPlane
+from .errors import (
+    AgentLockedError,
+    ArtifactError,
+    AuthenticationError,
+    ComponentError,
+    ConflictError,
+    ControlPlaneUnavailableError,
+    DigestMismatchError,
+    FleetError,
+    InvalidInputError,
+    NotFoundError,
+    PayloadTooLargeError,
+    PermissionDeniedError,
+    ProtocolError,
+)
+from .model import (
+    STAGES,
+    AuditEntry,
+    Cell,
+    CellStatus,
+    ComponentStatus,
+    Condition,
+    DesiredSpec,
+    Release,
+    ReleaseComponent,
+)
+from .runtime import Component, MemoryRuntime, ProcessRuntime
+from .store import BackendFleetStore, FleetStore, open_store
+
+if TYPE_CHECKING:
+    from .agent import Agent, ControlPlaneClient
+    from .server import create_app, serve
+
+_LAZY = {
+    "Agent": ".agent",
+    "ControlPlaneClient": ".agent",
+    "create_app": ".server",
+    "serve": ".server",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+__all__ = [
+    "DEFAULT_POLL_INTERVAL",
+    "DEFAULT_TOKEN_TTL",
+    "STAGES",
+    "Agent",
+    "AgentLockedError",
+    "ArtifactError",
+    "ArtifactStore",
+    "AuditEntry",
+    "AuthenticationError",
+    "BackendFleetStore",
+    "Cell",
+    "CellStatus",
+    "Component",
+    "ComponentError",
+    "ComponentStatus",
+    "Condition",
+    "ConflictError",
+    "ControlPlane",
+    "ControlPlaneClient",
+    "ControlPlaneUnavailableError",
+    "DesiredSpec",
+    "DigestMismatchError",
+    "FleetError",
+    "FleetStore",
+    "InvalidInputError",
+    "Manifest",
+    "MemoryRuntime",
+    "NotFoundError",
+    "PayloadTooLargeError",
+    "PermissionDeniedError",
+    "ProcessRuntime",
+    "ProtocolError",
+    "Release",
+    "ReleaseComponent",
+    "build_artifact",
+    "create_app",
+    "open_store",
+    "read_manifest",
+    "serve",
+]

@@ -1,0 +1,504 @@
+"""The ``reconcile-fleet`` command line (click, imported here only): serve, agent, operator, customer, demo."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+import logging
+import os
+import pathlib
+import secrets
+import signal
+import sys
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+from ..errors import ReconcileError
+from .errors import ControlPlaneUnavailableError, FleetError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+ENV_URL = "RECONCILE_FLEET_URL"
+ENV_TOKEN_FILE = "RECONCILE_FLEET_ADMIN_TOKEN_FILE"
+
+
+def _fail_cleanly(fn: F) -> F:
+    """Show a ``FleetError`` as one line on stderr and exit 2, never a traceback."""
+
+    @functools.wraps(fn)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except FleetError as exc:
+            raise click.ClickException(f"{type(exc).__name__}: {exc}") from None
+
+    return run  # type: ignore[return-value]
+
+
+def _read_token(path: str) -> str:
+    try:
+        token = pathlib.Path(path).read_text().strip()
+    except OSError as exc:
+        raise click.ClickException(f"cannot read token file {path}: {exc.strerror}") from None
+    if not token:
+        raise click.ClickException(f"token file {path} is empty")
+    return token
+
+
+def _operator(fn: F) -> F:
+    """Add ``--control-plane`` and ``--admin-token-file`` and pass an admin client as ``client``."""
+
+    @click.option("--control-plane", envvar=ENV_URL, default="http://127.0.0.1:8470", show_default=True)
+    @click.option("--admin-token-file", envvar=ENV_TOKEN_FILE, required=True, type=click.Path(dir_okay=False))
+    @functools.wraps(fn)
+    def run(control_plane: str, admin_token_file: str, **kwargs: Any) -> Any:
+        from .agent import ControlPlaneClient
+
+        with ControlPlaneClient(control_plane, _read_token(admin_token_file)) as client:
+            return _fail_cleanly(fn)(client=client, **kwargs)
+
+    return run  # type: ignore[return-value]
+
+
+def _echo_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, sort_keys=True))
+
+
+def _setup_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(name)s %(levelname)s %(message)s",
+        stream=sys.stderr,
+    )
+    # httpx logs every request line at INFO; the agent logs what matters itself.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
+@click.group()
+def main() -> None:
+    """The fleet: a control plane, cell agents, and the operator's commands."""
+
+
+@main.command()
+@click.option("--store", default="sqlite:///fleet.db", show_default=True, help="sqlite:///PATH")
+@click.option("--artifacts", default="artifacts", show_default=True, type=click.Path(file_okay=False))
+@click.option("--listen", default="127.0.0.1:8470", show_default=True, help="HOST:PORT (port 0: any free one)")
+@click.option("--admin-token-file", required=True, type=click.Path(dir_okay=False), help="created if missing")
+@click.option("--port-file", type=click.Path(dir_okay=False), help="write the bound port here")
+@click.option("--poll-interval", type=float, default=60.0, show_default=True, help="seconds, told to agents")
+@click.option("--expiry-every", type=float, default=60.0, show_default=True, help="seconds between expiry sweeps")
+@click.option("-v", "--verbose", is_flag=True)
+@_fail_cleanly
+def serve(
+    store: str,
+    artifacts: str,
+    listen: str,
+    admin_token_file: str,
+    port_file: str | None,
+    poll_interval: float,
+    expiry_every: float,
+    verbose: bool,
+) -> None:
+    """Run the control plane's HTTP API and its controllers."""
+    from .artifacts import ArtifactStore
+    from .control import ControlPlane
+    from .server import serve as run_server
+    from .store import open_store
+
+    _setup_logging(verbose)
+    host, _, port = listen.rpartition(":")
+    if not host or not port.isdigit():
+        raise click.BadParameter("expected HOST:PORT", param_hint="--listen")
+    token_path = pathlib.Path(admin_token_file)
+    if not token_path.exists():
+        token_path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(token_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_urlsafe(32) + "\n")
+        click.echo(f"wrote a new admin token to {token_path}", err=True)
+    control = ControlPlane(
+        open_store(store),
+        ArtifactStore(artifacts),
+        admin_token=_read_token(admin_token_file),
+        poll_interval=poll_interval,
+    )
+    from .controllers import registration_expiry
+
+    # The controllers run on whichever replica holds the store's lease; the others stand by.
+    expiry = registration_expiry(control, every=expiry_every)
+    expiry.start()
+    try:
+        run_server(control, host, int(port), port_file=port_file)
+    finally:
+        expiry.stop()
+        expiry.join()
+
+
+@main.command()
+@click.option("--control-plane", envvar=ENV_URL, required=True)
+@click.option("--token-file", type=click.Path(dir_okay=False), help="the one-time registration token (first run)")
+@click.option("--state-dir", required=True, type=click.Path(file_okay=False))
+@click.option("--poll-interval", type=float, help="seconds; default: what the control plane says")
+@click.option("--max-backoff", type=float, help="seconds; default: the poll interval")
+@click.option("--infrastructure-version", default="1", show_default=True)
+@click.option("-v", "--verbose", is_flag=True)
+@_fail_cleanly
+def agent(
+    control_plane: str,
+    token_file: str | None,
+    state_dir: str,
+    poll_interval: float | None,
+    max_backoff: float | None,
+    infrastructure_version: str,
+    verbose: bool,
+) -> None:
+    """Run a cell's agent: register (first run), then poll, apply and report until stopped."""
+    from .agent import Agent
+
+    _setup_logging(verbose)
+    a = Agent(
+        control_plane,
+        state_dir,
+        poll_interval=poll_interval,
+        max_backoff=max_backoff,
+        infrastructure_version=infrastructure_version,
+    )
+    if not a.registered:
+        if token_file is None:
+            raise click.ClickException(f"{state_dir} holds no credential: pass --token-file with a registration token")
+        for attempt in range(30):
+            try:
+                cell = a.register(_read_token(token_file))
+                break
+            except ControlPlaneUnavailableError:
+                # The cell may boot before the control plane is reachable: keep trying for a while.
+                if attempt == 29:
+                    raise
+                time.sleep(1)
+        click.echo(f"registered as cell {cell}", err=True)
+
+    def stop(signum: int, frame: Any) -> None:
+        # Raised out of a long poll if need be: the cell's components keep
+        # running, and an apply cut short is recovered at the next start.
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            a.run()
+    finally:
+        a.close()
+
+
+@main.group()
+def cells() -> None:
+    """Create, list, show, retarget and delete cells."""
+
+
+@cells.command("create")
+@click.argument("cell_id")
+@click.option("--stage", required=True, type=click.Choice(["staging", "saas", "dedicated"]))
+@click.option("--customer", default="")
+@click.option("--region", default="")
+@click.option("--release", help="pin to this release (default: follow the newest)")
+@click.option("--token-ttl", type=float, help="seconds the registration token is valid (default 24 h)")
+@click.option("--token-out", type=click.Path(dir_okay=False), help="write the token to this file (mode 0600)")
+@_operator
+def cells_create(client: Any, cell_id: str, token_out: str | None, token_ttl: float | None, **fields: Any) -> None:
+    """Create a cell; prints its one-time registration token."""
+    body = {k: v for k, v in fields.items() if v not in (None, "")}
+    if token_ttl is not None:
+        body["token_ttl"] = token_ttl
+    created = client.create_cell(cell_id, **body)
+    token = created["registration_token"]
+    if token_out:
+        fd = os.open(token_out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(token + "\n")
+        click.echo(f"cell {cell_id} created; registration token written to {token_out}")
+    else:
+        click.echo(token)
+
+
+@cells.command("list")
+@_operator
+def cells_list(client: Any) -> None:
+    """Every cell, as JSON."""
+    _echo_json(client.list_cells())
+
+
+@cells.command("show")
+@click.argument("cell_id")
+@_operator
+def cells_show(client: Any, cell_id: str) -> None:
+    """One cell with its spec and status, as JSON."""
+    _echo_json(client.show_cell(cell_id))
+
+
+@cells.command("set-release")
+@click.argument("cell_id")
+@click.argument("version", required=False)
+@click.option("--newest", is_flag=True, help="follow the newest release")
+@_operator
+def cells_set_release(client: Any, cell_id: str, version: str | None, newest: bool) -> None:
+    """Pin a cell to VERSION, or with --newest let it follow the newest release."""
+    if (version is None) == (not newest):
+        raise click.UsageError("give a VERSION or --newest")
+    spec = client.set_target(cell_id, None if newest else version)
+    click.echo(f"cell {cell_id}: generation {spec['generation']}")
+
+
+@cells.command("token")
+@click.argument("cell_id")
+@click.option("--token-ttl", type=float)
+@_operator
+def cells_token(client: Any, cell_id: str, token_ttl: float | None) -> None:
+    """Issue a new one-time registration token for a cell."""
+    click.echo(client.reissue_token(cell_id, token_ttl)["registration_token"])
+
+
+@cells.command("delete")
+@click.argument("cell_id")
+@_operator
+def cells_delete(client: Any, cell_id: str) -> None:
+    """Delete a cell (its credential stops working)."""
+    client.delete_cell(cell_id)
+    click.echo(f"cell {cell_id} deleted")
+
+
+@main.group()
+def releases() -> None:
+    """Publish and list releases."""
+
+
+@releases.command("publish")
+@click.argument("version")
+@click.option("--component", "components", multiple=True, required=True, help="NAME=PATH of a tar.gz artifact")
+@_operator
+def releases_publish(client: Any, version: str, components: tuple[str, ...]) -> None:
+    """Upload each component's artifact and publish the release."""
+    from .artifacts import read_manifest, sha256_file
+
+    parts = []
+    for item in components:
+        name, sep, path = item.partition("=")
+        if not sep or not name or not path:
+            raise click.BadParameter(f"expected NAME=PATH, got {item!r}", param_hint="--component")
+        file = pathlib.Path(path)
+        manifest = read_manifest(file)
+        if manifest.name != name:
+            raise click.BadParameter(f"{path} holds component {manifest.name!r}, not {name!r}")
+        digest = sha256_file(file)
+        client.upload_artifact(file, digest)
+        parts.append({"name": name, "digest": digest})
+    answer = client.publish_release(version, parts)
+    click.echo(f"release {version} published; {len(answer['cells'])} cells follow it")
+
+
+@releases.command("list")
+@_operator
+def releases_list(client: Any) -> None:
+    """Every release, as JSON."""
+    _echo_json(client.list_releases())
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="print the rows as JSON")
+@_operator
+def status(client: Any, as_json: bool) -> None:
+    """The fleet at a glance: one row per cell."""
+    from .table import format_table
+
+    rows = client.fleet_status()["cells"]
+    if as_json:
+        _echo_json(rows)
+    else:
+        click.echo(format_table(rows))
+
+
+@main.command()
+@click.option("--limit", type=int, default=50, show_default=True)
+@_operator
+def audit(client: Any, limit: int) -> None:
+    """The newest entries of the audit log."""
+    for e in client.audit(limit):
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(e["at"]))
+        click.echo(f"{when}  {e['actor']:<16} {e['action']:<24} {e['target']}  {e['detail']}")
+
+
+@main.command("build-artifact")
+@click.argument("source", type=click.Path(file_okay=False, exists=True))
+@click.argument("dest", type=click.Path(dir_okay=False))
+@click.option("--version", help="override the version in component.json")
+@_fail_cleanly
+def build_artifact_cmd(source: str, dest: str, version: str | None) -> None:
+    """Pack a component directory (with component.json) into a tar.gz artifact; prints its sha256."""
+    from .artifacts import build_artifact, sha256_file
+
+    manifest = build_artifact(pathlib.Path(source), pathlib.Path(dest), version=version)
+    click.echo(f"{sha256_file(pathlib.Path(dest))}  {manifest.name} {manifest.version}")
+
+
+@main.command()
+@click.option("--report", type=click.Path(dir_okay=False), help="write every check and its outcome here as JSON")
+@click.option("--keep", is_flag=True, help="keep the temporary directory (processes are still stopped)")
+@_fail_cleanly
+def demo(report: str | None, keep: bool) -> None:
+    """The whole story on this machine: a control plane, five cells, two releases, drift repaired."""
+    from .demo import run_demo
+
+    sys.exit(run_demo(report=pathlib.Path(report) if report else None, keep=keep, echo=click.echo))
+
+
+# ---------------------------------------------------------------- AWS: bootstrap and infrastructure updates
+
+
+def _aws_stack(fn: F) -> F:
+    """Add the options every infrastructure command takes and pass an open ``StackSession`` as ``session``."""
+
+    @click.option("--template", "template_path", required=True, help="a template file, or cell-infra-vN (built in)")
+    @click.option("--param", "params", multiple=True, help="NAME=VALUE or NAME=@FILE (repeatable)")
+    @click.option(
+        "--journal", "journal_url", required=True, help="the stack's journal: sqlite:///PATH or postgresql://"
+    )
+    @click.option("--region", help="AWS region (default: the template's region parameter)")
+    @click.option("--endpoint-url", envvar="AWS_ENDPOINT_URL", help="one endpoint for every AWS API (moto's server)")
+    @click.option("--profile", envvar="AWS_PROFILE", help="a named profile of the AWS config files")
+    @click.option("--owner", default=lambda: os.environ.get("USER", "customer"), help="who holds the stack's lease")
+    @click.option(
+        "--lease-ttl", type=float, default=60.0, show_default=True, help="seconds a dead holder's lease lasts"
+    )
+    @click.option("--lease-wait", type=float, default=0.0, show_default=True, help="seconds to wait for a held lease")
+    @functools.wraps(fn)
+    def run(
+        template_path: str,
+        params: tuple[str, ...],
+        journal_url: str,
+        region: str | None,
+        endpoint_url: str | None,
+        profile: str | None,
+        owner: str,
+        lease_ttl: float,
+        lease_wait: float,
+        **kwargs: Any,
+    ) -> Any:
+        from .aws import StackSession, builtin_template, connect, load_template, open_journal
+
+        given: dict[str, str] = {}
+        for item in params:
+            name, sep, value = item.partition("=")
+            if not sep or not name:
+                raise click.BadParameter(f"expected NAME=VALUE, got {item!r}", param_hint="--param")
+            if value.startswith("@"):
+                # NAME=@PATH: the value is in a file, so a secret stays out of the shell history and `ps`.
+                try:
+                    value = pathlib.Path(value[1:]).read_text().strip()
+                except OSError as exc:
+                    raise click.BadParameter(
+                        f"{name}: cannot read {value[1:]}: {exc.strerror}", param_hint="--param"
+                    ) from None
+            given[name] = value
+        path = pathlib.Path(template_path)
+        builtin = path.name.removesuffix(".json")
+        if not path.exists() and builtin.startswith("cell-infra-v") and builtin[12:].isdigit():
+            template = builtin_template(int(builtin[12:]))
+        else:
+            template = load_template(path)
+        values = template.values(given)
+        clients = connect(region or str(values.get("region") or "us-east-1"), endpoint=endpoint_url, profile=profile)
+        outputs_file = kwargs.pop("outputs_file", None)
+        try:
+            with contextlib.closing(open_journal(journal_url)) as journal:
+                session = StackSession(
+                    template,
+                    given,
+                    clients,
+                    journal,
+                    owner=owner,
+                    ttl=lease_ttl,
+                    wait=lease_wait,
+                    outputs_file=outputs_file,
+                )
+                with session:
+                    if session.recovery is not None and len(session.recovery):
+                        click.echo(f"recovered what an interrupted apply left: {session.recovery}", err=True)
+                    return fn(session=session, **kwargs)
+        except ReconcileError as exc:
+            # A lease held by someone else, a protected resource, a failed step: one line, no traceback.
+            raise click.ClickException(f"{type(exc).__name__}: {exc}") from None
+
+    return _fail_cleanly(run)  # type: ignore[return-value]
+
+
+def _review_and_apply(session: Any, plan: Any, yes: bool, *, destroy: bool = False) -> Any:
+    click.echo(session.render(plan))
+    if plan.is_empty:
+        return None
+    if not yes:
+        click.confirm("Apply this plan?", abort=True)
+    done = session.apply(plan, destroy=destroy)
+    click.echo(f"applied: {len(done.result.succeeded)} steps succeeded")
+    return done
+
+
+@main.command()
+@click.option("--outputs", "outputs_file", type=click.Path(dir_okay=False), help="also write the outputs here (JSON)")
+@click.option("--yes", is_flag=True, help="apply without asking")
+@_aws_stack
+def bootstrap(session: Any, yes: bool) -> None:
+    """Create a cell's infrastructure in a new AWS account from a template; write the outputs the agent needs."""
+    if session.bootstrapped():
+        raise click.ClickException(
+            f"stack {session.stack} is bootstrapped already: use `reconcile-fleet infra plan|apply` to update it"
+        )
+    done = _review_and_apply(session, session.plan(), yes)
+    if done is not None:
+        from .aws import outputs_parameter
+
+        click.echo(f"outputs written to SSM parameter {outputs_parameter(session.stack)}")
+        if session.outputs_file is not None:
+            click.echo(f"outputs written to {session.outputs_file}")
+
+
+@main.group()
+def infra() -> None:
+    """Review and apply infrastructure updates (a newer template) against an existing stack, or destroy it."""
+
+
+@infra.command("plan")
+@_aws_stack
+def infra_plan(session: Any) -> None:
+    """Show what applying the template would change, sensitive values hidden; exit 0 (no changes) or 2 (changes)."""
+    plan = session.plan()
+    click.echo(session.render(plan))
+    if not plan.is_empty:
+        sys.exit(2)
+
+
+@infra.command("apply")
+@click.option("--outputs", "outputs_file", type=click.Path(dir_okay=False), help="also write the outputs here (JSON)")
+@click.option("--yes", is_flag=True, help="apply without asking")
+@_aws_stack
+def infra_apply(session: Any, yes: bool) -> None:
+    """Plan the template against the stack, show the plan, and apply it under the stack's lease."""
+    _review_and_apply(session, session.plan(), yes)
+
+
+@infra.command("destroy")
+@click.option("--yes", is_flag=True, help="destroy without asking")
+@_aws_stack
+def infra_destroy(session: Any, yes: bool) -> None:
+    """Delete every object of the stack (protected ones refuse: nothing is deleted then) and its outputs."""
+    from .aws import outputs_parameter
+
+    _review_and_apply(session, session.plan(destroy=True), yes, destroy=True)
+    if not session.bootstrapped():
+        click.echo(f"stack {session.stack} destroyed; SSM parameter {outputs_parameter(session.stack)} removed")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,335 @@
+"""``reconcile-fleet demo``: a control plane and five cells on this machine, two releases, a repaired drift, checked.
+
+Every role is a process of its own on 127.0.0.1 in a temporary directory:
+the control plane, five agents (staging 1, saas 1, dedicated 3), and the
+components the agents start. The demo talks to the control plane only
+through its HTTP API, as an operator would, and looks into each cell only to
+confirm that what the control plane reports is what really runs there.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import pathlib
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import attrs
+
+from .agent import ControlPlaneClient
+from .artifacts import build_artifact, sha256_file
+from .errors import FleetError
+from .processes import MARKER, stop_marked
+from .table import format_table
+
+T = TypeVar("T")
+
+CELLS: tuple[tuple[str, str, str], ...] = (
+    ("staging-1", "staging", "vendor"),
+    ("saas-1", "saas", "vendor"),
+    ("acme", "dedicated", "Acme Corp"),
+    ("globex", "dedicated", "Globex"),
+    ("initech", "dedicated", "Initech"),
+)
+RELEASES = (("2026.12.1", "1.0.0"), ("2026.12.2", "2.0.0"))
+
+
+def components_dir() -> pathlib.Path:
+    """Where the example components are (``examples/fleet/components`` beside the package, in a checkout)."""
+    here = pathlib.Path(__file__).resolve().parent.parent.parent / "examples" / "fleet" / "components"
+    if not here.is_dir():
+        raise FleetError(f"the example components are not at {here}; run the demo from a checkout (pip install -e)")
+    return here
+
+
+@attrs.define
+class Check:
+    """One thing the demo shows, and whether it held."""
+
+    name: str
+    ok: bool
+    detail: str
+    seconds: float
+
+
+class DemoFailed(Exception):
+    """A check did not hold; the demo stops there."""
+
+
+def wait_for(what: Callable[[], T | None], timeout: float, interval: float = 0.2) -> T | None:
+    """Call ``what`` until it returns something truthy or ``timeout`` passes; its last value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            value = what()
+        except (FleetError, OSError, ValueError, KeyError, TypeError):
+            value = None
+        if value or time.monotonic() >= deadline:
+            return value
+        time.sleep(interval)
+
+
+def _get_json(url: str, body: dict[str, Any] | None = None) -> Any:
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, method="GET" if body is None else "POST")
+    with urllib.request.urlopen(request, timeout=5) as response:
+        return json.loads(response.read())
+
+
+class Demo:
+    """The demo's processes, checks and timeline."""
+
+    def __init__(self, root: pathlib.Path, echo: Callable[[str], None]) -> None:
+        self.root = root
+        self.echo = echo
+        self.started = time.monotonic()
+        self.checks: list[Check] = []
+        self.procs: list[subprocess.Popen[bytes]] = []
+        self.env = {**os.environ, MARKER: str(root), "PYTHONUNBUFFERED": "1"}
+        self.client: ControlPlaneClient | None = None
+
+    def say(self, text: str) -> None:
+        self.echo(f"[{time.monotonic() - self.started:6.1f}s] {text}")
+
+    def check(self, name: str, ok: bool, detail: str, since: float) -> None:
+        self.checks.append(Check(name, ok, detail, round(time.monotonic() - since, 2)))
+        self.say(f"{'ok  ' if ok else 'FAIL'} {name}: {detail}")
+        if not ok:
+            raise DemoFailed(name)
+
+    def spawn(self, name: str, *args: str) -> subprocess.Popen[bytes]:
+        log = (self.root / "logs" / f"{name}.log").open("ab")
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "reconcile.fleet.cli", *args],
+            env=self.env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+        )
+        log.close()
+        self.procs.append(proc)
+        return proc
+
+    def cells(self) -> dict[str, dict[str, Any]]:
+        assert self.client is not None
+        return {v["cell"]["id"]: v for v in self.client.list_cells()}
+
+    def converged(self, release: str, version: str) -> dict[str, dict[str, Any]] | None:
+        views = self.cells()
+        for view in views.values():
+            status, spec = view["status"], view["spec"]
+            if not status or status["observed_generation"] != spec["generation"] or status["release"] != release:
+                return None
+            if not all(c["version"] == version and c["health"] == "healthy" for c in status["components"]):
+                return None
+            if not any(c["type"] == "Ready" and c["status"] for c in status["conditions"]):
+                return None
+        return views
+
+    def cell_ports(self, cell: str) -> dict[str, int]:
+        return dict(json.loads((self.root / "cells" / cell / "ports.json").read_text()))
+
+    def running_versions(self, cell: str) -> dict[str, str]:
+        """What really answers in the cell: each component's version from its own health endpoint."""
+        ports = self.cell_ports(cell)
+        return {name: _get_json(f"http://127.0.0.1:{port}/healthz")["version"] for name, port in ports.items()}
+
+    def run(self) -> None:
+        t = time.monotonic()
+        (self.root / "logs").mkdir()
+        dist = self.root / "dist"
+        dist.mkdir()
+        source = components_dir()
+        artifacts: dict[tuple[str, str], pathlib.Path] = {}
+        for _, version in RELEASES:
+            for name in ("workspaces", "proxy"):
+                path = dist / f"{name}-{version}.tar.gz"
+                build_artifact(source / name, path, version=version)
+                artifacts[(name, version)] = path
+        self.say(f"built {len(artifacts)} artifacts from {source} into {dist}")
+
+        cp = self.root / "cp"
+        cp.mkdir()
+        self.spawn(
+            "control-plane", "serve", "--store", f"sqlite:///{cp / 'fleet.db'}", "--artifacts", str(cp / "artifacts"),
+            "--listen", "127.0.0.1:0", "--port-file", str(cp / "port"), "--admin-token-file", str(cp / "admin.token"),
+            "--poll-interval", "1", "-v",
+        )  # fmt: skip
+        port = wait_for(lambda: (cp / "port").read_text().strip() or None, 20)
+        url = f"http://127.0.0.1:{port}"
+        healthy = port is not None and wait_for(lambda: _get_json(f"{url}/v1/healthz")["status"] == "ok", 20)
+        self.check("control plane up", bool(port and healthy), f"listening on {url}", t)
+        self.client = ControlPlaneClient(url, (cp / "admin.token").read_text().strip())
+
+        t = time.monotonic()
+        tokens = self.root / "tokens"
+        tokens.mkdir(mode=0o700)
+        for cell, stage, customer in CELLS:
+            created = self.client.create_cell(cell, stage, customer=customer, region="eu-central-1")
+            token = tokens / f"{cell}.token"
+            token.write_text(created["registration_token"])
+            token.chmod(0o600)
+        self.check("cells created", len(self.cells()) == len(CELLS), ", ".join(c for c, _, _ in CELLS), t)
+
+        t = time.monotonic()
+        for cell, _, _ in CELLS:
+            self.spawn(
+                f"agent-{cell}", "agent", "--control-plane", url, "--token-file", str(tokens / f"{cell}.token"),
+                "--state-dir", str(self.root / "cells" / cell), "--poll-interval", "1", "--max-backoff", "2", "-v",
+            )  # fmt: skip
+        reported = wait_for(lambda: all(v["status"] for v in self.cells().values()), 40)
+        self.check(
+            "agents registered over outgoing connections",
+            bool(reported) and all(v["cell"]["registered"] for v in self.cells().values()),
+            "5 agents traded their one-time tokens for credentials and reported (nothing to run yet)",
+            t,
+        )
+
+        for index, (release, version) in enumerate(RELEASES):
+            t = time.monotonic()
+            what = "first install, from nothing" if index == 0 else "an update"
+            parts = []
+            for name in ("workspaces", "proxy"):
+                path = artifacts[(name, version)]
+                digest = sha256_file(path)
+                self.client.upload_artifact(path, digest)
+                config = {"upstream": "workspaces"} if name == "proxy" else {}
+                parts.append({"name": name, "digest": digest, "config": config})
+            self.client.publish_release(release, parts)
+            self.say(f"published release {release} (workspaces {version}, proxy {version}): {what}")
+            views = wait_for(functools.partial(self.converged, release, version), 60)
+            generations = sorted({v["spec"]["generation"] for v in (views or {}).values()})
+            self.check(
+                f"release {release} applied",
+                views is not None,
+                f"5/5 cells healthy at generation {generations} running {version}"
+                if views
+                else "cells did not converge",
+                t,
+            )
+            real = {cell: self.running_versions(cell) for cell, _, _ in CELLS}
+            self.check(
+                f"release {release}: the control plane's view is what runs",
+                all(v == {"workspaces": version, "proxy": version} for v in real.values()),
+                "every cell's components answer with version " + version,
+                t,
+            )
+            if index == 0:
+                t = time.monotonic()
+                proxy = self.cell_ports("acme")["proxy"]
+                ws = _get_json(f"http://127.0.0.1:{proxy}/api/workspaces", {"owner": "ann"})
+                self.check(
+                    "a user starts a workspace in acme",
+                    ws["status"] == "running",
+                    f"workspace {ws['id']} runs as pid {ws['pid']}",
+                    t,
+                )
+        t = time.monotonic()
+        proxy = self.cell_ports("acme")["proxy"]
+        listed = _get_json(f"http://127.0.0.1:{proxy}/api/workspaces")
+        still = [w for w in listed["workspaces"] if w["id"] == ws["id"]]
+        self.check(
+            "the workspace outlived the update of its service",
+            bool(still)
+            and still[0]["status"] == "running"
+            and still[0]["pid"] == ws["pid"]
+            and listed["version"] == "2.0.0",
+            f"workspace {ws['id']} still runs as pid {ws['pid']}, now served by workspaces {listed['version']}",
+            t,
+        )
+
+        t = time.monotonic()
+        record = json.loads((self.root / "cells" / "globex" / "components" / "proxy" / "record.json").read_text())
+        killed = int(record["current"]["pid"])
+        os.kill(killed, signal.SIGKILL)
+        self.say(f"killed globex's proxy (pid {killed}) by hand: drift")
+
+        def repaired() -> int | None:
+            rec = json.loads((self.root / "cells" / "globex" / "components" / "proxy" / "record.json").read_text())
+            pid = int(rec["current"]["pid"])
+            view = self.cells()["globex"]
+            healthy = all(c["health"] == "healthy" for c in view["status"]["components"])
+            fresh = view["status"]["reported_at"] > time.time() - 2
+            if pid == killed or not healthy or not fresh:
+                return None
+            return pid if self.running_versions("globex")["proxy"] == "2.0.0" else None
+
+        new_pid = wait_for(repaired, 30)
+        self.check(
+            "drift repaired at the next tick",
+            new_pid is not None,
+            f"globex's agent started proxy 2.0.0 again (pid {new_pid}) and reports it healthy",
+            t,
+        )
+        self.echo("")
+        self.echo(format_table(self.client.fleet_status()["cells"]))
+        self.echo("")
+
+    def stop(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        # Components and workspaces run in sessions of their own: find them by the marker they inherited.
+        stop_marked(str(self.root))
+        if self.client is not None:
+            self.client.close()
+
+
+def run_demo(*, report: pathlib.Path | None = None, keep: bool = False, echo: Callable[[str], None] = print) -> int:
+    """Run the demo; 0 if every check held, 1 if one failed, 130 on Ctrl-C. Every process it started is stopped.
+
+    Args:
+        report: if given, every check and its outcome is written there as JSON.
+        keep: keep the temporary directory (for reading the logs).
+        echo: where the timeline goes.
+    """
+    root = pathlib.Path(tempfile.mkdtemp(prefix="reconcile-fleet-demo-"))
+    demo = Demo(root, echo)
+    code = 1
+    # SIGTERM gets the same cleanup as Ctrl-C.
+    previous = signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    try:
+        demo.say(f"reconcile fleet demo in {root}")
+        demo.run()
+        code = 0
+    except DemoFailed:
+        code = 1
+    except KeyboardInterrupt:
+        demo.say("interrupted")
+        code = 130
+    except Exception as exc:  # any surprise is a failed demo, reported, with everything cleaned up
+        demo.checks.append(Check("demo ran", False, f"{type(exc).__name__}: {exc}", 0.0))
+        demo.say(f"FAIL {type(exc).__name__}: {exc}")
+        code = 1
+    finally:
+        demo.stop()
+        signal.signal(signal.SIGTERM, previous)
+        total = time.monotonic() - demo.started
+        held = sum(c.ok for c in demo.checks)
+        kept = "kept" if keep else "removed"
+        demo.say(f"{held}/{len(demo.checks)} checks held; every process stopped; {kept} {root}")
+        if report is not None:
+            report.write_text(
+                json.dumps(
+                    {"ok": code == 0, "seconds": round(total, 1), "checks": [attrs.asdict(c) for c in demo.checks]},
+                    indent=2,
+                )
+            )
+        if not keep:
+            shutil.rmtree(root, ignore_errors=True)
+    return code

@@ -1,0 +1,314 @@
+"""The control plane's HTTP API on Starlette, served by uvicorn: the only module importing either.
+
+Every handler authenticates, reads a size-limited body, calls ``ControlPlane``
+(in a worker thread, since the store is synchronous) and maps fleet errors to
+HTTP statuses with a JSON body ``{"error": code, "message": text}``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import pathlib
+import socket
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.routing import Route
+
+from ..control import ControlPlane
+from ..errors import (
+    ArtifactError,
+    AuthenticationError,
+    ConflictError,
+    DigestMismatchError,
+    FleetError,
+    InvalidInputError,
+    NotFoundError,
+    PayloadTooLargeError,
+    PermissionDeniedError,
+)
+from ..model import check_digest
+from ..table import summary
+
+log = logging.getLogger("reconcile.fleet.server")
+
+MAX_JSON_BODY = 64 * 1024
+"""The largest JSON request body accepted, in bytes."""
+
+MAX_ARTIFACT_BODY = 512 * 1024 * 1024
+"""The largest artifact upload accepted, in bytes."""
+
+MAX_WAIT = 300.0
+"""The longest long poll, in seconds."""
+
+_STATUS: list[tuple[type[FleetError], int, str]] = [
+    (AuthenticationError, 401, "unauthenticated"),
+    (PermissionDeniedError, 403, "forbidden"),
+    (NotFoundError, 404, "not_found"),
+    (ConflictError, 409, "conflict"),
+    (PayloadTooLargeError, 413, "too_large"),
+    (DigestMismatchError, 422, "digest_mismatch"),
+    (ArtifactError, 422, "bad_artifact"),
+    (InvalidInputError, 400, "invalid"),
+]
+
+
+def _error(exc: FleetError) -> JSONResponse:
+    for cls, status, code in _STATUS:
+        if isinstance(exc, cls):
+            code = getattr(exc, "code", code)
+            headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+            return JSONResponse({"error": code, "message": str(exc)}, status_code=status, headers=headers)
+    return JSONResponse({"error": "error", "message": str(exc)}, status_code=400)
+
+
+def _bearer(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    return value.strip() if scheme.lower() == "bearer" and value.strip() else None
+
+
+async def _body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLargeError(f"request body larger than {limit} bytes")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLargeError(f"request body larger than {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def _json(request: Request) -> Any:
+    raw = await _body(request, MAX_JSON_BODY)
+    try:
+        return json.loads(raw or b"null")
+    except ValueError:
+        raise InvalidInputError("request body: not valid JSON") from None
+
+
+def _etag(generation: int) -> str:
+    return f'"g{generation}"'
+
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def _guard(handler: Handler) -> Handler:
+    async def run(request: Request) -> Response:
+        try:
+            return await handler(request)
+        except FleetError as exc:
+            return _error(exc)
+
+    run.__name__ = handler.__name__
+    return run
+
+
+def create_app(control: ControlPlane, *, max_artifact_bytes: int = MAX_ARTIFACT_BODY) -> Starlette:
+    """The Starlette application serving ``control`` under ``/v1``.
+
+    Args:
+        control: the control plane's operations.
+        max_artifact_bytes: the largest artifact upload accepted.
+    """
+    changed = {"event": asyncio.Event()}
+
+    def bump() -> None:
+        # Wake every long poll; each re-reads its own generation.
+        changed["event"].set()
+        changed["event"] = asyncio.Event()
+
+    async def call(fn: Callable[..., Any], *args: Any) -> Any:
+        return await run_in_threadpool(fn, *args)
+
+    async def admin(request: Request) -> None:
+        await call(control.check_admin, _bearer(request))
+
+    # -- cell-facing -------------------------------------------------------
+
+    async def register(request: Request) -> Response:
+        body = await _json(request)
+        return JSONResponse(await call(control.register, body))
+
+    async def desired(request: Request) -> Response:
+        cell_id = request.path_params["cell_id"]
+        await call(control.authorize_cell, _bearer(request), cell_id)
+        try:
+            wait = min(float(request.query_params.get("wait", "0")), MAX_WAIT)
+        except ValueError:
+            raise InvalidInputError("wait: expected seconds") from None
+        seen = request.headers.get("if-none-match")
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + max(wait, 0.0)
+        while True:
+            generation = await call(control.store.generation, cell_id)
+            if generation is None:
+                raise NotFoundError(f"no cell {cell_id!r}")
+            if seen != _etag(generation):
+                spec = await call(control.desired, cell_id)
+                return JSONResponse(spec.to_json(), headers={"ETag": _etag(spec.generation)})
+            left = deadline - loop.time()
+            if left <= 0:
+                return Response(status_code=304, headers={"ETag": seen})
+            # Changes made through another replica wake nobody here, so look again every half second.
+            event = changed["event"]
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(event.wait(), timeout=min(left, 0.5))
+
+    async def status(request: Request) -> Response:
+        cell_id = request.path_params["cell_id"]
+        await call(control.authorize_cell, _bearer(request), cell_id)
+        body = await _json(request)
+        accepted = await call(control.report_status, cell_id, body)
+        return JSONResponse({"accepted": True, "observed_generation": accepted.observed_generation})
+
+    async def artifact(request: Request) -> Response:
+        digest = check_digest(request.path_params["digest"], "artifact digest")
+        await call(control.authorize_artifact, _bearer(request))
+        path = control.artifacts.path(digest)
+        if not path.is_file():
+            raise NotFoundError(f"no artifact {digest}")
+        return FileResponse(path, media_type="application/gzip", headers={"ETag": f'"{digest}"'})
+
+    # -- operator-facing ---------------------------------------------------
+
+    async def upload(request: Request) -> Response:
+        digest = check_digest(request.path_params["digest"], "artifact digest")
+        await admin(request)
+        if control.artifacts.has(digest):
+            return JSONResponse(await call(control.artifact_stored, digest))
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > max_artifact_bytes:
+            raise PayloadTooLargeError(f"artifact larger than {max_artifact_bytes} bytes")
+        size = 0
+        with control.artifacts.writer(expected=digest) as out:
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > max_artifact_bytes:
+                    raise PayloadTooLargeError(f"artifact larger than {max_artifact_bytes} bytes")
+                out.write(chunk)
+        return JSONResponse(await call(control.artifact_stored, digest), status_code=201)
+
+    async def cells(request: Request) -> Response:
+        await admin(request)
+        if request.method == "POST":
+            body = await _json(request)
+            created = await call(control.create_cell, body)
+            bump()
+            return JSONResponse(created, status_code=201)
+        return JSONResponse({"cells": await call(control.list_cells)})
+
+    async def cell(request: Request) -> Response:
+        await admin(request)
+        cell_id = request.path_params["cell_id"]
+        if request.method == "DELETE":
+            await call(control.delete_cell, cell_id)
+            bump()
+            return Response(status_code=204)
+        return JSONResponse(await call(control.show_cell, cell_id))
+
+    async def target(request: Request) -> Response:
+        await admin(request)
+        body = await _json(request)
+        spec = await call(control.set_target, request.path_params["cell_id"], body)
+        bump()
+        return JSONResponse(spec.to_json())
+
+    async def token(request: Request) -> Response:
+        await admin(request)
+        body = await _json(request)
+        return JSONResponse(await call(control.reissue_token, request.path_params["cell_id"], body), status_code=201)
+
+    async def releases(request: Request) -> Response:
+        await admin(request)
+        if request.method == "POST":
+            body = await _json(request)
+            release, changed_cells = await call(control.publish_release, body)
+            bump()
+            return JSONResponse({"release": release.to_json(), "cells": changed_cells}, status_code=201)
+        listed = await call(control.store.list_releases)
+        return JSONResponse({"releases": [r.to_json() for r in listed]})
+
+    async def fleet_status(request: Request) -> Response:
+        await admin(request)
+        views = await call(control.list_cells)
+        now = control.clock()
+        return JSONResponse({"now": now, "cells": [summary(v, now) for v in views]})
+
+    async def audit(request: Request) -> Response:
+        await admin(request)
+        try:
+            limit = max(1, min(int(request.query_params.get("limit", "100")), 1000))
+        except ValueError:
+            raise InvalidInputError("limit: expected an integer") from None
+        return JSONResponse({"entries": await call(control.audit_log, limit)})
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    routes = [
+        Route("/v1/healthz", _guard(healthz), methods=["GET"]),
+        Route("/v1/register", _guard(register), methods=["POST"]),
+        Route("/v1/cells", _guard(cells), methods=["GET", "POST"]),
+        Route("/v1/cells/{cell_id}", _guard(cell), methods=["GET", "DELETE"]),
+        Route("/v1/cells/{cell_id}/desired", _guard(desired), methods=["GET"]),
+        Route("/v1/cells/{cell_id}/status", _guard(status), methods=["PUT"]),
+        Route("/v1/cells/{cell_id}/target", _guard(target), methods=["PUT"]),
+        Route("/v1/cells/{cell_id}/token", _guard(token), methods=["POST"]),
+        Route("/v1/artifacts/{digest}", _guard(artifact), methods=["GET", "HEAD"]),
+        Route("/v1/artifacts/{digest}", _guard(upload), methods=["PUT"]),
+        Route("/v1/releases", _guard(releases), methods=["GET", "POST"]),
+        Route("/v1/status", _guard(fleet_status), methods=["GET"]),
+        Route("/v1/audit", _guard(audit), methods=["GET"]),
+    ]
+    return Starlette(routes=routes)
+
+
+def serve(
+    control: ControlPlane,
+    host: str = "127.0.0.1",
+    port: int = 8470,
+    *,
+    port_file: str | os.PathLike[str] | None = None,
+) -> None:
+    """Serve the control plane until SIGINT or SIGTERM.
+
+    Args:
+        control: the control plane's operations.
+        host: the address to listen on.
+        port: the port (0 for any free one).
+        port_file: if given, the port actually bound is written there once listening.
+    """
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    bound = sock.getsockname()[1]
+    # Listening before the port is announced: early clients queue in the backlog instead of being refused.
+    sock.listen(128)
+    config = uvicorn.Config(
+        create_app(control),
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
+        timeout_graceful_shutdown=2,
+        server_header=False,
+    )
+    server = uvicorn.Server(config)
+    if port_file is not None:
+        tmp = pathlib.Path(f"{os.fspath(port_file)}.tmp")
+        tmp.write_text(str(bound))
+        tmp.replace(port_file)
+    log.info("control plane listening on %s:%s", host, bound)
+    server.run(sockets=[sock])

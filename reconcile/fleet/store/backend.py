@@ -1,0 +1,223 @@
+"""``BackendFleetStore``: the control plane's records on a ``reconcile.storage`` backend (SQLite or PostgreSQL).
+
+Writes are ops of the backend's one writer thread (group commit); reads run in
+the calling thread on a consistent snapshot. Schema changes are migrations of
+the component ``fleet``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ...storage import Backend, Migration, Tx, migrate
+from ...storage import open_store as open_backend
+from ..errors import ConflictError, NotFoundError
+from ..model import AuditEntry, Cell, CellStatus, DesiredSpec, Release
+from .base import Registration
+
+
+def _schema_v1(tx: Tx) -> None:
+    real = "DOUBLE PRECISION" if tx.dialect == "postgresql" else "REAL"
+    serial = "BIGSERIAL PRIMARY KEY" if tx.dialect == "postgresql" else "INTEGER PRIMARY KEY AUTOINCREMENT"
+    tx.execute(
+        "CREATE TABLE fleet_cells (id TEXT PRIMARY KEY, stage TEXT NOT NULL, customer TEXT NOT NULL,"
+        f" region TEXT NOT NULL, created_at {real} NOT NULL, target_release TEXT, generation BIGINT NOT NULL,"
+        " spec_release TEXT, flags TEXT NOT NULL DEFAULT '{}', infrastructure TEXT, token_hash TEXT,"
+        f" token_expires {real}, token_used {real}, credential_hash TEXT)"
+    )
+    tx.execute("CREATE TABLE fleet_releases (version TEXT PRIMARY KEY, seq BIGINT NOT NULL UNIQUE, body TEXT NOT NULL)")
+    tx.execute("CREATE TABLE fleet_status (cell_id TEXT PRIMARY KEY, body TEXT NOT NULL)")
+    tx.execute(
+        f"CREATE TABLE fleet_audit (id {serial}, at {real} NOT NULL, actor TEXT NOT NULL,"
+        " action TEXT NOT NULL, target TEXT NOT NULL, detail TEXT NOT NULL)"
+    )
+
+
+MIGRATIONS = [Migration(1, "cells, releases, status, audit", _schema_v1)]
+
+_CELL = "id, stage, customer, region, created_at, credential_hash IS NOT NULL, target_release"
+
+
+def _cell(row: tuple[Any, ...]) -> Cell:
+    return Cell(row[0], row[1], row[2], row[3], float(row[4]), bool(row[5]), row[6])
+
+
+def _latest(tx: Tx) -> str | None:
+    row = tx.one("SELECT version FROM fleet_releases ORDER BY seq DESC LIMIT 1")
+    return None if row is None else str(row[0])
+
+
+def _release(tx: Tx, version: str) -> Release | None:
+    row = tx.one("SELECT body FROM fleet_releases WHERE version = ?", (version,))
+    return None if row is None else Release.from_json(json.loads(row[0]))
+
+
+def _spec(tx: Tx, cell_id: str) -> DesiredSpec | None:
+    row = tx.one("SELECT generation, spec_release, flags, infrastructure FROM fleet_cells WHERE id = ?", (cell_id,))
+    if row is None:
+        return None
+    release = None if row[1] is None else _release(tx, row[1])
+    return DesiredSpec(cell_id, int(row[0]), release, json.loads(row[2]), row[3])
+
+
+class BackendFleetStore:
+    """A ``FleetStore`` on a ``reconcile.storage`` backend: every write is one op of its group-committing writer.
+
+    Args:
+        backend: an open backend (``reconcile.storage.open_store``); its schema is migrated on open.
+    """
+
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+        migrate(backend, "fleet", MIGRATIONS)
+
+    @classmethod
+    def open(cls, url: str) -> BackendFleetStore:
+        """Open the store at ``sqlite:///path`` or ``postgresql://...``."""
+        return cls(open_backend(url))
+
+    def create_cell(self, cell: Cell, token_hash: str, expires_at: float) -> DesiredSpec:
+        def op(tx: Tx) -> DesiredSpec:
+            if tx.one("SELECT 1 FROM fleet_cells WHERE id = ?", (cell.id,)):
+                raise ConflictError(f"cell {cell.id!r} already exists")
+            release = cell.target_release if cell.target_release is not None else _latest(tx)
+            tx.execute(
+                "INSERT INTO fleet_cells (id, stage, customer, region, created_at, target_release, generation,"
+                " spec_release, token_hash, token_expires) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (cell.id, cell.stage, cell.customer, cell.region, cell.created_at, cell.target_release,
+                 0 if release is None else 1, release, token_hash, expires_at),
+            )  # fmt: skip
+            spec = _spec(tx, cell.id)
+            assert spec is not None
+            return spec
+
+        return self.backend.write(op)
+
+    def get_cell(self, cell_id: str) -> Cell | None:
+        row = self.backend.read(lambda tx: tx.one(f"SELECT {_CELL} FROM fleet_cells WHERE id = ?", (cell_id,)))
+        return None if row is None else _cell(row)
+
+    def list_cells(self) -> list[Cell]:
+        rows = self.backend.read(lambda tx: tx.query(f"SELECT {_CELL} FROM fleet_cells ORDER BY id"))
+        return [_cell(r) for r in rows]
+
+    def delete_cell(self, cell_id: str) -> bool:
+        def op(tx: Tx) -> bool:
+            tx.execute("DELETE FROM fleet_status WHERE cell_id = ?", (cell_id,))
+            return tx.execute("DELETE FROM fleet_cells WHERE id = ?", (cell_id,)) > 0
+
+        return self.backend.write(op)
+
+    def reissue_token(self, cell_id: str, token_hash: str, expires_at: float) -> bool:
+        sql = "UPDATE fleet_cells SET token_hash = ?, token_expires = ?, token_used = NULL WHERE id = ?"
+        return self.backend.write(lambda tx: tx.execute(sql, (token_hash, expires_at, cell_id)) > 0)
+
+    def registration(self, cell_id: str) -> Registration | None:
+        sql = "SELECT token_hash, token_expires, token_used FROM fleet_cells WHERE id = ?"
+        row = self.backend.read(lambda tx: tx.one(sql, (cell_id,)))
+        if row is None or row[1] is None:
+            return None
+        return Registration(cell_id, row[0], float(row[1]), None if row[2] is None else float(row[2]))
+
+    def pending_registrations(self) -> list[Registration]:
+        sql = (
+            "SELECT id, token_hash, token_expires FROM fleet_cells"
+            " WHERE token_hash IS NOT NULL AND token_used IS NULL ORDER BY id"
+        )
+        rows = self.backend.read(lambda tx: tx.query(sql))
+        return [Registration(r[0], r[1], float(r[2]), None) for r in rows]
+
+    def expire_registration(self, cell_id: str, now: float) -> bool:
+        sql = (
+            "UPDATE fleet_cells SET token_hash = NULL WHERE id = ? AND token_hash IS NOT NULL"
+            " AND token_used IS NULL AND token_expires <= ?"
+        )
+        return self.backend.write(lambda tx: tx.execute(sql, (cell_id, now)) == 1)
+
+    def complete_registration(self, cell_id: str, token_hash: str, credential_hash: str, now: float) -> bool:
+        sql = (
+            "UPDATE fleet_cells SET token_used = ?, credential_hash = ? "
+            "WHERE id = ? AND token_hash = ? AND token_used IS NULL"
+        )
+        return self.backend.write(lambda tx: tx.execute(sql, (now, credential_hash, cell_id, token_hash)) == 1)
+
+    def credential_hash(self, cell_id: str) -> str | None:
+        row = self.backend.read(lambda tx: tx.one("SELECT credential_hash FROM fleet_cells WHERE id = ?", (cell_id,)))
+        return None if row is None else row[0]
+
+    def publish_release(self, release: Release) -> list[str]:
+        def op(tx: Tx) -> list[str]:
+            if tx.dialect == "postgresql":
+                tx.execute("SELECT pg_advisory_xact_lock(7210432)")  # one publisher at a time across replicas
+            if tx.one("SELECT 1 FROM fleet_releases WHERE version = ?", (release.version,)):
+                raise ConflictError(f"release {release.version!r} already exists")
+            seq = tx.one("SELECT COALESCE(MAX(seq), 0) + 1 FROM fleet_releases")
+            assert seq is not None
+            tx.execute(
+                "INSERT INTO fleet_releases (version, seq, body) VALUES (?, ?, ?)",
+                (release.version, int(seq[0]), json.dumps(release.to_json())),
+            )
+            following = [r[0] for r in tx.query("SELECT id FROM fleet_cells WHERE target_release IS NULL ORDER BY id")]
+            tx.execute(
+                "UPDATE fleet_cells SET spec_release = ?, generation = generation + 1 WHERE target_release IS NULL",
+                (release.version,),
+            )
+            return following
+
+        return self.backend.write(op)
+
+    def get_release(self, version: str) -> Release | None:
+        return self.backend.read(lambda tx: _release(tx, version))
+
+    def list_releases(self) -> list[Release]:
+        rows = self.backend.read(lambda tx: tx.query("SELECT body FROM fleet_releases ORDER BY seq"))
+        return [Release.from_json(json.loads(r[0])) for r in rows]
+
+    def set_target(self, cell_id: str, version: str | None) -> DesiredSpec:
+        def op(tx: Tx) -> DesiredSpec:
+            row = tx.one(f"SELECT spec_release FROM fleet_cells WHERE id = ?{tx.locking('update')}", (cell_id,))
+            if row is None:
+                raise NotFoundError(f"no cell {cell_id!r}")
+            if version is not None and _release(tx, version) is None:
+                raise NotFoundError(f"no release {version!r}")
+            effective = version if version is not None else _latest(tx)
+            tx.execute(
+                "UPDATE fleet_cells SET target_release = ?, spec_release = ?, generation = generation + ? WHERE id = ?",
+                (version, effective, 1 if effective != row[0] else 0, cell_id),
+            )
+            spec = _spec(tx, cell_id)
+            assert spec is not None
+            return spec
+
+        return self.backend.write(op)
+
+    def get_spec(self, cell_id: str) -> DesiredSpec | None:
+        return self.backend.read(lambda tx: _spec(tx, cell_id))
+
+    def generation(self, cell_id: str) -> int | None:
+        row = self.backend.read(lambda tx: tx.one("SELECT generation FROM fleet_cells WHERE id = ?", (cell_id,)))
+        return None if row is None else int(row[0])
+
+    def put_status(self, cell_id: str, status: CellStatus) -> None:
+        sql = (
+            "INSERT INTO fleet_status (cell_id, body) VALUES (?, ?)"
+            " ON CONFLICT (cell_id) DO UPDATE SET body = excluded.body"
+        )
+        self.backend.write(lambda tx: tx.execute(sql, (cell_id, json.dumps(status.to_json()))))
+
+    def get_status(self, cell_id: str) -> CellStatus | None:
+        row = self.backend.read(lambda tx: tx.one("SELECT body FROM fleet_status WHERE cell_id = ?", (cell_id,)))
+        return None if row is None else CellStatus.from_json(json.loads(row[0]))
+
+    def audit(self, at: float, actor: str, action: str, target: str, detail: str = "") -> None:
+        sql = "INSERT INTO fleet_audit (at, actor, action, target, detail) VALUES (?, ?, ?, ?, ?)"
+        self.backend.write(lambda tx: tx.execute(sql, (at, actor, action, target, detail)))
+
+    def list_audit(self, limit: int = 100) -> list[AuditEntry]:
+        sql = "SELECT id, at, actor, action, target, detail FROM fleet_audit ORDER BY id DESC LIMIT ?"
+        rows = self.backend.read(lambda tx: tx.query(sql, (limit,)))
+        return [AuditEntry(int(r[0]), float(r[1]), r[2], r[3], r[4], r[5]) for r in reversed(rows)]
+
+    def close(self) -> None:
+        self.backend.close()

@@ -1,0 +1,87 @@
+"""The ``reconcile-fleet`` operator commands against a real control plane: create, publish, set-release, status."""
+
+from __future__ import annotations
+
+import os
+import pathlib
+from collections.abc import Iterator
+
+import pytest
+from click.testing import CliRunner
+
+from reconcile.fleet.cli import main
+from tests.support.fleet import Artifacts, Fleet
+
+
+@pytest.fixture(scope="module")
+def cp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
+    f = Fleet(tmp_path_factory.mktemp("cp"))
+    f.start_control_plane()
+    try:
+        yield f
+    finally:
+        f.close()
+
+
+def run(cp: Fleet, *args: str) -> tuple[int, str]:
+    env = {"RECONCILE_FLEET_URL": cp.url, "RECONCILE_FLEET_ADMIN_TOKEN_FILE": str(cp.root / "cp" / "admin.token")}
+    result = CliRunner().invoke(main, list(args), env=env)
+    return result.exit_code, result.output
+
+
+def test_an_operator_creates_cells_publishes_and_reads_the_status_table(
+    cp: Fleet, artifacts: Artifacts, tmp_path: pathlib.Path
+) -> None:
+    token_file = tmp_path / "acme.token"
+    code, out = run(
+        cp, "cells", "create", "acme", "--stage", "dedicated", "--customer", "acme", "--token-out", str(token_file)
+    )
+    assert code == 0 and "registration token written" in out
+    assert os.stat(token_file).st_mode & 0o777 == 0o600 and token_file.read_text().startswith("rt.acme.")
+    code, out = run(cp, "cells", "create", "beta", "--stage", "saas")
+    assert code == 0 and out.startswith("rt.beta.")
+    code, out = run(
+        cp, "releases", "publish", "2026.12.1",
+        "--component", f"workspaces={artifacts.paths[('workspaces', '1.0.0')]}",
+        "--component", f"proxy={artifacts.paths[('proxy', '1.0.0')]}",
+    )  # fmt: skip
+    assert code == 0 and "2 cells follow it" in out
+    code, out = run(cp, "cells", "set-release", "beta", "2026.12.1")
+    assert code == 0 and "generation 1" in out
+    code, out = run(cp, "status")
+    lines = out.splitlines()
+    assert lines[0].split() == ["CELL", "STAGE", "GEN", "RELEASE", "HEALTH", "CHECK-IN", "CONDITIONS"]
+    assert [line.split()[:3] for line in lines[1:]] == [["acme", "dedicated", "1/-"], ["beta", "saas", "1/-"]]
+    code, out = run(cp, "audit")
+    assert code == 0 and "release.publish" in out and "rt.acme." not in out
+
+
+def test_errors_are_one_clear_line(cp: Fleet, artifacts: Artifacts, tmp_path: pathlib.Path) -> None:
+    code, out = run(cp, "cells", "set-release", "nobody", "2026.12.1")
+    assert code == 1 and "NotFoundError" in out and "Traceback" not in out
+    code, out = run(cp, "releases", "publish", "r", "--component", f"proxy={artifacts.paths[('workspaces', '1.0.0')]}")
+    assert code == 2 and "holds component 'workspaces', not 'proxy'" in out
+    bad = tmp_path / "bad.token"
+    bad.write_text("not-the-admin-token")
+    result = CliRunner().invoke(main, ["status", "--control-plane", cp.url, "--admin-token-file", str(bad)])
+    assert result.exit_code == 1 and "AuthenticationError" in result.output
+    assert "not-the-admin-token" not in result.output
+
+
+def test_an_agent_without_credential_or_token_says_what_it_needs(tmp_path: pathlib.Path) -> None:
+    result = CliRunner().invoke(
+        main, ["agent", "--control-plane", "http://127.0.0.1:9", "--state-dir", str(tmp_path / "s")]
+    )
+    assert result.exit_code == 1 and "pass --token-file" in result.output
+
+
+def test_an_agent_with_a_used_token_fails_clearly(cp: Fleet, tmp_path: pathlib.Path) -> None:
+    token = cp.create_cell("usedcli")
+    args = ["agent", "--control-plane", cp.url, "--token-file", str(token)]
+    from reconcile.fleet.agent import ControlPlaneClient
+
+    with ControlPlaneClient(cp.url) as anonymous:
+        anonymous.register(token.read_text(), "test")
+    result = CliRunner().invoke(main, [*args, "--state-dir", str(tmp_path / "s")])
+    assert result.exit_code == 1 and "already used" in result.output
+    assert token.read_text() not in result.output

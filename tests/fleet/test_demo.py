@@ -1,0 +1,65 @@
+"""``reconcile-fleet demo`` runs the whole story, exits 0 with every check held, and leaves no process behind."""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from reconcile.fleet.processes import marked_pids
+from tests.support.fleet import wait_for
+
+pytestmark = pytest.mark.slow
+
+
+def test_the_demo_holds_every_check_and_cleans_up(tmp_path: pathlib.Path) -> None:
+    report = tmp_path / "report.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "reconcile.fleet.cli", "demo", "--report", str(report)],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    data = json.loads(report.read_text())
+    names = [c["name"] for c in data["checks"]]
+    assert data["ok"] and all(c["ok"] for c in data["checks"])
+    for expected in (
+        "agents registered over outgoing connections",
+        "release 2026.12.1 applied",
+        "release 2026.12.2 applied",
+        "the workspace outlived the update of its service",
+        "drift repaired at the next tick",
+    ):
+        assert expected in names
+    assert "CELL" in done.stdout and done.stdout.count("2026.12.2  healthy") == 5
+    root = done.stdout.split("demo in ", 1)[1].split()[0]
+    assert not pathlib.Path(root).exists()
+    assert marked_pids(root) == []
+
+
+def test_ctrl_c_stops_every_process_the_demo_started(tmp_path: pathlib.Path) -> None:
+    out = tmp_path / "out.txt"
+    with out.open("w") as f:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "reconcile.fleet.cli", "demo", "--report", str(tmp_path / "r.json")],
+            stdout=f, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"}, start_new_session=True,
+        )  # fmt: skip
+    try:
+        wait_for(lambda: "published release 2026.12.1" in out.read_text(), 60, message="the demo to get going")
+        root = out.read_text().split("demo in ", 1)[1].split()[0]
+        assert marked_pids(root), "the demo's processes should be running"
+        # Ctrl-C in a terminal: SIGINT to the whole foreground process group.
+        os.killpg(proc.pid, signal.SIGINT)
+        assert proc.wait(timeout=60) == 130
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    time.sleep(0.2)
+    assert marked_pids(root) == []
+    assert "interrupted" in out.read_text()
+    assert json.loads((tmp_path / "r.json").read_text())["ok"] is False

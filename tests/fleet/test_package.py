@@ -1,0 +1,88 @@
+"""``reconcile.fleet``'s public API is pinned and documented, and its web libraries load only where they belong."""
+
+from __future__ import annotations
+
+import pathlib
+import subprocess
+import sys
+
+import reconcile.fleet
+
+DOC = pathlib.Path(__file__).resolve().parents[2] / "docs" / "fleet.md"
+
+FLEET = [
+    "DEFAULT_POLL_INTERVAL",
+    "DEFAULT_TOKEN_TTL",
+    "STAGES",
+    "Agent",
+    "AgentLockedError",
+    "ArtifactError",
+    "ArtifactStore",
+    "AuditEntry",
+    "AuthenticationError",
+    "BackendFleetStore",
+    "Cell",
+    "CellStatus",
+    "Component",
+    "ComponentError",
+    "ComponentStatus",
+    "Condition",
+    "ConflictError",
+    "ControlPlane",
+    "ControlPlaneClient",
+    "ControlPlaneUnavailableError",
+    "DesiredSpec",
+    "DigestMismatchError",
+    "FleetError",
+    "FleetStore",
+    "InvalidInputError",
+    "Manifest",
+    "MemoryRuntime",
+    "NotFoundError",
+    "PayloadTooLargeError",
+    "PermissionDeniedError",
+    "ProcessRuntime",
+    "ProtocolError",
+    "Release",
+    "ReleaseComponent",
+    "build_artifact",
+    "create_app",
+    "open_store",
+    "read_manifest",
+    "serve",
+]
+
+
+def test_the_facade_exports_exactly_its_pinned_names() -> None:
+    assert reconcile.fleet.__all__ == FLEET
+
+
+def test_every_export_exists_has_a_docstring_and_is_in_the_docs() -> None:
+    text = DOC.read_text()
+    for name in FLEET:
+        obj = getattr(reconcile.fleet, name)
+        if isinstance(obj, type) or callable(obj):
+            assert obj.__doc__, f"reconcile.fleet.{name} has no docstring"
+        assert f"`{name}" in text, f"reconcile.fleet.{name} is not in docs/fleet.md"
+
+
+def test_importing_the_fleet_loads_no_web_library() -> None:
+    code = "import sys, reconcile.fleet; print(sorted(m for m in ('starlette', 'uvicorn', 'httpx', 'click') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_each_web_library_is_imported_by_its_one_module() -> None:
+    root = pathlib.Path(reconcile.fleet.__file__).parent
+    owners: dict[str, list[str]] = {}
+    for path in sorted(root.rglob("*.py")):
+        for line in path.read_text().splitlines():
+            for lib in ("starlette", "uvicorn", "httpx", "click"):
+                if line.startswith((f"import {lib}", f"from {lib}")):
+                    owners.setdefault(lib, []).append(path.relative_to(root).as_posix())
+    assert {lib: sorted(set(m)) for lib, m in owners.items()} == {
+        "starlette": ["server/app.py"],
+        "uvicorn": ["server/app.py"],
+        "httpx": ["agent/http.py"],
+        "click": ["cli.py"],
+    }
