@@ -313,8 +313,8 @@ def modify(
     """The desired version of ``old`` after ``action``, refs into ``pool``; ``None`` if it cannot stay.
 
     A field drawn by a factory is drawn again when a field declared before it
-    changes (and the action may change it), or always with ``refresh`` (a
-    resource it refers to was replaced): it must keep fitting what it depends on.
+    changes (a ref redrawn, say), or always with ``refresh`` (a resource it
+    refers to was replaced): it must keep fitting what it depends on.
     """
     rt = recipe.rt
     ref_fields = set(rt.ref_fields())
@@ -329,7 +329,7 @@ def modify(
     fields = {name: getattr(old, name) for name in recipe.aliases}
     changed = False
     for name in recipe.aliases:
-        derived = name in recipe.factories and (refresh or (changed and name in candidates))
+        derived = name in recipe.factories and (refresh or changed)
         if name not in forced and name not in chosen and not derived:
             continue
         strategy = recipe.strategy(name, pool, fields, world, address)

@@ -129,13 +129,13 @@ NETS = resources(Net, cidr=st.sampled_from(["10.0.0.0/16", "10.1.0.0/16"]))
 BLOCKS = resources(Block, cidr=free_cidrs)
 
 
-@FEW
+@settings(FEW, max_examples=300)
 @given(states([NETS, BLOCKS], max_size=6))
 def test_states_drawn_with_a_factory_keep_every_block_inside_its_net_and_apart(state):
     valid([r for r in state if isinstance(r, Block)], state)
 
 
-@FEW
+@settings(FEW, max_examples=300)
 @given(state_pairs([NETS, BLOCKS], max_size=6, replace=3))
 def test_pairs_redraw_a_factory_field_when_what_it_refers_to_is_replaced(pair):
     desired, actual = pair
