@@ -222,8 +222,12 @@ class SecurityGroupProvider(_Ec2Provider):
         return SecurityGroup(desired.name, desired.vpc, desired.description, desired.ingress, group_id=group_id)
 
     def update(self, actual: SecurityGroup, desired: SecurityGroup, ctx: rc.Context) -> SecurityGroup:
-        added = [r for r in desired.ingress if r not in actual.ingress]
-        removed = [r for r in actual.ingress if r not in desired.ingress]
+        # The rules the group has now, not those of `actual`: a retried update
+        # (or one after drift) must not authorize a rule twice.
+        current = self.read(ctx.address)
+        have = current.ingress if current is not None else actual.ingress
+        added = [r for r in desired.ingress if r not in have]
+        removed = [r for r in have if r not in desired.ingress]
         if removed:
             self.ec2.revoke_security_group_ingress(
                 GroupId=actual.group_id, IpPermissions=[_permission(r) for r in removed]

@@ -5,12 +5,15 @@ from .events import EventKind, Listener, StepEvent
 from .executors import AsyncExecutor, Executor, FuturesExecutor, SerialExecutor, ThreadExecutor
 from .listeners import LoggingListener, ProgressDisplay
 from .providers import (
+    AsyncListAllProvider,
     AsyncProvider,
     Context,
+    ListAllProvider,
     Provider,
     Providers,
     check_result,
     is_async_method,
+    list_method,
     observe,
     observe_async,
 )
@@ -22,11 +25,13 @@ __all__ = [
     "ApplyResult",
     "ApplyRun",
     "AsyncExecutor",
+    "AsyncListAllProvider",
     "AsyncProvider",
     "Context",
     "EventKind",
     "Executor",
     "FuturesExecutor",
+    "ListAllProvider",
     "Listener",
     "LoggingListener",
     "ProgressDisplay",
@@ -45,6 +50,7 @@ __all__ = [
     "check_result",
     "check_saved",
     "is_async_method",
+    "list_method",
     "observe",
     "observe_async",
 ]

@@ -148,8 +148,83 @@ class AsyncProvider(Protocol[R]):
         ...
 
 
-Providers: TypeAlias = Mapping[str, "Provider[Any] | AsyncProvider[Any]"]
+@runtime_checkable
+class ListAllProvider(Protocol[R]):
+    """``Provider`` with ``list_all`` in place of ``list``: the same contract, a name that shadows no builtin.
+
+    Inside a class body, a method named ``list`` hides the builtin from every
+    annotation after it (``def read(...) -> list[str]`` then fails mypy, and
+    raises at import without ``from __future__ import annotations``).
+    ``observe``, the harness and every other caller of ``list()`` call
+    ``list_all()`` instead when a provider has it.
+    """
+
+    def list_all(self) -> Iterable[R]:
+        """Everything of this kind that exists."""
+        ...
+
+    def read(self, address: Address) -> R | None:
+        """The resource at ``address``, or ``None`` if it does not exist."""
+        ...
+
+    def create(self, desired: R, ctx: Context) -> R:
+        """Create ``desired``; return the actual resource, computed fields filled."""
+        ...
+
+    def update(self, actual: R, desired: R, ctx: Context) -> R:
+        """Change ``actual`` to match ``desired``; return the new actual resource."""
+        ...
+
+    def delete(self, actual: R, ctx: Context) -> None:
+        """Delete ``actual``."""
+        ...
+
+
+@runtime_checkable
+class AsyncListAllProvider(Protocol[R]):
+    """The async twin of ``ListAllProvider``."""
+
+    async def list_all(self) -> Iterable[R]:
+        """Everything of this kind that exists."""
+        ...
+
+    async def read(self, address: Address) -> R | None:
+        """The resource at ``address``, or ``None`` if it does not exist."""
+        ...
+
+    async def create(self, desired: R, ctx: Context) -> R:
+        """Create ``desired``; return the actual resource, computed fields filled."""
+        ...
+
+    async def update(self, actual: R, desired: R, ctx: Context) -> R:
+        """Change ``actual`` to match ``desired``; return the new actual resource."""
+        ...
+
+    async def delete(self, actual: R, ctx: Context) -> None:
+        """Delete ``actual``."""
+        ...
+
+
+Providers: TypeAlias = Mapping[
+    str, "Provider[Any] | AsyncProvider[Any] | ListAllProvider[Any] | AsyncListAllProvider[Any]"
+]
 """Providers keyed by kind; sync and async ones may be mixed (``observe`` refuses async ones when called)."""
+
+LIST_ALIAS = "list_all"
+"""The name a provider may give its ``list`` method instead (see ``ListAllProvider``)."""
+
+
+def list_name(provider: Any) -> str:
+    """The name of ``provider``'s listing method: ``list_all`` when it has one, else ``list``."""
+    return LIST_ALIAS if callable(getattr(provider, LIST_ALIAS, None)) else "list"
+
+
+def list_method(provider: Any) -> Callable[[], Any]:
+    """``provider``'s listing method, ``list_all`` preferred to ``list`` (``ProviderContractError`` if neither)."""
+    method = getattr(provider, list_name(provider), None)
+    if not callable(method):
+        raise ProviderContractError(f"the provider {type(provider).__name__} has no list() or list_all() method")
+    return method  # type: ignore[no-any-return]
 
 
 def is_async_method(provider: Any, name: str) -> bool:
@@ -179,9 +254,10 @@ def _providers_mapping(providers: Any, where: str) -> Mapping[str, Any]:
     for kind, provider in providers.items():
         if provider is None:
             raise ProviderContractError(f"{where}: the provider for kind {kind!r} is None")
-        if not callable(getattr(provider, "list", None)):
+        if not callable(getattr(provider, list_name(provider), None)):
             raise ProviderContractError(
-                f"{where}: the provider for kind {kind!r} ({type(provider).__name__}) has no list() method"
+                f"{where}: the provider for kind {kind!r} ({type(provider).__name__}) has no list() method "
+                "(nor list_all())"
             )
     return providers
 
@@ -236,7 +312,7 @@ def _read_value(address: Address, value: Any) -> External[Any] | None:
 def observe(
     providers: Providers, desired: State | None = None, *, adopt: Iterable[Address | str | Ref[Any]] = ()
 ) -> State:
-    """The actual state: every resource each provider's ``list()`` returns.
+    """The actual state: every resource each provider's ``list()`` (or ``list_all()``) returns.
 
     Refs to addresses that no provider lists are allowed (the world may hold
     them); they add no dependency edge.
@@ -264,12 +340,13 @@ def observe(
     found: list[Any] = []
     providers = _providers_mapping(providers, "observe")
     for kind, provider in providers.items():
-        if is_async_method(provider, "list"):
+        if is_async_method(provider, list_name(provider)):
             raise ProviderContractError(
-                f"provider for kind {kind!r} has an async list(); use 'await reconcile.observe_async(providers)'"
+                f"provider for kind {kind!r} has an async {list_name(provider)}(); "
+                "use 'await reconcile.observe_async(providers)'"
             )
-        # Not a coroutine: async list() methods were refused just above.
-        _collect(kind, typing.cast(Iterable[Any], provider.list()), found)
+        # Not a coroutine: async listing methods were refused just above.
+        _collect(kind, typing.cast(Iterable[Any], list_method(provider)()), found)
     externals: list[Any] = []
     for address in _to_read(providers, found, desired, adopt):
         provider = providers[address.kind]
@@ -301,9 +378,10 @@ async def observe_async(
     """
 
     async def listing(kind: str, provider: Any) -> list[Any]:
-        if is_async_method(provider, "list"):
-            return list(_listing(kind, await provider.list()))
-        return await asyncio.to_thread(lambda: list(_listing(kind, provider.list())))
+        method = list_method(provider)
+        if is_async_method(provider, list_name(provider)):
+            return list(_listing(kind, await method()))
+        return await asyncio.to_thread(lambda: list(_listing(kind, method())))
 
     providers = _providers_mapping(providers, "observe_async")
     kinds = list(providers)

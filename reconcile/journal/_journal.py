@@ -464,7 +464,10 @@ class Journal:
         found: list[Any] = []
         for kind, provider in providers.items():
             listed = None
-            lister = getattr(provider, "list", None)
+            # ``list_all`` first, as ``reconcile.observe`` does (rc.ListAllProvider).
+            lister = getattr(provider, "list_all", None)
+            if not callable(lister):
+                lister = getattr(provider, "list", None)
             if callable(lister):
                 try:
                     listed = list(lister())

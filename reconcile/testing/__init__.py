@@ -26,6 +26,7 @@ from ._memory import Call, InMemoryProvider, in_memory_world, world_state
 
 if TYPE_CHECKING:
     from ._check import CONTRACTS, check_provider
+    from ._drawing import Drawn
     from ._machine import ReconcileMachine
     from ._profiles import register_profiles
     from ._strategies import plans, register_strategy, resources, state_pairs, states
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
 _LAZY = {
     "CONTRACTS": "._check",
     "check_provider": "._check",
+    "Drawn": "._drawing",
     "ReconcileMachine": "._machine",
     "register_profiles": "._profiles",
     "plans": "._strategies",
@@ -63,6 +65,7 @@ __all__ = [
     "AsyncFaultyProvider",
     "Call",
     "ContractViolation",
+    "Drawn",
     "Fault",
     "FaultEffect",
     "FaultInjector",

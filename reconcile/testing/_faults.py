@@ -13,7 +13,7 @@ from typing import Any, Generic, TypeVar
 
 import attrs
 
-from .._apply import Context, Provider
+from .._apply import Context, Provider, list_method
 from .._model import Address, address_of, as_address
 from ..errors import TransientError
 from ._errors import HarnessError
@@ -313,8 +313,8 @@ class FaultyProvider(Generic[R]):
         self.injector = injector
 
     def list(self) -> Iterable[R]:
-        """``inner.list()``, through the injector."""
-        return self.injector._call("list", None, self.inner.list)
+        """``inner.list()`` (or ``inner.list_all()``), through the injector."""
+        return self.injector._call("list", None, list_method(self.inner))
 
     def read(self, address: Address) -> R | None:
         """``inner.read(address)``, through the injector."""
@@ -352,8 +352,8 @@ class AsyncFaultyProvider(Generic[R]):
         return f"<{type(self).__name__} {self.inner!r}>"
 
     async def list(self) -> Iterable[R]:
-        """``await inner.list()``, through the injector."""
-        return await self.injector._acall("list", None, self.inner.list)
+        """``await inner.list()`` (or ``inner.list_all()``), through the injector."""
+        return await self.injector._acall("list", None, list_method(self.inner))
 
     async def read(self, address: Address) -> R | None:
         """``await inner.read(address)``, through the injector."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, ClassVar
 
@@ -16,10 +17,11 @@ from .._render import render
 from .._state import State
 from ..errors import UnresolvedRefError
 from ._check import same_in_world
-from ._drawing import Pool, Recipe, build_recipes, modify, new_resource, recipe_for
+from ._drawing import NOWHERE, Pool, Recipe, World, build_recipes, modify, new_resource, recipe_for, refers_to, replaced
 from ._errors import ContractViolation, HarnessError
 from ._faults import FaultInjector, SimulatedCrash
 from ._memory import InMemoryProvider
+from ._profiles import real_api_settings
 from ._replay import replayable_apply
 
 
@@ -60,6 +62,22 @@ def _sorted(addresses: Iterable[Address]) -> list[Address]:
     return sorted(addresses, key=str)
 
 
+def _sorted_state(state: State) -> State:
+    """``state`` with its resources in address order: what follows from it (plans, steps) then never
+    depends on the order a provider's ``list()`` returned them in."""
+    return State([state[a] for a in _sorted(state.addresses)], allow_dangling=True)
+
+
+def _updatable(recipe: Recipe) -> bool:
+    """Whether the kind has a drawn field that changes in place (not only replace-on-change ones)."""
+    rt = recipe.rt
+    return any(f not in rt.replace_on_change and f in recipe.aliases for f in rt.compared)
+
+
+def _is_context_manager(obj: Any) -> bool:
+    return callable(getattr(obj, "__enter__", None)) and callable(getattr(obj, "__exit__", None))
+
+
 class ReconcileMachine(RuleBasedStateMachine):
     """A state machine that tests providers (and the engine) the way users run them: again and again.
 
@@ -72,8 +90,9 @@ class ReconcileMachine(RuleBasedStateMachine):
       ``replace_on_change`` fields change), or loses one nothing depends on.
       Resources are drawn as by :func:`states`, refs pointing inside the state.
     - ``drift``: the world changes behind the library's back, through the
-      providers themselves: an object is edited, deleted (one nothing depends
-      on) or created by hand. An exception from these calls propagates as is.
+      providers themselves: an object is edited (kinds with a field that
+      changes in place), deleted (one nothing depends on) or created by hand
+      (with no ``depends_on``). An exception from these calls propagates as is.
     - ``reconcile_with_faults``: observe, plan and apply through a
       :class:`FaultInjector` with transient errors, permanent failures for some
       addresses and perhaps a :class:`SimulatedCrash`; the apply may fail part
@@ -92,8 +111,17 @@ class ReconcileMachine(RuleBasedStateMachine):
       returns equals what the providers' ``list()`` reports.
     - ``reconcile-converges``: after a fault-free reconcile, the next plan is empty.
 
+    Against a real API or an emulator, :meth:`make_providers` may return a
+    context manager (a fresh world per example: reset the emulator, or delete
+    what the example made when it exits, in :meth:`teardown`), and
+    ``real_api = True`` runs the machine with the ``real-api`` settings (few
+    examples, short runs, no shrinking); see docs/testing-your-provider.md.
+
     Attributes:
         kinds: resource classes, or strategies made by :func:`resources`.
+        weights: the weight of each kind (by kind name, default 1) when
+            ``create_desired`` and ``drift`` pick what to create; 0 never creates it.
+        real_api: whether ``TestCase`` runs with the ``real-api`` settings.
         max_resources: the most resources in the desired state.
         drift_enabled: whether the ``drift`` rule runs (turn it off for a world
             nobody can edit by hand).
@@ -103,31 +131,75 @@ class ReconcileMachine(RuleBasedStateMachine):
     """
 
     kinds: ClassVar[Sequence[Any]] = ()
+    weights: ClassVar[Mapping[str, float]] = {}
+    real_api: ClassVar[bool] = False
     max_resources: ClassVar[int] = 6
     drift_enabled: ClassVar[bool] = True
     faults_enabled: ClassVar[bool] = True
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.real_api:
+            # Hypothesis' documented way to set a machine's settings.
+            cls.TestCase.settings = real_api_settings()
 
     def __init__(self) -> None:
         super().__init__()
         name = type(self).__name__
         self.recipes: list[Recipe] = build_recipes(type(self).kinds, f"{name}.kinds")
-        self.providers: dict[str, Provider[Any]] = dict(self.make_providers())
+        self._check_weights(name)
+        self._exit = contextlib.ExitStack()
+        made: Any = self.make_providers()
+        if _is_context_manager(made):
+            made = self._exit.enter_context(made)
+        if not isinstance(made, Mapping):
+            self._exit.close()
+            raise HarnessError(f"{name}.make_providers() must return a mapping of kind to provider, got {made!r}")
+        self.providers: dict[str, Provider[Any]] = dict(made)
         missing = sorted({r.rt.kind for r in self.recipes} - set(self.providers))
         if missing:
+            self._exit.close()
             raise HarnessError(f"{name}.make_providers() has no provider for kind(s): {', '.join(missing)}")
         self.desired = State()
+        self._factories = any(r.factories for r in self.recipes)
 
-    def make_providers(self) -> Mapping[str, Provider[Any]]:
+    def _check_weights(self, name: str) -> None:
+        kinds = {r.rt.kind for r in self.recipes}
+        weights = type(self).weights
+        for kind, w in weights.items():
+            if kind not in kinds:
+                raise HarnessError(f"{name}.weights: {kind!r} is not among the kinds ({', '.join(sorted(kinds))})")
+            if not isinstance(w, (int, float)) or isinstance(w, bool) or w < 0:
+                raise HarnessError(f"{name}.weights[{kind!r}] must be a number >= 0, got {w!r}")
+        if weights and not any(weights.get(k, 1) > 0 for k in kinds):
+            raise HarnessError(f"{name}.weights: every kind has weight 0, so nothing can be created")
+
+    def make_providers(self) -> Any:
         """The providers under test, by kind, each with an empty world.
 
-        Default: an :class:`InMemoryProvider` per kind, with ``unique_names=False``
-        so kinds replaced create-before-delete work too.
+        May return a context manager that yields the mapping instead: it is
+        entered here and exited in :meth:`teardown`, once per example (a fresh
+        world each time: reset an emulator on entry, or delete what the example
+        made on exit). Default: an :class:`InMemoryProvider` per kind, with
+        ``unique_names=False`` so kinds replaced create-before-delete work too.
         """
         return {r.rt.kind: InMemoryProvider(r.cls, unique_names=False) for r in self.recipes}
 
+    def teardown(self) -> None:
+        """Exit the context manager :meth:`make_providers` returned, if any.
+
+        A subclass that overrides it to clean up calls ``super().teardown()`` too.
+        """
+        self._exit.close()
+
     def world(self) -> State:
-        """The actual state, as the providers report it."""
-        return observe(self.providers)
+        """The actual state, as the providers report it, in address order (whatever order ``list()`` used)."""
+        return _sorted_state(observe(self.providers))
+
+    def _world_for_factories(self, targets: State, *extra: State) -> World:
+        if not self._factories:
+            return NOWHERE
+        return World(targets, [obj for state in extra for obj in state])
 
     def apply_plan(self, planned: Plan, providers: Mapping[str, Any]) -> ApplyResult:
         """How every rule applies a plan: one step at a time in plan order, retries at once.
@@ -145,7 +217,10 @@ class ReconcileMachine(RuleBasedStateMachine):
     @rule(data=st.data())
     def create_desired(self, data: st.DataObject) -> None:
         """Add a resource to the desired state; its refs point at resources already there."""
-        obj = new_resource(data.draw, self.recipes, _pool(self.desired, ()), set(self.desired.addresses))
+        world = self._world_for_factories(self.desired, self.desired, self.world()) if self._factories else NOWHERE
+        obj = new_resource(
+            data.draw, self.recipes, _pool(self.desired, ()), set(self.desired.addresses), world, self.weights
+        )
         if obj is not None:
             self.desired = State([*self.desired, obj])
 
@@ -156,9 +231,35 @@ class ReconcileMachine(RuleBasedStateMachine):
         address = data.draw(st.sampled_from(_sorted(self.desired.addresses)), label="changed")
         old = self.desired[address]
         action = Action.REPLACE if replace else Action.UPDATE
-        new = modify(data.draw, recipe_for(self.recipes, old), old, action, _pool(self.desired, (address,)))
-        if new is not None:
-            self.desired = State(new if a == address else obj for a, obj in self.desired.items())
+        now = self.world() if self._factories else State()
+        world = self._world_for_factories(self.desired, self.desired, now)
+        new = modify(data.draw, recipe_for(self.recipes, old), old, action, _pool(self.desired, (address,)), world)
+        if new is None:
+            return
+        changed = {address: new}
+        if self._factories and replaced(old, new):
+            # What refers to a replaced resource has its factory-drawn fields
+            # drawn again, so a subnet follows its VPC to a new CIDR.
+            swapped = {address}
+            for a, obj in self.desired.items():
+                recipe = recipe_for(self.recipes, obj)
+                if a in changed or not recipe.factories or not refers_to(obj, swapped):
+                    continue
+                current = State(changed.get(b, o) for b, o in self.desired.items())
+                again = modify(
+                    data.draw,
+                    recipe,
+                    obj,
+                    Action.NOOP,
+                    _pool(current, (a,)),
+                    self._world_for_factories(current, current, now),
+                    refresh=True,
+                )
+                if again is None:
+                    return  # no value fits the new dependency: the change is not made
+                changed[a] = again
+                swapped.add(a)
+        self.desired = State(changed.get(a, obj) for a, obj in self.desired.items())
 
     @precondition(lambda self: len(self.desired) > 0)
     @rule(data=st.data())
@@ -175,10 +276,13 @@ class ReconcileMachine(RuleBasedStateMachine):
         world = self.world()
         pool = _pool(world, ())
         kinds = {r.rt.kind for r in self.recipes}
-        # Only objects of the machine's kinds are edited: it knows how to draw those.
         mine = [a for a in _sorted(world.addresses) if a.kind in kinds]
+        # Only objects of the machine's kinds are edited (it knows how to draw
+        # those), and only kinds with a field that changes in place.
+        editable = [a for a in mine if _updatable(recipe_for(self.recipes, world[a]))]
         leaves = [a for a in mine if not world.dependents(a)]
-        modes = [m for m, ok in (("edit", mine), ("delete", leaves)) if ok] + ["create"]
+        modes = [m for m, ok in (("edit", editable), ("delete", leaves)) if ok] + ["create"]
+        factories = self._world_for_factories(world, world, self.desired) if self._factories else NOWHERE
         mode = data.draw(st.sampled_from(modes), label="drift")
         event(f"drift: {mode}")
 
@@ -189,18 +293,22 @@ class ReconcileMachine(RuleBasedStateMachine):
             return obj
 
         if mode == "edit":
-            address = data.draw(st.sampled_from(mine), label="edited")
+            address = data.draw(st.sampled_from(editable), label="edited")
             old = world[address]
             # Refs are redrawn among objects that exist and do not depend on this
             # one, so the world stays acyclic, as a real API would keep it.
-            new = modify(data.draw, recipe_for(self.recipes, old), old, Action.UPDATE, _pool(world, (address,)))
+            recipe = recipe_for(self.recipes, old)
+            new = modify(data.draw, recipe, old, Action.UPDATE, _pool(world, (address,)), factories)
             if new is not None:
                 self.providers[address.kind].update(old, new, Context(Step(address, Action.UPDATE), lookup))
         elif mode == "delete":
             address = data.draw(st.sampled_from(leaves), label="deleted")
             self.providers[address.kind].delete(world[address], Context(Step(address, Action.DELETE), lookup))
         else:
-            obj = new_resource(data.draw, self.recipes, pool, set(world.addresses))
+            # No depends_on: it is planning metadata, which nobody sets on an object made by hand.
+            obj = new_resource(
+                data.draw, self.recipes, pool, set(world.addresses), factories, self.weights, depends_on=False
+            )
             if obj is not None:
                 address = address_of(obj)
                 self.providers[address.kind].create(obj, Context(Step(address, Action.CREATE), lookup))

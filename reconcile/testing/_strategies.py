@@ -5,19 +5,20 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from hypothesis import assume
 from hypothesis import strategies as st
 from hypothesis.strategies import SearchStrategy
 
 from .._plan import Plan, plan
 from .._state import State
-from ._drawing import RECIPES, Recipe, action_table, build_recipes, pairs
+from ._drawing import RECIPES, Drawn, Factory, Recipe, action_table, build_recipes, pairs
 from ._errors import HarnessError
 from ._values import register_strategy
 
-__all__ = ["plans", "register_strategy", "resources", "state_pairs", "states"]
+__all__ = ["Drawn", "plans", "register_strategy", "resources", "state_pairs", "states"]
 
 
-def resources(cls: type, **overrides: SearchStrategy[Any]) -> SearchStrategy[Any]:
+def resources(cls: type, **overrides: SearchStrategy[Any] | Factory) -> SearchStrategy[Any]:
     """Instances of a resource class, built from its field annotations.
 
     Identity and spec fields are drawn (``str``, ``int``, ``float`` without NaN,
@@ -28,23 +29,33 @@ def resources(cls: type, **overrides: SearchStrategy[Any]) -> SearchStrategy[Any
     kind; inside :func:`states` refs point at resources of the state instead.
 
     The result may also be passed in the ``kinds`` of :func:`states`,
-    :func:`state_pairs` and :func:`plans` to use its overrides there.
+    :func:`state_pairs`, :func:`plans`, :class:`ReconcileMachine` and
+    ``check_provider`` to use its overrides there.
+
+    An override may also be a *factory*: a function that takes a
+    :class:`Drawn` (the fields drawn so far, what the refs among them point at,
+    the other resources that will exist) and returns the strategy for the field,
+    or ``None`` when no value fits (the resource is then not drawn). It lets a
+    value depend on other resources: a subnet's CIDR inside its VPC's and
+    clear of its siblings'. Fields are drawn in declaration order.
 
     Args:
         cls: the resource class.
-        **overrides: a strategy per field name, used instead of the annotation's;
-            ``lifecycle=`` draws :class:`~reconcile.Lifecycle` options too (by
-            default every resource has the default lifecycle).
+        **overrides: a strategy (or a factory) per field name, used instead of
+            the annotation's; ``lifecycle=`` draws :class:`~reconcile.Lifecycle`
+            options too (by default every resource has the default lifecycle).
 
     Raises:
         HarnessError: ``cls`` is not a resource class, or an override names no
-            identity/spec field or is not a strategy.
+            identity/spec field or is neither a strategy nor a function.
     """
     recipe = Recipe.of(cls, overrides)
 
     @st.composite
     def build(draw: st.DrawFn) -> Any:
-        return recipe.draw(draw, None)
+        obj = recipe.draw(draw, None)
+        assume(obj is not None)
+        return obj
 
     strategy = build()
     RECIPES[strategy] = recipe

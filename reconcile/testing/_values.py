@@ -144,5 +144,3 @@ def type_hints(cls: type) -> dict[str, Any]:
 def type_name(tp: Any) -> str:
     """An annotation as a person writes it (``int``, ``list[str]``)."""
     return tp.__name__ if isinstance(tp, type) else repr(tp).replace("typing.", "")
-
-

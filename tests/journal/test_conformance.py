@@ -375,6 +375,27 @@ def test_providers_that_cannot_list_observe_from_the_journal(store_url: str) -> 
         assert [c.action for c in rc.plan(wanted, journal.observe(providers)).changes.values()] == [rc.Action.CREATE]
 
 
+class ListsAll:
+    """A provider whose listing method is named ``list_all`` (``rc.ListAllProvider``)."""
+
+    def __init__(self, inner: InMemoryProvider[Any]) -> None:
+        self.inner = inner
+
+    def list_all(self) -> list[Any]:
+        return list(self.inner.list())
+
+    def read(self, address: rc.Address) -> Any:
+        return self.inner.read(address)
+
+
+def test_the_journal_observes_through_list_all_like_observe(store_url: str) -> None:
+    made_by_hand = Network("core", "10.0.0.0/16")
+    providers = {"network": ListsAll(InMemoryProvider(Network, [made_by_hand]))}
+    with Journal.open(store_url) as journal:
+        # The journal never saw it: only list_all can find it.
+        assert list(journal.observe(providers)) == [made_by_hand]
+
+
 def test_intents_written_ahead_for_steps_that_never_ran_are_marked_not_started(store_url: str) -> None:
     class Failing(Recording):
         def create(self, desired: Any, ctx: rc.Context) -> Any:
