@@ -122,6 +122,10 @@ class ReconcileMachine(RuleBasedStateMachine):
         weights: the weight of each kind (by kind name, default 1) when
             ``create_desired`` and ``drift`` pick what to create; 0 never creates it.
         real_api: whether ``TestCase`` runs with the ``real-api`` settings.
+        depends_on_enabled: whether ``create_desired`` draws ``depends_on`` edges
+            (turn it off for a provider that keeps the ``depends_on`` of what it
+            created: an unchanged object keeps its old edges, which a reversed
+            edge in the desired state can turn into a cycle in the world).
         max_resources: the most resources in the desired state.
         drift_enabled: whether the ``drift`` rule runs (turn it off for a world
             nobody can edit by hand).
@@ -133,6 +137,7 @@ class ReconcileMachine(RuleBasedStateMachine):
     kinds: ClassVar[Sequence[Any]] = ()
     weights: ClassVar[Mapping[str, float]] = {}
     real_api: ClassVar[bool] = False
+    depends_on_enabled: ClassVar[bool] = True
     max_resources: ClassVar[int] = 6
     drift_enabled: ClassVar[bool] = True
     faults_enabled: ClassVar[bool] = True
@@ -219,7 +224,13 @@ class ReconcileMachine(RuleBasedStateMachine):
         """Add a resource to the desired state; its refs point at resources already there."""
         world = self._world_for_factories(self.desired, self.desired, self.world()) if self._factories else NOWHERE
         obj = new_resource(
-            data.draw, self.recipes, _pool(self.desired, ()), set(self.desired.addresses), world, self.weights
+            data.draw,
+            self.recipes,
+            _pool(self.desired, ()),
+            set(self.desired.addresses),
+            world,
+            self.weights,
+            depends_on=self.depends_on_enabled,
         )
         if obj is not None:
             self.desired = State([*self.desired, obj])
