@@ -12,6 +12,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from .artifacts import ArtifactStore, Manifest, build_artifact, read_manifest
+from .clock import Clock, FileClock, clock_from
 from .control import DEFAULT_POLL_INTERVAL, DEFAULT_TOKEN_TTL, ControlPlane
 from .errors import (
     AgentLockedError,
@@ -88,6 +89,7 @@ __all__ = [
     "Cell",
     "CellProgress",
     "CellStatus",
+    "Clock",
     "Component",
     "ComponentError",
     "ComponentStatus",
@@ -98,6 +100,7 @@ __all__ = [
     "ControlPlaneUnavailableError",
     "DesiredSpec",
     "DigestMismatchError",
+    "FileClock",
     "FleetError",
     "FleetStore",
     "InvalidInputError",
@@ -117,6 +120,7 @@ __all__ = [
     "Rollouts",
     "StagePolicy",
     "build_artifact",
+    "clock_from",
     "create_app",
     "open_store",
     "read_manifest",

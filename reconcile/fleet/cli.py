@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 import click
 
 from ..errors import ReconcileError
+from .clock import clock_from
 from .errors import ControlPlaneUnavailableError, FleetError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -91,6 +92,7 @@ def main() -> None:
 @click.option("--port-file", type=click.Path(dir_okay=False), help="write the bound port here")
 @click.option("--poll-interval", type=float, default=60.0, show_default=True, help="seconds, told to agents")
 @click.option("--expiry-every", type=float, default=60.0, show_default=True, help="seconds between expiry sweeps")
+@click.option("--clock-file", type=click.Path(dir_okay=False), help="a shared test clock's offset file (tests, demo)")
 @click.option("-v", "--verbose", is_flag=True)
 @_fail_cleanly
 def serve(
@@ -101,6 +103,7 @@ def serve(
     port_file: str | None,
     poll_interval: float,
     expiry_every: float,
+    clock_file: str | None,
     verbose: bool,
 ) -> None:
     """Run the control plane's HTTP API and its controllers."""
@@ -125,6 +128,7 @@ def serve(
         ArtifactStore(artifacts),
         admin_token=_read_token(admin_token_file),
         poll_interval=poll_interval,
+        clock=clock_from(clock_file),
     )
     from .controllers import registration_expiry, rollouts_controller
 
@@ -148,6 +152,7 @@ def serve(
 @click.option("--poll-interval", type=float, help="seconds; default: what the control plane says")
 @click.option("--max-backoff", type=float, help="seconds; default: the poll interval")
 @click.option("--infrastructure-version", default="1", show_default=True)
+@click.option("--clock-file", type=click.Path(dir_okay=False), help="a shared test clock's offset file (tests, demo)")
 @click.option("-v", "--verbose", is_flag=True)
 @_fail_cleanly
 def agent(
@@ -157,6 +162,7 @@ def agent(
     poll_interval: float | None,
     max_backoff: float | None,
     infrastructure_version: str,
+    clock_file: str | None,
     verbose: bool,
 ) -> None:
     """Run a cell's agent: register (first run), then poll, apply and report until stopped."""
@@ -169,6 +175,7 @@ def agent(
         poll_interval=poll_interval,
         max_backoff=max_backoff,
         infrastructure_version=infrastructure_version,
+        clock=clock_from(clock_file),
     )
     if not a.registered:
         if token_file is None:
