@@ -27,6 +27,7 @@ import attrs
 
 from .agent import ControlPlaneClient
 from .artifacts import build_artifact, sha256_file
+from .clock import FileClock
 from .errors import FleetError
 from .processes import MARKER, stop_marked
 from .table import format_table
@@ -96,6 +97,9 @@ class Demo:
         self.procs: list[subprocess.Popen[bytes]] = []
         self.env = {**os.environ, MARKER: str(root), "PYTHONUNBUFFERED": "1"}
         self.client: ControlPlaneClient | None = None
+        # One clock for every process of the demo: the stories let days pass in a moment.
+        self.clock_file = root / "clock.json"
+        self.clock = FileClock(self.clock_file)
 
     def say(self, text: str) -> None:
         self.echo(f"[{time.monotonic() - self.started:6.1f}s] {text}")
@@ -162,7 +166,7 @@ class Demo:
         self.spawn(
             "control-plane", "serve", "--store", f"sqlite:///{cp / 'fleet.db'}", "--artifacts", str(cp / "artifacts"),
             "--listen", "127.0.0.1:0", "--port-file", str(cp / "port"), "--admin-token-file", str(cp / "admin.token"),
-            "--poll-interval", "1", "-v",
+            "--poll-interval", "1", "--clock-file", str(self.clock_file), "-v",
         )  # fmt: skip
         port = wait_for(lambda: (cp / "port").read_text().strip() or None, 20)
         url = f"http://127.0.0.1:{port}"
@@ -184,7 +188,8 @@ class Demo:
         for cell, _, _ in CELLS:
             self.spawn(
                 f"agent-{cell}", "agent", "--control-plane", url, "--token-file", str(tokens / f"{cell}.token"),
-                "--state-dir", str(self.root / "cells" / cell), "--poll-interval", "1", "--max-backoff", "2", "-v",
+                "--state-dir", str(self.root / "cells" / cell), "--poll-interval", "1", "--max-backoff", "2",
+                "--clock-file", str(self.clock_file), "-v",
             )  # fmt: skip
         reported = wait_for(lambda: all(v["status"] for v in self.cells().values()), 40)
         self.check(
