@@ -15,7 +15,7 @@ import hashlib
 import math
 import re
 from collections.abc import Iterable, Mapping
-from typing import Any, Union
+from typing import Any
 
 import attrs
 
@@ -31,12 +31,14 @@ DEFAULT_VARIANT = "default"
 """The variant name of a flag's default value."""
 
 MAX_RULES = 64
+FLAGS_FILE = "flags.json"
+"""Where in a cell's state directory the agent hands the flag values to the components."""
 _MAX_LIST = 256
 _TEXT_MAX = 1024
 _KEY = re.compile(r"^[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?$")
 _VARIANT = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,62}[A-Za-z0-9])?$")
 
-FlagValue = Union[bool, str, int, float]
+FlagValue = bool | str | int | float
 
 
 class FlagDefinitionError(InvalidInputError):
@@ -503,6 +505,7 @@ def stale(values: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
 
 __all__ = [
     "DEFAULT_VARIANT",
+    "FLAGS_FILE",
     "FLAG_TYPES",
     "MAX_RULES",
     "Flag",
