@@ -46,7 +46,11 @@ def test_cells_are_created_with_labels_and_relabelled_with_an_audit(control: Con
     assert changed["cell"]["labels"] == {"ring": "early"}
     assert control.show_cell("acme")["cell"]["labels"] == {"ring": "early"}
     entry = control.audit_log()[-1]
-    assert (entry["action"], entry["target"], entry["detail"]) == ("cell.labels", "acme", "ring=early tier-; generation 0")
+    assert (entry["action"], entry["target"], entry["detail"]) == (
+        "cell.labels",
+        "acme",
+        "ring=early tier-; generation 0",
+    )
 
 
 @pytest.mark.parametrize(
@@ -147,7 +151,12 @@ def test_a_rollout_skips_cells_by_label_and_lists_the_reason(control: ControlPla
     for cell, labels in (("d1", {"ring": "early"}), ("d2", {"ring": "late"}), ("d3", {"ring": "early", "hold": "yes"})):
         control.create_cell({"id": cell, "stage": "dedicated", "labels": labels})
     rollout = control.rollouts.start_json(
-        {"release": "r1", "stages": [{"name": "dedicated"}], "match": {"ring": "early"}, "exclude_labels": {"hold": "yes"}}
+        {
+            "release": "r1",
+            "stages": [{"name": "dedicated"}],
+            "match": {"ring": "early"},
+            "exclude_labels": {"hold": "yes"},
+        }
     )
     skipped = {e["cell"]: e["reason"] for e in rollout.view(0.0)["stages"][0]["skipped"]}
     assert skipped == {

@@ -121,7 +121,9 @@ def test_a_new_release_and_the_flag_values_it_brings_are_one_generation(store: B
 def test_a_stored_flag_that_no_longer_parses_evaluates_to_error_not_a_crash(store: BackendFleetStore) -> None:
     store.create_cell(Cell("acme", "dedicated"), "h", 10.0)
     store.put_flag(flag(key="broken"), 5.0)
-    store.backend.write(lambda tx: tx.execute("UPDATE fleet_flags SET body = ? WHERE key = ?", ('{"key": 1}', "broken")))
+    store.backend.write(
+        lambda tx: tx.execute("UPDATE fleet_flags SET body = ? WHERE key = ?", ('{"key": 1}', "broken"))
+    )
     store.put_flag(flag(), 6.0)
     spec = store.get_spec("acme")
     assert spec is not None

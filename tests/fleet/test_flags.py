@@ -188,7 +188,12 @@ def test_a_flag_round_trips_through_json() -> None:
         on({"stage": "staging"}, percentage=12.5),
     )
     assert Flag.from_json(f.to_json()) == f
-    assert f.to_json()["rules"][1] == {"name": "rule-2", "match": {"stage": "staging"}, "value": True, "percentage": 12.5}
+    assert f.to_json()["rules"][1] == {
+        "name": "rule-2",
+        "match": {"stage": "staging"},
+        "value": True,
+        "percentage": 12.5,
+    }
 
 
 BASE: dict[str, Any] = {"key": "workspace-usage", "type": "bool", "default": False}

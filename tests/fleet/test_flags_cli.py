@@ -34,7 +34,9 @@ def test_an_operator_labels_cells_sets_a_flag_and_sees_each_cells_value_and_reas
 ) -> None:
     code, _ = run(cp, "cells", "create", "acme", "--stage", "dedicated", "--customer", "acme", "--label", "tier=gold")
     assert code == 0
-    code, _ = run(cp, "cells", "create", "globex", "--stage", "dedicated", "--label", "tier=silver", "--label", "ring=1")
+    code, _ = run(
+        cp, "cells", "create", "globex", "--stage", "dedicated", "--label", "tier=silver", "--label", "ring=1"
+    )
     assert code == 0
     assert cp.view("globex")["cell"]["labels"] == {"ring": "1", "tier": "silver"}
 

@@ -103,7 +103,9 @@ def test_a_flag_switched_on_for_one_customer_changes_its_cell_without_a_release_
 
     fleet.start_control_plane()
     wait_for(
-        lambda: (reported_flag(fleet, "acme") or {}).get("reason") == "TARGETING_MATCH"
-        and not handed(fleet, "acme")["stale"],
+        lambda: (
+            (reported_flag(fleet, "acme") or {}).get("reason") == "TARGETING_MATCH"
+            and not handed(fleet, "acme")["stale"]
+        ),
         message="acme to report fresh values again",
     )
