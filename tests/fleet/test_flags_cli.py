@@ -6,6 +6,7 @@ import json
 import pathlib
 from collections.abc import Iterator
 
+import httpx
 import pytest
 from click.testing import CliRunner
 
@@ -86,3 +87,26 @@ def test_bad_flags_and_labels_are_one_clear_line(cp: Fleet, tmp_path: pathlib.Pa
     assert code == 2 and "expected KEY=VALUE" in out
     code, out = run(cp, "rollouts", "start", "2026.12.1", "--exclude-label", "hold=yes")
     assert code == 1 and "no release '2026.12.1'" in out
+
+
+def test_the_flag_and_label_calls_need_the_admin_token(cp: Fleet) -> None:
+    calls = [
+        ("GET", "/v1/flags", None),
+        ("GET", "/v1/flags/workspace-usage", None),
+        ("PUT", "/v1/flags/workspace-usage", {"type": "bool", "default": True}),
+        ("PATCH", "/v1/cells/acme/labels", {"set": {"tier": "x"}}),
+    ]
+    for token in (None, "not-the-admin-token"):
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        for method, path, body in calls:
+            answer = httpx.request(method, cp.url + path, json=body, headers=headers)
+            assert answer.status_code == 401, (method, path, answer.text)
+    bad = httpx.put(
+        cp.url + "/v1/flags/workspace-usage",
+        json={"type": "bool", "default": 1},
+        headers={"Authorization": f"Bearer {cp.admin_token}"},
+    )
+    assert bad.status_code == 400 and bad.json() == {
+        "error": "invalid",
+        "message": "flag.default: expected a bool value for a bool flag, got 1",
+    }
