@@ -21,6 +21,7 @@ from ..model import Cell
 # Every writer that re-evaluates flags takes this lock on PostgreSQL, so two replicas changing a flag and a
 # label at once cannot each compute values from the other's old state.
 _PG_FLAGS_LOCK = 7210433
+_FEW = 32
 
 
 def _labels_v1(tx: Tx) -> None:
@@ -136,13 +137,18 @@ def refresh_flags(tx: Tx, cell_ids: Iterable[str] | None = None, bumped: Collect
     if tx.dialect == "postgresql":
         tx.execute(f"SELECT pg_advisory_xact_lock({_PG_FLAGS_LOCK})")
     flags = _stored_flags(tx)
-    wanted = None if cell_ids is None else set(cell_ids)
-    labels = read_all_labels(tx)
+    wanted = None if cell_ids is None else sorted(set(cell_ids))
+    columns = "id, stage, customer, region, spec_release, flags"
+    if wanted is not None and len(wanted) <= _FEW:
+        # One cell (a pin, a relabel) reads only its own rows, not the fleet's.
+        rows = [r for c in wanted for r in tx.query(f"SELECT {columns} FROM fleet_cells WHERE id = ?", (c,))]
+        labels = {c: read_labels(tx, c) for c in wanted}
+    else:
+        keep = None if wanted is None else set(wanted)
+        rows = [r for r in tx.query(f"SELECT {columns} FROM fleet_cells ORDER BY id") if keep is None or r[0] in keep]
+        labels = read_all_labels(tx)
     changed = []
-    rows = tx.query("SELECT id, stage, customer, region, spec_release, flags FROM fleet_cells ORDER BY id")
     for cell_id, stage, customer, region, release, stored in rows:
-        if wanted is not None and cell_id not in wanted:
-            continue
         ctx = FlagContext(cell_id, stage, customer, region, labels.get(cell_id, {}), release)
         values = _values(flags, ctx)
         if values == json.loads(stored):
