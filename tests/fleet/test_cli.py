@@ -124,7 +124,9 @@ def test_an_operator_runs_a_rollout_from_the_command_line(cp: Fleet, artifacts: 
     spec = cp.admin().show_cell("roll-a")["spec"]
     assert spec["release"]["version"] == "2026.12.9"
     ready = {"type": "Ready", "status": True, "reason": "Applied", "observed_generation": spec["generation"]}
-    cell.put_status("roll-a", {"observed_generation": spec["generation"], "release": "2026.12.9", "conditions": [ready]})
+    cell.put_status(
+        "roll-a", {"observed_generation": spec["generation"], "release": "2026.12.9", "conditions": [ready]}
+    )
     wait_for(lambda: "completed" in run(cp, "rollouts", "status", rollout_id)[1].splitlines()[0], 30, message="done")
     out = run(cp, "rollouts", "status", rollout_id)[1]
     assert "skipped roll-a" not in out
