@@ -29,6 +29,7 @@ from .errors import (
     PermissionDeniedError,
     ProtocolError,
 )
+from .history import FleetHistory, HistorySample
 from .model import (
     STAGES,
     AuditEntry,
@@ -55,11 +56,12 @@ from .store import BackendFleetStore, FleetStore, open_store
 
 if TYPE_CHECKING:
     from .agent import Agent, ControlPlaneClient
-    from .server import create_app, serve
+    from .server import Dashboard, create_app, serve
 
 _LAZY = {
     "Agent": ".agent",
     "ControlPlaneClient": ".agent",
+    "Dashboard": ".server",
     "create_app": ".server",
     "serve": ".server",
 }
@@ -98,11 +100,14 @@ __all__ = [
     "ControlPlane",
     "ControlPlaneClient",
     "ControlPlaneUnavailableError",
+    "Dashboard",
     "DesiredSpec",
     "DigestMismatchError",
     "FileClock",
     "FleetError",
+    "FleetHistory",
     "FleetStore",
+    "HistorySample",
     "InvalidInputError",
     "Manifest",
     "MemoryRuntime",

@@ -22,7 +22,7 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 
 from ..control import ControlPlane
 from ..errors import (
@@ -39,6 +39,7 @@ from ..errors import (
 from ..model import check_digest
 from ..rollout import RolloutStateError
 from ..table import summary
+from .dashboard import Dashboard
 
 log = logging.getLogger("reconcile.fleet.server")
 
@@ -118,12 +119,15 @@ def _guard(handler: Handler) -> Handler:
     return run
 
 
-def create_app(control: ControlPlane, *, max_artifact_bytes: int = MAX_ARTIFACT_BODY) -> Starlette:
-    """The Starlette application serving ``control`` under ``/v1``.
+def create_app(
+    control: ControlPlane, *, max_artifact_bytes: int = MAX_ARTIFACT_BODY, dashboard: Dashboard | None = None
+) -> Starlette:
+    """The Starlette application serving ``control`` under ``/v1``, and the dashboard at ``/``.
 
     Args:
         control: the control plane's operations.
         max_artifact_bytes: the largest artifact upload accepted.
+        dashboard: the dashboard to mount at ``/`` (by default one with default settings over ``control``).
     """
     changed = {"event": asyncio.Event()}
 
@@ -300,6 +304,7 @@ def create_app(control: ControlPlane, *, max_artifact_bytes: int = MAX_ARTIFACT_
         Route("/v1/rollouts", _guard(rollouts), methods=["GET", "POST"]),
         Route("/v1/rollouts/{rollout_id}", _guard(rollout), methods=["GET"]),
         Route("/v1/rollouts/{rollout_id}/{action}", _guard(rollout_action), methods=["POST"]),
+        Mount("/", app=(dashboard or Dashboard(control)).app),
     ]
     return Starlette(routes=routes)
 
