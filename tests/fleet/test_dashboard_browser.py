@@ -151,7 +151,11 @@ def fleet(tmp_path: pathlib.Path, artifacts: Artifacts) -> Iterator[dict[str, An
     def cell_view(cell: Any) -> dict[str, Any]:
         view = plain_view(cell)
         if cell.id == "initech":
-            view["support"] = {"state": "out_of_sla", "reason": "infrastructure update 2 missed", "deadline": clock() - 7200}
+            view["support"] = {
+                "state": "out_of_sla",
+                "reason": "infrastructure update 2 missed",
+                "deadline": clock() - 7200,
+            }
         return view
 
     control.cell_view = cell_view  # type: ignore[method-assign]
@@ -173,7 +177,11 @@ def fleet(tmp_path: pathlib.Path, artifacts: Artifacts) -> Iterator[dict[str, An
     driver = Driver(control, agents)
     try:
         wait_for(
-            lambda: all((v["status"] or {}).get("release") == "2026.12.1" for v in admin.list_cells() if v["cell"]["id"] != "initech"),
+            lambda: all(
+                (v["status"] or {}).get("release") == "2026.12.1"
+                for v in admin.list_cells()
+                if v["cell"]["id"] != "initech"
+            ),
             20,
             message="every agent at the first release",
         )
