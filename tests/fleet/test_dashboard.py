@@ -397,3 +397,16 @@ def test_history_buckets_rate_and_a_bounded_buffer() -> None:
     assert history.current().releases == {"2": 1}
     with pytest.raises(InvalidInputError):
         FleetHistory(interval=0)
+
+
+def test_release_names_on_the_chart_never_overlap() -> None:
+    samples = [HistorySample(T0 + 10 * i, 1, 10.0, {"1": 1, "2": 1, "3": 4}) for i in range(3)]
+    ys = sorted(line["label_y"] for line in fv.chart(samples, T0 + 20)["adoption"]["lines"])
+    assert all(b - a >= 12 for a, b in zip(ys, ys[1:], strict=False))
+
+
+def test_a_bare_at_field_is_a_time() -> None:
+    assert fv.fields({"at": T0, "attempts": 3}, T0) == [
+        {"label": "at", "text": "2027-01-15T08:00:00Z (0 s ago)", "iso": "2027-01-15T08:00:00Z"},
+        {"label": "attempts", "text": "3"},
+    ]

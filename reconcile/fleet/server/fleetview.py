@@ -9,6 +9,7 @@ read generically when present, and shown as they come.
 from __future__ import annotations
 
 import datetime
+import itertools
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -125,11 +126,12 @@ def iso(at: float) -> str:
 
 def _is_time(key: str, value: Any) -> bool:
     # Seconds since the epoch after 1973: a timestamp, not a count.
+    last = key.lower().rsplit(".", 1)[-1]
     return (
         isinstance(value, (int, float))
         and not isinstance(value, bool)
         and value > 1e8
-        and any(k in key.lower() for k in _TIME_KEYS)
+        and (last in ("at", "when", "time") or any(k in last for k in _TIME_KEYS))
     )
 
 
@@ -399,7 +401,7 @@ def chart(samples: Sequence[HistorySample], now: float) -> dict[str, Any]:
     top = _nice(max((s.rate for s in samples), default=0.0))
     rate_points = " ".join(f"{x(s.at)},{y(s.rate / top)}" for s in samples)
     releases = sorted({r for s in samples for r in s.releases}, key=lambda r: (r == "", r))
-    lines = []
+    lines: list[dict[str, Any]] = []
     for i, release in enumerate(releases):
         pts = []
         for s in samples:
@@ -417,6 +419,10 @@ def chart(samples: Sequence[HistorySample], now: float) -> dict[str, Any]:
                 "share": round(share * 100),
             }
         )
+    # Names at the lines' ends, moved apart where shares are close, so none hides another.
+    placed = sorted(lines, key=lambda line: line["label_y"])
+    for before, line in itertools.pairwise(placed):
+        line["label_y"] = max(line["label_y"], before["label_y"] + 12)
     ticks = []
     if samples:
         for frac in (0.0, 0.5, 1.0):
