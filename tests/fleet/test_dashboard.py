@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import pathlib
 import re
 import warnings
@@ -402,7 +403,7 @@ def test_history_buckets_rate_and_a_bounded_buffer() -> None:
 def test_release_names_on_the_chart_never_overlap() -> None:
     samples = [HistorySample(T0 + 10 * i, 1, 10.0, {"1": 1, "2": 1, "3": 4}) for i in range(3)]
     ys = sorted(line["label_y"] for line in fv.chart(samples, T0 + 20)["adoption"]["lines"])
-    assert all(b - a >= 12 for a, b in zip(ys, ys[1:], strict=False))
+    assert all(b - a >= 12 for a, b in itertools.pairwise(ys))
 
 
 def test_a_bare_at_field_is_a_time() -> None:
