@@ -36,6 +36,8 @@ CHROMIUM_ARGS = [
 SCREENSHOT = ROOT / "docs" / "images" / "rollout-view.png"
 ADMIN = "admin-token-for-the-browser-test"
 
+pytestmark = pytest.mark.slow
+
 
 def _missing(what: str) -> None:
     if os.environ.get("CI"):
@@ -279,6 +281,17 @@ def test_an_operator_follows_pauses_resumes_and_sees_the_halt_of_a_rollout(brows
         expect(tile("#halt-reason")).to_contain_text("cell acme:")
         SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(SCREENSHOT), full_page=True)
+
+        # Abort asks first: dismissed, nothing happens; accepted, the rollout ends.
+        page.once("dialog", lambda dialog: dialog.dismiss())
+        page.get_by_role("button", name="Abort rollout").click()
+        time.sleep(0.5)
+        assert control.rollouts.get(rid).state == "halted"
+        page.once("dialog", lambda dialog: dialog.accept())
+        page.get_by_role("button", name="Abort rollout").click()
+        expect(tile("#rollout-state")).to_have_text("aborted")
+        expect(page.get_by_role("button", name="Resume rollout")).to_have_count(0)
+        assert control.rollouts.get(rid).state == "aborted"
 
         # The failed cell's page: its conditions say why.
         tile("#tile-acme").get_by_role("link", name="acme").click()

@@ -52,6 +52,12 @@
 
   function schedule() { if (timer === null) { timer = window.setTimeout(poll, interval); } }
 
+  // A destructive action asks first (delegated: the forms are swapped in and out by the polls).
+  document.addEventListener("submit", function (event) {
+    var message = event.target.getAttribute("data-confirm");
+    if (message && !window.confirm(message)) { event.preventDefault(); }
+  });
+
   last = live.innerHTML;
   document.addEventListener("visibilitychange", function () {
     if (!document.hidden && timer !== null) { window.clearTimeout(timer); poll(); }
