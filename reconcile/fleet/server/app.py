@@ -344,4 +344,5 @@ def serve(
         tmp.write_text(str(bound))
         tmp.replace(port_file)
     log.info("control plane listening on %s:%s", host, bound)
+    log.info("dashboard at http://%s:%s/", f"[{host}]" if ":" in host else host, bound)
     server.run(sockets=[sock])
