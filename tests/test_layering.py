@@ -46,8 +46,6 @@ SHARED_LIBRARIES: dict[str, tuple[str, ...]] = {
     "cattrs": ("reconcile._planfile",),  # the converter, and the file format reading its errors
     # Two command lines, one per room: `reconcile` (the engine) and `reconcile-fleet` (the fleet).
     "click": ("reconcile.cli", "reconcile.fleet.cli"),
-    # The control plane's web framework, in its server room: the API (app) and the dashboard (pages).
-    "starlette": ("reconcile.fleet.server.app", "reconcile.fleet.server.dashboard"),
 }
 
 

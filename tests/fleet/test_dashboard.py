@@ -1,4 +1,4 @@
-"""The dashboard over HTTP (Starlette's TestClient): sign-in, sessions, CSRF, refusals, the live JSON; its view rules."""
+"""The dashboard over HTTP (Starlette's TestClient) and as plain calls: sign-in, sessions, CSRF, refusals, live JSON; view rules."""
 
 from __future__ import annotations
 
@@ -28,11 +28,13 @@ from reconcile.fleet import (
     StagePolicy,
 )
 from reconcile.fleet.server import Dashboard, create_app
+from reconcile.fleet.server import dashboard as dash
 from reconcile.fleet.server import fleetview as fv
 
 DIGEST = "a" * 64
 ADMIN = "x" * 32
 T0 = 1_800_000_000.0
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 
 
 class Clock:
@@ -292,6 +294,40 @@ def test_optional_policy_fields_are_shown_when_a_view_has_them(s: Setup) -> None
     assert "update &lt;2&gt; missed" in page and "<2>" not in page  # escaped
     assert "in 30 min" in page and "60 min ago" in page
     assert "beta customer" in page and "new-ui" in page
+
+
+def test_the_dashboard_answers_plain_requests_without_a_server(s: Setup) -> None:
+    # The pages are plain functions of a request description: the sign-in runs here with no web framework.
+    board = s.dashboard
+    form = board.login_form(dash.DashboardRequest("GET", "/login", query="next=%2Fcells%2Fs1"))
+    assert form.status == 200 and form.content_type == "text/html; charset=utf-8"
+    assert form.header("x-frame-options") == "DENY"
+    login_cookie = form.header("set-cookie") or ""
+    assert login_cookie.startswith("fleet_login=") and "Path=/login" in login_cookie and "HttpOnly" in login_cookie
+    token = login_cookie.split(";")[0].split("=", 1)[1]
+    assert f'value="{token}"' in form.body.decode() and 'name="next" value="/cells/s1"' in form.body.decode()
+    body = f"login_csrf={token}&token={ADMIN}&next=%2Fcells%2Fs1".encode()
+    signed = board.login(
+        dash.DashboardRequest("POST", "/login", cookies={"fleet_login": token}, body=body, client="10.0.0.9")
+    )
+    assert signed.status == 303 and signed.header("location") == "/cells/s1" and signed.body == b""
+    cookies = [v for k, v in signed.headers if k == "Set-Cookie"]
+    session = next(c for c in cookies if c.startswith("fleet_session=")).split(";")[0].split("=", 1)[1]
+    assert any(c.startswith("fleet_login=") and "Max-Age=0" in c for c in cookies)
+    page = board.cell_page(dash.DashboardRequest("GET", "/cells/s1", cookies={"fleet_session": session}), "s1")
+    assert page.status == 200 and 'id="live"' in page.body.decode()
+    assert any(e["action"] == "dashboard.login" and e["detail"] == "from 10.0.0.9" for e in s.control.audit_log())
+    too_big = dash.DashboardRequest(
+        "POST", "/logout", cookies={"fleet_session": session}, body=b"x" * (dash.MAX_FORM_BODY + 1)
+    )
+    assert board.logout(too_big).status == 413
+    # Over HTTP too: the server hands on no more than one byte past the limit, and the dashboard refuses it.
+    s.login()
+    big = s.client.post("/logout", content=b"csrf=" + b"x" * (4 * dash.MAX_FORM_BODY), headers=FORM)
+    assert big.status_code == 413 and "larger than" in big.text
+    assert s.client.get("/live").status_code == 200
+    bare = board.overview_page(dash.DashboardRequest("GET", "/", query="a=1"))
+    assert bare.status == 303 and bare.header("location") == "/login?next=%2F%3Fa%3D1"
 
 
 def test_dashboard_settings_are_checked() -> None:

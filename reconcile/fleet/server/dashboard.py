@@ -1,35 +1,34 @@
-"""The fleet dashboard: web pages behind the admin token (login, session cookie, CSRF), on Starlette with Jinja2.
+"""The fleet dashboard's pages behind the admin token (login, session cookie, CSRF), rendered with Jinja2.
 
-``create_app`` mounts ``Dashboard.app`` at ``/``. An operator signs in with the
-admin token once; the session is a random id in an HttpOnly, SameSite=Strict
-cookie, kept server-side (in this process, as a hash) and expiring after
-``idle_ttl`` seconds unused or ``session_ttl`` seconds in all, on the control
-plane's clock. Every action is a POST carrying the session's CSRF token. The
-pages refresh themselves by polling ``/live``, a JSON endpoint returning the
-page's live part rendered on the server, so no JavaScript template exists.
+It knows no web framework: each page is a method of ``Dashboard`` taking a
+``DashboardRequest`` (method, path, query, headers, cookies, body) and returning
+a ``DashboardResponse`` (status, headers, body); ``create_app`` (``app.py``)
+routes the server's requests to them and serves ``STATIC_DIRECTORY``. An
+operator signs in with the admin token once; the session is a random id in an
+HttpOnly, SameSite=Strict cookie, kept server-side (in this process, as a hash)
+and expiring after ``idle_ttl`` seconds unused or ``session_ttl`` seconds in
+all, on the control plane's clock. Every action is a POST carrying the
+session's CSRF token. The pages refresh themselves by polling ``/live``, a JSON
+endpoint returning the page's live part rendered on the server, so no
+JavaScript template exists.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import logging
 import pathlib
 import secrets
 import threading
 import urllib.parse
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import attrs
-from starlette.applications import Starlette
-from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
-from starlette.routing import Mount, Route
-from starlette.staticfiles import StaticFiles
-from starlette.templating import Jinja2Templates
+import jinja2
 
 from ..control import ControlPlane
 from ..credentials import CREDENTIAL_PREFIX, REGISTRATION_PREFIX
@@ -63,6 +62,14 @@ LOGIN_ATTEMPTS = 10
 LOGIN_WINDOW = 300.0
 
 _HERE = pathlib.Path(__file__).resolve().parent
+
+STATIC_DIRECTORY = _HERE / "static"
+"""The dashboard's stylesheet and script, which the server serves at ``/static``."""
+
+_HTML = "text/html; charset=utf-8"
+_JSON = "application/json"
+# What a Location header keeps as it is; everything else in a redirect's target is percent-encoded.
+_LOCATION_SAFE = ":/%#?=@[]!$&'()*+,;"
 _SECURITY_HEADERS = {
     "Content-Security-Policy": (
         "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
@@ -152,17 +159,102 @@ class Sessions:
         return len(self._by_hash)
 
 
+@attrs.frozen
+class DashboardRequest:
+    """One request to the dashboard, as plain values (the server reads them off its own request).
+
+    Attributes:
+        method: the HTTP method, upper case.
+        path: the URL's path, e.g. ``/rollouts/r1``.
+        query: the URL's query string, undecoded, without the ``?``.
+        headers: the request's headers by lower-case name (the first of repeated ones).
+        cookies: the request's cookies by name.
+        body: the request's body; the server reads at most ``MAX_FORM_BODY + 1`` bytes of it, so that a
+            larger one is seen as too large.
+        scheme: ``http`` or ``https``, as the client reached the server.
+        client: the client's address, for throttling and the audit trail.
+    """
+
+    method: str
+    path: str
+    query: str = ""
+    headers: Mapping[str, str] = attrs.field(factory=dict)
+    cookies: Mapping[str, str] = attrs.field(factory=dict)
+    body: bytes = b""
+    scheme: str = "http"
+    client: str = "?"
+
+    def param(self, name: str, default: str = "") -> str:
+        """The query parameter ``name`` (the last one when repeated), or ``default``."""
+        found = default
+        for key, value in urllib.parse.parse_qsl(self.query, keep_blank_values=True):
+            if key == name:
+                found = value
+        return found
+
+
+@attrs.frozen
+class DashboardResponse:
+    """The dashboard's answer, as plain values for the server to send.
+
+    Attributes:
+        status: the HTTP status.
+        body: the body's bytes (empty for a redirect).
+        content_type: the body's media type, or ``None`` when there is no body.
+        headers: further headers in order (``Set-Cookie`` may repeat).
+    """
+
+    status: int
+    body: bytes = b""
+    content_type: str | None = None
+    headers: tuple[tuple[str, str], ...] = ()
+
+    def header(self, name: str) -> str | None:
+        """The first header called ``name`` (any case), or ``None``."""
+        return next((v for k, v in self.headers if k.lower() == name.lower()), None)
+
+
 class _Refusal(Exception):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
         self.status = status
 
 
-Page = Callable[[Request, DashboardSession], Awaitable[Response]]
+def _set_cookie(request: DashboardRequest, name: str, value: str, path: str = "/") -> tuple[str, str]:
+    # The values are ours (URL-safe random tokens), so they need no quoting.
+    secure = "; Secure" if request.scheme == "https" else ""
+    return ("Set-Cookie", f"{name}={value}; HttpOnly; Path={path}; SameSite=strict{secure}")
+
+
+def _delete_cookie(name: str, path: str = "/") -> tuple[str, str]:
+    return (
+        "Set-Cookie",
+        f'{name}=""; expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly; Max-Age=0; Path={path}; SameSite=strict',
+    )
+
+
+def _secure(status: int, body: bytes, content_type: str | None, *headers: tuple[str, str]) -> DashboardResponse:
+    named = {k.lower() for k, _ in headers}
+    extra = tuple((k, v) for k, v in _SECURITY_HEADERS.items() if k.lower() not in named)
+    return DashboardResponse(status, body, content_type, (*headers, *extra))
+
+
+def _redirect(target: str, *headers: tuple[str, str]) -> DashboardResponse:
+    return _secure(303, b"", None, ("Location", urllib.parse.quote(target, safe=_LOCATION_SAFE)), *headers)
+
+
+def _json(content: Any, status: int = 200) -> DashboardResponse:
+    body = json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
+    return _secure(status, body, _JSON)
 
 
 class Dashboard:
     """The fleet dashboard's pages, sessions and live endpoint over a ``ControlPlane``.
+
+    Each page method takes a ``DashboardRequest`` and returns a ``DashboardResponse``; they are
+    synchronous (the store is), so a server calls them in a worker thread. ``create_app`` routes
+    ``GET /``, ``GET|POST /login``, ``POST /logout``, ``GET /live``, ``GET /rollouts/{id}``,
+    ``POST /rollouts/{id}/{action}`` and ``GET /cells/{id}`` to them.
 
     Args:
         control: the control plane.
@@ -172,7 +264,6 @@ class Dashboard:
 
     Attributes:
         sessions: the signed-in sessions.
-        app: the Starlette application (``create_app`` mounts it at ``/``).
     """
 
     def __init__(
@@ -189,125 +280,87 @@ class Dashboard:
         self.control = control
         self.sessions = Sessions(control.clock, session_ttl, idle_ttl)
         self.live_interval = live_interval
-        self.templates = Jinja2Templates(directory=str(_HERE / "templates"))
-        self.templates.env.globals["states"] = fleetview.TILE_STATES
+        self._templates = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(_HERE / "templates"), autoescape=jinja2.select_autoescape()
+        )
+        self._templates.globals["states"] = fleetview.TILE_STATES
         self._failures: dict[str, deque[float]] = {}
         self._failures_lock = threading.Lock()
-        self.app = Starlette(
-            routes=[
-                Route("/", self._page(self._overview), methods=["GET"]),
-                Route("/login", self._login_form, methods=["GET"]),
-                Route("/login", self._login, methods=["POST"]),
-                Route("/logout", self._action(self._logout), methods=["POST"]),
-                Route("/live", self._live, methods=["GET"]),
-                Route("/rollouts/{rollout_id}", self._page(self._rollout), methods=["GET"]),
-                Route("/rollouts/{rollout_id}/{action}", self._action(self._rollout_action), methods=["POST"]),
-                Route("/cells/{cell_id}", self._page(self._cell), methods=["GET"]),
-                Mount("/static", app=StaticFiles(directory=str(_HERE / "static")), name="static"),
-            ]
-        )
+        # Requests run in worker threads: taking a session's notices must not lose one added meanwhile.
+        self._notices_lock = threading.Lock()
 
     # -- plumbing ------------------------------------------------------------
 
-    @staticmethod
-    def _secure(response: Response) -> Response:
-        for key, value in _SECURITY_HEADERS.items():
-            response.headers.setdefault(key, value)
-        return response
-
-    def _cookie(self, request: Request, response: Response, key: str, value: str, path: str = "/") -> None:
-        response.set_cookie(
-            key,
-            value,
-            path=path,
-            httponly=True,
-            samesite="strict",
-            secure=request.url.scheme == "https",
-        )
-
-    def _session(self, request: Request) -> DashboardSession | None:
+    def _session(self, request: DashboardRequest) -> DashboardSession | None:
         return self.sessions.get(request.cookies.get(SESSION_COOKIE))
 
-    def _render(self, request: Request, name: str, context: dict[str, Any], status: int = 200) -> Response:
-        response = self.templates.TemplateResponse(
-            request, name, {"live_interval": self.live_interval, **context}, status_code=status
-        )
-        return self._secure(response)
+    def _html(self, name: str, context: dict[str, Any]) -> bytes:
+        return self._templates.get_template(name).render(context).encode()
 
-    def _to_login(self, request: Request) -> Response:
-        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        return self._secure(RedirectResponse(f"/login?{urllib.parse.urlencode({'next': target})}", status_code=303))
+    def _render(
+        self, name: str, context: dict[str, Any], status: int = 200, *headers: tuple[str, str]
+    ) -> DashboardResponse:
+        return _secure(status, self._html(name, {"live_interval": self.live_interval, **context}), _HTML, *headers)
 
-    def _page(self, page: Page) -> Callable[[Request], Awaitable[Response]]:
-        async def run(request: Request) -> Response:
-            session = self._session(request)
-            if session is None:
-                return self._to_login(request)
-            try:
-                return await page(request, session)
-            except NotFoundError as exc:
-                return self._render(request, "error.html", {"session": session, "message": str(exc)}, 404)
-
-        return run
-
-    def _action(self, action: Page) -> Callable[[Request], Awaitable[Response]]:
-        """A POST that needs the session and its CSRF token (and, when the browser says, to come from here)."""
-
-        async def run(request: Request) -> Response:
-            try:
-                session = self._session(request)
-                if session is None:
-                    raise _Refusal(401, "Your session has ended; sign in again.")
-                self._same_origin(request)
-                form = await self._form(request)
-                sent = form.get("csrf") or request.headers.get("x-csrf-token", "")
-                if not hmac.compare_digest(sent.encode(), session.csrf.encode()):
-                    raise _Refusal(
-                        403, "This form is out of date (its security token does not match); reload the page."
-                    )
-                request.state.form = form
-            except _Refusal as exc:
-                return self._secure(
-                    self.templates.TemplateResponse(
-                        request,
-                        "error.html",
-                        {"session": None, "message": str(exc), "live_interval": self.live_interval},
-                        status_code=exc.status,
-                    )
-                )
-            return await action(request, session)
-
-        return run
+    def _notice(self, session: DashboardSession, kind: str, text: str) -> None:
+        with self._notices_lock:
+            session.notices.append((kind, text))
 
     @staticmethod
-    def _same_origin(request: Request) -> None:
+    def _to_login(request: DashboardRequest) -> DashboardResponse:
+        target = request.path + (f"?{request.query}" if request.query else "")
+        return _redirect(f"/login?{urllib.parse.urlencode({'next': target})}")
+
+    def _page(
+        self, request: DashboardRequest, page: Callable[[DashboardSession], DashboardResponse]
+    ) -> DashboardResponse:
+        session = self._session(request)
+        if session is None:
+            return self._to_login(request)
+        try:
+            return page(session)
+        except NotFoundError as exc:
+            return self._render("error.html", {"session": session, "message": str(exc)}, 404)
+
+    def _action(
+        self, request: DashboardRequest, action: Callable[[DashboardSession], DashboardResponse]
+    ) -> DashboardResponse:
+        """A POST that needs the session and its CSRF token (and, when the browser says, to come from here)."""
+        try:
+            session = self._session(request)
+            if session is None:
+                raise _Refusal(401, "Your session has ended; sign in again.")
+            self._same_origin(request)
+            form = self._form(request)
+            sent = form.get("csrf") or request.headers.get("x-csrf-token", "")
+            if not hmac.compare_digest(sent.encode(), session.csrf.encode()):
+                raise _Refusal(403, "This form is out of date (its security token does not match); reload the page.")
+        except _Refusal as exc:
+            return self._render("error.html", {"session": None, "message": str(exc)}, exc.status)
+        return action(session)
+
+    @staticmethod
+    def _same_origin(request: DashboardRequest) -> None:
         if request.headers.get("sec-fetch-site", "same-origin") not in ("same-origin", "none"):
             raise _Refusal(403, "Cross-site requests are refused.")
         origin = request.headers.get("origin")
         if origin and origin != "null":
-            own = f"{request.url.scheme}://{request.headers.get('host', '')}"
+            own = f"{request.scheme}://{request.headers.get('host', '')}"
             if origin != own:
                 raise _Refusal(403, "Cross-site requests are refused.")
 
     @staticmethod
-    async def _form(request: Request) -> dict[str, str]:
+    def _form(request: DashboardRequest) -> dict[str, str]:
         kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if kind not in ("application/x-www-form-urlencoded", ""):
             raise _Refusal(415, "Expected a form.")
-        chunks, size = [], 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > MAX_FORM_BODY:
-                raise _Refusal(413, f"The form is larger than {MAX_FORM_BODY} bytes.")
-            chunks.append(chunk)
+        if len(request.body) > MAX_FORM_BODY:
+            raise _Refusal(413, f"The form is larger than {MAX_FORM_BODY} bytes.")
         try:
-            pairs = urllib.parse.parse_qsl(b"".join(chunks).decode(), keep_blank_values=True, max_num_fields=16)
+            pairs = urllib.parse.parse_qsl(request.body.decode(), keep_blank_values=True, max_num_fields=16)
         except (UnicodeDecodeError, ValueError):
             raise _Refusal(400, "The form could not be read.") from None
         return dict(pairs)
-
-    async def _call(self, fn: Callable[..., Any], *args: Any) -> Any:
-        return await run_in_threadpool(fn, *args)
 
     def _audit(self, actor: str, action: str, target: str, detail: str = "") -> None:
         self.control.store.audit(self.control.clock(), actor, action, target, detail)
@@ -315,28 +368,25 @@ class Dashboard:
 
     # -- signing in and out ----------------------------------------------------
 
-    async def _login_form(self, request: Request) -> Response:
+    def login_form(self, request: DashboardRequest) -> DashboardResponse:
+        """``GET /login``: the sign-in form (or, when signed in already, a redirect to ``?next=``)."""
         if self._session(request) is not None:
-            return self._secure(RedirectResponse(self._next(request.query_params.get("next")), status_code=303))
-        notice = "You are signed out." if request.query_params.get("bye") == "1" else ""
-        return self._login_page(request, notice=notice)
+            return _redirect(self._next(request.param("next")))
+        notice = "You are signed out." if request.param("bye") == "1" else ""
+        return self._login_page(request, request.param("next"), notice=notice)
 
-    def _login_page(self, request: Request, *, error: str = "", notice: str = "", status: int = 200) -> Response:
+    def _login_page(
+        self, request: DashboardRequest, next_page: str, *, error: str = "", notice: str = "", status: int = 200
+    ) -> DashboardResponse:
         token = secrets.token_urlsafe(24)
-        response = self._render(
-            request,
-            "login.html",
-            {
-                "session": None,
-                "login_csrf": token,
-                "next": self._next(request.query_params.get("next")),
-                "error": error,
-                "notice": notice,
-            },
-            status,
-        )
-        self._cookie(request, response, LOGIN_COOKIE, token, path="/login")
-        return response
+        context = {
+            "session": None,
+            "login_csrf": token,
+            "next": self._next(next_page),
+            "error": error,
+            "notice": notice,
+        }
+        return self._render("login.html", context, status, _set_cookie(request, LOGIN_COOKIE, token, path="/login"))
 
     @staticmethod
     def _next(value: str | None) -> str:
@@ -357,46 +407,53 @@ class Dashboard:
         with self._failures_lock:
             self._failures.setdefault(client, deque(maxlen=LOGIN_ATTEMPTS)).append(self.control.clock())
 
-    async def _login(self, request: Request) -> Response:
-        client = request.client.host if request.client else "?"
+    def login(self, request: DashboardRequest) -> DashboardResponse:
+        """``POST /login``: check the form's own CSRF token and the admin token; open a session."""
+        client = request.client
         try:
             self._same_origin(request)
-            form = await self._form(request)
+            form = self._form(request)
         except _Refusal as exc:
-            return self._login_page(request, error=str(exc), status=exc.status)
-        request.scope["query_string"] = urllib.parse.urlencode({"next": form.get("next", "/")}).encode()
+            return self._login_page(request, request.param("next"), error=str(exc), status=exc.status)
+        next_page = form.get("next", "/")
         expected = request.cookies.get(LOGIN_COOKIE, "")
         sent = form.get("login_csrf", "")
         if not expected or not hmac.compare_digest(sent.encode(), expected.encode()):
-            return self._login_page(request, error="The sign-in form expired; please try again.", status=403)
+            return self._login_page(request, next_page, error="The sign-in form expired; please try again.", status=403)
         if self._throttled(client):
-            return self._login_page(request, error="Too many failed sign-ins; wait a few minutes.", status=429)
+            return self._login_page(
+                request, next_page, error="Too many failed sign-ins; wait a few minutes.", status=429
+            )
         token = form.get("token", "").strip()
         try:
-            await self._call(self.control.check_admin, token)
+            self.control.check_admin(token)
         except AuthenticationError:
             self._failed(client)
-            await self._call(self._audit, "dashboard", "dashboard.login.refused", "dashboard", f"from {client}")
+            self._audit("dashboard", "dashboard.login.refused", "dashboard", f"from {client}")
             if token.startswith((f"{CREDENTIAL_PREFIX}.", f"{REGISTRATION_PREFIX}.")):
                 error = "That is a cell's token: only the admin token opens the dashboard."
             elif not token:
                 error = "Enter the admin token."
             else:
                 error = "That is not the admin token."
-            return self._login_page(request, error=error, status=401)
+            return self._login_page(request, next_page, error=error, status=401)
         raw, _ = self.sessions.open()
-        await self._call(self._audit, "admin", "dashboard.login", "dashboard", f"from {client}")
-        response = self._secure(RedirectResponse(self._next(form.get("next")), status_code=303))
-        self._cookie(request, response, SESSION_COOKIE, raw)
-        response.delete_cookie(LOGIN_COOKIE, path="/login")
-        return response
+        self._audit("admin", "dashboard.login", "dashboard", f"from {client}")
+        return _redirect(
+            self._next(form.get("next")),
+            _set_cookie(request, SESSION_COOKIE, raw),
+            _delete_cookie(LOGIN_COOKIE, path="/login"),
+        )
 
-    async def _logout(self, request: Request, session: DashboardSession) -> Response:
-        self.sessions.close(request.cookies.get(SESSION_COOKIE))
-        await self._call(self._audit, "admin", "dashboard.logout", "dashboard")
-        response = self._secure(RedirectResponse("/login?bye=1", status_code=303))
-        response.delete_cookie(SESSION_COOKIE, path="/")
-        return response
+    def logout(self, request: DashboardRequest) -> DashboardResponse:
+        """``POST /logout``: end the session."""
+
+        def run(session: DashboardSession) -> DashboardResponse:
+            self.sessions.close(request.cookies.get(SESSION_COOKIE))
+            self._audit("admin", "dashboard.logout", "dashboard")
+            return _redirect("/login?bye=1", _delete_cookie(SESSION_COOKIE, path="/"))
+
+        return self._action(request, run)
 
     # -- what the pages show ---------------------------------------------------------
 
@@ -431,64 +488,70 @@ class Dashboard:
             return "_cell.html", self.cell_data(ident)
         raise InvalidInputError(f"view: expected overview, rollout or cell, got {view!r}")
 
-    def _context(self, request: Request, session: DashboardSession, view: str, ident: str, data: Any) -> Any:
-        notices, session.notices = session.notices, []
+    def _context(self, session: DashboardSession, view: str, ident: str, data: Any) -> dict[str, Any]:
+        with self._notices_lock:
+            notices, session.notices = session.notices, []
         return {"session": session, "view": view, "ident": ident, "d": data, "notices": notices}
 
-    async def _overview(self, request: Request, session: DashboardSession) -> Response:
-        _, data = await self._call(self._data, "overview", "")
-        return self._render(request, "overview.html", self._context(request, session, "overview", "", data))
+    def _view_page(self, request: DashboardRequest, view: str, ident: str) -> DashboardResponse:
+        def run(session: DashboardSession) -> DashboardResponse:
+            _, data = self._data(view, ident)
+            return self._render(f"{view}.html", self._context(session, view, ident, data))
 
-    async def _rollout(self, request: Request, session: DashboardSession) -> Response:
-        rollout_id = request.path_params["rollout_id"]
-        _, data = await self._call(self._data, "rollout", rollout_id)
-        return self._render(request, "rollout.html", self._context(request, session, "rollout", rollout_id, data))
+        return self._page(request, run)
 
-    async def _cell(self, request: Request, session: DashboardSession) -> Response:
-        cell_id = request.path_params["cell_id"]
-        _, data = await self._call(self._data, "cell", cell_id)
-        return self._render(request, "cell.html", self._context(request, session, "cell", cell_id, data))
+    def overview_page(self, request: DashboardRequest) -> DashboardResponse:
+        """``GET /``: the fleet overview."""
+        return self._view_page(request, "overview", "")
 
-    async def _live(self, request: Request) -> Response:
+    def rollout_page(self, request: DashboardRequest, rollout_id: str) -> DashboardResponse:
+        """``GET /rollouts/{rollout_id}``: a rollout's board."""
+        return self._view_page(request, "rollout", rollout_id)
+
+    def cell_page(self, request: DashboardRequest, cell_id: str) -> DashboardResponse:
+        """``GET /cells/{cell_id}``: a cell's page."""
+        return self._view_page(request, "cell", cell_id)
+
+    def live(self, request: DashboardRequest) -> DashboardResponse:
         """``GET /live?view=overview|rollout|cell&id=...``: the page's data and its live part rendered."""
         session = self._session(request)
         if session is None:
-            return self._secure(
-                JSONResponse({"error": "unauthenticated", "message": "sign in to the dashboard"}, status_code=401)
-            )
-        view, ident = request.query_params.get("view", "overview"), request.query_params.get("id", "")
+            return _json({"error": "unauthenticated", "message": "sign in to the dashboard"}, 401)
+        view, ident = request.param("view", "overview"), request.param("id")
         try:
-            template, data = await self._call(self._data, view, ident)
+            template, data = self._data(view, ident)
         except FleetError as exc:
             status = 404 if isinstance(exc, NotFoundError) else 400
-            return self._secure(JSONResponse({"error": "invalid", "message": str(exc)}, status_code=status))
-        html = self.templates.get_template(template).render(
+            return _json({"error": "invalid", "message": str(exc)}, status)
+        html = self._templates.get_template(template).render(
             {"session": session, "view": view, "ident": ident, "d": data, "states": fleetview.TILE_STATES}
         )
-        return self._secure(
-            JSONResponse({"view": view, "id": ident, "now": self.control.clock(), "data": data, "html": html})
-        )
+        return _json({"view": view, "id": ident, "now": self.control.clock(), "data": data, "html": html})
 
     # -- actions ------------------------------------------------------------------
 
-    async def _rollout_action(self, request: Request, session: DashboardSession) -> Response:
-        rollout_id, action = request.path_params["rollout_id"], request.path_params["action"]
-        rollouts = self.control.rollouts
-        actions = {"pause": rollouts.pause, "resume": rollouts.resume, "abort": rollouts.abort}
-        back = f"/rollouts/{urllib.parse.quote(rollout_id)}"
-        if action not in actions:
-            session.notices.append(("error", f"No rollout action {action!r}: expected pause, resume or abort."))
-            return self._secure(RedirectResponse(back, status_code=303))
-        try:
-            changed = await self._call(actions[action], rollout_id)
-        except NotFoundError as exc:
-            return self._render(request, "error.html", {"session": session, "message": str(exc)}, 404)
-        except RolloutStateError as exc:
-            session.notices.append(("error", f"{exc}."))
-        else:
-            done = {"pause": "paused", "resume": "resumed", "abort": "aborted"}[action]
-            session.notices.append(("ok", f"Rollout {changed.id} {done}; it is now {changed.state}."))
-        return self._secure(RedirectResponse(back, status_code=303))
+    def rollout_action(self, request: DashboardRequest, rollout_id: str, action: str) -> DashboardResponse:
+        """``POST /rollouts/{rollout_id}/{action}``: pause, resume or abort; back to the rollout with a notice."""
+
+        def run(session: DashboardSession) -> DashboardResponse:
+            rollouts = self.control.rollouts
+            actions = {"pause": rollouts.pause, "resume": rollouts.resume, "abort": rollouts.abort}
+            back = f"/rollouts/{urllib.parse.quote(rollout_id)}"
+            if action not in actions:
+                self._notice(session, "error", f"No rollout action {action!r}: expected pause, resume or abort.")
+                return _redirect(back)
+            try:
+                changed = actions[action](rollout_id)
+            except NotFoundError as exc:
+                return self._render("error.html", {"session": session, "message": str(exc)}, 404)
+            except RolloutStateError as exc:
+                self._notice(session, "error", f"{exc}.")
+            else:
+                done = {"pause": "paused", "resume": "resumed", "abort": "aborted"}[action]
+                self._notice(session, "ok", f"Rollout {changed.id} {done}; it is now {changed.state}.")
+            return _redirect(back)
+
+        return self._action(request, run)
 
 
 __all__ = [
@@ -498,7 +561,10 @@ __all__ = [
     "LOGIN_COOKIE",
     "MAX_FORM_BODY",
     "SESSION_COOKIE",
+    "STATIC_DIRECTORY",
     "Dashboard",
+    "DashboardRequest",
+    "DashboardResponse",
     "DashboardSession",
     "Sessions",
 ]
