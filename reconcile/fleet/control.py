@@ -25,6 +25,7 @@ from .errors import (
 from .model import STAGES, Cell, CellStatus, DesiredSpec, Release, ReleaseComponent, check_digest, check_name
 from .rollout import Rollouts
 from .store import FleetStore
+from .support import Support
 
 log = logging.getLogger("reconcile.fleet.control")
 
@@ -47,6 +48,7 @@ class ControlPlane:
 
     Attributes:
         rollouts: the staged rollouts (``Rollouts`` over the store, on the same clock).
+        support: the support deadlines (``Support``: template versions, each cell's support status, the freeze).
     """
 
     def __init__(
@@ -65,8 +67,11 @@ class ControlPlane:
         self._admin_hash = tokens.hash_secret(admin_token)
         self.clock = clock
         self.poll_interval = poll_interval
+        # Support deadlines: a cell out of SLA is frozen, so rollouts skip it (and say why).
+        self.support = Support(store, clock=clock)
         # Rollouts are kept in this process for now (one control plane replica).
-        self.rollouts = Rollouts(store, clock=clock)
+        self.rollouts = Rollouts(store, clock=clock, skip_check=self.support.skip_reason)
+        self.support.rollouts = self.rollouts
 
     # -- authentication ----------------------------------------------------
 
@@ -253,10 +258,12 @@ class ControlPlane:
         """A cell with its spec and latest status, as operators see it."""
         spec = self.store.get_spec(cell.id)
         status = self.store.get_status(cell.id)
+        support = self.support.status(cell.id)
         return {
             "cell": cell.to_json(),
             "spec": None if spec is None else spec.to_json(),
             "status": None if status is None else status.to_json(),
+            "support": None if support is None else support.to_json(),
         }
 
     def show_cell(self, cell_id: str) -> dict[str, Any]:
@@ -281,6 +288,7 @@ class ControlPlane:
         version = body["release"]
         if version is not None and not isinstance(version, str):
             raise InvalidInputError("target.release: expected a version or null")
+        self.support.check_unfrozen(cell_id)
         spec = self.store.set_target(cell_id, version)
         self._audit("admin", "cell.target", cell_id, f"release {version or 'newest'} generation {spec.generation}")
         return spec
@@ -336,6 +344,8 @@ class ControlPlane:
         release = Release.from_json(
             {"version": body.get("version"), "components": components, "published_at": self.clock()}
         )
+        # Judge support first, so a cell past its deadline is frozen before the release lands.
+        self.support.reconcile_all()
         changed = self.store.publish_release(release)
         self._audit("admin", "release.publish", release.version, f"{len(changed)} cells follow")
         return release, changed

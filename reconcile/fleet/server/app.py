@@ -38,6 +38,7 @@ from ..errors import (
 )
 from ..model import check_digest
 from ..rollout import RolloutStateError
+from ..support import parse_time
 from ..table import summary
 
 log = logging.getLogger("reconcile.fleet.server")
@@ -247,6 +248,13 @@ def create_app(control: ControlPlane, *, max_artifact_bytes: int = MAX_ARTIFACT_
         await admin(request)
         views = await call(control.list_cells)
         now = control.clock()
+        at = request.query_params.get("at")
+        if at is not None:
+            # A preview: each cell's support status at that date, as if no cell changed its infrastructure.
+            when = parse_time(at, "at")
+            preview = await call(control.support.preview, when)
+            views = [{**v, "support": preview[v["cell"]["id"]].to_json()} for v in views if v["cell"]["id"] in preview]
+            return JSONResponse({"now": now, "at": when, "cells": [summary(v, now) for v in views]})
         return JSONResponse({"now": now, "cells": [summary(v, now) for v in views]})
 
     async def audit(request: Request) -> Response:
@@ -280,6 +288,20 @@ def create_app(control: ControlPlane, *, max_artifact_bytes: int = MAX_ARTIFACT_
         changed = await call(actions[action], rollout_id)
         return JSONResponse(changed.view(control.clock()))
 
+    async def templates(request: Request) -> Response:
+        await admin(request)
+        if request.method == "POST":
+            body = await _json(request)
+            published = await call(control.support.publish, body)
+            bump()
+            return JSONResponse(published, status_code=201)
+        listed = await call(control.support.templates)
+        return JSONResponse({"templates": [t.to_json() for t in listed]})
+
+    async def template(request: Request) -> Response:
+        await admin(request)
+        return JSONResponse(await call(control.support.template, request.path_params["version"]))
+
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
@@ -300,6 +322,8 @@ def create_app(control: ControlPlane, *, max_artifact_bytes: int = MAX_ARTIFACT_
         Route("/v1/rollouts", _guard(rollouts), methods=["GET", "POST"]),
         Route("/v1/rollouts/{rollout_id}", _guard(rollout), methods=["GET"]),
         Route("/v1/rollouts/{rollout_id}/{action}", _guard(rollout_action), methods=["POST"]),
+        Route("/v1/templates", _guard(templates), methods=["GET", "POST"]),
+        Route("/v1/templates/{version}", _guard(template), methods=["GET"]),
     ]
     return Starlette(routes=routes)
 
