@@ -52,6 +52,7 @@ from .rollout import (
 )
 from .runtime import Component, MemoryRuntime, ProcessRuntime
 from .store import BackendFleetStore, FleetStore, open_store
+from .support import DEFAULT_WINDOW, SUPPORT_STATES, Support, SupportFreezeError, SupportStatus, TemplateVersion
 
 if TYPE_CHECKING:
     from .agent import Agent, ControlPlaneClient
@@ -78,7 +79,9 @@ __all__ = [
     "DEFAULT_POLL_INTERVAL",
     "DEFAULT_STAGES",
     "DEFAULT_TOKEN_TTL",
+    "DEFAULT_WINDOW",
     "STAGES",
+    "SUPPORT_STATES",
     "Agent",
     "AgentLockedError",
     "ArtifactError",
@@ -119,6 +122,10 @@ __all__ = [
     "RolloutStateError",
     "Rollouts",
     "StagePolicy",
+    "Support",
+    "SupportFreezeError",
+    "SupportStatus",
+    "TemplateVersion",
     "build_artifact",
     "clock_from",
     "create_app",
