@@ -459,3 +459,11 @@ print(w.publish(2, mandatory=True)["cells"]["acme"]["state"])
     done = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "grace"
+
+
+def test_the_support_benchmark_prints_its_table(capsys: pytest.CaptureFixture[str]) -> None:
+    from benchmarks.__main__ import main
+
+    assert main(["support", "--sizes", "4", "--repeat", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "| 4 " in out and "signatures (poll)" in out and "grace/in_sla" in out
