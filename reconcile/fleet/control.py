@@ -282,7 +282,11 @@ class ControlPlane:
         return [self.cell_view(c) for c in self.store.list_cells()]
 
     def set_target(self, cell_id: str, body: Any) -> DesiredSpec:
-        """Pin a cell to a release (``{"release": "2026.12.1"}``) or let it follow the newest (``null``)."""
+        """Pin a cell to a release (``{"release": "2026.12.1"}``) or let it follow the newest (``null``).
+
+        Raises:
+            SupportFreezeError: the cell is out of SLA, so its release is frozen.
+        """
         if not isinstance(body, dict) or "release" not in body:
             raise InvalidInputError("target: expected an object with field 'release' (a version or null)")
         version = body["release"]
@@ -312,6 +316,8 @@ class ControlPlane:
 
     def publish_release(self, body: Any) -> tuple[Release, list[str]]:
         """Publish a release whose components are already uploaded; cells following the newest get it.
+
+        Support is judged first: a cell out of SLA follows no release (its release is frozen).
 
         Args:
             body: ``{"version", "components": [{"name", "digest", "config"?}]}``; each
