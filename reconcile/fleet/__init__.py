@@ -29,7 +29,10 @@ from .errors import (
     PermissionDeniedError,
     ProtocolError,
 )
+from .flags import FLAG_TYPES, Flag, FlagContext, FlagDefinitionError, FlagEvaluation, FlagRule
+from .labels import check_labels
 from .model import (
+    FLAG_REASONS,
     STAGES,
     AuditEntry,
     Cell,
@@ -51,7 +54,7 @@ from .rollout import (
     StagePolicy,
 )
 from .runtime import Component, MemoryRuntime, ProcessRuntime
-from .store import BackendFleetStore, FleetStore, open_store
+from .store import BackendFleetStore, FleetStore, StoredFlag, open_store
 from .support import DEFAULT_WINDOW, SUPPORT_STATES, Support, SupportFreezeError, SupportStatus, TemplateVersion
 
 if TYPE_CHECKING:
@@ -80,6 +83,8 @@ __all__ = [
     "DEFAULT_STAGES",
     "DEFAULT_TOKEN_TTL",
     "DEFAULT_WINDOW",
+    "FLAG_REASONS",
+    "FLAG_TYPES",
     "STAGES",
     "SUPPORT_STATES",
     "Agent",
@@ -104,6 +109,11 @@ __all__ = [
     "DesiredSpec",
     "DigestMismatchError",
     "FileClock",
+    "Flag",
+    "FlagContext",
+    "FlagDefinitionError",
+    "FlagEvaluation",
+    "FlagRule",
     "FleetError",
     "FleetStore",
     "InvalidInputError",
@@ -122,11 +132,13 @@ __all__ = [
     "RolloutStateError",
     "Rollouts",
     "StagePolicy",
+    "StoredFlag",
     "Support",
     "SupportFreezeError",
     "SupportStatus",
     "TemplateVersion",
     "build_artifact",
+    "check_labels",
     "clock_from",
     "create_app",
     "open_store",
