@@ -254,6 +254,32 @@ def test_an_out_of_sla_cell_is_frozen_and_catches_up_on_the_newest_release(world
     world.cp.set_target("globex", {"release": "1"})  # thawed: the operator may pin it again
 
 
+def test_a_control_plane_dying_as_it_thaws_a_cell_has_caught_it_up_already(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    world.release("1")
+    world.cell("globex")
+    world.publish(2, mandatory=True)
+    world.clock.now += 15 * DAY
+    assert world.state("globex") == "out_of_sla"
+    world.release("2")
+    world.report("globex", infra="2")
+
+    transition = world.cp.support.records.transition
+
+    def crash(*args: Any) -> bool:
+        transition(*args)  # the record says thawed ...
+        raise RuntimeError("... and the control plane dies right after")
+
+    monkeypatch.setattr(world.cp.support.records, "transition", crash)
+    with pytest.raises(RuntimeError):
+        world.cp.support.reconcile_cell("globex")
+    monkeypatch.undo()
+    assert world.state("globex") == "in_sla"
+    assert world.spec_release("globex") == "2"  # caught up before the record was thawed
+    assert [c.split(":")[0] for c in world.audits("cell.support", "globex")][-1] == "out_of_sla -> in_sla"
+
+
 def test_a_pinned_cell_keeps_its_pin_while_frozen_and_after(world: World) -> None:
     world.release("1")
     world.release("2")
