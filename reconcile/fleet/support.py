@@ -18,6 +18,7 @@ from __future__ import annotations
 import calendar
 import hashlib
 import json
+import logging
 import math
 import re
 import threading
@@ -30,6 +31,8 @@ import attrs
 from ..storage import Backend, Migration, Tx, migrate
 from .errors import ConflictError, FleetError, InvalidInputError, NotFoundError
 from .model import Cell, CellStatus
+
+log = logging.getLogger("reconcile.fleet.support")
 
 if TYPE_CHECKING:
     from .rollout import Rollouts
@@ -327,11 +330,19 @@ class SupportRecords:
         rows = self.backend.read(lambda tx: tx.query(f"SELECT {_SUPPORT} FROM fleet_support ORDER BY cell_id"))
         return {r[0]: _support(r) for r in rows}
 
-    def transition(self, cell_id: str, expected: SupportStatus | None, new: SupportStatus | None) -> bool:
+    def transition(
+        self,
+        cell_id: str,
+        expected: SupportStatus | None,
+        new: SupportStatus | None,
+        audit: tuple[float, str, str, str] | None = None,
+    ) -> bool:
         """Replace the cell's status by ``new`` (``None``: forget it) if it still is ``expected``; whether it was.
 
         A compare-and-set in one transaction, so two replicas judging a cell at
-        once record (and audit) its change once.
+        once record (and audit) its change once. ``audit`` (at, actor, action,
+        detail) is appended to the fleet's audit log in that same transaction:
+        a change is never recorded without its audit entry.
         """
 
         def op(tx: Tx) -> bool:
@@ -346,6 +357,12 @@ class SupportRecords:
                     (cell_id, new.state, new.deadline, json.dumps(list(new.reasons)), new.required, new.running,
                      new.since),
                 )  # fmt: skip
+            if audit is not None:
+                at, actor, action, detail = audit
+                tx.execute(
+                    "INSERT INTO fleet_audit (at, actor, action, target, detail) VALUES (?, ?, ?, ?, ?)",
+                    (at, actor, action, cell_id, detail),
+                )
             return True
 
         return self.backend.write(op)
@@ -357,6 +374,23 @@ class SupportRecords:
 def _document_digest(document: Mapping[str, Any]) -> str:
     canonical = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _change(before: SupportStatus | None, after: SupportStatus) -> str:
+    """The audit detail of a support status change."""
+    if before is not None and before.state == after.state:
+        detail = f"{after.state}: " + ("; ".join(after.reasons) or f"infrastructure {after.running}")
+    else:
+        detail = f"{'new' if before is None else before.state} -> {after.state}"
+        if after.state == "grace" and after.deadline is not None:
+            detail += f" until {format_time(after.deadline)}"
+        if after.frozen:
+            detail += ", releases frozen"
+        if after.reasons:
+            detail += ": " + "; ".join(after.reasons)
+        elif after.running is not None:
+            detail += f": runs infrastructure {after.running}"
+    return detail[:1000]
 
 
 class Support:
@@ -521,10 +555,17 @@ class Support:
         judged = self.evaluate(cell, now)
         if before is not None and before.state == judged.state:
             judged = attrs.evolve(judged, since=before.since)
-        if not judged.same(before) and self.records.transition(cell_id, before, judged):
-            self._audit_change(now, before, judged)
-            if before is not None and before.frozen and not judged.frozen:
+        if not judged.same(before):
+            thawing = before is not None and before.frozen and not judged.frozen
+            if thawing:
+                # Caught up before the record says thawed, so a crash in between catches up again next time ...
                 self._catch_up(cell, now)
+            audit = (now, "support", "cell.support", _change(before, judged))
+            if self.records.transition(cell_id, before, judged, audit):
+                log.info("support %s %s", cell_id, audit[3])
+                if thawing:
+                    # ... and once more after, for a release published while the record still said frozen.
+                    self._catch_up(cell, now, only_if_changed=True)
         spec = self.store.get_spec(cell_id)
         if spec is not None and spec.infrastructure != judged.required:
             updated = self.store.set_infrastructure(cell_id, judged.required)
@@ -539,23 +580,7 @@ class Support:
             return max(judged.deadline - now, 0.001)
         return None
 
-    def _audit_change(self, now: float, before: SupportStatus | None, after: SupportStatus) -> None:
-        if before is not None and before.state == after.state:
-            detail = f"{after.state}: " + ("; ".join(after.reasons) or f"infrastructure {after.running}")
-        else:
-            start = "new" if before is None else before.state
-            detail = f"{start} -> {after.state}"
-            if after.state == "grace" and after.deadline is not None:
-                detail += f" until {format_time(after.deadline)}"
-            if after.frozen:
-                detail += ", releases frozen"
-            if after.reasons:
-                detail += ": " + "; ".join(after.reasons)
-            elif after.running is not None:
-                detail += f": runs infrastructure {after.running}"
-        self.store.audit(now, "support", "cell.support", after.cell_id, detail[:1000])
-
-    def _catch_up(self, cell: Cell, now: float) -> None:
+    def _catch_up(self, cell: Cell, now: float, *, only_if_changed: bool = False) -> None:
         """Give a cell back in SLA what it missed: a rollout's release that skipped it, or its own target."""
         target, why = cell.target_release, "its own target" if cell.target_release else "the newest release"
         for rollout in reversed(self.rollouts.all() if self.rollouts is not None else []):
@@ -565,10 +590,13 @@ class Support:
             if progress.reason.startswith(SKIP_PREFIX) and rollout.state in ("running", "paused", "completed"):
                 target, why = rollout.release, f"the release of rollout {rollout.id}, which skipped it"
             break
+        before = self.store.get_spec(cell.id)
         try:
             spec = self.store.set_target(cell.id, target)
         except NotFoundError:
             return  # deleted meanwhile
+        if only_if_changed and before is not None and before.generation == spec.generation:
+            return
         release = "none" if spec.release is None else spec.release.version
         self.store.audit(
             now, "support", "cell.catch_up", cell.id, f"release {release} ({why}) generation {spec.generation}"

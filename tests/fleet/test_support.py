@@ -10,6 +10,8 @@ import time
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from reconcile.fleet import (
     DEFAULT_WINDOW,
@@ -254,6 +256,32 @@ def test_an_out_of_sla_cell_is_frozen_and_catches_up_on_the_newest_release(world
     world.cp.set_target("globex", {"release": "1"})  # thawed: the operator may pin it again
 
 
+def test_a_control_plane_dying_as_it_thaws_a_cell_has_caught_it_up_already(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    world.release("1")
+    world.cell("globex")
+    world.publish(2, mandatory=True)
+    world.clock.now += 15 * DAY
+    assert world.state("globex") == "out_of_sla"
+    world.release("2")
+    world.report("globex", infra="2")
+
+    transition = world.cp.support.records.transition
+
+    def crash(*args: Any) -> bool:
+        transition(*args)  # the record says thawed ...
+        raise RuntimeError("... and the control plane dies right after")
+
+    monkeypatch.setattr(world.cp.support.records, "transition", crash)
+    with pytest.raises(RuntimeError):
+        world.cp.support.reconcile_cell("globex")
+    monkeypatch.undo()
+    assert world.state("globex") == "in_sla"
+    assert world.spec_release("globex") == "2"  # caught up before the record was thawed
+    assert [c.split(":")[0] for c in world.audits("cell.support", "globex")][-1] == "out_of_sla -> in_sla"
+
+
 def test_a_pinned_cell_keeps_its_pin_while_frozen_and_after(world: World) -> None:
     world.release("1")
     world.release("2")
@@ -467,3 +495,34 @@ def test_the_support_benchmark_prints_its_table(capsys: pytest.CaptureFixture[st
     assert main(["support", "--sizes", "4", "--repeat", "1"]) == 0
     out = capsys.readouterr().out
     assert "| 4 " in out and "signatures (poll)" in out and "grace/in_sla" in out
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    versions=st.lists(
+        st.tuples(st.integers(1, 6), st.floats(0, 40 * DAY), st.booleans(), st.floats(DAY, 20 * DAY)),
+        max_size=5,
+        unique_by=lambda v: v[0],
+    ),
+    running=st.one_of(st.none(), st.integers(0, 7).map(str), st.just("v2")),
+    created=st.floats(0, 40 * DAY),
+    t1=st.floats(0, 80 * DAY),
+    dt=st.floats(0, 80 * DAY),
+)
+def test_support_is_in_sla_exactly_when_every_mandatory_version_is_met_and_never_recovers_with_time_alone(
+    versions: list[tuple[int, float, bool, float]], running: str | None, created: float, t1: float, dt: float
+) -> None:
+    """In SLA iff the reported version meets every mandatory one; a cell out of SLA stays so as time passes,
+    and a grace deadline is never in the past."""
+    templates = [TemplateVersion(v, START + r, m, w) for v, r, m, w in versions]
+    cell = Cell("acme", "dedicated", created_at=START + created)
+    status = None if running is None else _status(running)
+    first = evaluate(cell, status, templates, START + t1)
+    later = evaluate(cell, status, templates, START + t1 + dt)
+    number = int(running) if running is not None and running.isdigit() else None
+    meets = all(number is not None and number >= t.version for t in templates if t.mandatory)
+    assert (first.state == "in_sla") == meets
+    if first.state == "out_of_sla":
+        assert later.state == "out_of_sla"
+    if first.state == "grace":
+        assert first.deadline is not None and first.deadline > START + t1
