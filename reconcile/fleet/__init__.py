@@ -56,6 +56,7 @@ from .rollout import (
 )
 from .runtime import Component, MemoryRuntime, ProcessRuntime
 from .store import BackendFleetStore, FleetStore, StoredFlag, open_store
+from .support import DEFAULT_WINDOW, SUPPORT_STATES, Support, SupportFreezeError, SupportStatus, TemplateVersion
 
 if TYPE_CHECKING:
     from .agent import Agent, ControlPlaneClient
@@ -83,9 +84,11 @@ __all__ = [
     "DEFAULT_POLL_INTERVAL",
     "DEFAULT_STAGES",
     "DEFAULT_TOKEN_TTL",
+    "DEFAULT_WINDOW",
     "FLAG_REASONS",
     "FLAG_TYPES",
     "STAGES",
+    "SUPPORT_STATES",
     "Agent",
     "AgentLockedError",
     "ArtifactError",
@@ -135,6 +138,10 @@ __all__ = [
     "Rollouts",
     "StagePolicy",
     "StoredFlag",
+    "Support",
+    "SupportFreezeError",
+    "SupportStatus",
+    "TemplateVersion",
     "build_artifact",
     "check_labels",
     "clock_from",

@@ -130,17 +130,19 @@ def serve(
         poll_interval=poll_interval,
         clock=clock_from(clock_file),
     )
-    from .controllers import registration_expiry, rollouts_controller
+    from .controllers import registration_expiry, rollouts_controller, support_controller
 
     # The controllers run on whichever replica holds the store's lease; the others stand by.
     expiry = registration_expiry(control, every=expiry_every)
     rolling = rollouts_controller(control.rollouts, every=min(poll_interval, 5.0))
+    support = support_controller(control, every=min(poll_interval, 5.0))
     expiry.start()
     rolling.start()
+    support.start()
     try:
         run_server(control, host, int(port), port_file=port_file)
     finally:
-        for controller in (rolling, expiry):
+        for controller in (support, rolling, expiry):
             controller.stop()
             controller.join()
 
@@ -151,7 +153,12 @@ def serve(
 @click.option("--state-dir", required=True, type=click.Path(file_okay=False))
 @click.option("--poll-interval", type=float, help="seconds; default: what the control plane says")
 @click.option("--max-backoff", type=float, help="seconds; default: the poll interval")
-@click.option("--infrastructure-version", default="1", show_default=True)
+@click.option("--infrastructure-version", default="1", show_default=True, help="reported if --infra-outputs has none")
+@click.option(
+    "--infra-outputs",
+    type=click.Path(dir_okay=False),
+    help="the outputs file of `bootstrap`/`infra apply --outputs`: its infrastructure version is reported",
+)
 @click.option("--clock-file", type=click.Path(dir_okay=False), help="a shared test clock's offset file (tests, demo)")
 @click.option("-v", "--verbose", is_flag=True)
 @_fail_cleanly
@@ -162,6 +169,7 @@ def agent(
     poll_interval: float | None,
     max_backoff: float | None,
     infrastructure_version: str,
+    infra_outputs: str | None,
     clock_file: str | None,
     verbose: bool,
 ) -> None:
@@ -175,6 +183,7 @@ def agent(
         poll_interval=poll_interval,
         max_backoff=max_backoff,
         infrastructure_version=infrastructure_version,
+        infra_outputs=infra_outputs,
         clock=clock_from(clock_file),
     )
     if not a.registered:
@@ -346,12 +355,16 @@ def releases_list(client: Any) -> None:
 
 @main.command()
 @click.option("--json", "as_json", is_flag=True, help="print the rows as JSON")
+@click.option("--at", help="preview support status at this date (2026-12-20) or UTC time (2026-12-20T12:00Z)")
 @_operator
-def status(client: Any, as_json: bool) -> None:
-    """The fleet at a glance: one row per cell."""
+def status(client: Any, as_json: bool, at: str | None) -> None:
+    """The fleet at a glance: one row per cell (with --at, the SUPPORT column as it would be then)."""
     from .table import format_table
 
-    rows = client.fleet_status()["cells"]
+    answer = client.fleet_status(at=at)
+    rows = answer["cells"]
+    if at is not None and not as_json:
+        click.echo(f"support as it would be at {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(answer['at']))}")
     if as_json:
         _echo_json(rows)
     else:
@@ -752,3 +765,86 @@ def flags_show(client: Any, key: str, as_json: bool) -> None:
         want = "-" if desired is None else f"{json.dumps(desired['value'])} {desired['variant']} {desired['reason']}"
         have = "not reported" if reported is None else f"{json.dumps(reported['value'])} {reported['reason']}"
         click.echo(f"  {c['cell']:<20} {want:<40} cell reports: {have}")
+
+
+# ---------------------------------------------------------------- infrastructure templates and support deadlines
+
+
+@main.group()
+def templates() -> None:
+    """Publish infrastructure template versions (mandatory ones with a window) and list them."""
+
+
+def _template_document(source: str) -> tuple[dict[str, Any], Any]:
+    """The document of a template file (or a built-in ``cell-infra-vN``), checked by the AWS room's parser."""
+    from importlib import resources as package_files
+
+    from .aws.template import load_template
+
+    path = pathlib.Path(source)
+    name = path.name.removesuffix(".json")
+    if not path.exists() and name.startswith("cell-infra-v") and name[12:].isdigit():
+        shipped = package_files.files("reconcile.fleet.aws").joinpath("templates", f"{name}.json")
+        if not shipped.is_file():
+            raise click.ClickException(f"no built-in template {name}.json")
+        text, where = shipped.read_text(), f"{name}.json"
+    else:
+        try:
+            text, where = path.read_text(), str(path)
+        except OSError as exc:
+            raise click.ClickException(f"cannot read template {source}: {exc.strerror}") from None
+    parsed = load_template(text, name=where)  # every problem, with its line or path
+    document: dict[str, Any] = json.loads(text)
+    return document, parsed
+
+
+@templates.command("publish")
+@click.argument("template_file")
+@click.option("--mandatory", is_flag=True, help="every cell must apply it within the window")
+@click.option("--window", default="14d", show_default=True, help="how long cells have: 14d, 36h, 90m, 2w or seconds")
+@click.option("--released-at", help="its release time (2026-12-01 or 2026-12-01T12:00Z; default: now)")
+@_operator
+def templates_publish(client: Any, template_file: str, mandatory: bool, window: str, released_at: str | None) -> None:
+    """Publish TEMPLATE_FILE (a template file, or cell-infra-vN built in) as an infrastructure version."""
+    from .support import format_time, parse_duration
+
+    parse_duration(window, "--window")  # refused here, before anything is sent
+    document, parsed = _template_document(template_file)
+    answer = client.publish_template(document, mandatory=mandatory, window=window, released_at=released_at)
+    t = answer["template"]
+    kind = f"mandatory within {t['window'] / 86400:g} days" if t["mandatory"] else "optional"
+    click.echo(
+        f"infrastructure template version {parsed.version} published ({kind}), released {format_time(t['released_at'])}"
+    )
+    states: dict[str, list[str]] = {}
+    for cell_id, support in sorted(answer["cells"].items()):
+        states.setdefault(support["state"], []).append(cell_id)
+    for state, cells_in in sorted(states.items()):
+        click.echo(f"  {state}: {', '.join(cells_in)}")
+
+
+@templates.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@_operator
+def templates_list(client: Any, as_json: bool) -> None:
+    """Every published infrastructure template version, oldest first."""
+    from .support import format_time
+
+    listed = client.list_templates()
+    if as_json:
+        _echo_json(listed)
+        return
+    rows = [["VERSION", "RELEASED", "MANDATORY", "WINDOW", "DESCRIPTION"]]
+    for t in listed:
+        rows.append(
+            [
+                str(t["version"]),
+                format_time(t["released_at"]),
+                "yes" if t["mandatory"] else "no",
+                f"{t['window'] / 86400:g}d",
+                t["description"][:60] or "-",
+            ]
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for r in rows:
+        click.echo("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip())

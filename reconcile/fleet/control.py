@@ -31,6 +31,7 @@ from .labels import check_label_key, check_labels
 from .model import STAGES, Cell, CellStatus, DesiredSpec, Release, ReleaseComponent, check_digest, check_name
 from .rollout import Rollouts
 from .store import FleetStore
+from .support import Support
 
 log = logging.getLogger("reconcile.fleet.control")
 
@@ -54,6 +55,7 @@ class ControlPlane:
     Attributes:
         rollouts: the staged rollouts (``Rollouts`` over the store, on the same clock).
         history: the check-in rate and release adoption over time (``FleetHistory``, in memory).
+        support: the support deadlines (``Support``: template versions, each cell's support status, the freeze).
     """
 
     def __init__(
@@ -72,8 +74,11 @@ class ControlPlane:
         self._admin_hash = tokens.hash_secret(admin_token)
         self.clock = clock
         self.poll_interval = poll_interval
+        # Support deadlines: a cell out of SLA is frozen, so rollouts skip it (and say why).
+        self.support = Support(store, clock=clock)
         # Rollouts are kept in this process for now (one control plane replica).
-        self.rollouts = Rollouts(store, clock=clock)
+        self.rollouts = Rollouts(store, clock=clock, skip_check=self.support.skip_reason)
+        self.support.rollouts = self.rollouts
         self.history = FleetHistory(clock=clock)
 
     # -- authentication ----------------------------------------------------
@@ -253,10 +258,12 @@ class ControlPlane:
         """A cell with its spec and latest status, as operators see it."""
         spec = self.store.get_spec(cell.id)
         status = self.store.get_status(cell.id)
+        support = self.support.status(cell.id)
         return {
             "cell": cell.to_json(),
             "spec": None if spec is None else spec.to_json(),
             "status": None if status is None else status.to_json(),
+            "support": None if support is None else support.to_json(),
         }
 
     def show_cell(self, cell_id: str) -> dict[str, Any]:
@@ -275,12 +282,17 @@ class ControlPlane:
         return [self.cell_view(c) for c in self.store.list_cells()]
 
     def set_target(self, cell_id: str, body: Any) -> DesiredSpec:
-        """Pin a cell to a release (``{"release": "2026.12.1"}``) or let it follow the newest (``null``)."""
+        """Pin a cell to a release (``{"release": "2026.12.1"}``) or let it follow the newest (``null``).
+
+        Raises:
+            SupportFreezeError: the cell is out of SLA, so its release is frozen.
+        """
         if not isinstance(body, dict) or "release" not in body:
             raise InvalidInputError("target: expected an object with field 'release' (a version or null)")
         version = body["release"]
         if version is not None and not isinstance(version, str):
             raise InvalidInputError("target.release: expected a version or null")
+        self.support.check_unfrozen(cell_id)
         spec = self.store.set_target(cell_id, version)
         self._audit("admin", "cell.target", cell_id, f"release {version or 'newest'} generation {spec.generation}")
         return spec
@@ -305,6 +317,8 @@ class ControlPlane:
 
     def publish_release(self, body: Any) -> tuple[Release, list[str]]:
         """Publish a release whose components are already uploaded; cells following the newest get it.
+
+        Support is judged first: a cell out of SLA follows no release (its release is frozen).
 
         Args:
             body: ``{"version", "components": [{"name", "digest", "config"?}]}``; each
@@ -337,6 +351,8 @@ class ControlPlane:
         release = Release.from_json(
             {"version": body.get("version"), "components": components, "published_at": self.clock()}
         )
+        # Judge support first, so a cell past its deadline is frozen before the release lands.
+        self.support.reconcile_all()
         changed = self.store.publish_release(release)
         self._audit("admin", "release.publish", release.version, f"{len(changed)} cells follow")
         return release, changed

@@ -2,7 +2,8 @@
 
 Registration expiry purges the hash of every registration token that expired
 unused (and audits it); the rollout controller advances every active staged
-rollout. Support deadlines and infrastructure freezes come with the next issues.
+rollout; the support controller judges each cell against the mandatory
+infrastructure versions (and freezes or thaws its releases).
 """
 
 from __future__ import annotations
@@ -73,4 +74,27 @@ def rollouts_controller(rollouts: Rollouts, *, every: float = 5.0, lease: Any = 
 
     controller: Controller[str] = Controller("rollouts", reconcile, resync=None, lease=lease)
     controller.watch(poll(active, every=every))
+    return controller
+
+
+def support_controller(control: ControlPlane, *, every: float = 5.0, lease: Any = None) -> Controller[str]:
+    """The support-deadlines controller over ``control``'s cells (not started).
+
+    Keys are the cells; a poll every ``every`` seconds queues each cell whose
+    support status would change (a deadline passed on the clock, a version
+    reported or published) or whose record or spec lags, and each reconcile is
+    one ``Support.reconcile_cell``, looked at again when its grace ends.
+
+    Args:
+        control: the control plane.
+        every: seconds between polls (the freeze lags a passed deadline by at most this).
+        lease: the leader lease (with several replicas, the one the other controllers use).
+    """
+
+    def reconcile(cell_id: str, ctx: ReconcileContext) -> Result:
+        left = control.support.reconcile_cell(cell_id)
+        return Result() if left is None else Result(requeue_after=left)
+
+    controller: Controller[str] = Controller("support", reconcile, resync=None, lease=lease)
+    controller.watch(poll(control.support.signatures, every=every))
     return controller

@@ -104,6 +104,10 @@ class Demo:
         self.clock_file = root / "clock.json"
         self.clock = FileClock(self.clock_file)
 
+    def infra_outputs(self, cell: str) -> pathlib.Path:
+        """Where the customer's ``bootstrap`` / ``infra apply --outputs`` leaves the cell's infrastructure outputs."""
+        return self.root / "infra" / f"{cell}.json"
+
     def say(self, text: str) -> None:
         self.echo(f"[{time.monotonic() - self.started:6.1f}s] {text}")
 
@@ -193,7 +197,7 @@ class Demo:
             self.spawn(
                 f"agent-{cell}", "agent", "--control-plane", url, "--token-file", str(tokens / f"{cell}.token"),
                 "--state-dir", str(self.root / "cells" / cell), "--poll-interval", "1", "--max-backoff", "2",
-                "--clock-file", str(self.clock_file), "-v",
+                "--clock-file", str(self.clock_file), "--infra-outputs", str(self.infra_outputs(cell)), "-v",
             )  # fmt: skip
         reported = wait_for(lambda: all(v["status"] for v in self.cells().values()), 40)
         self.check(
@@ -280,6 +284,7 @@ class Demo:
             t,
         )
         self.story_flags()  # story: flags
+        self.story_support()  # story: support
         self.echo("")
         self.echo(format_table(self.client.fleet_status()["cells"]))
         self.echo("")
@@ -373,6 +378,103 @@ class Demo:
             "enabled without a release or a restart",
             same and {c: service_pid(c) for c in cells} == pids,
             f"both cells still run release {releases['acme']} with the same workspaces processes",
+            t,
+        )
+
+    def story_support(self) -> None:
+        """A mandatory infrastructure update: every cell but globex applies it; 14 days pass; globex is frozen."""
+        from importlib import resources as package_files
+
+        assert self.client is not None
+        client = self.client
+
+        def write_outputs(cell: str, version: str) -> None:
+            # What `reconcile-fleet infra apply --template cell-infra-v2 --outputs PATH` leaves for the agent
+            # (the demo installs no boto3: the real plan and apply are in docs/aws.md and tests/fleet/aws).
+            path = self.infra_outputs(cell)
+            path.parent.mkdir(exist_ok=True)
+            partial = path.with_name(path.name + ".partial")
+            partial.write_text(json.dumps({"stack": cell, "region": "eu-central-1", "infrastructure_version": version}))
+            partial.replace(path)
+
+        t = time.monotonic()
+        shipped = package_files.files("reconcile.fleet.aws").joinpath("templates", "cell-infra-v2.json")
+        published = client.publish_template(json.loads(shipped.read_text()), mandatory=True, window="14d")
+        states = {c: s["state"] for c, s in published["cells"].items()}
+        due = max((s["deadline"] or 0.0) for s in published["cells"].values())
+        self.check(
+            "infrastructure template 2 published, mandatory within 14 days",
+            published["template"]["mandatory"] and set(states.values()) == {"grace"},
+            f"every cell runs infrastructure 1: in grace until {time.strftime('%Y-%m-%d', time.gmtime(due))}",
+            t,
+        )
+
+        t = time.monotonic()
+        updated = [c for c, _, _ in CELLS if c != "globex"]
+        for cell in updated:
+            write_outputs(cell, "2")
+
+        def sorted_out() -> dict[str, dict[str, Any]] | None:
+            views = self.cells()
+            ok = all(views[c]["support"]["state"] == "in_sla" for c in updated)
+            return views if ok and views["globex"]["support"]["state"] == "grace" else None
+
+        views = wait_for(sorted_out, 20)
+        self.check(
+            "four customers apply infrastructure 2, globex's does not",
+            views is not None,
+            "staging-1, saas-1, acme, initech report infrastructure 2 and are in SLA; globex reports 1, in grace",
+            t,
+        )
+
+        t = time.monotonic()
+        self.clock.advance(14 * 86400 + 60)
+        globex = wait_for(lambda: (s := self.cells()["globex"]["support"])["state"] == "out_of_sla" and s, 20)
+        self.check(
+            "14 days pass on the demo's clock: globex is out of SLA",
+            bool(globex),
+            "globex: " + ("; ".join(globex["reasons"]) if globex else "still not out of SLA"),
+            t,
+        )
+
+        t = time.monotonic()
+        now = self.clock()
+        wait_for(lambda: all(v["status"]["reported_at"] >= now for v in self.cells().values()), 20)
+        before = self.cells()["globex"]["spec"]["release"]["version"]
+        running = self.cells()["acme"]["spec"]["release"]
+        release = "2026.12.14"
+        parts = [{"name": c["name"], "digest": c["digest"], "config": c["config"]} for c in running["components"]]
+        client.publish_release(release, parts)
+        started = client.start_rollout(
+            {"release": release, "track": "support", "stages": [{"name": "dedicated", "batch": "100%", "bake_time": 0}]}
+        )
+        done = wait_for(lambda: (r := client.rollout(started["id"]))["state"] == "completed" and r, 30)
+        skipped = [] if not done else done["stages"][0]["skipped"]
+        frozen = self.cells()["globex"]["spec"]["release"]["version"]
+        self.check(
+            f"release {release}: the next rollout skips globex, its release frozen",
+            bool(done) and [s["cell"] for s in skipped] == ["globex"] and frozen == before,
+            f"rollout {started['id']} completed; skipped globex ({skipped[0]['reason'][:60]}...); globex stays on "
+            f"{frozen}"
+            if skipped
+            else "globex was not skipped",
+            t,
+        )
+
+        t = time.monotonic()
+        write_outputs("globex", "2")
+
+        def caught_up() -> dict[str, Any] | None:
+            view = self.cells()["globex"]
+            status, spec = view["status"], view["spec"]
+            back = view["support"]["state"] == "in_sla" and spec["release"]["version"] == release
+            return view if back and status["observed_generation"] == spec["generation"] else None
+
+        view = wait_for(caught_up, 30)
+        self.check(
+            "globex applies infrastructure 2: back in SLA, it catches up",
+            view is not None,
+            f"globex is in SLA and runs release {release}, the rollout's target",
             t,
         )
 

@@ -1,7 +1,8 @@
-"""The fleet status table: one row per cell with its generations, release, health, check-in and conditions."""
+"""The fleet status table: one row per cell with its generations, release, health, check-in, conditions, support."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -19,6 +20,7 @@ def summary(view: Mapping[str, Any], now: float) -> dict[str, Any]:
         "health": "unknown",
         "last_check_in": None,
         "conditions": "",
+        "support": _support(view.get("support")),
     }
     if status:
         conds = {c["type"]: c for c in status["conditions"]}
@@ -36,7 +38,7 @@ def summary(view: Mapping[str, Any], now: float) -> dict[str, Any]:
 
 def format_table(rows: list[dict[str, Any]]) -> str:
     """The fleet status table: cell, stage, target/observed generation, release, health, last check-in, conditions."""
-    header = ["CELL", "STAGE", "GEN", "RELEASE", "HEALTH", "CHECK-IN", "CONDITIONS"]
+    header = ["CELL", "STAGE", "GEN", "RELEASE", "HEALTH", "CHECK-IN", "CONDITIONS", "SUPPORT"]
     lines = [header]
     for r in rows:
         seen = "-" if r["last_check_in"] is None else f"{r['last_check_in']:.0f}s ago"
@@ -49,6 +51,7 @@ def format_table(rows: list[dict[str, Any]]) -> str:
                 r["health"],
                 seen,
                 r["conditions"] or "-",
+                r.get("support") or "-",
             ]
         )
     widths = [max(len(str(line[i])) for line in lines) for i in range(len(header))]
@@ -59,3 +62,14 @@ def _health(ready: bool, current: bool, progressing: bool) -> str:
     if not current or progressing:
         return "updating"
     return "healthy" if ready else "degraded"
+
+
+def _support(support: Mapping[str, Any] | None) -> str:
+    """The support column: ``in_sla``, ``grace until <deadline>``, ``out_of_sla (frozen)``, or ``""`` unknown."""
+    if not support:
+        return ""
+    if support["state"] == "grace" and support.get("deadline") is not None:
+        return "grace until " + time.strftime("%Y-%m-%d %H:%M", time.gmtime(support["deadline"]))
+    if support["state"] == "out_of_sla":
+        return "out_of_sla (frozen)"
+    return str(support["state"])

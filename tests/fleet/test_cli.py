@@ -50,7 +50,7 @@ def test_an_operator_creates_cells_publishes_and_reads_the_status_table(
     assert code == 0 and "generation 1" in out
     code, out = run(cp, "status")
     lines = out.splitlines()
-    assert lines[0].split() == ["CELL", "STAGE", "GEN", "RELEASE", "HEALTH", "CHECK-IN", "CONDITIONS"]
+    assert lines[0].split() == ["CELL", "STAGE", "GEN", "RELEASE", "HEALTH", "CHECK-IN", "CONDITIONS", "SUPPORT"]
     assert [line.split()[:3] for line in lines[1:]] == [["acme", "dedicated", "1/-"], ["beta", "saas", "1/-"]]
     code, out = run(cp, "audit")
     assert code == 0 and "release.publish" in out and "rt.acme." not in out

@@ -16,6 +16,7 @@ import logging
 import os
 import pathlib
 import random
+import re
 import socket
 import tempfile
 import threading
@@ -53,6 +54,7 @@ LEASE_TTL = 30.0
 """Seconds the agent's lease on its cell lasts past each renewal (it is renewed in the background)."""
 
 _MESSAGE_MAX = 300
+_INFRA_VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$")
 
 
 def _write_private(path: pathlib.Path, data: Any) -> None:
@@ -97,7 +99,10 @@ class Agent:
             with the journal in ``state-dir/journal.db`` and, inside ``run``, the
             lease on the cell, so a crashed apply is recovered and never repeated.
         durable: keep the journal (``False``: plain ``reconcile.apply``, for load runs).
-        infrastructure_version: reported as the cell's infrastructure version.
+        infrastructure_version: reported as the cell's infrastructure version when ``infra_outputs`` gives none.
+        infra_outputs: the outputs file ``reconcile-fleet bootstrap`` / ``infra apply --outputs`` writes; its
+            ``infrastructure_version`` is reported, read again at every report (so an infrastructure update
+            shows without restarting the agent).
         transport: an httpx transport for the client (tests).
         clock: seconds since the epoch (injectable).
         rng: the jitter's random source.
@@ -115,6 +120,7 @@ class Agent:
         applier: Applier | None = None,
         durable: bool = True,
         infrastructure_version: str | None = "1",
+        infra_outputs: str | os.PathLike[str] | None = None,
         transport: Any = None,
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
@@ -135,6 +141,8 @@ class Agent:
             self.journal = Journal.open(f"sqlite:///{self.state_dir.resolve() / 'journal.db'}", types=[Component])
         self.lease: Lease | None = None
         self.infrastructure_version = infrastructure_version
+        self.infra_outputs = None if infra_outputs is None else pathlib.Path(infra_outputs)
+        self._infra_problem: str | None = None
         self.transport = transport
         self.clock = clock
         self.rng = rng or random.Random()
@@ -489,9 +497,36 @@ class Agent:
             conditions=tuple(self.conditions[k] for k in sorted(self.conditions)),
             last_apply=dict(self.last_apply),
             agent_version=AGENT_VERSION,
-            infrastructure_version=self.infrastructure_version,
+            infrastructure_version=self.infrastructure(),
             flags=self.flag_values(),
         )
+
+    def infrastructure(self) -> str | None:
+        """The infrastructure version to report: the outputs file's, else ``infrastructure_version``.
+
+        A missing, unreadable or malformed outputs file falls back (logged once per problem, never raised:
+        the cell keeps reporting).
+        """
+        if self.infra_outputs is None:
+            return self.infrastructure_version
+        problem = None
+        try:
+            version = json.loads(self.infra_outputs.read_text()).get("infrastructure_version")
+        except FileNotFoundError:
+            version, problem = None, "missing"
+        except (OSError, ValueError, AttributeError) as exc:
+            version, problem = None, f"unreadable ({type(exc).__name__})"
+        if problem is None and (not isinstance(version, str) or not _INFRA_VERSION.match(version)):
+            problem = f"no valid infrastructure_version in it ({str(version)[:40]!r})"
+        if problem is not None:
+            if problem != self._infra_problem:
+                log.warning(
+                    "infra outputs %s: %s; reporting %s", self.infra_outputs, problem, self.infrastructure_version
+                )
+            self._infra_problem = problem
+            return self.infrastructure_version
+        self._infra_problem = None
+        return str(version)
 
     def report(self) -> bool:
         """Send the status; whether the control plane took it."""

@@ -215,9 +215,10 @@ class ControlPlaneClient:
         """Every release."""
         return list(self._json("GET", "/v1/releases")["releases"])
 
-    def fleet_status(self) -> dict[str, Any]:
-        """The status table's rows: ``{"now", "cells": [...]}``."""
-        result: dict[str, Any] = self._json("GET", "/v1/status")
+    def fleet_status(self, at: str | float | None = None) -> dict[str, Any]:
+        """The status table's rows: ``{"now", "cells": [...]}``; with ``at``, support as it would be then."""
+        params = {} if at is None else {"at": str(at)}
+        result: dict[str, Any] = self._json("GET", "/v1/status", params=params)
         return result
 
     def audit(self, limit: int = 100) -> list[dict[str, Any]]:
@@ -263,4 +264,30 @@ class ControlPlaneClient:
     def show_flag(self, key: str) -> dict[str, Any]:
         """A flag with each cell's desired and reported value."""
         result: dict[str, Any] = self._json("GET", f"/v1/flags/{key}")
+        return result
+
+    def publish_template(
+        self,
+        document: Mapping[str, Any],
+        *,
+        mandatory: bool = False,
+        window: str | float | None = None,
+        released_at: str | float | None = None,
+    ) -> dict[str, Any]:
+        """Publish an infrastructure template version; ``{"template", "cells"}`` (each cell's support status)."""
+        body: dict[str, Any] = {"document": dict(document), "mandatory": mandatory}
+        if window is not None:
+            body["window"] = window
+        if released_at is not None:
+            body["released_at"] = released_at
+        result: dict[str, Any] = self._json("POST", "/v1/templates", json=body)
+        return result
+
+    def list_templates(self) -> list[dict[str, Any]]:
+        """Every published infrastructure template version, oldest first."""
+        return list(self._json("GET", "/v1/templates")["templates"])
+
+    def template(self, version: int) -> dict[str, Any]:
+        """One published template version with its document."""
+        result: dict[str, Any] = self._json("GET", f"/v1/templates/{version}")
         return result

@@ -42,6 +42,7 @@ from ..errors import (
 )
 from ..model import check_digest
 from ..rollout import RolloutStateError
+from ..support import parse_time
 from ..table import summary
 from .dashboard import MAX_FORM_BODY, STATIC_DIRECTORY, Dashboard, DashboardRequest, DashboardResponse
 
@@ -311,6 +312,13 @@ def create_app(
         await admin(request)
         views = await call(control.list_cells)
         now = control.clock()
+        at = request.query_params.get("at")
+        if at is not None:
+            # A preview: each cell's support status at that date, as if no cell changed its infrastructure.
+            when = parse_time(at, "at")
+            preview = await call(control.support.preview, when)
+            views = [{**v, "support": preview[v["cell"]["id"]].to_json()} for v in views if v["cell"]["id"] in preview]
+            return JSONResponse({"now": now, "at": when, "cells": [summary(v, now) for v in views]})
         return JSONResponse({"now": now, "cells": [summary(v, now) for v in views]})
 
     async def audit(request: Request) -> Response:
@@ -364,6 +372,19 @@ def create_app(
             bump()
             return JSONResponse(stored)
         return JSONResponse(await call(control.show_flag, key))
+    async def templates(request: Request) -> Response:
+        await admin(request)
+        if request.method == "POST":
+            body = await _json(request)
+            published = await call(control.support.publish, body)
+            bump()
+            return JSONResponse(published, status_code=201)
+        listed = await call(control.support.templates)
+        return JSONResponse({"templates": [t.to_json() for t in listed]})
+
+    async def template(request: Request) -> Response:
+        await admin(request)
+        return JSONResponse(await call(control.support.template, request.path_params["version"]))
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
@@ -388,6 +409,8 @@ def create_app(
         Route("/v1/cells/{cell_id}/labels", _guard(cell_labels), methods=["PATCH"]),
         Route("/v1/flags", _guard(flags), methods=["GET"]),
         Route("/v1/flags/{key}", _guard(flag), methods=["GET", "PUT"]),
+        Route("/v1/templates", _guard(templates), methods=["GET", "POST"]),
+        Route("/v1/templates/{version}", _guard(template), methods=["GET"]),
         *_dashboard_routes(dashboard or Dashboard(control)),
     ]
     return Starlette(routes=routes)

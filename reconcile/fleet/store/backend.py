@@ -15,6 +15,7 @@ from ...storage import open_store as open_backend
 from ..errors import ConflictError, NotFoundError
 from ..flags import Flag
 from ..model import AuditEntry, Cell, CellStatus, DesiredSpec, Release
+from ..support import FROZEN_CELLS, migrate_support
 from .base import Registration, StoredFlag
 from .flags import (
     migrate_flags,
@@ -84,6 +85,7 @@ class BackendFleetStore:
         self.backend = backend
         migrate(backend, "fleet", MIGRATIONS)
         migrate_flags(backend)
+        migrate_support(backend)
 
     @classmethod
     def open(cls, url: str) -> BackendFleetStore:
@@ -181,9 +183,12 @@ class BackendFleetStore:
                 "INSERT INTO fleet_releases (version, seq, body) VALUES (?, ?, ?)",
                 (release.version, int(seq[0]), json.dumps(release.to_json())),
             )
-            following = [r[0] for r in tx.query("SELECT id FROM fleet_cells WHERE target_release IS NULL ORDER BY id")]
+            # A cell out of SLA follows no release until it is back (reconcile.fleet.support).
+            following_sql = f"FROM fleet_cells WHERE target_release IS NULL AND id NOT IN ({FROZEN_CELLS})"
+            following = [r[0] for r in tx.query(f"SELECT id {following_sql} ORDER BY id")]
             tx.execute(
-                "UPDATE fleet_cells SET spec_release = ?, generation = generation + 1 WHERE target_release IS NULL",
+                "UPDATE fleet_cells SET spec_release = ?, generation = generation + 1 WHERE target_release IS NULL"
+                f" AND id NOT IN ({FROZEN_CELLS})",
                 (release.version,),
             )
             refresh_flags(tx, following, bumped=following)
@@ -219,6 +224,20 @@ class BackendFleetStore:
 
     def get_spec(self, cell_id: str) -> DesiredSpec | None:
         return self.backend.read(lambda tx: _spec(tx, cell_id))
+
+    def set_infrastructure(self, cell_id: str, version: str | None) -> DesiredSpec:
+        def op(tx: Tx) -> DesiredSpec:
+            row = tx.one(f"SELECT infrastructure FROM fleet_cells WHERE id = ?{tx.locking('update')}", (cell_id,))
+            if row is None:
+                raise NotFoundError(f"no cell {cell_id!r}")
+            if row[0] != version:
+                sql = "UPDATE fleet_cells SET infrastructure = ?, generation = generation + 1 WHERE id = ?"
+                tx.execute(sql, (version, cell_id))
+            spec = _spec(tx, cell_id)
+            assert spec is not None
+            return spec
+
+        return self.backend.write(op)
 
     def generation(self, cell_id: str) -> int | None:
         row = self.backend.read(lambda tx: tx.one("SELECT generation FROM fleet_cells WHERE id = ?", (cell_id,)))

@@ -121,6 +121,14 @@ class FleetStore(Protocol):
         """The cell's desired spec, or ``None`` if no such cell."""
         ...
 
+    def set_infrastructure(self, cell_id: str, version: str | None) -> DesiredSpec:
+        """Set the infrastructure version the cell's spec requires; the generation grows if it changed.
+
+        Raises:
+            NotFoundError: no such cell.
+        """
+        ...
+
     def generation(self, cell_id: str) -> int | None:
         """The cell's spec generation (a cheap read for long polls), or ``None`` if no such cell."""
         ...
