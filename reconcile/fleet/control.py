@@ -13,6 +13,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import attrs
+
 from . import credentials as tokens
 from .artifacts import ArtifactStore, read_manifest
 from .errors import (
@@ -175,18 +177,12 @@ class ControlPlane:
         Raises:
             InvalidInputError: the status is malformed (the message names the field).
         """
-        status = CellStatus.from_json(body)
-        status = CellStatus(
-            status.observed_generation,
-            status.release,
-            status.components,
-            status.conditions,
-            status.last_apply,
-            status.agent_version,
-            status.infrastructure_version,
-            self.clock(),
-        )
+        status = attrs.evolve(CellStatus.from_json(body), reported_at=self.clock())
         self.store.put_status(cell_id, status)
+        if status.debug_access is not None:
+            # The cell's debug audit trail is kept here too, each event once, and shows in the audit log.
+            for e in self.store.record_debug_events(cell_id, status.debug_access.events, status.reported_at):
+                self._audit(f"cell:{cell_id}", f"debug.{e.event}", cell_id, f"#{e.seq} {e.grant} {e.by} {e.detail}")
         return status
 
     # -- operator-facing ---------------------------------------------------
@@ -268,7 +264,17 @@ class ControlPlane:
         cell = self.store.get_cell(cell_id)
         if cell is None:
             raise NotFoundError(f"no cell {cell_id!r}")
-        return self.cell_view(cell)
+        return {**self.cell_view(cell), "debug_audit": self.debug_audit(cell_id, 20)}
+
+    def debug_audit(self, cell_id: str, limit: int = 100) -> list[dict[str, Any]]:
+        """The newest debug audit events a cell reported (read-only: the control plane cannot grant debug access).
+
+        Raises:
+            NotFoundError: no such cell (the trail of a deleted cell is kept, but not shown here).
+        """
+        if self.store.get_cell(cell_id) is None:
+            raise NotFoundError(f"no cell {cell_id!r}")
+        return [e.to_json() for e in self.store.debug_audit(cell_id, limit)]
 
     def list_cells(self) -> list[dict[str, Any]]:
         """Every cell's view."""

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 import attrs
 
+from .debug.grants import DebugAccessStatus
 from .errors import InvalidInputError
 
 STAGES: tuple[str, ...] = ("staging", "saas", "dedicated")
@@ -201,7 +202,8 @@ class DesiredSpec:
         release: the target release, or ``None`` (nothing to run yet).
         flags: feature flags (filled by the flags issue).
         infrastructure: the infrastructure version the cell must have, if any.
-        debug_grants: active debug grants (filled by the access issue).
+        debug_grants: never honoured: only the customer grants debug access, in the cell (an agent
+            receiving a spec that carries any audits it as ``ignored``).
     """
 
     cell_id: str
@@ -339,6 +341,7 @@ class CellStatus:
         agent_version: the agent's version.
         infrastructure_version: the cell's infrastructure version, if known.
         reported_at: when the control plane received it (set by the control plane).
+        debug_access: the cell's debug grants and audit events (``DebugAccessStatus``), if it reports them.
     """
 
     observed_generation: int
@@ -349,6 +352,7 @@ class CellStatus:
     agent_version: str = ""
     infrastructure_version: str | None = None
     reported_at: float = 0.0
+    debug_access: DebugAccessStatus | None = None
 
     def condition(self, kind: str) -> Condition | None:
         """The condition of type ``kind``, if reported."""
@@ -371,6 +375,7 @@ class CellStatus:
             "agent_version": self.agent_version,
             "infrastructure_version": self.infrastructure_version,
             "reported_at": self.reported_at,
+            "debug_access": None if self.debug_access is None else self.debug_access.to_json(),
         }
 
     @classmethod
@@ -398,6 +403,9 @@ class CellStatus:
             agent_version=_get(d, "agent_version", str, where, ""),
             infrastructure_version=_get(d, "infrastructure_version", str, where, None),
             reported_at=float(_get(d, "reported_at", (int, float), where, 0.0)),
+            debug_access=None
+            if d.get("debug_access") is None
+            else DebugAccessStatus.from_json(d["debug_access"], f"{where}.debug_access"),
         )
 
 

@@ -280,6 +280,16 @@ def create_app(control: ControlPlane, *, max_artifact_bytes: int = MAX_ARTIFACT_
         changed = await call(actions[action], rollout_id)
         return JSONResponse(changed.view(control.clock()))
 
+    async def debug_audit(request: Request) -> Response:
+        # Read-only: no route of the control plane creates a debug grant or reaches a cell's debug endpoint.
+        await admin(request)
+        try:
+            limit = max(1, min(int(request.query_params.get("limit", "100")), 1000))
+        except ValueError:
+            raise InvalidInputError("limit: expected an integer") from None
+        events = await call(control.debug_audit, request.path_params["cell_id"], limit)
+        return JSONResponse({"events": events})
+
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
@@ -300,6 +310,7 @@ def create_app(control: ControlPlane, *, max_artifact_bytes: int = MAX_ARTIFACT_
         Route("/v1/rollouts", _guard(rollouts), methods=["GET", "POST"]),
         Route("/v1/rollouts/{rollout_id}", _guard(rollout), methods=["GET"]),
         Route("/v1/rollouts/{rollout_id}/{action}", _guard(rollout_action), methods=["POST"]),
+        Route("/v1/cells/{cell_id}/debug-audit", _guard(debug_audit), methods=["GET"]),
     ]
     return Starlette(routes=routes)
 
