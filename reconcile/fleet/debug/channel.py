@@ -2,8 +2,8 @@
 
 The agent listens on ``state-dir/debug/agent.sock``: the directory is mode
 0700 and the socket 0600, so only the cell's owner (and root) can connect,
-and the agent also checks the peer's uid (``SO_PEERCRED``) before it reads a
-byte. One JSON request per connection, one JSON answer. The control plane has
+and the agent also checks the peer's uid (``SO_PEERCRED``) before it acts on
+a request. One JSON request per connection, one JSON answer. The control plane has
 no way to this socket: it never connects to a cell, and the socket is a file
 on the cell's machine.
 """
@@ -153,6 +153,9 @@ class DebugChannel:
         if uid not in self.allowed_uids:
             if self.on_refused is not None:
                 self.on_refused(f"local channel: peer uid {uid} (pid {pid}) is not the cell's owner")
+            # Read (and drop) what was sent, so the peer gets the answer rather than a reset connection.
+            with contextlib.suppress(OSError, InvalidInputError):
+                _read_line(conn)
             return {"ok": False, "error": "forbidden", "message": f"uid {uid} may not use this cell's debug channel"}
         try:
             request = json.loads(_read_line(conn) or b"null")

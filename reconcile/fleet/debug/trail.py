@@ -31,7 +31,10 @@ COMPONENT = "fleet.debug"
 
 def record_events(backend: Backend, cell_id: str, events: Iterable[DebugEvent], received_at: float) -> list[DebugEvent]:
     """Keep the events not kept yet (by sequence number); the new ones, oldest first."""
-    batch = sorted(events, key=lambda e: e.seq)
+    # Each status repeats the newest events: a read first, so a status with nothing new costs no write.
+    row = backend.read(lambda tx: tx.one("SELECT MAX(seq) FROM fleet_debug_audit WHERE cell_id = ?", (cell_id,)))
+    kept = 0 if row is None or row[0] is None else int(row[0])
+    batch = sorted((e for e in events if e.seq > kept), key=lambda e: e.seq)
     if not batch:
         return []
     sql = (
