@@ -292,7 +292,7 @@ def test_logs_are_served_with_secrets_redacted(cell: DebugService) -> None:
     assert request(f"{cell.endpoint.url}/debug/v1/logs?component=nope", token)[0] == 404
     assert request(f"{cell.endpoint.url}/debug/v1/logs?lines=5000", token)[0] == 400
     assert request(f"{cell.endpoint.url}/debug/v1/anything-else", token)[0] == 404
-    assert [e.detail for e in cell.access.events() if e.event == "use"][0] == (
+    assert next(e.detail for e in cell.access.events() if e.event == "use") == (
         "GET /debug/v1/logs component=workspaces"
     )
 
@@ -406,7 +406,7 @@ def test_another_user_cannot_reach_the_socket_and_the_agent_refuses_them_if_they
             "    s.connect(sys.argv[1])\n"
             "except PermissionError:\n"
             "    print('denied'); sys.exit()\n"
-            "s.sendall(b'{\"op\": \"list\"}\\n')\n"
+            's.sendall(b\'{"op": "list"}\\n\')\n'
             "print(json.loads(s.recv(65536))['error'])\n"
         )
 
