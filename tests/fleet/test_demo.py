@@ -34,6 +34,10 @@ def test_the_demo_holds_every_check_and_cleans_up(tmp_path: pathlib.Path) -> Non
         "release 2026.12.2 applied",
         "the workspace outlived the update of its service",
         "drift repaired at the next tick",
+        "a debug grant opened for acme by its customer",
+        "the debug grant used",
+        "the control plane reads acme's debug audit trail",
+        "the debug grant expired: the same request refused",
     ):
         assert expected in names
     assert "CELL" in done.stdout and done.stdout.count("2026.12.2  healthy") == 5
