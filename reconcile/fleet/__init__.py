@@ -14,6 +14,19 @@ from typing import TYPE_CHECKING, Any
 from .artifacts import ArtifactStore, Manifest, build_artifact, read_manifest
 from .clock import Clock, FileClock, clock_from
 from .control import DEFAULT_POLL_INTERVAL, DEFAULT_TOKEN_TTL, ControlPlane
+from .debug import (
+    DEFAULT_DEBUG_DURATION,
+    MAX_ACTIVE_GRANTS,
+    MAX_DEBUG_DURATION,
+    MIN_DEBUG_DURATION,
+    DebugAccess,
+    DebugAccessStatus,
+    DebugAuditError,
+    DebugChannelError,
+    DebugEvent,
+    DebugGrant,
+    DebugService,
+)
 from .errors import (
     AgentLockedError,
     ArtifactError,
@@ -75,9 +88,13 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "DEFAULT_DEBUG_DURATION",
     "DEFAULT_POLL_INTERVAL",
     "DEFAULT_STAGES",
     "DEFAULT_TOKEN_TTL",
+    "MAX_ACTIVE_GRANTS",
+    "MAX_DEBUG_DURATION",
+    "MIN_DEBUG_DURATION",
     "STAGES",
     "Agent",
     "AgentLockedError",
@@ -98,6 +115,13 @@ __all__ = [
     "ControlPlane",
     "ControlPlaneClient",
     "ControlPlaneUnavailableError",
+    "DebugAccess",
+    "DebugAccessStatus",
+    "DebugAuditError",
+    "DebugChannelError",
+    "DebugEvent",
+    "DebugGrant",
+    "DebugService",
     "DesiredSpec",
     "DigestMismatchError",
     "FileClock",

@@ -504,3 +504,53 @@ def test_grant_and_event_models_refuse_bad_values() -> None:
         DebugGrant.from_json({"id": "x", "by": "a", "reason": "", "granted_at": 0, "expires_at": 1})
     with pytest.raises(InvalidInputError, match="event.seq"):
         DebugEvent.from_json({"seq": 0, "at": 0, "event": "use"})
+
+
+# -- the facade ---------------------------------------------------------------------------------------
+
+DEBUG = [
+    "DEFAULT_DEBUG_DURATION",
+    "EVENTS",
+    "LOG_LINES",
+    "MAX_ACTIVE_GRANTS",
+    "MAX_DEBUG_DURATION",
+    "MAX_LOG_LINES",
+    "MAX_REPORTED_EVENTS",
+    "MIN_DEBUG_DURATION",
+    "RECENT_EVENTS",
+    "ROUTES",
+    "SOCKET_NAME",
+    "TOKEN_PREFIX",
+    "DebugAccess",
+    "DebugAccessStatus",
+    "DebugAuditError",
+    "DebugChannel",
+    "DebugChannelError",
+    "DebugEndpoint",
+    "DebugEvent",
+    "DebugGrant",
+    "DebugService",
+    "call",
+    "check_actor",
+    "check_grant_id",
+    "check_reason",
+    "format_duration",
+    "parse_duration",
+    "read_audit",
+    "redact",
+    "socket_path",
+]
+
+
+def test_the_debug_facade_exports_exactly_its_pinned_names_each_documented() -> None:
+    import reconcile.fleet.debug as debug
+
+    assert debug.__all__ == DEBUG
+    text = (pathlib.Path(__file__).resolve().parents[2] / "docs" / "fleet.md").read_text()
+    section = text.split("## Debug access", 1)[1].split("\n## ", 1)[0]
+    for name in DEBUG:
+        obj = getattr(debug, name)
+        if isinstance(obj, type) or callable(obj):
+            assert obj.__doc__, f"reconcile.fleet.debug.{name} has no docstring"
+    for name in DEBUG:
+        assert f"`{name}" in section, f"{name} is not in docs/fleet.md's Debug access section"

@@ -11,9 +11,13 @@ import reconcile.fleet
 DOC = pathlib.Path(__file__).resolve().parents[2] / "docs" / "fleet.md"
 
 FLEET = [
+    "DEFAULT_DEBUG_DURATION",
     "DEFAULT_POLL_INTERVAL",
     "DEFAULT_STAGES",
     "DEFAULT_TOKEN_TTL",
+    "MAX_ACTIVE_GRANTS",
+    "MAX_DEBUG_DURATION",
+    "MIN_DEBUG_DURATION",
     "STAGES",
     "Agent",
     "AgentLockedError",
@@ -34,6 +38,13 @@ FLEET = [
     "ControlPlane",
     "ControlPlaneClient",
     "ControlPlaneUnavailableError",
+    "DebugAccess",
+    "DebugAccessStatus",
+    "DebugAuditError",
+    "DebugChannelError",
+    "DebugEvent",
+    "DebugGrant",
+    "DebugService",
     "DesiredSpec",
     "DigestMismatchError",
     "FileClock",
