@@ -475,7 +475,8 @@ class DebugAccess:
     def events(self, after: int = 0, limit: int | None = None) -> list[DebugEvent]:
         """The audit events numbered above ``after``, oldest first (at most ``limit``)."""
         with self._lock:
-            if self._recent and after >= self._recent[0].seq - 1:
+            if not self._recent or after >= self._recent[0].seq - 1:
+                # The newest events are in memory (all of them, if there are few).
                 found = [e for e in self._recent if e.seq > after]
             else:
                 found = [e for e in read_audit(self.directory, verify=False) if e.seq > after]

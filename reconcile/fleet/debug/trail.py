@@ -31,6 +31,9 @@ COMPONENT = "fleet.debug"
 
 def record_events(backend: Backend, cell_id: str, events: Iterable[DebugEvent], received_at: float) -> list[DebugEvent]:
     """Keep the events not kept yet (by sequence number); the new ones, oldest first."""
+    events = list(events)
+    if not events:
+        return []
     # Each status repeats the newest events: a read first, so a status with nothing new costs no write.
     row = backend.read(lambda tx: tx.one("SELECT MAX(seq) FROM fleet_debug_audit WHERE cell_id = ?", (cell_id,)))
     kept = 0 if row is None or row[0] is None else int(row[0])
