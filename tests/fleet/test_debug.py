@@ -17,6 +17,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from reconcile.fleet import AuthenticationError, ConflictError, InvalidInputError, NotFoundError, PermissionDeniedError
 from reconcile.fleet.clock import FileClock
@@ -554,3 +556,67 @@ def test_the_debug_facade_exports_exactly_its_pinned_names_each_documented() -> 
             assert obj.__doc__, f"reconcile.fleet.debug.{name} has no docstring"
     for name in DEBUG:
         assert f"`{name}" in section, f"{name} is not in docs/fleet.md's Debug access section"
+
+
+# -- the invariant, on generated histories -----------------------------------------------------------
+
+OPS = st.lists(
+    st.one_of(
+        st.tuples(st.just("grant"), st.integers(60, 7200)),
+        st.tuples(st.just("revoke"), st.integers(0, 7)),
+        st.tuples(st.just("advance"), st.integers(0, 4000)),
+        st.tuples(st.just("use"), st.integers(0, 7)),
+        st.tuples(st.just("sweep"), st.just(0)),
+    ),
+    max_size=30,
+)
+
+
+@given(OPS)
+def test_a_credential_works_exactly_while_its_grant_is_valid(ops: list[tuple[str, int]]) -> None:
+    """Whatever happens, a use succeeds iff its grant was granted, not revoked and not past its expiry; the trail
+    holds one event per grant, revocation, use and refusal, one expiry per expired grant, and its chain holds."""
+    clock = Clock()
+    with tempfile.TemporaryDirectory() as tmp:
+        access = DebugAccess(pathlib.Path(tmp) / "debug", clock=clock)
+        issued: list[tuple[str, float]] = []  # token, expiry
+        revoked: set[int] = set()
+        expected = {"grant": 0, "revoke": 0, "use": 0, "refused": 0}
+        for op, arg in ops:
+            if op == "grant":
+                active = sum(1 for i, (_, until) in enumerate(issued) if i not in revoked and clock.now < until)
+                if active >= 5:
+                    with pytest.raises(ConflictError):
+                        access.grant(arg, "why", "alice")
+                    continue
+                issued.append((access.grant(arg, "why", "alice")[1], clock.now + arg))
+                expected["grant"] += 1
+            elif op == "revoke" and arg < len(issued):
+                if arg in revoked or clock.now >= issued[arg][1]:
+                    with pytest.raises(ConflictError):
+                        access.revoke(f"dg{arg + 1}", "alice")
+                else:
+                    access.revoke(f"dg{arg + 1}", "alice")
+                    revoked.add(arg)
+                    expected["revoke"] += 1
+            elif op == "advance":
+                clock.now += arg
+            elif op == "use" and arg < len(issued):
+                valid = arg not in revoked and clock.now < issued[arg][1]
+                try:
+                    access.authenticate(issued[arg][0], "GET /debug/v1/status")
+                    worked = True
+                except AuthenticationError:
+                    worked = False
+                assert worked == valid
+                expected["use" if valid else "refused"] += 1
+            elif op == "sweep":
+                access.sweep()
+        access.sweep()
+        trail = read_audit(access.directory)
+        counts = {kind: sum(1 for e in trail if e.event == kind) for kind in expected}
+        assert counts == expected
+        ended_by_time = sum(1 for i, (_, until) in enumerate(issued) if i not in revoked and clock.now >= until)
+        # A grant revoked after its time was up is impossible (refused above), so expiries are exactly these.
+        assert sum(1 for e in trail if e.event == "expire") == ended_by_time
+        assert [e.seq for e in trail] == list(range(1, len(trail) + 1))
