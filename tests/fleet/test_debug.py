@@ -20,9 +20,17 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from reconcile.fleet import AuthenticationError, ConflictError, InvalidInputError, NotFoundError, PermissionDeniedError
+from reconcile.fleet import (
+    AuthenticationError,
+    CellStatus,
+    ConflictError,
+    InvalidInputError,
+    NotFoundError,
+    PermissionDeniedError,
+)
 from reconcile.fleet.clock import FileClock
 from reconcile.fleet.debug import (
+    MAX_ACTIVE_GRANTS,
     MAX_REPORTED_EVENTS,
     RECENT_EVENTS,
     DebugAccess,
@@ -456,19 +464,20 @@ def test_status_carries_active_grants_and_the_unacknowledged_and_recent_events(
 ) -> None:
     access = DebugAccess(tmp_path / "debug", clock=clock)
     _, token = access.grant("1h", "why", "alice")
-    for _ in range(150):
+    total = 1 + MAX_REPORTED_EVENTS + MAX_REPORTED_EVENTS // 2  # one grant and its uses
+    for _ in range(total - 1):
         access.authenticate(token, "GET /debug/v1/status")
     status = access.status(True)
     assert [g.id for g in status.grants] == ["dg1"] and status.open
     assert [e.seq for e in status.events] == list(range(1, MAX_REPORTED_EVENTS + 1))
     access.acknowledge(status.events)
     status = access.status(True)
-    assert [e.seq for e in status.events] == list(range(101, 152))
+    assert [e.seq for e in status.events] == list(range(MAX_REPORTED_EVENTS + 1, total + 1))
     access.acknowledge(status.events)
-    assert [e.seq for e in access.status(True).events] == list(range(152 - RECENT_EVENTS, 152))
+    assert [e.seq for e in access.status(True).events] == list(range(total + 1 - RECENT_EVENTS, total + 1))
     # The acknowledgement is kept across restarts.
     again = DebugAccess(tmp_path / "debug", clock=clock)
-    assert [e.seq for e in again.status(False).events] == list(range(152 - RECENT_EVENTS, 152))
+    assert [e.seq for e in again.status(False).events] == list(range(total + 1 - RECENT_EVENTS, total + 1))
     assert "token" not in json.dumps(status.to_json()) and token not in json.dumps(status.to_json())
 
 
@@ -483,11 +492,24 @@ def test_the_status_round_trips_and_is_validated_strictly(tmp_path: pathlib.Path
         ({**good, "open": "yes"}, "debug_access.open: expected a boolean"),
         ({**good, "grants": [{**good["grants"][0], "token_hash": "0" * 64}]}, "grants\\[0\\]: unknown field"),
         ({**good, "events": [{**good["events"][0], "event": "open_sesame"}]}, "events\\[0\\].event"),
-        ({**good, "events": [good["events"][0]] * 101}, "at most 100 events"),
+        ({**good, "events": [good["events"][0]] * (MAX_REPORTED_EVENTS + 1)}, f"at most {MAX_REPORTED_EVENTS} events"),
     ]
     for body, message in bad:
         with pytest.raises(InvalidInputError, match=message):
             DebugAccessStatus.from_json(body)
+
+
+def test_the_largest_debug_status_fits_in_a_status_report(tmp_path: pathlib.Path, clock: Clock) -> None:
+    from reconcile.fleet.server import MAX_JSON_BODY
+
+    access = DebugAccess(tmp_path / "debug", clock=clock)
+    reason = "r" * 500
+    for _ in range(MAX_ACTIVE_GRANTS):
+        access.grant("1h", reason, "a" * 64)
+    for _ in range(MAX_REPORTED_EVENTS):
+        access.record("use", "dg1", "a" * 64, "d" * 2000)  # cut to the longest detail
+    body = json.dumps(CellStatus(1, debug_access=access.status(True)).to_json())
+    assert len(body.encode()) < MAX_JSON_BODY // 2
 
 
 def test_grants_in_a_spec_are_audited_once_per_generation_and_grant_nothing(

@@ -49,11 +49,12 @@ EVENTS: tuple[str, ...] = ("grant", "use", "refused", "expire", "revoke", "ignor
 """What the audit trail records: a grant, a use of the debug endpoint, a refused use or request,
 an expiry, a revocation, and debug grants the control plane's spec carried (ignored)."""
 
-RECENT_EVENTS = 20
-"""A cell's status always carries at least its newest 20 audit events."""
+RECENT_EVENTS = 10
+"""A cell's status always carries at least its newest 10 audit events."""
 
-MAX_REPORTED_EVENTS = 100
-"""At most 100 audit events go with one status report (the rest follow in the next ones)."""
+MAX_REPORTED_EVENTS = 25
+"""At most 25 audit events go with one status report (the rest follow in the next ones), so that debug access
+takes less than half of the control plane's 64 KiB limit on a status report."""
 
 _REASON_MAX = 500
 _DETAIL_MAX = 600
