@@ -557,6 +557,7 @@ DEBUG = [
     "call",
     "check_actor",
     "check_grant_id",
+    "check_principal",
     "check_reason",
     "format_duration",
     "parse_duration",

@@ -63,6 +63,7 @@ _ACTOR = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}")
 _GRANT_ID = re.compile(r"dg[1-9][0-9]{0,9}")
 _DURATION = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_PRINCIPAL = re.compile(r"arn:aws[a-z-]*:(?:iam|sts)::[0-9]{12}:[A-Za-z0-9+=,.@/:_-]{1,200}")
 
 
 def _iso(when: float) -> str:
@@ -144,6 +145,17 @@ def check_actor(value: Any, option: str = "--by") -> str:
     return value
 
 
+def check_principal(value: Any, option: str = "--aws-principal") -> str:
+    """An IAM principal's ARN (``arn:aws:iam::123456789012:user/alice``) that a grant also lets assume the AWS role.
+
+    Raises:
+        InvalidInputError: not such an ARN; the message names ``option``.
+    """
+    if not isinstance(value, str) or not _PRINCIPAL.fullmatch(value):
+        raise InvalidInputError(f"{option}: expected an IAM ARN such as arn:aws:iam::123456789012:user/alice")
+    return value
+
+
 def check_grant_id(value: Any, option: str = "GRANT_ID") -> str:
     """A grant id (``dg1``, ``dg2``, ...).
 
@@ -189,6 +201,8 @@ class DebugGrant:
         ended: ``""`` while not ended, then ``revoked`` or ``expired``.
         ended_at: when it ended, if it did (a revocation's time, or ``expires_at``).
         ended_by: who revoked it.
+        aws_principal: the IAM principal the customer also let assume the cell's AWS
+            debug-access role for the grant's time (``reconcile.fleet.aws.grant_debug_access``), if any.
     """
 
     id: str
@@ -199,6 +213,7 @@ class DebugGrant:
     ended: str = ""
     ended_at: float | None = None
     ended_by: str = ""
+    aws_principal: str = ""
 
     def state(self, now: float) -> str:
         """``active``, ``expired`` or ``revoked`` at ``now``."""
@@ -227,6 +242,9 @@ class DebugGrant:
             ended=ended,
             ended_at=None if ended_at is None else _number(ended_at, f"{where}.ended_at"),
             ended_by=_text(d.get("ended_by", ""), f"{where}.ended_by", 64),
+            aws_principal=""
+            if not d.get("aws_principal")
+            else check_principal(d["aws_principal"], f"{where}.aws_principal"),
         )
 
 
@@ -512,8 +530,11 @@ class DebugAccess:
         now = self.clock()
         return [g for g in self.grants() if g.state(now) == "active"]
 
-    def grant(self, duration: Any, reason: Any, by: Any) -> tuple[DebugGrant, str]:
+    def grant(self, duration: Any, reason: Any, by: Any, aws_principal: Any = "") -> tuple[DebugGrant, str]:
         """Open a grant for ``duration`` seconds (or ``2h``...); the grant and its credential, shown this once.
+
+        ``aws_principal`` only records (and audits) that the customer also lets that
+        IAM principal assume the cell's AWS debug role; the customer's command does that.
 
         Raises:
             InvalidInputError: a bad duration, reason or actor (the message names the option).
@@ -521,18 +542,20 @@ class DebugAccess:
         """
         seconds = parse_duration(duration, maximum=self.max_duration)
         reason, by = check_reason(reason), check_actor(by)
+        principal = "" if not aws_principal else check_principal(aws_principal)
         with self._lock:
             if len(self.active()) >= self.max_active:
                 raise ConflictError(f"at most {self.max_active} debug grants may be active at once; revoke one first")
             now = self.clock()
-            grant = DebugGrant(f"dg{self._next}", by, reason, now, now + seconds)
+            grant = DebugGrant(f"dg{self._next}", by, reason, now, now + seconds, aws_principal=principal)
             token = tokens.new_secret(TOKEN_PREFIX, grant.id)
             self._next += 1
             self._grants[grant.id] = grant
             self._hashes[grant.id] = tokens.hash_secret(token)
             self._save()
+            aws = f" (and the AWS debug role for {principal})" if principal else ""
             self.record(
-                "grant", grant.id, by, f"for {format_duration(seconds)} until {_iso(grant.expires_at)}: {reason}"
+                "grant", grant.id, by, f"for {format_duration(seconds)} until {_iso(grant.expires_at)}{aws}: {reason}"
             )
             return grant, token
 
@@ -651,6 +674,7 @@ __all__ = [
     "DebugGrant",
     "check_actor",
     "check_grant_id",
+    "check_principal",
     "check_reason",
     "format_duration",
     "parse_duration",

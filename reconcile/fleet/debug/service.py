@@ -23,7 +23,7 @@ from .endpoint import DebugEndpoint, redact, tail
 from .grants import DEFAULT_DEBUG_DURATION, DebugAccess, DebugAccessStatus, DebugEvent, check_grant_id
 
 _OPS: dict[str, set[str]] = {
-    "grant": {"op", "duration", "reason", "by"},
+    "grant": {"op", "duration", "reason", "by", "aws_principal"},
     "revoke": {"op", "grant", "by", "reason"},
     "list": {"op"},
 }
@@ -126,7 +126,10 @@ class DebugService:
             raise InvalidInputError(f"debug {op}: unknown field {unknown[0]!r}")
         if op == "grant":
             grant, token = self.access.grant(
-                request.get("duration", DEFAULT_DEBUG_DURATION), request.get("reason"), request.get("by")
+                request.get("duration", DEFAULT_DEBUG_DURATION),
+                request.get("reason"),
+                request.get("by"),
+                request.get("aws_principal") or "",
             )
             self.sync()
             return {"grant": grant.to_json(), "token": token, "endpoint": self.endpoint.url}
