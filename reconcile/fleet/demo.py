@@ -354,6 +354,8 @@ class Demo:
         t = time.monotonic()
         self.clock.advance(2 * 3600 + 1)
         expired = wait_for(lambda: "expire" in trail(), 20)
+        # Every cell checks in again on the advanced clock, so the stories after this one see fresh status.
+        wait_for(lambda: all(v["status"]["reported_at"] > self.clock() - 5 for v in self.cells().values()), 20)
         code, said = debug_get(url)
         self.check(
             "the debug grant expired: the same request refused",

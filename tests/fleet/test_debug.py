@@ -643,3 +643,12 @@ def test_a_credential_works_exactly_while_its_grant_is_valid(ops: list[tuple[str
         # A grant revoked after its time was up is impossible (refused above), so expiries are exactly these.
         assert sum(1 for e in trail if e.event == "expire") == ended_by_time
         assert [e.seq for e in trail] == list(range(1, len(trail) + 1))
+
+
+def test_a_broken_grants_file_is_a_typed_error(tmp_path: pathlib.Path) -> None:
+    directory = tmp_path / "debug"
+    directory.mkdir()
+    for text in ("not json", '{"grants": [{"nothing": 1}]}', '{"grants": [{"grant": {"id": "x"}, "token_hash": ""}]}'):
+        (directory / "grants.json").write_text(text)
+        with pytest.raises(DebugAuditError, match="grants.json"):
+            DebugAccess(directory)

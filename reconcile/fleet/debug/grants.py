@@ -442,12 +442,15 @@ class DebugAccess:
             saved = {}
         except ValueError as exc:
             raise DebugAuditError(f"{self.grants_path}: not valid JSON ({exc})") from None
-        for raw in saved.get("grants", []):
-            grant = DebugGrant.from_json(raw["grant"], str(self.grants_path))
-            self._grants[grant.id] = grant
-            self._hashes[grant.id] = str(raw["token_hash"])
-        self._next = int(saved.get("next", 1))
-        self._reported = int(saved.get("reported", 0))
+        try:
+            for raw in saved.get("grants", []):
+                grant = DebugGrant.from_json(raw["grant"], str(self.grants_path))
+                self._grants[grant.id] = grant
+                self._hashes[grant.id] = str(raw["token_hash"])
+            self._next = int(saved.get("next", 1))
+            self._reported = int(saved.get("reported", 0))
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise DebugAuditError(f"{self.grants_path}: not a grants file ({type(exc).__name__}: {exc})") from None
         self._recent.extend(read_audit(self.directory))
 
     def _save(self) -> None:
