@@ -14,6 +14,19 @@ from typing import TYPE_CHECKING, Any
 from .artifacts import ArtifactStore, Manifest, build_artifact, read_manifest
 from .clock import Clock, FileClock, clock_from
 from .control import DEFAULT_POLL_INTERVAL, DEFAULT_TOKEN_TTL, ControlPlane
+from .debug import (
+    DEFAULT_DEBUG_DURATION,
+    MAX_ACTIVE_GRANTS,
+    MAX_DEBUG_DURATION,
+    MIN_DEBUG_DURATION,
+    DebugAccess,
+    DebugAccessStatus,
+    DebugAuditError,
+    DebugChannelError,
+    DebugEvent,
+    DebugGrant,
+    DebugService,
+)
 from .errors import (
     AgentLockedError,
     ArtifactError,
@@ -81,12 +94,16 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "DEFAULT_DEBUG_DURATION",
     "DEFAULT_POLL_INTERVAL",
     "DEFAULT_STAGES",
     "DEFAULT_TOKEN_TTL",
     "DEFAULT_WINDOW",
     "FLAG_REASONS",
     "FLAG_TYPES",
+    "MAX_ACTIVE_GRANTS",
+    "MAX_DEBUG_DURATION",
+    "MIN_DEBUG_DURATION",
     "STAGES",
     "SUPPORT_STATES",
     "Agent",
@@ -109,6 +126,13 @@ __all__ = [
     "ControlPlaneClient",
     "ControlPlaneUnavailableError",
     "Dashboard",
+    "DebugAccess",
+    "DebugAccessStatus",
+    "DebugAuditError",
+    "DebugChannelError",
+    "DebugEvent",
+    "DebugGrant",
+    "DebugService",
     "DesiredSpec",
     "DigestMismatchError",
     "FileClock",

@@ -554,10 +554,6 @@ def infra_destroy(session: Any, yes: bool) -> None:
         click.echo(f"stack {session.stack} destroyed; SSM parameter {outputs_parameter(session.stack)} removed")
 
 
-if __name__ == "__main__":
-    main()
-
-
 @main.group()
 def rollouts() -> None:
     """Staged rollouts: start, status, pause, resume, abort."""
@@ -848,3 +844,203 @@ def templates_list(client: Any, as_json: bool) -> None:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for r in rows:
         click.echo("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip())
+@cells.command("debug-audit")
+@click.argument("cell_id")
+@click.option("--limit", type=int, default=100, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+@_operator
+def cells_debug_audit(client: Any, cell_id: str, limit: int, as_json: bool) -> None:
+    """The debug audit trail CELL_ID reported (grants, uses, expiries, revocations); read-only."""
+    events = client.debug_audit(cell_id, limit)
+    if as_json:
+        _echo_json(events)
+        return
+    _echo_debug_events(events)
+
+
+# ---------------------------------------------------------------- the customer: debug access to their own cell
+
+
+def _echo_debug_events(events: list[dict[str, Any]]) -> None:
+    for e in events:
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(e["at"]))
+        click.echo(f"{e['seq']:>5} {when}  {e['event']:<8} {e['grant'] or '-':<6} {e['by'] or '-':<12} {e['detail']}")
+
+
+def _state_dir_option(fn: F) -> F:
+    return click.option(
+        "--state-dir", required=True, type=click.Path(file_okay=False), help="the cell's state directory"
+    )(fn)
+
+
+@main.group()
+def debug() -> None:
+    """Debug access to this cell, granted by its customer: grant, revoke, list, audit (never via the control plane)."""
+
+
+def _aws_debug_options(fn: F) -> F:
+    """The options that also open (or close) the cell's AWS debug-access role for a grant's principal."""
+    fn = click.option(
+        "--aws-outputs",
+        type=click.Path(dir_okay=False),
+        help="the bootstrap's outputs file (its debug_access_role and region)",
+    )(fn)
+    fn = click.option("--endpoint-url", envvar="AWS_ENDPOINT_URL", help="one endpoint for every AWS API (moto)")(fn)
+    return click.option("--profile", envvar="AWS_PROFILE", help="a named profile of the AWS config files")(fn)
+
+
+def _debug_role(outputs: str, endpoint_url: str | None, profile: str | None) -> tuple[Any, str]:
+    """AWS clients for the cell's account and the name of its debug-access role, from the bootstrap's outputs."""
+    try:
+        data = json.loads(pathlib.Path(outputs).read_text())
+        arn = str(data["debug_access_role"])
+        region = str(data.get("region") or "us-east-1")
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise click.BadParameter(
+            f"{outputs}: not a bootstrap outputs file with debug_access_role ({type(exc).__name__})",
+            param_hint="--aws-outputs",
+        ) from None
+    from .aws import connect
+
+    return connect(region, endpoint=endpoint_url, profile=profile), arn.rsplit("/", 1)[-1]
+
+
+@debug.command("grant")
+@_state_dir_option
+@click.option("--duration", default="1h", show_default=True, help="how long: 90s, 30m, 2h, 1h30m (at most 24h)")
+@click.option("--reason", required=True, help="why access is needed (audited)")
+@click.option("--by", "by", required=True, help="who grants it (audited)")
+@click.option("--aws-principal", help="also let this IAM ARN assume the cell's AWS debug role, until the grant ends")
+@_aws_debug_options
+@click.option("--json", "as_json", is_flag=True, help="print the answer (credential included) as JSON")
+@_fail_cleanly
+def debug_grant(
+    state_dir: str,
+    duration: str,
+    reason: str,
+    by: str,
+    aws_principal: str | None,
+    aws_outputs: str | None,
+    endpoint_url: str | None,
+    profile: str | None,
+    as_json: bool,
+) -> None:
+    """Open a time-limited grant; prints the debug endpoint and its credential, shown this once."""
+    from .debug import call, check_actor, check_principal, check_reason, parse_duration
+
+    # Checked here first, so a typo is named before the agent is asked.
+    body = {"op": "grant", "duration": parse_duration(duration), "reason": check_reason(reason), "by": check_actor(by)}
+    role = None
+    if aws_principal is not None:
+        body["aws_principal"] = check_principal(aws_principal)
+        if aws_outputs is None:
+            raise click.UsageError("--aws-principal needs --aws-outputs (the bootstrap's outputs file)")
+        role = _debug_role(aws_outputs, endpoint_url, profile)
+    answer = call(state_dir, body)
+    grant = answer["grant"]
+    if role is not None:
+        from .aws import grant_debug_access
+
+        clients, role_name = role
+        try:
+            grant_debug_access(clients, role_name, grant["aws_principal"], grant["expires_at"])
+        except ReconcileError as exc:
+            # Nothing half-applied: the cell's grant goes too, and says why in the audit trail.
+            call(state_dir, {"op": "revoke", "grant": grant["id"], "by": by, "reason": "the AWS grant failed"})
+            raise click.ClickException(f"{type(exc).__name__}: {exc}; debug grant {grant['id']} revoked") from None
+    if as_json:
+        _echo_json({k: answer[k] for k in ("grant", "token", "endpoint")})
+        return
+    until = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(grant["expires_at"]))
+    click.echo(f"debug grant {grant['id']} open until {until}")
+    click.echo(f"endpoint:   {answer['endpoint']}  (GET /debug/v1/status, /debug/v1/logs)")
+    click.echo(f"credential: {answer['token']}")
+    if role is not None:
+        click.echo(f"AWS:        {grant['aws_principal']} may assume role {role[1]} until {until}")
+    click.echo("The credential is shown only now; pass it as 'Authorization: Bearer ...'. Revoke with"
+               f" `reconcile-fleet debug revoke --state-dir {state_dir} {grant['id']} --by {by}`.")  # fmt: skip
+
+
+@debug.command("revoke")
+@_state_dir_option
+@click.argument("grant_id", required=False)
+@click.option("--all", "all_grants", is_flag=True, help="revoke every active grant")
+@click.option("--by", "by", required=True, help="who revokes (audited)")
+@click.option("--reason", default="", help="why (audited)")
+@_aws_debug_options
+@_fail_cleanly
+def debug_revoke(
+    state_dir: str,
+    grant_id: str | None,
+    all_grants: bool,
+    by: str,
+    reason: str,
+    aws_outputs: str | None,
+    endpoint_url: str | None,
+    profile: str | None,
+) -> None:
+    """End GRANT_ID (or with --all every active grant) at once: the endpoint closes with the last one."""
+    from .debug import call, check_actor, check_grant_id
+
+    if (grant_id is None) == (not all_grants):
+        raise click.UsageError("give a GRANT_ID or --all")
+    body: dict[str, Any] = {"op": "revoke", "grant": None if grant_id is None else check_grant_id(grant_id)}
+    body.update(by=check_actor(by), reason=reason)
+    role = None if aws_outputs is None else _debug_role(aws_outputs, endpoint_url, profile)
+    answer = call(state_dir, body)
+    ids = [g["id"] for g in answer["revoked"]]
+    state = "open (other grants remain)" if answer["open"] else "closed"
+    click.echo(f"revoked {', '.join(ids) if ids else 'nothing (no active grant)'}; the debug endpoint is {state}")
+    principals = sorted({g["aws_principal"] for g in answer["revoked"] if g.get("aws_principal")})
+    if principals and role is None:
+        click.echo(
+            f"{', '.join(principals)} may still assume the AWS debug role until the grant's end (AWS refuses"
+            " after it); pass --aws-outputs to remove that now",
+            err=True,
+        )
+    elif role is not None:
+        from .aws import expire_debug_grants, revoke_debug_access
+
+        clients, role_name = role
+        for principal in principals:
+            revoke_debug_access(clients, role_name, principal)
+            click.echo(f"AWS: {principal} may no longer assume role {role_name}")
+        expire_debug_grants(clients, role_name)
+
+
+@debug.command("list")
+@_state_dir_option
+@click.option("--json", "as_json", is_flag=True)
+@_fail_cleanly
+def debug_list(state_dir: str, as_json: bool) -> None:
+    """The cell's grants (active and recently ended) and whether the debug endpoint is open."""
+    from .debug import call
+
+    answer = call(state_dir, {"op": "list"})
+    if as_json:
+        _echo_json({k: answer[k] for k in ("grants", "open", "endpoint")})
+        return
+    click.echo(f"debug endpoint: {answer['endpoint'] if answer['open'] else 'closed'}")
+    for g in answer["grants"]:
+        until = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(g["ended_at"] or g["expires_at"]))
+        click.echo(f"  {g['id']:<6} {g['state']:<8} until {until}  by {g['by']}: {g['reason']}")
+
+
+@debug.command("audit")
+@_state_dir_option
+@click.option("--json", "as_json", is_flag=True)
+@_fail_cleanly
+def debug_audit(state_dir: str, as_json: bool) -> None:
+    """The cell's debug audit trail, its chain checked (read from the state directory; no agent needed)."""
+    from .debug import read_audit
+
+    events = [e.to_json() for e in read_audit(pathlib.Path(state_dir) / "debug")]
+    if as_json:
+        _echo_json(events)
+        return
+    _echo_debug_events(events)
+
+
+# Last, so that `python -m reconcile.fleet.cli` knows every command defined above.
+if __name__ == "__main__":
+    main()

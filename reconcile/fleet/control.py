@@ -191,6 +191,10 @@ class ControlPlane:
         status = attrs.evolve(CellStatus.from_json(body), reported_at=self.clock())
         self.store.put_status(cell_id, status)
         self.history.check_in(cell_id, status.release)
+        if status.debug_access is not None:
+            # The cell's debug audit trail is kept here too, each event once, and shows in the audit log.
+            for e in self.store.record_debug_events(cell_id, status.debug_access.events, status.reported_at):
+                self._audit(f"cell:{cell_id}", f"debug.{e.event}", cell_id, f"#{e.seq} {e.grant} {e.by} {e.detail}")
         return status
 
     # -- operator-facing ---------------------------------------------------
@@ -275,7 +279,17 @@ class ControlPlane:
         cell = self.store.get_cell(cell_id)
         if cell is None:
             raise NotFoundError(f"no cell {cell_id!r}")
-        return self.cell_view(cell)
+        return {**self.cell_view(cell), "debug_audit": self.debug_audit(cell_id, 20)}
+
+    def debug_audit(self, cell_id: str, limit: int = 100) -> list[dict[str, Any]]:
+        """The newest debug audit events a cell reported (read-only: the control plane cannot grant debug access).
+
+        Raises:
+            NotFoundError: no such cell (the trail of a deleted cell is kept, but not shown here).
+        """
+        if self.store.get_cell(cell_id) is None:
+            raise NotFoundError(f"no cell {cell_id!r}")
+        return [e.to_json() for e in self.store.debug_audit(cell_id, limit)]
 
     def list_cells(self) -> list[dict[str, Any]]:
         """Every cell's view."""

@@ -285,6 +285,7 @@ class Demo:
         )
         self.story_flags()  # story: flags
         self.story_support()  # story: support
+        self.story_debug()  # story: debug
         self.echo("")
         self.echo(format_table(self.client.fleet_status()["cells"]))
         self.echo("")
@@ -475,6 +476,74 @@ class Demo:
             "globex applies infrastructure 2: back in SLA, it catches up",
             view is not None,
             f"globex is in SLA and runs release {release}, the rollout's target",
+            t,
+        )
+
+    def story_debug(self) -> None:
+        """Acme's customer grants debug access in the cell; it is used, then expires by the demo's clock."""
+        assert self.client is not None
+        t = time.monotonic()
+        state = self.root / "cells" / "acme"
+        opened = subprocess.run(
+            [sys.executable, "-m", "reconcile.fleet.cli", "debug", "grant", "--state-dir", str(state),
+             "--duration", "2h", "--reason", "jointly debug slow workspace starts", "--by", "alice", "--json"],
+            env=self.env, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        answer = json.loads(opened.stdout) if opened.returncode == 0 else {}
+        grant = answer.get("grant", {})
+        self.check(
+            "a debug grant opened for acme by its customer",
+            grant.get("id") == "dg1" and str(answer.get("token", "")).startswith("rd.dg1."),
+            f"alice granted {grant.get('id')} for 2h through acme's local socket (the control plane has no such call);"
+            f" the credential was shown once; debug endpoint {answer.get('endpoint')}"
+            if grant
+            else f"`debug grant` failed: {opened.stderr.strip()[-300:]}",
+            t,
+        )
+
+        def debug_get(url: str) -> tuple[int | None, str]:
+            request = urllib.request.Request(url, headers={"Authorization": f"Bearer {answer['token']}"})
+            try:
+                with urllib.request.urlopen(request, timeout=5) as response:
+                    body = json.loads(response.read())
+                    names = [c["name"] for c in body["cell"]["components"]]
+                    return response.status, f"cell {body['cell']['cell_id']}, components {', '.join(names)}"
+            except urllib.error.HTTPError as exc:
+                return exc.code, str(json.loads(exc.read() or b"{}").get("error"))
+            except OSError as exc:
+                return None, f"connection refused ({type(exc).__name__}): the endpoint is closed"
+
+        t = time.monotonic()
+        url = f"{answer['endpoint']}/debug/v1/status"
+        code, said = debug_get(url)
+        self.check(
+            "the debug grant used", code == 200 and said.startswith("cell acme"), f"GET {url}: {code}, {said}", t
+        )
+
+        t = time.monotonic()
+
+        def trail() -> list[str]:
+            assert self.client is not None
+            return [e["event"] for e in self.client.debug_audit("acme")]
+
+        seen = wait_for(lambda: trail()[:2] == ["grant", "use"], 20)
+        self.check(
+            "the control plane reads acme's debug audit trail",
+            bool(seen),
+            f"reported in acme's status: {', '.join(trail())} (read-only on the control plane)",
+            t,
+        )
+
+        t = time.monotonic()
+        self.clock.advance(2 * 3600 + 1)
+        expired = wait_for(lambda: "expire" in trail(), 20)
+        # Every cell checks in again on the advanced clock, so the stories after this one see fresh status.
+        wait_for(lambda: all(v["status"]["reported_at"] > self.clock() - 5 for v in self.cells().values()), 20)
+        code, said = debug_get(url)
+        self.check(
+            "the debug grant expired: the same request refused",
+            bool(expired) and code != 200,
+            f"2 hours passed on the demo's clock; acme audited the expiry; the same GET: {said}",
             t,
         )
 

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 import attrs
 
+from .debug.grants import DebugAccessStatus
 from .errors import InvalidInputError
 from .labels import check_labels
 
@@ -241,7 +242,8 @@ class DesiredSpec:
         release: the target release, or ``None`` (nothing to run yet).
         flags: the feature flags' values for this cell: key -> ``{"value", "variant", "reason"}``.
         infrastructure: the infrastructure version the cell must have, if any.
-        debug_grants: active debug grants (filled by the access issue).
+        debug_grants: never honoured: only the customer grants debug access, in the cell (an agent
+            receiving a spec that carries any audits it as ``ignored``).
     """
 
     cell_id: str
@@ -381,6 +383,7 @@ class CellStatus:
         reported_at: when the control plane received it (set by the control plane).
         flags: the flag values the cell holds: key -> ``{"value", "variant", "reason"}`` (``STALE`` while
             the control plane is unreachable).
+        debug_access: the cell's debug grants and audit events (``DebugAccessStatus``), if it reports them.
     """
 
     observed_generation: int
@@ -392,6 +395,7 @@ class CellStatus:
     infrastructure_version: str | None = None
     reported_at: float = 0.0
     flags: Mapping[str, Mapping[str, Any]] = attrs.field(factory=dict)
+    debug_access: DebugAccessStatus | None = None
 
     def condition(self, kind: str) -> Condition | None:
         """The condition of type ``kind``, if reported."""
@@ -415,6 +419,7 @@ class CellStatus:
             "infrastructure_version": self.infrastructure_version,
             "reported_at": self.reported_at,
             "flags": {k: dict(v) for k, v in self.flags.items()},
+            "debug_access": None if self.debug_access is None else self.debug_access.to_json(),
         }
 
     @classmethod
@@ -443,6 +448,9 @@ class CellStatus:
             infrastructure_version=_get(d, "infrastructure_version", str, where, None),
             reported_at=float(_get(d, "reported_at", (int, float), where, 0.0)),
             flags=check_flag_values(_get(d, "flags", dict, where, {}), f"{where}.flags"),
+            debug_access=None
+            if d.get("debug_access") is None
+            else DebugAccessStatus.from_json(d["debug_access"], f"{where}.debug_access"),
         )
 
 

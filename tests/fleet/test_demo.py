@@ -39,6 +39,10 @@ def test_the_demo_holds_every_check_and_cleans_up(tmp_path: pathlib.Path) -> Non
         "14 days pass on the demo's clock: globex is out of SLA",
         "release 2026.12.14: the next rollout skips globex, its release frozen",
         "globex applies infrastructure 2: back in SLA, it catches up",
+        "a debug grant opened for acme by its customer",
+        "the debug grant used",
+        "the control plane reads acme's debug audit trail",
+        "the debug grant expired: the same request refused",
     ):
         assert expected in names
     table = done.stdout.split("\nCELL", 1)[1].splitlines()[1:6]

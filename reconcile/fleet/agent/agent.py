@@ -28,6 +28,7 @@ import reconcile as rc
 
 from ...journal import Journal, Lease, LeaseHeldError
 from ..artifacts import ArtifactStore, sha256_file
+from ..debug import DebugService
 from ..errors import (
     AgentLockedError,
     ArtifactError,
@@ -157,6 +158,10 @@ class Agent:
         self._lock_file: IO[str] | None = None
         self._client: ControlPlaneClient | None = None
         self._handed_flags: dict[str, Any] | None = None
+        # Debug access: only while a grant the customer made in the cell is valid (see reconcile.fleet.debug).
+        self.debug = DebugService(
+            self.state_dir, clock=clock, diagnostics=self.debug_diagnostics, secrets=self._debug_secrets
+        )
         self._load()
 
     # -- files -------------------------------------------------------------
@@ -275,7 +280,7 @@ class Agent:
             AgentLockedError: another agent runs for this state directory.
             AuthenticationError: the control plane no longer accepts the credential.
         """
-        with self.locked(), self.leased():
+        with self.locked(), self.leased(), self.debug.serving():
             for message in self.runtime.recover():
                 log.warning("recovery: %s", message)
             self.recover()
@@ -368,6 +373,7 @@ class Agent:
                 log.info("spec generation %s received", spec.generation)
             self.spec, self.etag = spec, etag
             self._save_spec()
+            self.debug.spec_received(spec.generation, spec.debug_grants)
         return True
 
     def _went_offline(self, exc: Exception) -> None:
@@ -499,6 +505,7 @@ class Agent:
             agent_version=AGENT_VERSION,
             infrastructure_version=self.infrastructure(),
             flags=self.flag_values(),
+            debug_access=self.debug.status(),
         )
 
     def infrastructure(self) -> str | None:
@@ -530,11 +537,14 @@ class Agent:
 
     def report(self) -> bool:
         """Send the status; whether the control plane took it."""
+        status = self.status()
         try:
-            self.client().put_status(self.cell_id, self.status().to_json())
+            self.client().put_status(self.cell_id, status.to_json())
         except ControlPlaneUnavailableError as exc:
             self._went_offline(exc)
             return False
+        if status.debug_access is not None:
+            self.debug.acknowledge(status.debug_access.events)
         return True
 
     # -- feature flags -------------------------------------------------------
@@ -564,3 +574,20 @@ class Agent:
             return
         _write_private(self.state_dir / FLAGS_FILE, data)
         self._handed_flags = data
+    def debug_diagnostics(self) -> dict[str, Any]:
+        """What the debug endpoint shows of the cell: what runs and what the agent knows, nothing secret."""
+        return {
+            "cell_id": self.cell_id if self.registered else None,
+            "generation": self.spec.generation if self.spec else 0,
+            "release": self.applied_release,
+            "components": [c.to_json() for c in self.component_status()],
+            "conditions": [c.to_json() for c in list(self.conditions.values())],
+            "last_apply": dict(self.last_apply),
+            "agent_version": AGENT_VERSION,
+            "infrastructure_version": self.infrastructure_version,
+            "offline_since": self.offline_since,
+        }
+
+    def _debug_secrets(self) -> list[str]:
+        credential = [str(self._credential()["credential"])] if self.registered else []
+        return self._secrets() + credential

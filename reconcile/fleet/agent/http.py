@@ -225,6 +225,10 @@ class ControlPlaneClient:
         """The newest audit entries."""
         return list(self._json("GET", "/v1/audit", params={"limit": limit})["entries"])
 
+    def debug_audit(self, cell_id: str, limit: int = 100) -> list[dict[str, Any]]:
+        """The debug audit events a cell reported, oldest first (read-only)."""
+        return list(self._json("GET", f"/v1/cells/{cell_id}/debug-audit", params={"limit": limit})["events"])
+
     def start_rollout(self, body: Mapping[str, Any]) -> dict[str, Any]:
         """Start a staged rollout (``Rollouts.start_json``'s body); its view."""
         result: dict[str, Any] = self._json("POST", "/v1/rollouts", json=dict(body))

@@ -385,6 +385,15 @@ def create_app(
     async def template(request: Request) -> Response:
         await admin(request)
         return JSONResponse(await call(control.support.template, request.path_params["version"]))
+    async def debug_audit(request: Request) -> Response:
+        # Read-only: no route of the control plane creates a debug grant or reaches a cell's debug endpoint.
+        await admin(request)
+        try:
+            limit = max(1, min(int(request.query_params.get("limit", "100")), 1000))
+        except ValueError:
+            raise InvalidInputError("limit: expected an integer") from None
+        events = await call(control.debug_audit, request.path_params["cell_id"], limit)
+        return JSONResponse({"events": events})
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
@@ -412,6 +421,7 @@ def create_app(
         Route("/v1/templates", _guard(templates), methods=["GET", "POST"]),
         Route("/v1/templates/{version}", _guard(template), methods=["GET"]),
         *_dashboard_routes(dashboard or Dashboard(control)),
+        Route("/v1/cells/{cell_id}/debug-audit", _guard(debug_audit), methods=["GET"]),
     ]
     return Starlette(routes=routes)
 

@@ -8,10 +8,12 @@ the component ``fleet``.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from ...storage import Backend, Migration, Tx, migrate
 from ...storage import open_store as open_backend
+from ..debug import DebugEvent, trail
 from ..errors import ConflictError, NotFoundError
 from ..flags import Flag
 from ..model import AuditEntry, Cell, CellStatus, DesiredSpec, Release
@@ -86,6 +88,7 @@ class BackendFleetStore:
         migrate(backend, "fleet", MIGRATIONS)
         migrate_flags(backend)
         migrate_support(backend)
+        migrate(backend, trail.COMPONENT, trail.MIGRATIONS)
 
     @classmethod
     def open(cls, url: str) -> BackendFleetStore:
@@ -262,6 +265,12 @@ class BackendFleetStore:
         sql = "SELECT id, at, actor, action, target, detail FROM fleet_audit ORDER BY id DESC LIMIT ?"
         rows = self.backend.read(lambda tx: tx.query(sql, (limit,)))
         return [AuditEntry(int(r[0]), float(r[1]), r[2], r[3], r[4], r[5]) for r in reversed(rows)]
+
+    def record_debug_events(self, cell_id: str, events: Sequence[DebugEvent], received_at: float) -> list[DebugEvent]:
+        return trail.record_events(self.backend, cell_id, events, received_at)
+
+    def debug_audit(self, cell_id: str, limit: int = 100) -> list[DebugEvent]:
+        return trail.list_events(self.backend, cell_id, limit)
 
     def close(self) -> None:
         self.backend.close()

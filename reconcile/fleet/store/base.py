@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 
 import attrs
 
+from ..debug import DebugEvent
 from ..flags import Flag
 from ..model import AuditEntry, Cell, CellStatus, DesiredSpec, Release
 
@@ -147,6 +149,14 @@ class FleetStore(Protocol):
 
     def list_audit(self, limit: int = 100) -> list[AuditEntry]:
         """The newest audit entries, oldest of them first."""
+        ...
+
+    def record_debug_events(self, cell_id: str, events: Sequence[DebugEvent], received_at: float) -> list[DebugEvent]:
+        """Keep the debug audit events a cell reported that are not kept yet (by sequence number); the new ones."""
+        ...
+
+    def debug_audit(self, cell_id: str, limit: int = 100) -> list[DebugEvent]:
+        """The newest debug audit events kept for a cell, oldest of them first."""
         ...
 
     def close(self) -> None:
