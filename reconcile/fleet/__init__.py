@@ -29,7 +29,9 @@ from .errors import (
     PermissionDeniedError,
     ProtocolError,
 )
+from .maintenance import MaintenanceProvider, MaintenanceSwitch
 from .model import (
+    DEFAULT_MAINTENANCE_DURATION,
     STAGES,
     AuditEntry,
     Cell,
@@ -37,6 +39,7 @@ from .model import (
     ComponentStatus,
     Condition,
     DesiredSpec,
+    Maintenance,
     Release,
     ReleaseComponent,
 )
@@ -75,6 +78,7 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "DEFAULT_MAINTENANCE_DURATION",
     "DEFAULT_POLL_INTERVAL",
     "DEFAULT_STAGES",
     "DEFAULT_TOKEN_TTL",
@@ -104,6 +108,9 @@ __all__ = [
     "FleetError",
     "FleetStore",
     "InvalidInputError",
+    "Maintenance",
+    "MaintenanceProvider",
+    "MaintenanceSwitch",
     "Manifest",
     "MemoryRuntime",
     "NotFoundError",

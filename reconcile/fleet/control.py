@@ -13,6 +13,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import attrs
+
 from . import credentials as tokens
 from .artifacts import ArtifactStore, read_manifest
 from .errors import (
@@ -175,17 +177,7 @@ class ControlPlane:
         Raises:
             InvalidInputError: the status is malformed (the message names the field).
         """
-        status = CellStatus.from_json(body)
-        status = CellStatus(
-            status.observed_generation,
-            status.release,
-            status.components,
-            status.conditions,
-            status.last_apply,
-            status.agent_version,
-            status.infrastructure_version,
-            self.clock(),
-        )
+        status = attrs.evolve(CellStatus.from_json(body), reported_at=self.clock())
         self.store.put_status(cell_id, status)
         return status
 
@@ -250,13 +242,19 @@ class ControlPlane:
         return {"registration_token": token, "token_expires_at": now + ttl}
 
     def cell_view(self, cell: Cell) -> dict[str, Any]:
-        """A cell with its spec and latest status, as operators see it."""
+        """A cell with its spec and latest status, as operators see it.
+
+        ``maintenance`` is the window the cell last reported while it lasts by the control plane's clock
+        (one an agent reported and then died in has ended by itself at its end time), else ``None``.
+        """
         spec = self.store.get_spec(cell.id)
         status = self.store.get_status(cell.id)
+        window = None if status is None else status.maintenance
         return {
             "cell": cell.to_json(),
             "spec": None if spec is None else spec.to_json(),
             "status": None if status is None else status.to_json(),
+            "maintenance": window.to_json() if window is not None and window.active(self.clock()) else None,
         }
 
     def show_cell(self, cell_id: str) -> dict[str, Any]:
@@ -306,7 +304,8 @@ class ControlPlane:
         """Publish a release whose components are already uploaded; cells following the newest get it.
 
         Args:
-            body: ``{"version", "components": [{"name", "digest", "config"?}]}``; each
+            body: ``{"version", "components": [{"name", "digest", "config"?, "requires_maintenance"?,
+                "maintenance_duration"?}]}``; each
                 component's version is read from its artifact's manifest (which must
                 have the same name).
 
@@ -327,12 +326,13 @@ class ControlPlane:
             name = raw.get("name", manifest.name)
             if name != manifest.name:
                 raise InvalidInputError(f"{where}.name: {name!r}, but the artifact is {manifest.name!r}")
-            components.append(
-                ReleaseComponent.from_json(
-                    {"name": name, "version": manifest.version, "digest": digest, "config": raw.get("config", {})},
-                    where,
-                ).to_json()
-            )
+            unknown = sorted(set(raw) - {"name", "digest", "config", "requires_maintenance", "maintenance_duration"})
+            if unknown:
+                raise InvalidInputError(f"{where}: unknown field {unknown[0]!r}")
+            fields = {"name": name, "version": manifest.version, "digest": digest, "config": raw.get("config", {})}
+            # Maintenance is the release's say (checked by ReleaseComponent), not the artifact's.
+            fields.update({k: raw[k] for k in ("requires_maintenance", "maintenance_duration") if k in raw})
+            components.append(ReleaseComponent.from_json(fields, where).to_json())
         release = Release.from_json(
             {"version": body.get("version"), "components": components, "published_at": self.clock()}
         )

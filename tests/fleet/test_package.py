@@ -11,6 +11,7 @@ import reconcile.fleet
 DOC = pathlib.Path(__file__).resolve().parents[2] / "docs" / "fleet.md"
 
 FLEET = [
+    "DEFAULT_MAINTENANCE_DURATION",
     "DEFAULT_POLL_INTERVAL",
     "DEFAULT_STAGES",
     "DEFAULT_TOKEN_TTL",
@@ -40,6 +41,9 @@ FLEET = [
     "FleetError",
     "FleetStore",
     "InvalidInputError",
+    "Maintenance",
+    "MaintenanceProvider",
+    "MaintenanceSwitch",
     "Manifest",
     "MemoryRuntime",
     "NotFoundError",
