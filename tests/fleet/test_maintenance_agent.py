@@ -8,10 +8,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
 import reconcile as rc
 from reconcile.fleet import MaintenanceSwitch, MemoryRuntime
 from reconcile.fleet.agent import Agent
+from reconcile.fleet.cli import main
 from reconcile.fleet.runtime import Component
 from tests.support.fleet import Artifacts, Fleet
 
@@ -33,12 +35,20 @@ class Watching(MemoryRuntime):
         super().__init__()
         self.cp, self.cell = cp, cell
         self.shown: list[tuple[str, Any, Any]] = []
+        self.tables: list[str] = []
 
     def update(self, actual: Component, desired: Component, ctx: rc.Context) -> Component:
         view = self.cp.view(self.cell)
         row = next(r for r in self.cp.admin().fleet_status()["cells"] if r["cell"] == self.cell)
         self.shown.append((desired.name, view["maintenance"], row["maintenance"]))
+        self.tables.append(cli(self.cp, "status")[1])
         return super().update(actual, desired, ctx)
+
+
+def cli(cp: Fleet, *args: str) -> tuple[int, str]:
+    env = {"RECONCILE_FLEET_URL": cp.url, "RECONCILE_FLEET_ADMIN_TOKEN_FILE": str(cp.root / "cp" / "admin.token")}
+    result = CliRunner().invoke(main, list(args), env=env)
+    return result.exit_code, result.output
 
 
 def test_the_agent_reports_the_window_while_the_update_runs_and_its_end_after(
@@ -59,6 +69,11 @@ def test_the_agent_reports_the_window_while_the_update_runs_and_its_end_after(
     view, row = shown["workspaces"]
     assert view["reason"] == "update of workspaces 1.0.0 -> 2.0.0" and view["until"] - view["since"] == 90
     assert row["reason"] == view["reason"] and 0 < row["left"] <= 90
+    # `reconcile-fleet status` shows it to operators while it lasts.
+    table = runtime.tables[[name for name, _, _ in runtime.shown].index("workspaces")]
+    header, line = table.splitlines()[0], next(x for x in table.splitlines() if x.startswith("maint1 "))
+    assert header.split()[-1] == "MAINTENANCE" and "left): update of workspaces 1.0.0 -> 2.0.0" in line
+    assert "MAINTENANCE" not in cli(cp, "status")[1]
     # After the update: off in the cell, and reported off.
     assert agent.maintenance.current() is None and agent.status().maintenance is None
     assert cp.view("maint1")["maintenance"] is None and cp.view("maint1")["status"]["maintenance"] is None
@@ -81,3 +96,27 @@ def test_a_restarted_agent_ends_the_window_its_dead_predecessor_left(
     assert not (tmp_path / "maint2" / "maintenance.json").exists()
     assert cp.view("maint2")["status"]["maintenance"] is None
     agent.close()
+
+
+def test_releases_publish_marks_components_that_require_maintenance(cp: Fleet, artifacts: Artifacts) -> None:
+    ws, proxy = artifacts.paths[("workspaces", "1.0.0")], artifacts.paths[("proxy", "1.0.0")]
+    code, out = cli(
+        cp, "releases", "publish", "m-cli",
+        "--component", f"workspaces={ws}", "--component", f"proxy={proxy}", "--maintenance", "workspaces:120",
+    )  # fmt: skip
+    assert code == 0, out
+    code, out = cli(
+        cp, "releases", "publish", "m-cli2", "--component", f"workspaces={ws}", "--maintenance", "workspaces"
+    )
+    assert code == 0, out
+    released = {r["version"]: {c["name"]: c for c in r["components"]} for r in cp.admin().list_releases()}
+    assert released["m-cli"]["workspaces"]["maintenance_duration"] == 120.0
+    assert "requires_maintenance" not in released["m-cli"]["proxy"]
+    assert released["m-cli2"]["workspaces"]["maintenance_duration"] == 600.0  # the default
+    code, out = cli(cp, "releases", "publish", "m-bad", "--component", f"proxy={proxy}", "--maintenance", "workspaces")
+    assert code != 0 and "'workspaces' is not a --component of the release" in out
+    code, out = cli(cp, "releases", "publish", "m-bad", "--component", f"proxy={proxy}", "--maintenance", "proxy:soon")
+    assert code != 0 and "expected NAME[:SECONDS]" in out
+    code, out = cli(cp, "releases", "publish", "m-bad", "--component", f"proxy={proxy}", "--maintenance", "proxy:0")
+    assert code != 0 and "maintenance_duration: expected seconds" in out
+    assert "m-bad" not in {r["version"] for r in cp.admin().list_releases()}
