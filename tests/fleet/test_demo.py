@@ -34,9 +34,16 @@ def test_the_demo_holds_every_check_and_cleans_up(tmp_path: pathlib.Path) -> Non
         "release 2026.12.2 applied",
         "the workspace outlived the update of its service",
         "drift repaired at the next tick",
+        "release 3 reaches no cell by itself",
+        "a workspace start is refused under maintenance",
+        "the running workspace kept running through the window",
+        "release 3 rolled out stage by stage with bake times",
+        "release 4 fails its health gate in staging and the rollout halts",
+        "saas and dedicated untouched by release 4",
+        "staging-1 rolled back to release 3",
     ):
         assert expected in names
-    assert "CELL" in done.stdout and done.stdout.count("2026.12.2  healthy") == 5
+    assert "CELL" in done.stdout and done.stdout.count("2026.12.3  healthy") == 5
     root = done.stdout.split("demo in ", 1)[1].split()[0]
     assert not pathlib.Path(root).exists()
     assert marked_pids(root) == []
