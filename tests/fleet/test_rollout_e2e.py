@@ -1,4 +1,8 @@
-"""The demo's rollout story as a test: real control plane, agents and components; the operator uses the CLI."""
+"""The demo's rollout story as a test: real control plane, agents and components; the operator uses the CLI.
+
+The maintenance window during such an update is pinned end to end by test_maintenance_e2e.py (and by the
+demo's own checks); here the update is a plain one, so the stages move fast.
+"""
 
 from __future__ import annotations
 
@@ -56,7 +60,7 @@ def versions(fleet: Fleet, cell: str) -> dict[str, str]:
     return out
 
 
-def test_a_release_rolls_out_stage_by_stage_with_maintenance_and_a_bad_build_halts_in_staging(
+def test_a_release_rolls_out_stage_by_stage_and_a_bad_build_halts_in_staging(
     fleet: Fleet, artifacts: Artifacts, tmp_path: pathlib.Path
 ) -> None:
     fleet.clock_file = fleet.root / "clock.json"
@@ -72,26 +76,15 @@ def test_a_release_rolls_out_stage_by_stage_with_maintenance_and_a_bad_build_hal
     status, dana, _ = user(fleet, "/api/workspaces", {"owner": "dana"})
     assert status == 201
 
-    slow = {"workspaces": {"startup_delay": "1"}, "proxy": {"upstream": "workspaces"}}
-    published = artifacts.publish(admin, "r2", "2.0.0", config=slow, maintenance={"workspaces": 120})
+    published = artifacts.publish(admin, "r2", "2.0.0")
     assert published["cells"] == []  # every cell is pinned: only the rollout moves them
     out = cli(fleet, "rollouts", "start", "r2", *STAGES)
     rollout = out.split()[1].rstrip(":")
     assert "release r2" in out and "running" in out
 
-    # The maintenance window of de1's update: starts refused, the running workspace untouched.
-    window = wait_for(lambda: fleet.view("de1")["maintenance"], 90, 0.05, message="de1's maintenance window")
-    status, body, headers = user(fleet, "/api/workspaces", {"owner": "eve"})
-    assert status == 503 and body["error"] == "under_maintenance" and "under maintenance" in body["message"]
-    assert body["until"] == window["until"] and int(headers["Retry-After"]) >= 1
-    assert [w["id"] for w in user(fleet, "/api/workspaces")[1]["workspaces"]] == [dana["id"]]
-    wait_for(lambda: fleet.converged("de1", "r2", "2.0.0"), 60, message="de1 at r2")
-    wait_for(lambda: fleet.view("de1")["maintenance"] is None, 10, message="the window to close")
-    assert user(fleet, "/api/workspaces", {"owner": "eve"})[0] == 201
+    wait_for(lambda: admin.rollout(rollout)["state"] == "completed", 60, message="the rollout to complete")
     listed = {w["id"]: w for w in user(fleet, "/api/workspaces")[1]["workspaces"]}
     assert listed[dana["id"]]["status"] == "running" and listed[dana["id"]]["pid"] == dana["pid"]
-
-    wait_for(lambda: admin.rollout(rollout)["state"] == "completed", 60, message="the rollout to complete")
     targets = sorted(
         (e["at"], e["target"])
         for e in admin.audit(500)
