@@ -9,6 +9,7 @@ import threading
 from typing import Any
 
 import pytest
+from hypothesis import strategies as st
 
 import reconcile as rc
 from reconcile.fleet import (
@@ -29,6 +30,7 @@ from reconcile.fleet import (
 from reconcile.fleet.maintenance import ENV_CLOCK_FILE, ENV_MAINTENANCE_FILE, component_env, read_window
 from reconcile.fleet.runtime import Component
 from reconcile.fleet.table import format_table, summary
+from reconcile.testing import check_provider
 from tests.support.fleet import Artifacts
 
 DIGEST = "b" * 64
@@ -281,3 +283,13 @@ def test_the_status_table_shows_a_window_until_its_end() -> None:
     assert "MAINTENANCE" in table and "(500s left): update of workspaces 1 -> 2" in table
     assert summary(view, 1600.0)["maintenance"] is None  # ended by itself, whatever the last report said
     assert "MAINTENANCE" not in format_table([summary(view, 1600.0)])
+
+
+def test_the_maintenance_provider_passes_check_provider(tmp_path: pathlib.Path) -> None:
+    """Wrapped, the runtime keeps the provider contract (and no window outlives a call)."""
+    switch = MaintenanceSwitch(tmp_path / "m.json")
+    components = st.builds(
+        Component, st.sampled_from(["workspaces", "proxy"]), st.sampled_from(["1", "2", "3"]), st.just(DIGEST)
+    )
+    check_provider(lambda: MaintenanceProvider(MemoryRuntime(), switch, lambda name: 60.0), components, max_resources=2)
+    assert switch.current() is None
