@@ -29,9 +29,12 @@ from .errors import (
     PermissionDeniedError,
     ProtocolError,
 )
+from .flags import FLAG_TYPES, Flag, FlagContext, FlagDefinitionError, FlagEvaluation, FlagRule
+from .labels import check_labels
 from .maintenance import MaintenanceProvider, MaintenanceSwitch
 from .model import (
     DEFAULT_MAINTENANCE_DURATION,
+    FLAG_REASONS,
     STAGES,
     AuditEntry,
     Cell,
@@ -54,7 +57,7 @@ from .rollout import (
     StagePolicy,
 )
 from .runtime import Component, MemoryRuntime, ProcessRuntime
-from .store import BackendFleetStore, FleetStore, open_store
+from .store import BackendFleetStore, FleetStore, StoredFlag, open_store
 
 if TYPE_CHECKING:
     from .agent import Agent, ControlPlaneClient
@@ -82,6 +85,8 @@ __all__ = [
     "DEFAULT_POLL_INTERVAL",
     "DEFAULT_STAGES",
     "DEFAULT_TOKEN_TTL",
+    "FLAG_REASONS",
+    "FLAG_TYPES",
     "STAGES",
     "Agent",
     "AgentLockedError",
@@ -105,6 +110,11 @@ __all__ = [
     "DesiredSpec",
     "DigestMismatchError",
     "FileClock",
+    "Flag",
+    "FlagContext",
+    "FlagDefinitionError",
+    "FlagEvaluation",
+    "FlagRule",
     "FleetError",
     "FleetStore",
     "InvalidInputError",
@@ -126,7 +136,9 @@ __all__ = [
     "RolloutStateError",
     "Rollouts",
     "StagePolicy",
+    "StoredFlag",
     "build_artifact",
+    "check_labels",
     "clock_from",
     "create_app",
     "open_store",

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 import attrs
 
 from .errors import InvalidInputError
+from .labels import check_labels
 
 STAGES: tuple[str, ...] = ("staging", "saas", "dedicated")
 """The rollout stages, in the order a release reaches them."""
@@ -95,6 +96,39 @@ def _str_map(value: Any, where: str) -> dict[str, str]:
         if not isinstance(k, str) or not isinstance(v, str) or len(k) > 128 or len(v) > _TEXT_MAX:
             raise InvalidInputError(f"{where}[{k!r}]: expected a short string key and string value")
     return dict(value)
+
+
+FLAG_REASONS: tuple[str, ...] = ("STATIC", "DEFAULT", "TARGETING_MATCH", "SPLIT", "STALE", "ERROR")
+"""Why a flag has its value in a cell, in the OpenFeature style (see ``reconcile.fleet.flags``)."""
+
+
+def check_flag_values(value: Any, where: str) -> dict[str, dict[str, Any]]:
+    """``value`` if it is a mapping of flag keys to ``{"value", "variant", "reason", "error"?}`` (untrusted JSON).
+
+    Raises:
+        InvalidInputError: naming the bad flag and field.
+    """
+    if not isinstance(value, dict) or len(value) > 256:
+        raise InvalidInputError(f"{where}: expected an object of at most 256 flags")
+    out = {}
+    for key, entry in value.items():
+        at = f"{where}[{key!r}]"
+        if not isinstance(key, str) or not 0 < len(key) <= 128:
+            raise InvalidInputError(f"{at}: expected a flag key of 1 to 128 characters")
+        e = _object(entry, at, {"value", "variant", "reason", "error"})
+        val = e.get("value")
+        if val is not None and not isinstance(val, (bool, int, float, str)):
+            raise InvalidInputError(f"{at}.value: expected a boolean, string, number or null")
+        if isinstance(val, str) and len(val) > _TEXT_MAX:
+            raise InvalidInputError(f"{at}.value: longer than {_TEXT_MAX} characters")
+        reason = _get(e, "reason", str, at)
+        if reason not in FLAG_REASONS:
+            raise InvalidInputError(f"{at}.reason: expected one of {', '.join(FLAG_REASONS)}, got {reason!r}")
+        item = {"value": val, "variant": _get(e, "variant", str, at, ""), "reason": reason}
+        if "error" in e:
+            item["error"] = _get(e, "error", str, at)
+        out[key] = item
+    return out
 
 
 @attrs.frozen
@@ -196,6 +230,10 @@ class Release:
         )
 
 
+def _cell_labels(value: Any) -> dict[str, str]:
+    return check_labels(value, "cell.labels")
+
+
 @attrs.frozen
 class Cell:
     """A managed instance of the product, as the control plane records it.
@@ -208,6 +246,7 @@ class Cell:
         created_at: when it was created (seconds since the epoch).
         registered: whether an agent has registered for it.
         target_release: the release it is pinned to, or ``None`` to follow the newest.
+        labels: ``key: value`` labels (Kubernetes rules), for flag rules and rollout selectors.
     """
 
     id: str
@@ -217,6 +256,7 @@ class Cell:
     created_at: float = 0.0
     registered: bool = False
     target_release: str | None = None
+    labels: Mapping[str, str] = attrs.field(factory=dict, converter=_cell_labels)
 
     def to_json(self) -> dict[str, Any]:
         """This cell as plain JSON values."""
@@ -231,7 +271,7 @@ class DesiredSpec:
         cell_id: the cell.
         generation: 0 before anything was asked of the cell, then 1, 2, ...
         release: the target release, or ``None`` (nothing to run yet).
-        flags: feature flags (filled by the flags issue).
+        flags: the feature flags' values for this cell: key -> ``{"value", "variant", "reason"}``.
         infrastructure: the infrastructure version the cell must have, if any.
         debug_grants: active debug grants (filled by the access issue).
     """
@@ -266,7 +306,7 @@ class DesiredSpec:
             cell_id=check_name(_get(d, "cell_id", str, where), f"{where}.cell_id"),
             generation=generation,
             release=None if raw_release is None else Release.from_json(raw_release, f"{where}.release"),
-            flags=dict(_get(d, "flags", dict, where, {})),
+            flags=check_flag_values(_get(d, "flags", dict, where, {}), f"{where}.flags"),
             infrastructure=_get(d, "infrastructure", str, where, None),
             debug_grants=tuple(_get(d, "debug_grants", list, where, [])),
         )
@@ -405,6 +445,8 @@ class CellStatus:
         infrastructure_version: the cell's infrastructure version, if known.
         reported_at: when the control plane received it (set by the control plane).
         maintenance: the cell's maintenance window while one is on, else ``None``.
+        flags: the flag values the cell holds: key -> ``{"value", "variant", "reason"}`` (``STALE`` while
+            the control plane is unreachable).
     """
 
     observed_generation: int
@@ -416,6 +458,7 @@ class CellStatus:
     infrastructure_version: str | None = None
     reported_at: float = 0.0
     maintenance: Maintenance | None = None
+    flags: Mapping[str, Mapping[str, Any]] = attrs.field(factory=dict)
 
     def condition(self, kind: str) -> Condition | None:
         """The condition of type ``kind``, if reported."""
@@ -439,6 +482,7 @@ class CellStatus:
             "infrastructure_version": self.infrastructure_version,
             "reported_at": self.reported_at,
             "maintenance": None if self.maintenance is None else self.maintenance.to_json(),
+            "flags": {k: dict(v) for k, v in self.flags.items()},
         }
 
     @classmethod
@@ -469,6 +513,7 @@ class CellStatus:
             maintenance=None
             if d.get("maintenance") is None
             else Maintenance.from_json(d["maintenance"], f"{where}.maintenance"),
+            flags=check_flag_values(_get(d, "flags", dict, where, {}), f"{where}.flags"),
         )
 
 

@@ -41,6 +41,8 @@ def test_the_demo_holds_every_check_and_cleans_up(tmp_path: pathlib.Path) -> Non
         "release 4 fails its health gate in staging and the rollout halts",
         "saas and dedicated untouched by release 4",
         "staging-1 rolled back to release 3",
+        "the flagged feature shows in acme's workspaces API and not in globex's",
+        "enabled without a release or a restart",
     ):
         assert expected in names
     assert "CELL" in done.stdout and done.stdout.count("2026.12.3  healthy") == 5

@@ -35,6 +35,30 @@ CLOCK_FILE = os.environ.get("RECONCILE_CLOCK_FILE", "")
 # A workspace with no activity for this long is stopped (seconds of the cell's clock; never during maintenance).
 IDLE_TIMEOUT = float(CONFIG.get("idle_timeout", "1800"))
 IDLE_CHECK_EVERY = float(CONFIG.get("idle_check_every", "1"))
+FLAGS = os.environ.get("RECONCILE_FLAGS_FILE", "")
+
+
+def flag(key: str, default: Any) -> Any:
+    """The flag's value as the agent handed it over (read on every call: a flip needs no restart).
+
+    Only a cell that never received the flag uses ``default``; a stale value
+    (the control plane away) is still the last value received.
+    """
+    try:
+        entry = json.loads(pathlib.Path(FLAGS).read_text())["flags"][key]
+    except (OSError, ValueError, KeyError, TypeError):
+        return default
+    value = entry.get("value") if isinstance(entry, dict) else None
+    return default if value is None else value
+
+
+def usage(wid: str, created_at: float) -> dict[str, Any]:
+    """The flagged feature ``workspace-usage``: how long a workspace has run and its heartbeat count."""
+    try:
+        beats = int((DATA / "workspaces" / wid / "files" / "heartbeat").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        beats = 0
+    return {"uptime_seconds": round(time.time() - created_at, 1), "heartbeats": beats}
 
 
 def db() -> sqlite3.Connection:
@@ -117,7 +141,10 @@ def view(conn: sqlite3.Connection, wid: str) -> dict[str, Any] | None:
     status = row[4]
     if status == "running" and not running((row[2], row[3])):
         status = "failed"
-    return {"id": row[0], "owner": row[1], "pid": row[2], "status": status, "created_at": row[5], "snapshots": row[6]}
+    out = {"id": row[0], "owner": row[1], "pid": row[2], "status": status, "created_at": row[5], "snapshots": row[6]}
+    if flag("workspace-usage", False) is True:
+        out["usage"] = usage(row[0], row[5])
+    return out
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -178,6 +205,15 @@ class Handler(BaseHTTPRequestHandler):
             with db() as conn:
                 ws = view(conn, m.group(1))
             return self.reply(200, ws) if ws else self.reply(404, {"error": "not_found"})
+        m = re.fullmatch(r"/api/workspaces/([a-z0-9]{8,32})/usage", self.path)
+        if m is not None:
+            if flag("workspace-usage", False) is not True:
+                return self.reply(404, {"error": "feature_disabled", "message": "flag workspace-usage is off"})
+            with db() as conn:
+                ws = view(conn, m.group(1))
+            if ws is None:
+                return self.reply(404, {"error": "not_found", "message": f"no workspace {m.group(1)}"})
+            return self.reply(200, {"id": ws["id"], **ws.get("usage", {})})
         self.reply(404, {"error": "not_found"})
 
     def do_POST(self) -> None:
