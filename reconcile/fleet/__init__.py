@@ -45,7 +45,9 @@ from .errors import (
 from .flags import FLAG_TYPES, Flag, FlagContext, FlagDefinitionError, FlagEvaluation, FlagRule
 from .history import FleetHistory, HistorySample
 from .labels import check_labels
+from .maintenance import MaintenanceProvider, MaintenanceSwitch
 from .model import (
+    DEFAULT_MAINTENANCE_DURATION,
     FLAG_REASONS,
     STAGES,
     AuditEntry,
@@ -54,6 +56,7 @@ from .model import (
     ComponentStatus,
     Condition,
     DesiredSpec,
+    Maintenance,
     Release,
     ReleaseComponent,
 )
@@ -95,6 +98,7 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "DEFAULT_DEBUG_DURATION",
+    "DEFAULT_MAINTENANCE_DURATION",
     "DEFAULT_POLL_INTERVAL",
     "DEFAULT_STAGES",
     "DEFAULT_TOKEN_TTL",
@@ -146,6 +150,9 @@ __all__ = [
     "FleetStore",
     "HistorySample",
     "InvalidInputError",
+    "Maintenance",
+    "MaintenanceProvider",
+    "MaintenanceSwitch",
     "Manifest",
     "MemoryRuntime",
     "NotFoundError",

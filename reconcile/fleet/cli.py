@@ -325,11 +325,27 @@ def releases() -> None:
 @releases.command("publish")
 @click.argument("version")
 @click.option("--component", "components", multiple=True, required=True, help="NAME=PATH of a tar.gz artifact")
+@click.option(
+    "--maintenance",
+    "maintenance",
+    multiple=True,
+    help="NAME[:SECONDS]: updating NAME puts the cell in maintenance mode, expected to last SECONDS (default 600)",
+)
 @_operator
-def releases_publish(client: Any, version: str, components: tuple[str, ...]) -> None:
+def releases_publish(client: Any, version: str, components: tuple[str, ...], maintenance: tuple[str, ...]) -> None:
     """Upload each component's artifact and publish the release."""
     from .artifacts import read_manifest, sha256_file
 
+    windows: dict[str, float | None] = {}
+    for item in maintenance:
+        name, sep, seconds = item.partition(":")
+        try:
+            windows[name] = float(seconds) if sep else None
+        except ValueError:
+            raise click.BadParameter(f"expected NAME[:SECONDS], got {item!r}", param_hint="--maintenance") from None
+    unknown = sorted(set(windows) - {c.partition("=")[0] for c in components})
+    if unknown:
+        raise click.BadParameter(f"{unknown[0]!r} is not a --component of the release", param_hint="--maintenance")
     parts = []
     for item in components:
         name, sep, path = item.partition("=")
@@ -341,7 +357,12 @@ def releases_publish(client: Any, version: str, components: tuple[str, ...]) -> 
             raise click.BadParameter(f"{path} holds component {manifest.name!r}, not {name!r}")
         digest = sha256_file(file)
         client.upload_artifact(file, digest)
-        parts.append({"name": name, "digest": digest})
+        part: dict[str, Any] = {"name": name, "digest": digest}
+        if name in windows:
+            part["requires_maintenance"] = True
+            if windows[name] is not None:
+                part["maintenance_duration"] = windows[name]
+        parts.append(part)
     answer = client.publish_release(version, parts)
     click.echo(f"release {version} published; {len(answer['cells'])} cells follow it")
 

@@ -259,15 +259,21 @@ class ControlPlane:
         return {"registration_token": token, "token_expires_at": now + ttl}
 
     def cell_view(self, cell: Cell) -> dict[str, Any]:
-        """A cell with its spec and latest status, as operators see it."""
+        """A cell with its spec and latest status, as operators see it.
+
+        ``maintenance`` is the window the cell last reported while it lasts by the control plane's clock
+        (one an agent reported and then died in has ended by itself at its end time), else ``None``.
+        """
         spec = self.store.get_spec(cell.id)
         status = self.store.get_status(cell.id)
         support = self.support.status(cell.id)
+        window = None if status is None else status.maintenance
         return {
             "cell": cell.to_json(),
             "spec": None if spec is None else spec.to_json(),
             "status": None if status is None else status.to_json(),
             "support": None if support is None else support.to_json(),
+            "maintenance": window.to_json() if window is not None and window.active(self.clock()) else None,
         }
 
     def show_cell(self, cell_id: str) -> dict[str, Any]:
@@ -335,7 +341,8 @@ class ControlPlane:
         Support is judged first: a cell out of SLA follows no release (its release is frozen).
 
         Args:
-            body: ``{"version", "components": [{"name", "digest", "config"?}]}``; each
+            body: ``{"version", "components": [{"name", "digest", "config"?, "requires_maintenance"?,
+                "maintenance_duration"?}]}``; each
                 component's version is read from its artifact's manifest (which must
                 have the same name).
 
@@ -356,12 +363,13 @@ class ControlPlane:
             name = raw.get("name", manifest.name)
             if name != manifest.name:
                 raise InvalidInputError(f"{where}.name: {name!r}, but the artifact is {manifest.name!r}")
-            components.append(
-                ReleaseComponent.from_json(
-                    {"name": name, "version": manifest.version, "digest": digest, "config": raw.get("config", {})},
-                    where,
-                ).to_json()
-            )
+            unknown = sorted(set(raw) - {"name", "digest", "config", "requires_maintenance", "maintenance_duration"})
+            if unknown:
+                raise InvalidInputError(f"{where}: unknown field {unknown[0]!r}")
+            fields = {"name": name, "version": manifest.version, "digest": digest, "config": raw.get("config", {})}
+            # Maintenance is the release's say (checked by ReleaseComponent), not the artifact's.
+            fields.update({k: raw[k] for k in ("requires_maintenance", "maintenance_duration") if k in raw})
+            components.append(ReleaseComponent.from_json(fields, where).to_json())
         release = Release.from_json(
             {"version": body.get("version"), "components": components, "published_at": self.clock()}
         )

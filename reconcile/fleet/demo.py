@@ -284,6 +284,7 @@ class Demo:
             t,
         )
         self.story_flags()  # story: flags
+        self.story_rollout()  # story: rollout
         self.story_support()  # story: support
         self.story_debug()  # story: debug
         self.echo("")
@@ -544,6 +545,184 @@ class Demo:
             "the debug grant expired: the same request refused",
             bool(expired) and code != 200,
             f"2 hours passed on the demo's clock; acme audited the expiry; the same GET: {said}",
+            t,
+        )
+
+    def story_rollout(self) -> None:
+        """Release 3 rolls out stage by stage with bake times and a maintenance window; release 4 halts in staging."""
+        assert self.client is not None
+        client = self.client
+        source, dist = components_dir(), self.root / "dist"
+        current, third, fourth = RELEASES[-1][0], "2026.12.3", "2026.12.4"
+        bake = 0.5
+        stages = [
+            {"name": "staging", "batch": 1, "bake_time": bake},
+            {"name": "saas", "batch": 1, "bake_time": bake},
+            {"name": "dedicated", "batch": "100%", "bake_time": bake},
+        ]
+
+        def publish(release: str, version: str, workspaces_dir: pathlib.Path, **workspaces: Any) -> dict[str, Any]:
+            parts = []
+            for name, directory in (("workspaces", workspaces_dir), ("proxy", source / "proxy")):
+                path = dist / f"{name}-{version}.tar.gz"
+                build_artifact(directory, path, version=version)
+                digest = sha256_file(path)
+                client.upload_artifact(path, digest)
+                part: dict[str, Any] = {"name": name, "digest": digest}
+                parts.append(
+                    {**part, **workspaces} if name == "workspaces" else {**part, "config": {"upstream": "workspaces"}}
+                )
+            answer: dict[str, Any] = client.publish_release(release, parts)
+            return answer
+
+        def user(path: str, body: dict[str, Any] | None = None) -> tuple[int, Any, dict[str, str]]:
+            """A user's call through acme's front door (its port read anew: the proxy is updated too)."""
+            data = None if body is None else json.dumps(body).encode()
+            url = f"http://127.0.0.1:{self.cell_ports('acme')['proxy']}{path}"
+            request = urllib.request.Request(url, data=data, method="GET" if body is None else "POST")
+            try:
+                with urllib.request.urlopen(request, timeout=5) as response:
+                    return response.status, json.loads(response.read()), dict(response.headers)
+            except urllib.error.HTTPError as refused:
+                return refused.code, json.loads(refused.read()), dict(refused.headers)
+
+        def front(path: str, body: dict[str, Any] | None = None) -> tuple[int, Any, dict[str, str]]:
+            answer = wait_for(lambda: user(path, body), 10, 0.05)  # retried only while the proxy swaps ports
+            if answer is None:
+                raise FleetError(f"acme's proxy does not answer {path}")
+            return answer
+
+        def heartbeat(wid: str) -> int:
+            beat = self.root / "cells" / "acme" / "data" / "workspaces" / wid / "files" / "heartbeat"
+            return int(beat.read_text().split()[0])
+
+        t = time.monotonic()
+        # Cells follow the newest release unless pinned: pin each to what it runs, so only the rollout moves them.
+        for cell, _, _ in CELLS:
+            client.set_target(cell, current)
+        # Release 3's workspaces requires maintenance and takes 1.5 s to become healthy: the window's length.
+        answer = publish(
+            third, "3.0.0", source / "workspaces",
+            config={"startup_delay": "1.5"}, requires_maintenance=True, maintenance_duration=120,
+        )  # fmt: skip
+        code, ws, _ = front("/api/workspaces", {"owner": "dana"})
+        rollout = client.start_rollout({"release": third, "stages": stages})
+        self.say(
+            f"published {third} (workspaces 3.0.0 requires maintenance) and started rollout {rollout['id']}: "
+            + " -> ".join(f"{s['name']} (batch {s['batch']}, bake {bake:g}s)" for s in stages)
+        )
+        self.check(
+            "release 3 reaches no cell by itself",
+            answer["cells"] == [] and code == 201,
+            f"every cell pinned to {current}; dana's workspace {ws['id']} runs in acme (pid {ws['pid']})",
+            t,
+        )
+
+        t = time.monotonic()
+        window = wait_for(lambda: self.cells()["acme"]["maintenance"], 90, 0.05)
+        if not window:
+            raise FleetError("acme never reported a maintenance window")
+        code, refused, headers = front("/api/workspaces", {"owner": "eve"})
+        listed = front("/api/workspaces")[1]["workspaces"]
+        during = heartbeat(ws["id"])
+        self.check(
+            "a workspace start is refused under maintenance",
+            code == 503
+            and refused["error"] == "under_maintenance"
+            and "under maintenance" in refused["message"]
+            and refused["until"] == window["until"]
+            and int(headers.get("Retry-After", "0")) >= 1,
+            f'acme reports maintenance ({window["reason"]}); a start got 503 "{refused.get("message")}" '
+            f"(Retry-After {headers.get('Retry-After')}s); listing works ({len(listed)} workspaces)",
+            t,
+        )
+
+        t = time.monotonic()
+
+        def window_over() -> bool:
+            view = self.cells()["acme"]
+            return view["maintenance"] is None and (view["status"] or {}).get("release") == third
+
+        wait_for(window_over, 90, 0.1)
+        code, _, _ = front("/api/workspaces", {"owner": "eve"})
+        now = next(w for w in front("/api/workspaces")[1]["workspaces"] if w["id"] == ws["id"])
+        after = wait_for(lambda: heartbeat(ws["id"]) > during and heartbeat(ws["id"]), 5)
+        self.check(
+            "the running workspace kept running through the window",
+            window_over() and code == 201 and now["status"] == "running" and now["pid"] == ws["pid"] and bool(after),
+            f"dana's workspace still runs as pid {ws['pid']} (heartbeat {during} -> {after}); "
+            "after the window a start works again",
+            t,
+        )
+
+        t = time.monotonic()
+        done = wait_for(lambda: client.rollout(rollout["id"])["state"] == "completed", 90)
+        targets = [
+            (e["at"], e["target"])
+            for e in client.audit(500)
+            if e["action"] == "cell.target" and e["detail"].startswith(f"rollout {rollout['id']} ")
+        ]
+        order = {c: [s["name"] for s in stages].index(stage) for c, stage, _ in CELLS}
+        opened = {i: [at for at, c in targets if order[c] == i] for i in range(len(stages))}
+        in_order = [order[c] for _, c in sorted(targets)] == sorted(order[c] for _, c in targets)
+        baked = all(min(opened[i + 1]) - max(opened[i]) >= bake for i in range(len(stages) - 1))
+        real = {cell: self.running_versions(cell) for cell, _, _ in CELLS}
+        self.check(
+            "release 3 rolled out stage by stage with bake times",
+            bool(done)
+            and len(targets) == len(CELLS)
+            and in_order
+            and baked
+            and self.converged(third, "3.0.0") is not None
+            and all(v == {"workspaces": "3.0.0", "proxy": "3.0.0"} for v in real.values()),
+            "staging -> saas -> dedicated, each stage opened only after the one before had baked "
+            f"{bake:g}s; all 5 cells run 3.0.0",
+            t,
+        )
+
+        t = time.monotonic()
+        # Release 4's workspaces is a bad build: it exits at once, so it never gets healthy.
+        broken = self.root / "broken-workspaces"
+        shutil.copytree(source / "workspaces", broken)
+        manifest = json.loads((broken / "component.json").read_text())
+        manifest["command"] = ["{python}", "-c", "raise SystemExit('this build crashes at start')"]
+        (broken / "component.json").write_text(json.dumps(manifest))
+        publish(fourth, "4.0.0", broken)
+        rollout = client.start_rollout({"release": fourth, "stages": stages, "auto_rollback": True})
+        self.say(f"published {fourth} (a workspaces build that crashes at start) and started rollout {rollout['id']}")
+        halted = wait_for(lambda: (v := client.rollout(rollout["id"]))["state"] == "halted" and v, 90)
+        halt = halted["halt"] if halted else "not halted"
+        untouched = [c for c, stage, _ in CELLS if stage != "staging"]
+        specs = {c: client.show_cell(c)["spec"]["release"]["version"] for c in untouched}
+        real = {c: self.running_versions(c) for c in untouched}
+        self.check(
+            "release 4 fails its health gate in staging and the rollout halts",
+            bool(halted) and halt.startswith("cell staging-1: ") and "workspaces" in halt,
+            f"rollout {rollout['id']} halted: {halt}",
+            t,
+        )
+        self.check(
+            "saas and dedicated untouched by release 4",
+            all(v == third for v in specs.values()) and all(v["workspaces"] == "3.0.0" for v in real.values()),
+            f"{', '.join(untouched)} still target {third} and their components answer 3.0.0",
+            t,
+        )
+
+        t = time.monotonic()
+
+        def back() -> bool:
+            view = self.cells()["staging-1"]
+            status, spec = view["status"] or {}, view["spec"]
+            ready = any(c["type"] == "Ready" and c["status"] for c in status.get("conditions", []))
+            same = status.get("observed_generation") == spec["generation"]
+            return same and ready and spec["release"]["version"] == third and status.get("release") == third
+
+        rolled_back = wait_for(back, 60)
+        client.rollout_action(rollout["id"], "abort")  # frees the track for the next rollout
+        self.check(
+            "staging-1 rolled back to release 3",
+            bool(rolled_back) and self.running_versions("staging-1")["workspaces"] == "3.0.0",
+            f"auto_rollback pinned staging-1 back to {third}; it reports healthy; rollout {rollout['id']} aborted",
             t,
         )
 

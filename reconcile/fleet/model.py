@@ -25,6 +25,12 @@ _VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$")
 _DIGEST = re.compile(r"^[0-9a-f]{64}$")
 _TEXT_MAX = 1024
 
+DEFAULT_MAINTENANCE_DURATION = 600.0
+"""Seconds maintenance is expected to last for a component that requires it, unless the release says: 10 minutes."""
+
+MAX_MAINTENANCE_DURATION = 24 * 3600.0
+"""The longest expected maintenance a release may name: one day (a window ends by itself at its end time)."""
+
 T = TypeVar("T")
 
 
@@ -135,26 +141,52 @@ class ReleaseComponent:
         version: its version, as its ``component.json`` says.
         digest: the sha256 hex digest of its artifact (a tar.gz).
         config: settings passed to the component (not secret: they reach status and logs).
+        requires_maintenance: the cell enters maintenance mode while an update of this component is applied.
+        maintenance_duration: seconds that update is expected to take: the window's end time is
+            ``start + maintenance_duration`` (it ends by itself then, even if the agent died).
     """
 
     name: str
     version: str
     digest: str
     config: Mapping[str, str] = attrs.field(factory=dict)
+    requires_maintenance: bool = False
+    maintenance_duration: float = DEFAULT_MAINTENANCE_DURATION
 
     def to_json(self) -> dict[str, Any]:
-        """This component as plain JSON values."""
-        return {"name": self.name, "version": self.version, "digest": self.digest, "config": dict(self.config)}
+        """This component as plain JSON values (the maintenance fields only when it requires maintenance)."""
+        out: dict[str, Any] = {
+            "name": self.name,
+            "version": self.version,
+            "digest": self.digest,
+            "config": dict(self.config),
+        }
+        if self.requires_maintenance:
+            out["requires_maintenance"] = True
+            out["maintenance_duration"] = self.maintenance_duration
+        return out
 
     @classmethod
     def from_json(cls, data: Any, where: str = "component") -> ReleaseComponent:
         """Parse untrusted JSON; raise ``InvalidInputError`` naming the bad field."""
-        d = _object(data, where, {"name", "version", "digest", "config"})
+        allowed = {"name", "version", "digest", "config", "requires_maintenance", "maintenance_duration"}
+        d = _object(data, where, allowed)
+        requires = _get(d, "requires_maintenance", bool, where, False)
+        duration: float | None = _get(d, "maintenance_duration", (int, float), where, None)
+        if duration is not None and not requires:
+            raise InvalidInputError(f"{where}.maintenance_duration: given, but requires_maintenance is not true")
+        if duration is not None and not 0 < duration <= MAX_MAINTENANCE_DURATION:
+            raise InvalidInputError(
+                f"{where}.maintenance_duration: expected seconds, more than 0 and at most"
+                f" {MAX_MAINTENANCE_DURATION:g}, got {duration!r}"
+            )
         return cls(
             name=check_name(_get(d, "name", str, where), f"{where}.name"),
             version=check_version(_get(d, "version", str, where), f"{where}.version"),
             digest=check_digest(_get(d, "digest", str, where), f"{where}.digest"),
             config=_str_map(_get(d, "config", dict, where, {}), f"{where}.config"),
+            requires_maintenance=requires,
+            maintenance_duration=DEFAULT_MAINTENANCE_DURATION if duration is None else float(duration),
         )
 
 
@@ -369,6 +401,39 @@ class ComponentStatus:
 
 
 @attrs.frozen
+class Maintenance:
+    """A maintenance window of a cell, as its agent reports it.
+
+    Attributes:
+        since: when it began (seconds since the epoch, the cell's clock).
+        until: when it ends by itself (``enabled_until``), if nobody ends it before.
+        reason: why (``update of workspaces 2.0.0 -> 3.0.0``).
+    """
+
+    since: float
+    until: float
+    reason: str = ""
+
+    def active(self, now: float) -> bool:
+        """Whether the window is on at ``now`` (on while ``now < until``)."""
+        return now < self.until
+
+    def to_json(self) -> dict[str, Any]:
+        """This window as plain JSON values."""
+        return attrs.asdict(self)
+
+    @classmethod
+    def from_json(cls, data: Any, where: str = "maintenance") -> Maintenance:
+        """Parse untrusted JSON; raise ``InvalidInputError`` naming the bad field."""
+        d = _object(data, where, {"since", "until", "reason"})
+        since = float(_get(d, "since", (int, float), where))
+        until = float(_get(d, "until", (int, float), where))
+        if not since <= until:
+            raise InvalidInputError(f"{where}.until: expected an end at or after the start")
+        return cls(since=since, until=until, reason=_get(d, "reason", str, where, ""))
+
+
+@attrs.frozen
 class CellStatus:
     """What a cell's agent reports.
 
@@ -381,6 +446,7 @@ class CellStatus:
         agent_version: the agent's version.
         infrastructure_version: the cell's infrastructure version, if known.
         reported_at: when the control plane received it (set by the control plane).
+        maintenance: the cell's maintenance window while one is on, else ``None``.
         flags: the flag values the cell holds: key -> ``{"value", "variant", "reason"}`` (``STALE`` while
             the control plane is unreachable).
         debug_access: the cell's debug grants and audit events (``DebugAccessStatus``), if it reports them.
@@ -394,6 +460,7 @@ class CellStatus:
     agent_version: str = ""
     infrastructure_version: str | None = None
     reported_at: float = 0.0
+    maintenance: Maintenance | None = None
     flags: Mapping[str, Mapping[str, Any]] = attrs.field(factory=dict)
     debug_access: DebugAccessStatus | None = None
 
@@ -418,6 +485,7 @@ class CellStatus:
             "agent_version": self.agent_version,
             "infrastructure_version": self.infrastructure_version,
             "reported_at": self.reported_at,
+            "maintenance": None if self.maintenance is None else self.maintenance.to_json(),
             "flags": {k: dict(v) for k, v in self.flags.items()},
             "debug_access": None if self.debug_access is None else self.debug_access.to_json(),
         }
@@ -447,6 +515,9 @@ class CellStatus:
             agent_version=_get(d, "agent_version", str, where, ""),
             infrastructure_version=_get(d, "infrastructure_version", str, where, None),
             reported_at=float(_get(d, "reported_at", (int, float), where, 0.0)),
+            maintenance=None
+            if d.get("maintenance") is None
+            else Maintenance.from_json(d["maintenance"], f"{where}.maintenance"),
             flags=check_flag_values(_get(d, "flags", dict, where, {}), f"{where}.flags"),
             debug_access=None
             if d.get("debug_access") is None

@@ -12,6 +12,7 @@ DOC = pathlib.Path(__file__).resolve().parents[2] / "docs" / "fleet.md"
 
 FLEET = [
     "DEFAULT_DEBUG_DURATION",
+    "DEFAULT_MAINTENANCE_DURATION",
     "DEFAULT_POLL_INTERVAL",
     "DEFAULT_STAGES",
     "DEFAULT_TOKEN_TTL",
@@ -63,6 +64,9 @@ FLEET = [
     "FleetStore",
     "HistorySample",
     "InvalidInputError",
+    "Maintenance",
+    "MaintenanceProvider",
+    "MaintenanceSwitch",
     "Manifest",
     "MemoryRuntime",
     "NotFoundError",

@@ -39,6 +39,7 @@ from ..errors import (
     PermissionDeniedError,
 )
 from ..flags import FLAGS_FILE, stale
+from ..maintenance import MAINTENANCE_FILE, MaintenanceProvider, MaintenanceSwitch, component_env
 from ..model import CellStatus, ComponentStatus, Condition, DesiredSpec
 from ..runtime import Component, ProcessRuntime, desired_components, desired_state
 from .http import ControlPlaneClient
@@ -86,8 +87,14 @@ class Agent:
 
     State directory layout: ``credential.json`` (mode 0600: cell id and
     credential), ``spec.json`` (the last spec received), ``artifacts/`` (the
-    verified downloads), ``agent.lock`` (one agent per cell), and what the
-    runtime keeps (``components/``, ``data/``, ``ports.json``).
+    verified downloads), ``agent.lock`` (one agent per cell),
+    ``maintenance.json`` (the maintenance window while one is on), and what
+    the runtime keeps (``components/``, ``data/``, ``ports.json``).
+
+    Updates of components the release marks ``requires_maintenance`` run in
+    a maintenance window (``reconcile.fleet.maintenance``); the default
+    runtime passes the window's file (and the clock file, if ``clock`` is a
+    ``FileClock``) to every component.
 
     Args:
         control_plane: the control plane's URL.
@@ -131,8 +138,16 @@ class Agent:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         os.chmod(self.state_dir, 0o700)
         self.artifacts = ArtifactStore(self.state_dir / "artifacts")
-        self.runtime = runtime if runtime is not None else ProcessRuntime(self.state_dir, self.artifacts)
-        self.providers = {"component": self.runtime}
+        self.maintenance = MaintenanceSwitch(self.state_dir / MAINTENANCE_FILE, clock=clock)
+        if runtime is None:
+            env = component_env(self.maintenance.path, clock)
+            runtime = ProcessRuntime(self.state_dir, self.artifacts, env=env)
+        self.runtime = runtime
+        self.providers = {
+            "component": MaintenanceProvider(
+                self.runtime, self.maintenance, self._maintenance_duration, on_change=self._maintenance_changed
+            )
+        }
         self._poll_interval = poll_interval
         self.jitter = jitter
         self._max_backoff = max_backoff
@@ -284,6 +299,10 @@ class Agent:
             for message in self.runtime.recover():
                 log.warning("recovery: %s", message)
             self.recover()
+            left = self.maintenance.clear()
+            if left is not None:
+                # Its owner (a dead agent of this cell) can no longer end it; the update it guarded is planned again.
+                log.warning("ended the maintenance window a dead agent left (until %.0f: %s)", left.until, left.reason)
             backoff = min(1.0, self.max_backoff)
             ticks = 0
             while not self.stop_event.is_set() and (max_ticks is None or ticks < max_ticks):
@@ -328,6 +347,16 @@ class Agent:
         for step in report.steps:
             op = getattr(step.op, "value", step.op)
             log.warning("recovery: pending %s of %s was %s", op, step.address, step.resolution)
+
+    def _maintenance_duration(self, name: str) -> float | None:
+        release = self.spec.release if self.spec is not None else None
+        part = next((c for c in release.components if c.name == name), None) if release is not None else None
+        return part.maintenance_duration if part is not None and part.requires_maintenance else None
+
+    def _maintenance_changed(self) -> None:
+        # Operators see the window open and close as it happens, not at the end of the apply.
+        if self.registered:
+            self.report()
 
     def _apply(self, plan: rc.Plan, providers: Mapping[str, Any]) -> rc.ApplyResult:
         return rc.apply(plan, providers, journal=self.journal, lease=self.lease)
@@ -504,6 +533,7 @@ class Agent:
             last_apply=dict(self.last_apply),
             agent_version=AGENT_VERSION,
             infrastructure_version=self.infrastructure(),
+            maintenance=self.maintenance.current(),
             flags=self.flag_values(),
             debug_access=self.debug.status(),
         )
