@@ -24,7 +24,7 @@ from .errors import (
 )
 from .model import STAGES, Cell, CellStatus, DesiredSpec, Release, ReleaseComponent, check_digest, check_name
 from .rollout import Rollouts
-from .store import FleetStore
+from .store import BackendFleetStore, FleetStore, StoreRolloutRecords
 
 log = logging.getLogger("reconcile.fleet.control")
 
@@ -65,8 +65,9 @@ class ControlPlane:
         self._admin_hash = tokens.hash_secret(admin_token)
         self.clock = clock
         self.poll_interval = poll_interval
-        # Rollouts are kept in this process for now (one control plane replica).
-        self.rollouts = Rollouts(store, clock=clock)
+        # In a store's tables, rollouts are shared by every replica over it; elsewhere, kept in this process.
+        records = StoreRolloutRecords(store) if isinstance(store, BackendFleetStore) else None
+        self.rollouts = Rollouts(store, clock=clock, records=records)
 
     # -- authentication ----------------------------------------------------
 
