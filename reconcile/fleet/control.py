@@ -341,21 +341,27 @@ class ControlPlane:
         self._audit("admin", "release.publish", release.version, f"{len(changed)} cells follow")
         return release, changed
 
-    def expire_registration(self, cell_id: str) -> float | None:
+    def expire_registration(self, cell_id: str, *, store: FleetStore | None = None) -> float | None:
         """Purge a cell's registration token if it expired unused; seconds until it expires, if it has not yet.
 
         The reconcile of the registration-expiry controller: level-triggered
         (it reads the store, never an event) and idempotent, so running it
         twice, or on two replicas at once, purges and audits once.
+
+        Args:
+            cell_id: the cell.
+            store: where to read and write: the leader's fenced view of the store; this control plane's by default.
         """
-        reg = self.store.registration(cell_id)
+        store = self.store if store is None else store
+        reg = store.registration(cell_id)
         if reg is None or reg.token_hash is None or reg.used_at is not None:
             return None
         now = self.clock()
         if now < reg.expires_at:
             return reg.expires_at - now
-        if self.store.expire_registration(cell_id, now):
-            self._audit("controller", "cell.token.expired", cell_id, "unused registration token purged")
+        if store.expire_registration(cell_id, now):
+            store.audit(now, "controller", "cell.token.expired", cell_id, "unused registration token purged")
+            log.info("controller cell.token.expired %s", cell_id)
         return None
 
     def audit_log(self, limit: int = 100) -> list[dict[str, Any]]:
