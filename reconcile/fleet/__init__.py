@@ -43,15 +43,19 @@ from .model import (
 from .rollout import (
     DEFAULT_STAGES,
     CellProgress,
+    MemoryRolloutRecords,
     Rollout,
+    RolloutChangedError,
     RolloutConflictError,
     RolloutFleet,
+    RolloutRecords,
     Rollouts,
     RolloutStateError,
+    RolloutWork,
     StagePolicy,
 )
 from .runtime import Component, MemoryRuntime, ProcessRuntime
-from .store import BackendFleetStore, FleetStore, open_store
+from .store import BackendFleetStore, FleetStore, StoreRolloutRecords, open_store
 
 if TYPE_CHECKING:
     from .agent import Agent, ControlPlaneClient
@@ -105,6 +109,7 @@ __all__ = [
     "FleetStore",
     "InvalidInputError",
     "Manifest",
+    "MemoryRolloutRecords",
     "MemoryRuntime",
     "NotFoundError",
     "PayloadTooLargeError",
@@ -114,11 +119,15 @@ __all__ = [
     "Release",
     "ReleaseComponent",
     "Rollout",
+    "RolloutChangedError",
     "RolloutConflictError",
     "RolloutFleet",
+    "RolloutRecords",
     "RolloutStateError",
+    "RolloutWork",
     "Rollouts",
     "StagePolicy",
+    "StoreRolloutRecords",
     "build_artifact",
     "clock_from",
     "create_app",

@@ -118,12 +118,20 @@ def _guard(handler: Handler) -> Handler:
     return run
 
 
-def create_app(control: ControlPlane, *, max_artifact_bytes: int = MAX_ARTIFACT_BODY) -> Starlette:
+def create_app(
+    control: ControlPlane, *, max_artifact_bytes: int = MAX_ARTIFACT_BODY, recheck: float | None = None
+) -> Starlette:
     """The Starlette application serving ``control`` under ``/v1``.
+
+    A long poll returns as soon as its cell's spec changes: the store notifies
+    the change (made through this replica or, on PostgreSQL, any other), and
+    the poll also re-reads the generation every ``recheck`` seconds.
 
     Args:
         control: the control plane's operations.
         max_artifact_bytes: the largest artifact upload accepted.
+        recheck: seconds between a long poll's re-reads; by default 5 when the store
+            notifies across processes (PostgreSQL), else 0.5 (a SQLite file another process may write).
     """
     # Long polls wait on an event of their own, listed under their cell; a spec
     # change (this replica's, or another's through the store's notifications)
@@ -132,7 +140,8 @@ def create_app(control: ControlPlane, *, max_artifact_bytes: int = MAX_ARTIFACT_
     watch = getattr(control.store, "watch_specs", None)
     backend = getattr(control.store, "backend", None)
     # Without notifications from other processes, look at the store again often; with them, now and then.
-    recheck = 5.0 if getattr(backend, "notifies_other_processes", False) else 0.5
+    if recheck is None:
+        recheck = 5.0 if getattr(backend, "notifies_other_processes", False) else 0.5
     notes: dict[str, Any] = {}
 
     def wake(cell_id: str | None) -> None:
