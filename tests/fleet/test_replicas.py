@@ -142,7 +142,8 @@ def test_a_pause_through_one_replica_stops_the_others_batches(replicas: Replicas
     assert b.get(r.id).state == "paused"
 
 
-def test_a_step_whose_rollout_changed_meanwhile_writes_nothing(replicas: Replicas) -> None:
+@pytest.mark.parametrize("action", ["abort", "pause", "supersede"])
+def test_a_step_whose_rollout_changed_meanwhile_writes_nothing(replicas: Replicas, action: str) -> None:
     a, b = (cp.rollouts for cp in replicas.cps)
     r = a.start("2", stages=STAGES)
     store = replicas.stores[1]
@@ -150,10 +151,13 @@ def test_a_step_whose_rollout_changed_meanwhile_writes_nothing(replicas: Replica
     aborted = threading.Event()
 
     def abort_midway(cell_id: str) -> Any:
-        # The operator aborts through the other replica while this one is deciding.
+        # The operator acts through the other replica while this one is deciding.
         if not aborted.is_set():
             aborted.set()
-            a.abort(r.id)
+            if action == "supersede":
+                a.start("1", stages=(StagePolicy("dedicated"),), supersede=True)
+            else:
+                getattr(a, action)(r.id)
         return real(cell_id)
 
     store.get_status = abort_midway  # type: ignore[method-assign]
@@ -161,7 +165,11 @@ def test_a_step_whose_rollout_changed_meanwhile_writes_nothing(replicas: Replica
     store.get_status = real  # type: ignore[method-assign]
     assert aborted.is_set()
     assert store.get_spec("s1").release.version == "1"  # type: ignore[union-attr]
-    assert b.get(r.id).state == "aborted" and b.tick_one(r.id) is None
+    state = {"abort": "aborted", "pause": "paused", "supersede": "superseded"}[action]
+    assert b.get(r.id).state == state
+    for _ in range(3):
+        b.tick_one(r.id)
+    assert store.get_spec("s1").release.version == "1"  # type: ignore[union-attr]
     assert not [e for e in replicas.cps[0].audit_log() if e["action"] == "cell.target"]
 
 
