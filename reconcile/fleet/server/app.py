@@ -310,8 +310,9 @@ def create_app(
             body = await _json(request)
             started = await call(control.rollouts.start_json, body)
             return JSONResponse(started.view(control.clock()), status_code=201)
+        listed = await call(control.rollouts.all)  # a store read: off the event loop
         now = control.clock()
-        return JSONResponse({"rollouts": [r.view(now) for r in control.rollouts.all()]})
+        return JSONResponse({"rollouts": [r.view(now) for r in listed]})
 
     async def rollout(request: Request) -> Response:
         await admin(request)
