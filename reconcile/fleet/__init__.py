@@ -29,7 +29,10 @@ from .errors import (
     PermissionDeniedError,
     ProtocolError,
 )
+from .flags import FLAG_TYPES, Flag, FlagContext, FlagDefinitionError, FlagEvaluation, FlagRule
+from .labels import check_labels
 from .model import (
+    FLAG_REASONS,
     STAGES,
     AuditEntry,
     Cell,
@@ -55,7 +58,7 @@ from .rollout import (
     StagePolicy,
 )
 from .runtime import Component, MemoryRuntime, ProcessRuntime
-from .store import BackendFleetStore, FleetStore, StoreRolloutRecords, open_store
+from .store import BackendFleetStore, FleetStore, StoredFlag, StoreRolloutRecords, open_store
 
 if TYPE_CHECKING:
     from .agent import Agent, ControlPlaneClient
@@ -82,6 +85,8 @@ __all__ = [
     "DEFAULT_POLL_INTERVAL",
     "DEFAULT_STAGES",
     "DEFAULT_TOKEN_TTL",
+    "FLAG_REASONS",
+    "FLAG_TYPES",
     "STAGES",
     "Agent",
     "AgentLockedError",
@@ -105,6 +110,11 @@ __all__ = [
     "DesiredSpec",
     "DigestMismatchError",
     "FileClock",
+    "Flag",
+    "FlagContext",
+    "FlagDefinitionError",
+    "FlagEvaluation",
+    "FlagRule",
     "FleetError",
     "FleetStore",
     "InvalidInputError",
@@ -128,7 +138,9 @@ __all__ = [
     "Rollouts",
     "StagePolicy",
     "StoreRolloutRecords",
+    "StoredFlag",
     "build_artifact",
+    "check_labels",
     "clock_from",
     "create_app",
     "open_store",

@@ -225,10 +225,15 @@ def cells() -> None:
 @click.option("--release", help="pin to this release (default: follow the newest)")
 @click.option("--token-ttl", type=float, help="seconds the registration token is valid (default 24 h)")
 @click.option("--token-out", type=click.Path(dir_okay=False), help="write the token to this file (mode 0600)")
+@click.option("--label", "labels", multiple=True, help="KEY=VALUE (repeatable)")
 @_operator
-def cells_create(client: Any, cell_id: str, token_out: str | None, token_ttl: float | None, **fields: Any) -> None:
+def cells_create(
+    client: Any, cell_id: str, token_out: str | None, token_ttl: float | None, labels: tuple[str, ...], **fields: Any
+) -> None:
     """Create a cell; prints its one-time registration token."""
     body = {k: v for k, v in fields.items() if v not in (None, "")}
+    if labels:
+        body["labels"] = _label_edits(labels, "--label", removals=False)[0]
     if token_ttl is not None:
         body["token_ttl"] = token_ttl
     created = client.create_cell(cell_id, **body)
@@ -286,6 +291,29 @@ def cells_delete(client: Any, cell_id: str) -> None:
     """Delete a cell (its credential stops working)."""
     client.delete_cell(cell_id)
     click.echo(f"cell {cell_id} deleted")
+
+
+def _label_edits(args: tuple[str, ...], hint: str, *, removals: bool = True) -> tuple[dict[str, str], list[str]]:
+    from .labels import parse_label_edits
+
+    if not removals and any("=" not in a for a in args):
+        raise click.BadParameter(f"expected KEY=VALUE, got {next(a for a in args if '=' not in a)!r}", param_hint=hint)
+    try:
+        return parse_label_edits(args, hint)
+    except FleetError as exc:
+        raise click.BadParameter(str(exc).removeprefix(f"{hint} "), param_hint=hint) from None
+
+
+@cells.command("label")
+@click.argument("cell_id")
+@click.argument("edits", nargs=-1, required=True)
+@_operator
+def cells_label(client: Any, cell_id: str, edits: tuple[str, ...]) -> None:
+    """Set (KEY=VALUE) and remove (KEY-) labels of a cell; its flags are evaluated again."""
+    to_set, to_remove = _label_edits(edits, "EDITS")
+    answer = client.label_cell(cell_id, to_set, to_remove)
+    shown = ", ".join(f"{k}={v}" for k, v in sorted(answer["cell"]["labels"].items())) or "no labels"
+    click.echo(f"cell {cell_id}: {shown}; generation {answer['spec']['generation']}")
 
 
 @main.group()
@@ -553,6 +581,8 @@ def _echo_rollout(view: dict[str, Any]) -> None:
 @click.option("--exclude", multiple=True, help="a cell id to leave out")
 @click.option("--supersede", is_flag=True, help="replace the track's active rollout")
 @click.option("--auto-rollback", is_flag=True, help="on a halt, put the halted batch back on its previous release")
+@click.option("--match-label", "match_labels", multiple=True, help="KEY=VALUE: only cells with this label")
+@click.option("--exclude-label", "exclude_labels", multiple=True, help="KEY=VALUE: skip cells with this label")
 @_operator
 def rollouts_start(
     client: Any,
@@ -562,6 +592,8 @@ def rollouts_start(
     exclude: tuple[str, ...],
     supersede: bool,
     auto_rollback: bool,
+    match_labels: tuple[str, ...] = (),
+    exclude_labels: tuple[str, ...] = (),
 ) -> None:
     """Start rolling RELEASE out, stage by stage."""
     body: dict[str, Any] = {
@@ -571,6 +603,10 @@ def rollouts_start(
         "supersede": supersede,
         "auto_rollback": auto_rollback,
     }
+    if match_labels:
+        body["match"] = _label_edits(match_labels, "--match-label", removals=False)[0]
+    if exclude_labels:
+        body["exclude_labels"] = _label_edits(exclude_labels, "--exclude-label", removals=False)[0]
     if stages:
         parsed = []
         for raw in stages:
@@ -617,3 +653,107 @@ def _rollout_action(action: str) -> None:
 
 for _action in ("pause", "resume", "abort"):
     _rollout_action(_action)
+
+
+@main.group()
+def flags() -> None:
+    """Feature flags: set, list, show (each cell's value and why)."""
+
+
+def _flag_value(kind: str, text: str, hint: str) -> Any:
+    """A command-line value as the flag's type (``true``/``false``, a number, or the text itself)."""
+    if kind == "bool":
+        if text.lower() not in ("true", "false"):
+            raise click.BadParameter(f"expected true or false for a bool flag, got {text!r}", param_hint=hint)
+        return text.lower() == "true"
+    if kind == "number":
+        try:
+            number = float(text)
+        except ValueError:
+            raise click.BadParameter(f"expected a number for a number flag, got {text!r}", param_hint=hint) from None
+        return int(number) if number.is_integer() and "." not in text and "e" not in text.lower() else number
+    return text
+
+
+@flags.command("set")
+@click.argument("key")
+@click.option("--file", "path", type=click.Path(dir_okay=False, exists=True), help="the definition as JSON")
+@click.option("--type", "kind", type=click.Choice(["bool", "string", "number"]), help="the flag's type")
+@click.option("--default", "default", help="the default value (true/false, a number, or text)")
+@click.option("--rule", "rules", multiple=True, help='a rule as JSON: {"match": {...}, "value": ..., "percentage"?}')
+@click.option("--description", help="for people")
+@_operator
+def flags_set(
+    client: Any,
+    key: str,
+    path: str | None,
+    kind: str | None,
+    default: str | None,
+    rules: tuple[str, ...],
+    description: str | None,
+) -> None:
+    """Create or replace flag KEY, from --file or from --type, --default and --rule options."""
+    if path is not None:
+        if kind or default is not None or rules or description is not None:
+            raise click.UsageError("give either --file or --type/--default/--rule/--description, not both")
+        try:
+            definition = json.loads(pathlib.Path(path).read_text())
+        except (OSError, ValueError) as exc:
+            raise click.BadParameter(f"{path}: not readable JSON: {exc}", param_hint="--file") from None
+    else:
+        if kind is None or default is None:
+            raise click.UsageError("give --file, or --type and --default (and any --rule)")
+        parsed = []
+        for i, raw in enumerate(rules):
+            try:
+                parsed.append(json.loads(raw))
+            except ValueError as exc:
+                raise click.BadParameter(f"rule {i + 1} is not JSON: {exc}", param_hint="--rule") from None
+        definition = {"type": kind, "default": _flag_value(kind, default, "--default"), "rules": parsed}
+        if description is not None:
+            definition["description"] = description
+    answer = client.put_flag(key, definition)
+    changed = answer["changed"]
+    click.echo(
+        f"flag {key}: revision {answer['revision']}; "
+        f"{len(changed)} cells get new values{': ' + ', '.join(changed) if changed else ''}"
+    )
+
+
+@flags.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@_operator
+def flags_list(client: Any, as_json: bool) -> None:
+    """Every flag: key, type, default, rules, revision."""
+    listed = client.list_flags()
+    if as_json:
+        _echo_json(listed)
+        return
+    for item in listed:
+        f = item["flag"]
+        click.echo(
+            f"{f['key']:<24} {f['type']:<6} default {json.dumps(f['default'])}  {len(f['rules'])} rules"
+            f"  revision {item['revision']}"
+        )
+
+
+@flags.command("show")
+@click.argument("key")
+@click.option("--json", "as_json", is_flag=True)
+@_operator
+def flags_show(client: Any, key: str, as_json: bool) -> None:
+    """Flag KEY's definition and, per cell, its value, variant and reason (desired, and as the cell reports it)."""
+    shown = client.show_flag(key)
+    if as_json:
+        _echo_json(shown)
+        return
+    f = shown["flag"]
+    click.echo(f"flag {f['key']} ({f['type']}, default {json.dumps(f['default'])}) revision {shown['revision']}")
+    for rule in f["rules"]:
+        pct = f" for {rule['percentage']:g}%" if "percentage" in rule else ""
+        click.echo(f"  rule {rule['name']}: {json.dumps(rule['match'])} -> {json.dumps(rule['value'])}{pct}")
+    for c in shown["cells"]:
+        desired, reported = c["desired"], c["reported"]
+        want = "-" if desired is None else f"{json.dumps(desired['value'])} {desired['variant']} {desired['reason']}"
+        have = "not reported" if reported is None else f"{json.dumps(reported['value'])} {reported['reason']}"
+        click.echo(f"  {c['cell']:<20} {want:<40} cell reports: {have}")

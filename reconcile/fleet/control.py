@@ -8,10 +8,13 @@ input, changes the store, and writes the audit log. It never connects to a cell.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable
 from typing import Any
+
+import attrs
 
 from . import credentials as tokens
 from .artifacts import ArtifactStore, read_manifest
@@ -22,6 +25,8 @@ from .errors import (
     NotFoundError,
     PermissionDeniedError,
 )
+from .flags import Flag, FlagDefinitionError, check_flag_key
+from .labels import check_label_key, check_labels
 from .model import STAGES, Cell, CellStatus, DesiredSpec, Release, ReleaseComponent, check_digest, check_name
 from .rollout import Rollouts
 from .store import BackendFleetStore, FleetStore, StoreRolloutRecords
@@ -176,17 +181,7 @@ class ControlPlane:
         Raises:
             InvalidInputError: the status is malformed (the message names the field).
         """
-        status = CellStatus.from_json(body)
-        status = CellStatus(
-            status.observed_generation,
-            status.release,
-            status.components,
-            status.conditions,
-            status.last_apply,
-            status.agent_version,
-            status.infrastructure_version,
-            self.clock(),
-        )
+        status = attrs.evolve(CellStatus.from_json(body), reported_at=self.clock())
         self.store.put_status(cell_id, status)
         return status
 
@@ -196,14 +191,14 @@ class ControlPlane:
         """Create a cell and its one-time registration token.
 
         Args:
-            body: ``{"id", "stage", "customer"?, "region"?, "release"?, "token_ttl"?}``.
+            body: ``{"id", "stage", "customer"?, "region"?, "release"?, "token_ttl"?, "labels"?}``.
 
         Returns:
             ``{"cell", "spec", "registration_token", "token_expires_at"}``; the token is shown only here.
         """
         if not isinstance(body, dict):
             raise InvalidInputError("cell: expected an object")
-        unknown = sorted(set(body) - {"id", "stage", "customer", "region", "release", "token_ttl"})
+        unknown = sorted(set(body) - {"id", "stage", "customer", "region", "release", "token_ttl", "labels"})
         if unknown:
             raise InvalidInputError(f"cell: unknown field {unknown[0]!r}")
         cell_id = check_name(body.get("id"), "cell.id")
@@ -219,10 +214,11 @@ class ControlPlane:
         release = body.get("release")
         if release is not None and self.store.get_release(release) is None:
             raise NotFoundError(f"cell.release: no release {release!r}")
+        labels = check_labels(body.get("labels", {}), "cell.labels")
         ttl = self._ttl(body.get("token_ttl"))
         now = self.clock()
         token = tokens.new_secret(tokens.REGISTRATION_PREFIX, cell_id)
-        cell = Cell(cell_id, stage, texts["customer"], texts["region"], now, False, release)
+        cell = Cell(cell_id, stage, texts["customer"], texts["region"], now, False, release, labels=labels)
         spec = self.store.create_cell(cell, tokens.hash_secret(token), now + ttl)
         self._audit("admin", "cell.create", cell_id, f"stage {stage}")
         return {
@@ -367,3 +363,95 @@ class ControlPlane:
     def audit_log(self, limit: int = 100) -> list[dict[str, Any]]:
         """The newest audit entries."""
         return [e.to_json() for e in self.store.list_audit(limit)]
+
+    # -- labels and feature flags --------------------------------------------
+
+    def label_cell(self, cell_id: str, body: Any) -> dict[str, Any]:
+        """Set and remove a cell's labels (``{"set": {k: v}, "remove": [k]}``); its flags are evaluated again.
+
+        Returns:
+            ``{"cell", "spec"}``: the spec has a new generation only if the cell's flag values changed.
+
+        Raises:
+            InvalidInputError: a bad body, key or value (named), or a key both set and removed.
+            NotFoundError: no such cell.
+        """
+        if not isinstance(body, dict):
+            raise InvalidInputError("labels: expected an object {'set': {...}, 'remove': [...]}")
+        unknown = sorted(set(body) - {"set", "remove"})
+        if unknown:
+            raise InvalidInputError(f"labels: unknown field {unknown[0]!r}")
+        to_set = check_labels(body.get("set", {}), "labels.set")
+        remove = body.get("remove", [])
+        if not isinstance(remove, list) or len(remove) > 64:
+            raise InvalidInputError("labels.remove: expected a list of at most 64 label keys")
+        to_remove = [check_label_key(k, f"labels.remove[{i}]") for i, k in enumerate(remove)]
+        both = sorted(set(to_set) & set(to_remove))
+        if both:
+            raise InvalidInputError(f"labels: label {both[0]!r} is both set and removed")
+        cell, spec = self.store.update_labels(cell_id, to_set, to_remove)
+        edits = [f"{k}={v}" for k, v in sorted(to_set.items())] + [f"{k}-" for k in to_remove]
+        self._audit("admin", "cell.labels", cell_id, f"{' '.join(edits) or 'no change'}; generation {spec.generation}")
+        return {"cell": cell.to_json(), "spec": spec.to_json()}
+
+    def put_flag(self, key: str, body: Any) -> dict[str, Any]:
+        """Create or replace the flag ``key`` (a ``Flag`` definition; its ``key`` may be left out) and evaluate it.
+
+        Every cell whose flag values change gets them in a new spec generation;
+        the others keep theirs. The change is audited with the new definition.
+
+        Returns:
+            ``{"flag", "revision", "updated_at", "changed": [cell ids]}``.
+
+        Raises:
+            FlagDefinitionError: the definition is malformed (the path is named), or its key is not ``key``.
+        """
+        check_flag_key(key, "flag key")
+        if isinstance(body, dict) and "key" not in body:
+            body = {**body, "key": key}
+        flag = Flag.from_json(body)
+        if flag.key != key:
+            raise FlagDefinitionError("flag.key", f"{flag.key!r} differs from the flag addressed, {key!r}")
+        now = self.clock()
+        revision, changed = self.store.put_flag(flag, now)
+        definition = json.dumps(flag.to_json(), sort_keys=True, separators=(",", ":"))
+        if len(definition) > 600:
+            definition = definition[:599] + "…"
+        self._audit("admin", "flag.set", key, f"revision {revision}, {len(changed)} cells changed: {definition}")
+        return {"flag": flag.to_json(), "revision": revision, "updated_at": now, "changed": changed}
+
+    def list_flags(self) -> list[dict[str, Any]]:
+        """Every flag's definition, revision and update time."""
+        return [
+            {"flag": s.flag.to_json(), "revision": s.revision, "updated_at": s.updated_at}
+            for s in self.store.list_flags()
+        ]
+
+    def show_flag(self, key: str) -> dict[str, Any]:
+        """A flag with, per cell, the value its spec carries and the value the cell last reported.
+
+        Raises:
+            NotFoundError: no such flag.
+        """
+        stored = self.store.get_flag(key)
+        if stored is None:
+            raise NotFoundError(f"no flag {key!r}")
+        cells = []
+        for cell in self.store.list_cells():
+            spec = self.store.get_spec(cell.id)
+            status = self.store.get_status(cell.id)
+            cells.append(
+                {
+                    "cell": cell.id,
+                    "desired": None if spec is None else spec.flags.get(key),
+                    "generation": None if spec is None else spec.generation,
+                    "reported": None if status is None else status.flags.get(key),
+                    "observed_generation": None if status is None else status.observed_generation,
+                }
+            )
+        return {
+            "flag": stored.flag.to_json(),
+            "revision": stored.revision,
+            "updated_at": stored.updated_at,
+            "cells": cells,
+        }

@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -275,6 +276,7 @@ class Demo:
             f"globex's agent started proxy 2.0.0 again (pid {new_pid}) and reports it healthy",
             t,
         )
+        self.story_flags()  # story: flags
         self.echo("")
         self.echo(format_table(self.client.fleet_status()["cells"]))
         self.echo("")
@@ -293,6 +295,71 @@ class Demo:
         stop_marked(str(self.root))
         if self.client is not None:
             self.client.close()
+
+    def story_flags(self) -> None:
+        """A flag switched on for one customer only: acme's workspaces API shows it, globex's does not, no release."""
+        assert self.client is not None
+        t = time.monotonic()
+        cells = ("acme", "globex")
+
+        def service_pid(cell: str) -> int:
+            path = self.root / "cells" / cell / "components" / "workspaces" / "record.json"
+            return int(json.loads(path.read_text())["current"]["pid"])
+
+        releases = {c: self.cells()[c]["status"]["release"] for c in cells}
+        pids = {c: service_pid(c) for c in cells}
+        rule = {"name": "acme", "match": {"customer": "Acme Corp"}, "value": True}
+        self.client.put_flag(
+            "workspace-usage",
+            {"type": "bool", "default": False, "description": "usage figures in the workspaces API", "rules": [rule]},
+        )
+        self.say("flag workspace-usage switched on for customer Acme Corp only")
+
+        def delivered() -> dict[str, dict[str, Any]] | None:
+            views = self.cells()
+            for view in views.values():
+                status = view["status"]
+                if (
+                    status["observed_generation"] != view["spec"]["generation"]
+                    or "workspace-usage" not in status["flags"]
+                ):
+                    return None
+            return {c: views[c]["status"]["flags"]["workspace-usage"] for c in views}
+
+        reported = wait_for(delivered, 30) or {}
+        on = [c for c, f in reported.items() if f["value"] is True]
+        self.check(
+            "flag workspace-usage reached every cell",
+            len(reported) == len(CELLS) and on == ["acme"] and reported["acme"]["reason"] == "TARGETING_MATCH",
+            f"on in {', '.join(on) or 'no cell'} (TARGETING_MATCH); off elsewhere ("
+            f"{', '.join(sorted({f['reason'] for c, f in reported.items() if c != 'acme'}))})",
+            t,
+        )
+        t = time.monotonic()
+        proxies = {c: self.cell_ports(c)["proxy"] for c in cells}
+        mine = _get_json(f"http://127.0.0.1:{proxies['globex']}/api/workspaces", {"owner": "gus"})
+        acme = _get_json(f"http://127.0.0.1:{proxies['acme']}/api/workspaces")["workspaces"]
+        globex = _get_json(f"http://127.0.0.1:{proxies['globex']}/api/workspaces")["workspaces"]
+        try:
+            _get_json(f"http://127.0.0.1:{proxies['globex']}/api/workspaces/{mine['id']}/usage")
+            refused = False
+        except urllib.error.HTTPError as exc:
+            refused = exc.code == 404
+        self.check(
+            "the flagged feature shows in acme's workspaces API and not in globex's",
+            bool(acme) and all("usage" in w for w in acme) and not any("usage" in w for w in globex) and refused,
+            f"acme's workspaces carry usage ({acme[0].get('usage') if acme else None}); "
+            f"globex's do not and /usage answers 404",
+            t,
+        )
+        t = time.monotonic()
+        same = {c: self.cells()[c]["status"]["release"] for c in cells} == releases
+        self.check(
+            "enabled without a release or a restart",
+            same and {c: service_pid(c) for c in cells} == pids,
+            f"both cells still run release {releases['acme']} with the same workspaces processes",
+            t,
+        )
 
 
 def run_demo(*, report: pathlib.Path | None = None, keep: bool = False, echo: Callable[[str], None] = print) -> int:

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 import attrs
 
 from .errors import InvalidInputError
+from .labels import check_labels
 
 STAGES: tuple[str, ...] = ("staging", "saas", "dedicated")
 """The rollout stages, in the order a release reaches them."""
@@ -91,6 +92,39 @@ def _str_map(value: Any, where: str) -> dict[str, str]:
     return dict(value)
 
 
+FLAG_REASONS: tuple[str, ...] = ("STATIC", "DEFAULT", "TARGETING_MATCH", "SPLIT", "STALE", "ERROR")
+"""Why a flag has its value in a cell, in the OpenFeature style (see ``reconcile.fleet.flags``)."""
+
+
+def check_flag_values(value: Any, where: str) -> dict[str, dict[str, Any]]:
+    """``value`` if it is a mapping of flag keys to ``{"value", "variant", "reason", "error"?}`` (untrusted JSON).
+
+    Raises:
+        InvalidInputError: naming the bad flag and field.
+    """
+    if not isinstance(value, dict) or len(value) > 256:
+        raise InvalidInputError(f"{where}: expected an object of at most 256 flags")
+    out = {}
+    for key, entry in value.items():
+        at = f"{where}[{key!r}]"
+        if not isinstance(key, str) or not 0 < len(key) <= 128:
+            raise InvalidInputError(f"{at}: expected a flag key of 1 to 128 characters")
+        e = _object(entry, at, {"value", "variant", "reason", "error"})
+        val = e.get("value")
+        if val is not None and not isinstance(val, (bool, int, float, str)):
+            raise InvalidInputError(f"{at}.value: expected a boolean, string, number or null")
+        if isinstance(val, str) and len(val) > _TEXT_MAX:
+            raise InvalidInputError(f"{at}.value: longer than {_TEXT_MAX} characters")
+        reason = _get(e, "reason", str, at)
+        if reason not in FLAG_REASONS:
+            raise InvalidInputError(f"{at}.reason: expected one of {', '.join(FLAG_REASONS)}, got {reason!r}")
+        item = {"value": val, "variant": _get(e, "variant", str, at, ""), "reason": reason}
+        if "error" in e:
+            item["error"] = _get(e, "error", str, at)
+        out[key] = item
+    return out
+
+
 @attrs.frozen
 class ReleaseComponent:
     """One component of a release, pinned by the sha256 digest of its artifact.
@@ -164,6 +198,10 @@ class Release:
         )
 
 
+def _cell_labels(value: Any) -> dict[str, str]:
+    return check_labels(value, "cell.labels")
+
+
 @attrs.frozen
 class Cell:
     """A managed instance of the product, as the control plane records it.
@@ -176,6 +214,7 @@ class Cell:
         created_at: when it was created (seconds since the epoch).
         registered: whether an agent has registered for it.
         target_release: the release it is pinned to, or ``None`` to follow the newest.
+        labels: ``key: value`` labels (Kubernetes rules), for flag rules and rollout selectors.
     """
 
     id: str
@@ -185,6 +224,7 @@ class Cell:
     created_at: float = 0.0
     registered: bool = False
     target_release: str | None = None
+    labels: Mapping[str, str] = attrs.field(factory=dict, converter=_cell_labels)
 
     def to_json(self) -> dict[str, Any]:
         """This cell as plain JSON values."""
@@ -199,7 +239,7 @@ class DesiredSpec:
         cell_id: the cell.
         generation: 0 before anything was asked of the cell, then 1, 2, ...
         release: the target release, or ``None`` (nothing to run yet).
-        flags: feature flags (filled by the flags issue).
+        flags: the feature flags' values for this cell: key -> ``{"value", "variant", "reason"}``.
         infrastructure: the infrastructure version the cell must have, if any.
         debug_grants: active debug grants (filled by the access issue).
     """
@@ -234,7 +274,7 @@ class DesiredSpec:
             cell_id=check_name(_get(d, "cell_id", str, where), f"{where}.cell_id"),
             generation=generation,
             release=None if raw_release is None else Release.from_json(raw_release, f"{where}.release"),
-            flags=dict(_get(d, "flags", dict, where, {})),
+            flags=check_flag_values(_get(d, "flags", dict, where, {}), f"{where}.flags"),
             infrastructure=_get(d, "infrastructure", str, where, None),
             debug_grants=tuple(_get(d, "debug_grants", list, where, [])),
         )
@@ -339,6 +379,8 @@ class CellStatus:
         agent_version: the agent's version.
         infrastructure_version: the cell's infrastructure version, if known.
         reported_at: when the control plane received it (set by the control plane).
+        flags: the flag values the cell holds: key -> ``{"value", "variant", "reason"}`` (``STALE`` while
+            the control plane is unreachable).
     """
 
     observed_generation: int
@@ -349,6 +391,7 @@ class CellStatus:
     agent_version: str = ""
     infrastructure_version: str | None = None
     reported_at: float = 0.0
+    flags: Mapping[str, Mapping[str, Any]] = attrs.field(factory=dict)
 
     def condition(self, kind: str) -> Condition | None:
         """The condition of type ``kind``, if reported."""
@@ -371,6 +414,7 @@ class CellStatus:
             "agent_version": self.agent_version,
             "infrastructure_version": self.infrastructure_version,
             "reported_at": self.reported_at,
+            "flags": {k: dict(v) for k, v in self.flags.items()},
         }
 
     @classmethod
@@ -398,6 +442,7 @@ class CellStatus:
             agent_version=_get(d, "agent_version", str, where, ""),
             infrastructure_version=_get(d, "infrastructure_version", str, where, None),
             reported_at=float(_get(d, "reported_at", (int, float), where, 0.0)),
+            flags=check_flag_values(_get(d, "flags", dict, where, {}), f"{where}.flags"),
         )
 
 

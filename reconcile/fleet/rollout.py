@@ -27,6 +27,7 @@ from typing import Any, Protocol
 import attrs
 
 from .errors import ConflictError, FleetError, InvalidInputError, NotFoundError
+from .labels import check_labels, selector_skip_reason
 from .model import STAGES, Cell, CellStatus, DesiredSpec, Release
 
 DEFAULT_BAKE_TIME = 300.0
@@ -414,6 +415,8 @@ class Rollouts:
         exclude: Mapping[str, str] | frozenset[str] = frozenset(),
         supersede: bool = False,
         auto_rollback: bool = False,
+        match: Mapping[str, str] | None = None,
+        exclude_labels: Mapping[str, str] | None = None,
     ) -> Rollout:
         """Start rolling ``release`` out; nothing is set until the first ``tick``.
 
@@ -424,14 +427,17 @@ class Rollouts:
             exclude: cell ids to leave out, or a mapping of cell ids to the reason; listed as skipped.
             supersede: replace the track's active rollout (it ends as ``superseded``).
             auto_rollback: on a halt, put the halted batch's cells back on the release each had before.
+            match: only cells carrying every one of these labels take part; the others are listed as skipped.
+            exclude_labels: cells carrying any one of these labels are listed as skipped, with the label.
 
         Raises:
             NotFoundError: no such release.
             InvalidInputError: no stages, or a stage twice.
             RolloutConflictError: a rollout is active on the track and ``supersede`` is false.
         """
+        selector = (dict(match or {}), dict(exclude_labels or {}))
         with self._lock:
-            return self._start(release, track, stages, exclude, supersede, auto_rollback)
+            return self._start(release, track, stages, exclude, supersede, auto_rollback, selector)
 
     def _start(
         self,
@@ -441,6 +447,7 @@ class Rollouts:
         exclude: Mapping[str, str] | frozenset[str],
         supersede: bool,
         auto_rollback: bool,
+        selector: tuple[dict[str, str], dict[str, str]] = ({}, {}),
     ) -> Rollout:
         if self.fleet.get_release(release) is None:
             raise NotFoundError(f"rollout.release: no release {release!r}")
@@ -465,8 +472,11 @@ class Rollouts:
         cells: dict[str, CellProgress] = {}
         for policy in stages:
             for cell in sorted((c for c in self.fleet.list_cells() if c.stage == policy.name), key=lambda c: c.id):
+                unselected = selector_skip_reason(cell.labels, *selector)
                 if cell.id in excluded:
                     cells[cell.id] = CellProgress(cell.id, cell.stage, "skipped", 0, now, excluded[cell.id])
+                elif unselected:
+                    cells[cell.id] = CellProgress(cell.id, cell.stage, "skipped", 0, now, unselected)
                 else:
                     cells[cell.id] = CellProgress(cell.id, cell.stage)
         staged = {s.name for s in stages}
@@ -490,14 +500,16 @@ class Rollouts:
 
         Args:
             body: ``{"release", "track"?, "stages"?: [{"name", "batch"?, "bake_time"?, "min_wait"?}],
-                "exclude"?: [cell ids], "supersede"?, "auto_rollback"?}``.
+                "exclude"?: [cell ids], "supersede"?, "auto_rollback"?, "match"?: {label: value},
+                "exclude_labels"?: {label: value}}``.
 
         Raises:
             InvalidInputError: the body is malformed (the message names the field).
         """
         if not isinstance(body, dict):
             raise InvalidInputError("rollout: expected an object")
-        unknown = sorted(set(body) - {"release", "track", "stages", "exclude", "supersede", "auto_rollback"})
+        allowed = {"release", "track", "stages", "exclude", "supersede", "auto_rollback", "match", "exclude_labels"}
+        unknown = sorted(set(body) - allowed)
         if unknown:
             raise InvalidInputError(f"rollout: unknown field {unknown[0]!r}")
         release = body.get("release")
@@ -541,6 +553,8 @@ class Rollouts:
             exclude=frozenset(exclude),
             supersede=supersede,
             auto_rollback=auto_rollback,
+            match=check_labels(body.get("match", {}), "rollout.match"),
+            exclude_labels=check_labels(body.get("exclude_labels", {}), "rollout.exclude_labels"),
         )
 
     def get(self, rollout_id: str) -> Rollout:

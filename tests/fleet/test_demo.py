@@ -34,6 +34,8 @@ def test_the_demo_holds_every_check_and_cleans_up(tmp_path: pathlib.Path) -> Non
         "release 2026.12.2 applied",
         "the workspace outlived the update of its service",
         "drift repaired at the next tick",
+        "the flagged feature shows in acme's workspaces API and not in globex's",
+        "enabled without a release or a restart",
     ):
         assert expected in names
     assert "CELL" in done.stdout and done.stdout.count("2026.12.2  healthy") == 5

@@ -208,14 +208,14 @@ def test_only_one_replicas_rollout_controller_leads(replicas: Replicas) -> None:
         leader.join()  # releases the lease: the other takes over and goes on
         other = next(c for c in controllers if c is not leader)
         wait_for(lambda: other.is_leader, 10, message="the other replica to lead")
-        for _ in range(100):
+
+        def agents_report_and_done() -> bool:
             for cid in ("s1", "a1", "a2"):
                 replicas.report(cid)
-            if b.get(r.id).state == "completed":
-                break
             replicas.clock.now += 1
-            threading.Event().wait(0.05)
-        assert b.get(r.id).state == "completed"
+            return b.get(r.id).state == "completed"
+
+        wait_for(agents_report_and_done, 60, 0.05, message="the rollout to complete under the new leader")
     finally:
         for c in controllers:
             c.stop()

@@ -133,3 +133,30 @@ def test_an_expired_epoch_is_fenced(store_url: str) -> None:
 def test_epoch_fence_refuses_bad_options(tmp_path: object, name: str, epoch: int) -> None:
     with open_store(f"sqlite:///{tmp_path}/s.db") as backend, pytest.raises(LeaseOptionError):
         epoch_fence(backend, name, epoch)
+
+
+def test_a_lost_listening_connection_comes_back_and_says_notes_may_be_missed(postgres_url: str) -> None:
+    import psycopg
+
+    channel = "reconcile_test_lost_listener"
+    with open_store(postgres_url) as backend:
+        got: queue.Queue[str | None] = queue.Queue()
+        backend.subscribe(channel, got.put)
+        with psycopg.connect(postgres_url, autocommit=True) as admin:
+            killed = admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query = %s", (f'LISTEN "{channel}"',)
+            ).fetchall()
+        assert killed == [(True,)]
+        assert _drain(got) is None  # back, and telling subscribers to look again
+
+        def note(tx: Tx) -> None:
+            tx.notify(channel, "after")
+
+        deadline = time.monotonic() + 10
+        while True:  # the listener may still be re-listening when the first note commits
+            backend.write(note)
+            try:
+                assert got.get(timeout=0.5) == "after"
+                break
+            except queue.Empty:
+                assert time.monotonic() < deadline, "no notification after the reconnection"

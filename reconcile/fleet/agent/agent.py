@@ -36,6 +36,7 @@ from ..errors import (
     FleetError,
     PermissionDeniedError,
 )
+from ..flags import FLAGS_FILE, stale
 from ..model import CellStatus, ComponentStatus, Condition, DesiredSpec
 from ..runtime import Component, ProcessRuntime, desired_components, desired_state
 from .http import ControlPlaneClient
@@ -147,6 +148,7 @@ class Agent:
         self._judged_generation: int | None = None
         self._lock_file: IO[str] | None = None
         self._client: ControlPlaneClient | None = None
+        self._handed_flags: dict[str, Any] | None = None
         self._load()
 
     # -- files -------------------------------------------------------------
@@ -335,6 +337,7 @@ class Agent:
             whether the control plane answered.
         """
         online = self.fetch(wait)
+        self.hand_over_flags()
         if self.spec is not None:
             self.apply()
         if online:
@@ -487,6 +490,7 @@ class Agent:
             last_apply=dict(self.last_apply),
             agent_version=AGENT_VERSION,
             infrastructure_version=self.infrastructure_version,
+            flags=self.flag_values(),
         )
 
     def report(self) -> bool:
@@ -497,3 +501,31 @@ class Agent:
             self._went_offline(exc)
             return False
         return True
+
+    # -- feature flags -------------------------------------------------------
+
+    def flag_values(self) -> dict[str, dict[str, Any]]:
+        """The flag values the cell holds (key -> value, variant, reason): the last spec's.
+
+        While the control plane is unreachable they are the same values with
+        reason ``STALE``: the cell never falls back to defaults it did not receive.
+        """
+        values = {k: dict(v) for k, v in (self.spec.flags if self.spec is not None else {}).items()}
+        return stale(values) if self.offline_since is not None else values
+
+    def hand_over_flags(self) -> None:
+        """Write the flag values to ``state-dir/flags.json``, which components read (``RECONCILE_FLAGS_FILE``).
+
+        Written atomically and only when something in it changed, so a
+        component reading it on every request sees a new value within a tick,
+        with no restart and no release.
+        """
+        data = {
+            "generation": self.spec.generation if self.spec is not None else 0,
+            "stale": self.offline_since is not None,
+            "flags": self.flag_values(),
+        }
+        if data == self._handed_flags:
+            return
+        _write_private(self.state_dir / FLAGS_FILE, data)
+        self._handed_flags = data

@@ -266,3 +266,25 @@ class ControlPlaneClient:
         """``pause``, ``resume`` or ``abort`` a rollout; its view."""
         result: dict[str, Any] = self._json("POST", f"/v1/rollouts/{rollout_id}/{action}")
         return result
+
+    def label_cell(
+        self, cell_id: str, to_set: Mapping[str, str] | None = None, remove: list[str] | None = None
+    ) -> dict[str, Any]:
+        """Set and remove a cell's labels; ``{"cell", "spec"}``."""
+        body = {"set": dict(to_set or {}), "remove": list(remove or [])}
+        result: dict[str, Any] = self._json("PATCH", f"/v1/cells/{cell_id}/labels", json=body)
+        return result
+
+    def put_flag(self, key: str, definition: Mapping[str, Any]) -> dict[str, Any]:
+        """Create or replace a feature flag; ``{"flag", "revision", "updated_at", "changed"}``."""
+        result: dict[str, Any] = self._json("PUT", f"/v1/flags/{key}", json=dict(definition))
+        return result
+
+    def list_flags(self) -> list[dict[str, Any]]:
+        """Every feature flag with its revision."""
+        return list(self._json("GET", "/v1/flags")["flags"])
+
+    def show_flag(self, key: str) -> dict[str, Any]:
+        """A flag with each cell's desired and reported value."""
+        result: dict[str, Any] = self._json("GET", f"/v1/flags/{key}")
+        return result

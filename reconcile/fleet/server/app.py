@@ -328,6 +328,27 @@ def create_app(
         changed = await call(actions[action], rollout_id)
         return JSONResponse(changed.view(control.clock()))
 
+    async def cell_labels(request: Request) -> Response:
+        await admin(request)
+        body = await _json(request)
+        changed_cell = await call(control.label_cell, request.path_params["cell_id"], body)
+        bump()
+        return JSONResponse(changed_cell)
+
+    async def flags(request: Request) -> Response:
+        await admin(request)
+        return JSONResponse({"flags": await call(control.list_flags)})
+
+    async def flag(request: Request) -> Response:
+        await admin(request)
+        key = request.path_params["key"]
+        if request.method == "PUT":
+            body = await _json(request)
+            stored = await call(control.put_flag, key, body)
+            bump()
+            return JSONResponse(stored)
+        return JSONResponse(await call(control.show_flag, key))
+
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
@@ -348,6 +369,9 @@ def create_app(
         Route("/v1/rollouts", _guard(rollouts), methods=["GET", "POST"]),
         Route("/v1/rollouts/{rollout_id}", _guard(rollout), methods=["GET"]),
         Route("/v1/rollouts/{rollout_id}/{action}", _guard(rollout_action), methods=["POST"]),
+        Route("/v1/cells/{cell_id}/labels", _guard(cell_labels), methods=["PATCH"]),
+        Route("/v1/flags", _guard(flags), methods=["GET"]),
+        Route("/v1/flags/{key}", _guard(flag), methods=["GET", "PUT"]),
     ]
     return Starlette(routes=routes)
 

@@ -15,8 +15,20 @@ from typing import Any
 from ...storage import Backend, Migration, Subscription, Tx, migrate
 from ...storage import open_store as open_backend
 from ..errors import ConflictError, NotFoundError
+from ..flags import Flag
 from ..model import AuditEntry, Cell, CellStatus, DesiredSpec, Release
-from .base import Registration
+from .base import SPEC_CHANNEL, Registration, StoredFlag
+from .flags import (
+    migrate_flags,
+    read_all_labels,
+    read_flag,
+    read_flags,
+    read_labels,
+    refresh_flags,
+    with_labels,
+    write_flag,
+    write_labels,
+)
 from .rollout_schema import ROLLOUT_MIGRATIONS
 
 
@@ -64,10 +76,6 @@ def _spec(tx: Tx, cell_id: str) -> DesiredSpec | None:
     return DesiredSpec(cell_id, int(row[0]), release, json.loads(row[2]), row[3])
 
 
-SPEC_CHANNEL = "reconcile_fleet_spec"
-"""The notification channel of spec changes: the payload is the cell's id, or ``""`` for every cell."""
-
-
 def set_target_in(tx: Tx, cell_id: str, version: str | None) -> DesiredSpec:
     """``FleetStore.set_target`` inside a transaction of its caller (a rollout's commit, say)."""
     row = tx.one(f"SELECT spec_release FROM fleet_cells WHERE id = ?{tx.locking('update')}", (cell_id,))
@@ -80,6 +88,7 @@ def set_target_in(tx: Tx, cell_id: str, version: str | None) -> DesiredSpec:
         "UPDATE fleet_cells SET target_release = ?, spec_release = ?, generation = generation + ? WHERE id = ?",
         (version, effective, 1 if effective != row[0] else 0, cell_id),
     )
+    refresh_flags(tx, [cell_id], bumped=[cell_id] if effective != row[0] else [])
     if effective != row[0]:
         tx.notify(SPEC_CHANNEL, cell_id)
     spec = _spec(tx, cell_id)
@@ -104,6 +113,7 @@ class BackendFleetStore:
         self.backend = backend
         migrate(backend, "fleet", MIGRATIONS)
         migrate(backend, "fleet.rollouts", ROLLOUT_MIGRATIONS)
+        migrate_flags(backend)
 
     @classmethod
     def open(cls, url: str) -> BackendFleetStore:
@@ -121,6 +131,8 @@ class BackendFleetStore:
                 (cell.id, cell.stage, cell.customer, cell.region, cell.created_at, cell.target_release,
                  0 if release is None else 1, release, token_hash, expires_at),
             )  # fmt: skip
+            write_labels(tx, cell.id, dict(cell.labels))
+            refresh_flags(tx, [cell.id], bumped=[cell.id] if release is not None else [])
             spec = _spec(tx, cell.id)
             assert spec is not None
             return spec
@@ -128,16 +140,24 @@ class BackendFleetStore:
         return self.backend.write(op)
 
     def get_cell(self, cell_id: str) -> Cell | None:
-        row = self.backend.read(lambda tx: tx.one(f"SELECT {_CELL} FROM fleet_cells WHERE id = ?", (cell_id,)))
-        return None if row is None else _cell(row)
+        def read(tx: Tx) -> Cell | None:
+            row = tx.one(f"SELECT {_CELL} FROM fleet_cells WHERE id = ?", (cell_id,))
+            return None if row is None else with_labels(_cell(row), read_labels(tx, cell_id))
+
+        return self.backend.read(read)
 
     def list_cells(self) -> list[Cell]:
-        rows = self.backend.read(lambda tx: tx.query(f"SELECT {_CELL} FROM fleet_cells ORDER BY id"))
-        return [_cell(r) for r in rows]
+        def read(tx: Tx) -> list[Cell]:
+            labels = read_all_labels(tx)
+            rows = tx.query(f"SELECT {_CELL} FROM fleet_cells ORDER BY id")
+            return [with_labels(_cell(r), labels.get(r[0], {})) for r in rows]
+
+        return self.backend.read(read)
 
     def delete_cell(self, cell_id: str) -> bool:
         def op(tx: Tx) -> bool:
             tx.execute("DELETE FROM fleet_status WHERE cell_id = ?", (cell_id,))
+            tx.execute("DELETE FROM fleet_cell_labels WHERE cell_id = ?", (cell_id,))
             tx.notify(SPEC_CHANNEL, cell_id)
             return tx.execute("DELETE FROM fleet_cells WHERE id = ?", (cell_id,)) > 0
 
@@ -198,6 +218,7 @@ class BackendFleetStore:
                 (release.version,),
             )
             tx.notify(SPEC_CHANNEL, "")
+            refresh_flags(tx, following, bumped=following)
             return following
 
         return self.backend.write(op)
@@ -253,3 +274,34 @@ class BackendFleetStore:
 
     def close(self) -> None:
         self.backend.close()
+
+    def update_labels(self, cell_id: str, to_set: dict[str, str], to_remove: list[str]) -> tuple[Cell, DesiredSpec]:
+        def op(tx: Tx) -> tuple[Cell, DesiredSpec]:
+            if tx.one(f"SELECT 1 FROM fleet_cells WHERE id = ?{tx.locking('update')}", (cell_id,)) is None:
+                raise NotFoundError(f"no cell {cell_id!r}")
+            labels = {k: v for k, v in read_labels(tx, cell_id).items() if k not in to_remove}
+            labels.update(to_set)
+            row = tx.one(f"SELECT {_CELL} FROM fleet_cells WHERE id = ?", (cell_id,))
+            assert row is not None
+            cell = with_labels(_cell(row), labels)  # validates the merged set (at most 64 labels)
+            write_labels(tx, cell_id, dict(cell.labels))
+            refresh_flags(tx, [cell_id])
+            spec = _spec(tx, cell_id)
+            assert spec is not None
+            return cell, spec
+
+        return self.backend.write(op)
+
+    def put_flag(self, flag: Flag, now: float) -> tuple[int, list[str]]:
+        def op(tx: Tx) -> tuple[int, list[str]]:
+            revision = write_flag(tx, flag, now)
+            return revision, refresh_flags(tx)
+
+        return self.backend.write(op)
+
+    def get_flag(self, key: str) -> StoredFlag | None:
+        found = self.backend.read(lambda tx: read_flag(tx, key))
+        return None if found is None else StoredFlag(Flag.from_json(found[0]), found[1], found[2])
+
+    def list_flags(self) -> list[StoredFlag]:
+        return [StoredFlag(Flag.from_json(b), r, t) for b, r, t in self.backend.read(read_flags)]

@@ -6,7 +6,15 @@ from typing import Protocol
 
 import attrs
 
+from ..flags import Flag
 from ..model import AuditEntry, Cell, CellStatus, DesiredSpec, Release
+
+SPEC_CHANNEL = "reconcile_fleet_spec"
+"""The store's notification channel of spec changes (``Tx.notify``): the cell's id, or ``""`` for every cell.
+
+A write that changes a cell's generation notifies it in the same transaction,
+so long polls on every replica wake at once (see "Running at scale").
+"""
 
 
 @attrs.frozen
@@ -24,6 +32,21 @@ class Registration:
     token_hash: str | None
     expires_at: float
     used_at: float | None
+
+
+@attrs.frozen
+class StoredFlag:
+    """A feature flag as stored.
+
+    Attributes:
+        flag: its definition.
+        revision: 1 when created, then one more on every change.
+        updated_at: when it last changed.
+    """
+
+    flag: Flag
+    revision: int
+    updated_at: float
 
 
 class FleetStore(Protocol):
@@ -127,4 +150,28 @@ class FleetStore(Protocol):
 
     def close(self) -> None:
         """Release connections."""
+        ...
+
+    def update_labels(self, cell_id: str, to_set: dict[str, str], to_remove: list[str]) -> tuple[Cell, DesiredSpec]:
+        """Set and remove labels of a cell; its flags are evaluated again (a new generation if they changed).
+
+        Raises:
+            NotFoundError: no such cell.
+            InvalidInputError: the cell would carry too many labels.
+        """
+        ...
+
+    def put_flag(self, flag: Flag, now: float) -> tuple[int, list[str]]:
+        """Create or replace a flag and evaluate it for every cell; its revision and the cells whose values changed.
+
+        Only a cell whose flag values changed gets a new spec generation.
+        """
+        ...
+
+    def get_flag(self, key: str) -> StoredFlag | None:
+        """The flag, or ``None``."""
+        ...
+
+    def list_flags(self) -> list[StoredFlag]:
+        """Every flag, by key."""
         ...

@@ -27,6 +27,30 @@ DATA = pathlib.Path(os.environ.get("RECONCILE_CELL_DATA", "."))
 CONFIG = json.loads(os.environ.get("RECONCILE_CONFIG", "{}"))
 HERE = pathlib.Path(__file__).parent
 MAX_BODY = 16 * 1024
+FLAGS = os.environ.get("RECONCILE_FLAGS_FILE", "")
+
+
+def flag(key: str, default: Any) -> Any:
+    """The flag's value as the agent handed it over (read on every call: a flip needs no restart).
+
+    Only a cell that never received the flag uses ``default``; a stale value
+    (the control plane away) is still the last value received.
+    """
+    try:
+        entry = json.loads(pathlib.Path(FLAGS).read_text())["flags"][key]
+    except (OSError, ValueError, KeyError, TypeError):
+        return default
+    value = entry.get("value") if isinstance(entry, dict) else None
+    return default if value is None else value
+
+
+def usage(wid: str, created_at: float) -> dict[str, Any]:
+    """The flagged feature ``workspace-usage``: how long a workspace has run and its heartbeat count."""
+    try:
+        beats = int((DATA / "workspaces" / wid / "files" / "heartbeat").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        beats = 0
+    return {"uptime_seconds": round(time.time() - created_at, 1), "heartbeats": beats}
 
 
 def db() -> sqlite3.Connection:
@@ -61,7 +85,10 @@ def view(conn: sqlite3.Connection, wid: str) -> dict[str, Any] | None:
     status = row[4]
     if status == "running" and not running((row[2], row[3])):
         status = "failed"
-    return {"id": row[0], "owner": row[1], "pid": row[2], "status": status, "created_at": row[5], "snapshots": row[6]}
+    out = {"id": row[0], "owner": row[1], "pid": row[2], "status": status, "created_at": row[5], "snapshots": row[6]}
+    if flag("workspace-usage", False) is True:
+        out["usage"] = usage(row[0], row[5])
+    return out
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -95,6 +122,15 @@ class Handler(BaseHTTPRequestHandler):
             with db() as conn:
                 ids = [r[0] for r in conn.execute("SELECT id FROM workspaces ORDER BY created_at")]
                 return self.reply(200, {"version": VERSION, "workspaces": [view(conn, i) for i in ids]})
+        m = re.fullmatch(r"/api/workspaces/([a-z0-9]{8,32})/usage", self.path)
+        if m is not None:
+            if flag("workspace-usage", False) is not True:
+                return self.reply(404, {"error": "feature_disabled", "message": "flag workspace-usage is off"})
+            with db() as conn:
+                ws = view(conn, m.group(1))
+            if ws is None:
+                return self.reply(404, {"error": "not_found", "message": f"no workspace {m.group(1)}"})
+            return self.reply(200, {"id": ws["id"], **ws.get("usage", {})})
         self.reply(404, {"error": "not_found"})
 
     def do_POST(self) -> None:
