@@ -148,6 +148,7 @@ def test_the_other_replica_takes_over_when_the_leader_is_killed(
         # The standby tries every renew interval; the dead leader's lease ends at most a ttl after the kill.
         # (One extra second for process scheduling on a busy two-core machine.)
         assert took <= LEASE_TTL + RENEW_EVERY + 1.0, f"replica b led {took:.2f}s after the kill"
+        wait_for(lambda: _held_by(backend, LEASE_NAME, b.pid), LEASE_TTL + 10, message="b to lead expiry too")
 
         done = wait_for(lambda: _rollout_done(admin, rid, "completed"), 60, 0.2, message="the rollout to complete")
         assert sum(s["updated"] for s in done["stages"]) == len(cells)
