@@ -33,8 +33,12 @@ def _owner() -> str:
     return f"control plane {os.getpid()}@{socket.gethostname()}"
 
 
-def _fence(lease: Any, ctx: ReconcileContext) -> Callable[[Tx], None] | None:
-    """The fence of this reconcile's writes: the lease held at its epoch (``None`` without a store lease)."""
+def write_fence(lease: Any, ctx: ReconcileContext) -> Callable[[Tx], None] | None:
+    """The fence of a reconcile's writes: ``lease`` held at the reconcile's epoch (``None`` without a store lease).
+
+    A controller of the control plane writes through ``store.fenced(write_fence(lease, ctx))``, so its
+    writes are refused once another replica holds the lease.
+    """
     if not isinstance(lease, StoreLease) or ctx.epoch is None:
         return None
     return epoch_fence(lease.backend, lease.name, ctx.epoch)
@@ -57,7 +61,7 @@ def registration_expiry(
     """
 
     def reconcile(cell_id: str, ctx: ReconcileContext) -> Result:
-        fence = _fence(lease, ctx)
+        fence = write_fence(lease, ctx)
         fenced = getattr(control.store, "fenced", None)
         store = fenced(fence) if fence is not None and callable(fenced) else None
         left = control.expire_registration(cell_id, store=store)
@@ -96,7 +100,7 @@ def rollouts_controller(
         lease = StoreLease(backend, ROLLOUTS_LEASE, owner=_owner(), ttl=lease_ttl)
 
     def reconcile(rollout_id: str, ctx: ReconcileContext) -> Result:
-        fence = _fence(lease, ctx)
+        fence = write_fence(lease, ctx)
         ticking = rollouts if fence is None else rollouts.fenced(fence)
         left = ticking.tick_one(rollout_id)
         return Result() if left is None else Result(requeue_after=max(left, 0.001))

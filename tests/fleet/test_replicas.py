@@ -270,3 +270,24 @@ def test_the_client_turns_to_the_next_replica_when_one_is_down() -> None:
         assert client.healthz()
         assert client.base_url == "http://replica-b"  # and it stays there
         assert client.healthz()
+
+
+def test_registration_expiry_under_a_stale_epoch_purges_nothing(replicas: Replicas) -> None:
+    cp, store = replicas.cps[0], replicas.stores[0]
+    cp.create_cell({"id": "late", "stage": "saas", "token_ttl": 60})
+    replicas.clock.now += 61
+    backend = store.backend
+    old = acquire(backend, "fleet/controllers", "replica a", ttl=60, renew=False)
+    stale = store.fenced(epoch_fence(backend, "fleet/controllers", old.epoch))
+    old.release()
+    with pytest.raises(FencedError):
+        cp.expire_registration("late", store=stale)
+    reg = store.registration("late")
+    assert reg is not None and reg.token_hash is not None  # still there: the refused purge left nothing
+    assert not [e for e in cp.audit_log() if e["action"] == "cell.token.expired"]
+    new = acquire(backend, "fleet/controllers", "replica b", ttl=60, renew=False)
+    assert (
+        cp.expire_registration("late", store=store.fenced(epoch_fence(backend, "fleet/controllers", new.epoch))) is None
+    )
+    assert store.registration("late").token_hash is None  # type: ignore[union-attr]
+    new.release()
