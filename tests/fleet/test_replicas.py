@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import pathlib
 import threading
 from collections.abc import Iterator
@@ -10,6 +11,8 @@ from typing import Any
 
 import httpx
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from reconcile.controller import StoreLease
 from reconcile.fleet import (
@@ -17,6 +20,7 @@ from reconcile.fleet import (
     BackendFleetStore,
     ControlPlane,
     ControlPlaneClient,
+    FleetError,
     Release,
     ReleaseComponent,
     RolloutConflictError,
@@ -291,3 +295,89 @@ def test_registration_expiry_under_a_stale_epoch_purges_nothing(replicas: Replic
     )
     assert store.registration("late").token_hash is None  # type: ignore[union-attr]
     new.release()
+
+
+# -- a property: interleaved steps of two replicas and an operator -------------------------------
+
+STEP = st.one_of(
+    st.tuples(st.just("tick"), st.integers(0, 1)),
+    st.tuples(st.just("tick_interrupted"), st.integers(0, 1), st.sampled_from(["pause", "abort", "supersede"])),
+    st.tuples(st.just("operator"), st.integers(0, 1), st.sampled_from(["pause", "resume", "abort"])),
+    st.tuples(st.just("report"), st.sampled_from(["s1", "a1", "a2"]), st.booleans()),
+    st.tuples(st.just("wait"), st.integers(1, 20)),
+)
+
+
+def _interrupting(real: Any, other: Any, action: str, rollout_id: str, stages: Any) -> Any:
+    """``get_status`` that, the first time it is called, has the other replica act on the rollout."""
+    done: list[bool] = []
+
+    def interrupt(cell_id: str) -> Any:
+        if not done:
+            done.append(True)
+            with contextlib.suppress(FleetError):
+                if action == "supersede":
+                    other.start("2", stages=stages, track="t", supersede=True)
+                else:
+                    getattr(other, action)(rollout_id)
+        return real(cell_id)
+
+    return interrupt
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(steps=st.lists(STEP, min_size=1, max_size=25))
+def test_no_cell_is_targeted_by_a_rollout_that_no_longer_runs(
+    tmp_path_factory: pytest.TempPathFactory, steps: Any
+) -> None:
+    """Whatever the interleaving of two replicas' ticks (some interrupted by an operator's action) and the
+    operator's pauses, resumes and aborts: in the store's commit order (the audit log), a rollout sets a
+    target only while it runs, and never in a later stage before the earlier stages are done."""
+    root = tmp_path_factory.mktemp("prop")
+    replicas = Replicas(f"sqlite:///{root / 'f.db'}", root, {"s1": "staging", "a1": "saas", "a2": "saas"})
+    try:
+        rs = [cp.rollouts for cp in replicas.cps]
+        stages = (StagePolicy("staging", bake_time=5), StagePolicy("saas", batch=1, bake_time=5))
+        current = rs[0].start("2", stages=stages, track="t")
+        for step in steps:
+            kind = step[0]
+            if kind == "tick":
+                rs[step[1]].tick()
+            elif kind == "tick_interrupted":
+                store = replicas.stores[step[1]]
+                real = store.get_status
+                interrupt = _interrupting(real, rs[1 - step[1]], step[2], current.id, stages)
+                store.get_status = interrupt
+                try:
+                    rs[step[1]].tick()
+                finally:
+                    store.get_status = real
+            elif kind == "operator":
+                with contextlib.suppress(FleetError):
+                    getattr(rs[step[1]], step[2])(current.id)
+            elif kind == "report":
+                if step[2]:
+                    replicas.report(step[1])
+            else:
+                replicas.clock.now += step[1]
+        # Replay the commit order: each rollout's state as its audit entries say, at each target.
+        state: dict[str, str] = {}
+        stage_of = {"s1": "staging", "a1": "saas", "a2": "saas"}
+        updated_staging: set[str] = set()
+        for e in replicas.cps[0].audit_log(1000):
+            action, target, detail = e["action"], e["target"], e["detail"]
+            if action == "rollout.start":
+                state[target] = "running"
+            elif action in ("rollout.pause", "rollout.abort", "rollout.halt", "rollout.superseded"):
+                state[target] = action.split(".")[1]
+            elif action == "rollout.resume":
+                state[target] = "running"
+            elif action == "rollout.stage":
+                updated_staging.add(target)
+            elif action == "cell.target":
+                rid = detail.split()[1]
+                assert state.get(rid) == "running", f"{target} targeted by {rid} while {state.get(rid)}"
+                if stage_of[target] == "saas":
+                    assert rid in updated_staging, f"{target} targeted by {rid} before its staging stage ended"
+    finally:
+        replicas.close()
