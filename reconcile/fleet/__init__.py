@@ -30,6 +30,7 @@ from .errors import (
     ProtocolError,
 )
 from .flags import FLAG_TYPES, Flag, FlagContext, FlagDefinitionError, FlagEvaluation, FlagRule
+from .history import FleetHistory, HistorySample
 from .labels import check_labels
 from .model import (
     FLAG_REASONS,
@@ -62,11 +63,12 @@ from .store import BackendFleetStore, FleetStore, StoredFlag, StoreRolloutRecord
 
 if TYPE_CHECKING:
     from .agent import Agent, ControlPlaneClient
-    from .server import create_app, serve
+    from .server import Dashboard, create_app, serve
 
 _LAZY = {
     "Agent": ".agent",
     "ControlPlaneClient": ".agent",
+    "Dashboard": ".server",
     "create_app": ".server",
     "serve": ".server",
 }
@@ -107,6 +109,7 @@ __all__ = [
     "ControlPlane",
     "ControlPlaneClient",
     "ControlPlaneUnavailableError",
+    "Dashboard",
     "DesiredSpec",
     "DigestMismatchError",
     "FileClock",
@@ -116,7 +119,9 @@ __all__ = [
     "FlagEvaluation",
     "FlagRule",
     "FleetError",
+    "FleetHistory",
     "FleetStore",
+    "HistorySample",
     "InvalidInputError",
     "Manifest",
     "MemoryRolloutRecords",

@@ -392,12 +392,15 @@ def build_artifact_cmd(source: str, dest: str, version: str | None) -> None:
 @main.command()
 @click.option("--report", type=click.Path(dir_okay=False), help="write every check and its outcome here as JSON")
 @click.option("--keep", is_flag=True, help="keep the temporary directory (processes are still stopped)")
+@click.option("--keep-open", is_flag=True, help="then print the dashboard's URL and run until Ctrl-C")
 @_fail_cleanly
-def demo(report: str | None, keep: bool) -> None:
+def demo(report: str | None, keep: bool, keep_open: bool) -> None:
     """The whole story on this machine: a control plane, five cells, two releases, drift repaired."""
     from .demo import run_demo
 
-    sys.exit(run_demo(report=pathlib.Path(report) if report else None, keep=keep, echo=click.echo))
+    sys.exit(
+        run_demo(report=pathlib.Path(report) if report else None, keep=keep, echo=click.echo, keep_open=keep_open)
+    )
 
 
 # ---------------------------------------------------------------- AWS: bootstrap and infrastructure updates

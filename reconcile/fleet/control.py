@@ -26,6 +26,7 @@ from .errors import (
     PermissionDeniedError,
 )
 from .flags import Flag, FlagDefinitionError, check_flag_key
+from .history import FleetHistory
 from .labels import check_label_key, check_labels
 from .model import STAGES, Cell, CellStatus, DesiredSpec, Release, ReleaseComponent, check_digest, check_name
 from .rollout import Rollouts
@@ -52,6 +53,7 @@ class ControlPlane:
 
     Attributes:
         rollouts: the staged rollouts (``Rollouts`` over the store, on the same clock).
+        history: the check-in rate and release adoption over time (``FleetHistory``, in memory).
     """
 
     def __init__(
@@ -73,6 +75,7 @@ class ControlPlane:
         # In a store's tables, rollouts are shared by every replica over it; elsewhere, kept in this process.
         records = StoreRolloutRecords(store) if isinstance(store, BackendFleetStore) else None
         self.rollouts = Rollouts(store, clock=clock, records=records)
+        self.history = FleetHistory(clock=clock)
 
     # -- authentication ----------------------------------------------------
 
@@ -183,6 +186,7 @@ class ControlPlane:
         """
         status = attrs.evolve(CellStatus.from_json(body), reported_at=self.clock())
         self.store.put_status(cell_id, status)
+        self.history.check_in(cell_id, status.release)
         return status
 
     # -- operator-facing ---------------------------------------------------
@@ -286,6 +290,7 @@ class ControlPlane:
         """Forget a cell (its credential stops working)."""
         if not self.store.delete_cell(cell_id):
             raise NotFoundError(f"no cell {cell_id!r}")
+        self.history.forget(cell_id)
         self._audit("admin", "cell.delete", cell_id)
 
     def artifact_stored(self, digest: str) -> dict[str, Any]:

@@ -98,6 +98,8 @@ class Demo:
         self.procs: list[subprocess.Popen[bytes]] = []
         self.env = {**os.environ, MARKER: str(root), "PYTHONUNBUFFERED": "1"}
         self.client: ControlPlaneClient | None = None
+        self.url = ""
+        self.admin_token_file = root / "cp" / "admin.token"
         # One clock for every process of the demo: the stories let days pass in a moment.
         self.clock_file = root / "clock.json"
         self.clock = FileClock(self.clock_file)
@@ -171,6 +173,7 @@ class Demo:
         )  # fmt: skip
         port = wait_for(lambda: (cp / "port").read_text().strip() or None, 20)
         url = f"http://127.0.0.1:{port}"
+        self.url = url
         healthy = port is not None and wait_for(lambda: _get_json(f"{url}/v1/healthz")["status"] == "ok", 20)
         self.check("control plane up", bool(port and healthy), f"listening on {url}", t)
         self.client = ControlPlaneClient(url, (cp / "admin.token").read_text().strip())
@@ -281,6 +284,18 @@ class Demo:
         self.echo(format_table(self.client.fleet_status()["cells"]))
         self.echo("")
 
+    def keep_open(self) -> None:
+        """Print the dashboard's URL and the admin token's file, and wait for Ctrl-C (or SIGTERM)."""
+        self.echo("")
+        self.echo(f"dashboard: {self.url}/")
+        self.echo(f"admin token file: {self.admin_token_file}")
+        self.echo("the fleet keeps running; press Ctrl-C to stop everything")
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            self.say("stopping")
+
     def stop(self) -> None:
         for proc in self.procs:
             if proc.poll() is None:
@@ -362,13 +377,21 @@ class Demo:
         )
 
 
-def run_demo(*, report: pathlib.Path | None = None, keep: bool = False, echo: Callable[[str], None] = print) -> int:
+def run_demo(
+    *,
+    report: pathlib.Path | None = None,
+    keep: bool = False,
+    echo: Callable[[str], None] = print,
+    keep_open: bool = False,
+) -> int:
     """Run the demo; 0 if every check held, 1 if one failed, 130 on Ctrl-C. Every process it started is stopped.
 
     Args:
         report: if given, every check and its outcome is written there as JSON.
         keep: keep the temporary directory (for reading the logs).
         echo: where the timeline goes.
+        keep_open: once the story is told, print the dashboard's URL and the admin token's file and keep
+            the fleet running until Ctrl-C (which then ends the demo with its checks' outcome).
     """
     root = pathlib.Path(tempfile.mkdtemp(prefix="reconcile-fleet-demo-"))
     demo = Demo(root, echo)
@@ -379,8 +402,12 @@ def run_demo(*, report: pathlib.Path | None = None, keep: bool = False, echo: Ca
         demo.say(f"reconcile fleet demo in {root}")
         demo.run()
         code = 0
+        if keep_open:
+            demo.keep_open()
     except DemoFailed:
         code = 1
+        if keep_open and demo.url:
+            demo.keep_open()
     except KeyboardInterrupt:
         demo.say("interrupted")
         code = 130

@@ -1,8 +1,11 @@
-"""The control plane's HTTP API on Starlette, served by uvicorn: the only module importing either.
+"""The control plane's HTTP API and dashboard on Starlette, served by uvicorn: the only module importing either.
 
-Every handler authenticates, reads a size-limited body, calls ``ControlPlane``
+Every API handler authenticates, reads a size-limited body, calls ``ControlPlane``
 (in a worker thread, since the store is synchronous) and maps fleet errors to
-HTTP statuses with a JSON body ``{"error": code, "message": text}``.
+HTTP statuses with a JSON body ``{"error": code, "message": text}``. The
+dashboard's routes turn each request into a ``DashboardRequest``, call the
+framework-free ``Dashboard`` (in a worker thread too) and send back its
+``DashboardResponse``; its static files are served from ``STATIC_DIRECTORY``.
 """
 
 from __future__ import annotations
@@ -22,7 +25,8 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
 
 from ..control import ControlPlane
 from ..errors import (
@@ -39,6 +43,7 @@ from ..errors import (
 from ..model import check_digest
 from ..rollout import RolloutStateError
 from ..table import summary
+from .dashboard import MAX_FORM_BODY, STATIC_DIRECTORY, Dashboard, DashboardRequest, DashboardResponse
 
 log = logging.getLogger("reconcile.fleet.server")
 
@@ -118,10 +123,70 @@ def _guard(handler: Handler) -> Handler:
     return run
 
 
+async def _dashboard_request(request: Request) -> DashboardRequest:
+    headers: dict[str, str] = {}
+    for key, value in request.headers.items():
+        headers.setdefault(key.lower(), value)
+    body = b""
+    if request.method == "POST":
+        # One byte past the limit is enough for the dashboard to refuse the form as too large.
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > MAX_FORM_BODY:
+                break
+        body = b"".join(chunks)[: MAX_FORM_BODY + 1]
+    return DashboardRequest(
+        method=request.method,
+        path=request.url.path,
+        query=request.url.query,
+        headers=headers,
+        cookies=dict(request.cookies),
+        body=body,
+        scheme=request.url.scheme,
+        client=request.client.host if request.client else "?",
+    )
+
+
+def _dashboard_response(answer: DashboardResponse) -> Response:
+    response = Response(answer.body, status_code=answer.status, media_type=answer.content_type)
+    for key, value in answer.headers:
+        response.headers.append(key, value)
+    return response
+
+
+def _dashboard_routes(dashboard: Dashboard) -> list[BaseRoute]:
+    """The dashboard's pages, each calling its ``Dashboard`` method with the path's parameters, and its files."""
+
+    def page(method: Callable[..., DashboardResponse]) -> Handler:
+        async def run(request: Request) -> Response:
+            asked = await _dashboard_request(request)
+            return _dashboard_response(await run_in_threadpool(method, asked, **request.path_params))
+
+        return run
+
+    return [
+        Route("/", page(dashboard.overview_page), methods=["GET"]),
+        Route("/login", page(dashboard.login_form), methods=["GET"]),
+        Route("/login", page(dashboard.login), methods=["POST"]),
+        Route("/logout", page(dashboard.logout), methods=["POST"]),
+        Route("/live", page(dashboard.live), methods=["GET"]),
+        Route("/rollouts/{rollout_id}", page(dashboard.rollout_page), methods=["GET"]),
+        Route("/rollouts/{rollout_id}/{action}", page(dashboard.rollout_action), methods=["POST"]),
+        Route("/cells/{cell_id}", page(dashboard.cell_page), methods=["GET"]),
+        Mount("/static", app=StaticFiles(directory=STATIC_DIRECTORY), name="static"),
+    ]
+
+
 def create_app(
-    control: ControlPlane, *, max_artifact_bytes: int = MAX_ARTIFACT_BODY, recheck: float | None = None
+    control: ControlPlane,
+    *,
+    max_artifact_bytes: int = MAX_ARTIFACT_BODY,
+    dashboard: Dashboard | None = None,
+    recheck: float | None = None,
 ) -> Starlette:
-    """The Starlette application serving ``control`` under ``/v1``.
+    """The Starlette application serving ``control`` under ``/v1``, and the dashboard at ``/``.
 
     A long poll returns as soon as its cell's spec changes: the store notifies
     the change (made through this replica or, on PostgreSQL, any other), and
@@ -130,6 +195,7 @@ def create_app(
     Args:
         control: the control plane's operations.
         max_artifact_bytes: the largest artifact upload accepted.
+        dashboard: the dashboard to serve at ``/`` (by default one with default settings over ``control``).
         recheck: seconds between a long poll's re-reads; by default 5 when the store
             notifies across processes (PostgreSQL), else 0.5 (a SQLite file another process may write).
     """
@@ -352,7 +418,7 @@ def create_app(
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
-    routes = [
+    routes: list[BaseRoute] = [
         Route("/v1/healthz", _guard(healthz), methods=["GET"]),
         Route("/v1/register", _guard(register), methods=["POST"]),
         Route("/v1/cells", _guard(cells), methods=["GET", "POST"]),
@@ -372,6 +438,7 @@ def create_app(
         Route("/v1/cells/{cell_id}/labels", _guard(cell_labels), methods=["PATCH"]),
         Route("/v1/flags", _guard(flags), methods=["GET"]),
         Route("/v1/flags/{key}", _guard(flag), methods=["GET", "PUT"]),
+        *_dashboard_routes(dashboard or Dashboard(control)),
     ]
     return Starlette(routes=routes)
 
@@ -411,4 +478,5 @@ def serve(
         tmp.write_text(str(bound))
         tmp.replace(port_file)
     log.info("control plane listening on %s:%s", host, bound)
+    log.info("dashboard at http://%s:%s/", f"[{host}]" if ":" in host else host, bound)
     server.run(sockets=[sock])
