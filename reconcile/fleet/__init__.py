@@ -63,15 +63,19 @@ from .model import (
 from .rollout import (
     DEFAULT_STAGES,
     CellProgress,
+    MemoryRolloutRecords,
     Rollout,
+    RolloutChangedError,
     RolloutConflictError,
     RolloutFleet,
+    RolloutRecords,
     Rollouts,
     RolloutStateError,
+    RolloutWork,
     StagePolicy,
 )
 from .runtime import Component, MemoryRuntime, ProcessRuntime
-from .store import BackendFleetStore, FleetStore, StoredFlag, open_store
+from .store import BackendFleetStore, FleetStore, StoredFlag, StoreRolloutRecords, open_store
 from .support import DEFAULT_WINDOW, SUPPORT_STATES, Support, SupportFreezeError, SupportStatus, TemplateVersion
 
 if TYPE_CHECKING:
@@ -154,6 +158,7 @@ __all__ = [
     "MaintenanceProvider",
     "MaintenanceSwitch",
     "Manifest",
+    "MemoryRolloutRecords",
     "MemoryRuntime",
     "NotFoundError",
     "PayloadTooLargeError",
@@ -163,11 +168,15 @@ __all__ = [
     "Release",
     "ReleaseComponent",
     "Rollout",
+    "RolloutChangedError",
     "RolloutConflictError",
     "RolloutFleet",
+    "RolloutRecords",
     "RolloutStateError",
+    "RolloutWork",
     "Rollouts",
     "StagePolicy",
+    "StoreRolloutRecords",
     "StoredFlag",
     "Support",
     "SupportFreezeError",

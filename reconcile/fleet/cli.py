@@ -85,7 +85,9 @@ def main() -> None:
 
 
 @main.command()
-@click.option("--store", default="sqlite:///fleet.db", show_default=True, help="sqlite:///PATH")
+@click.option(
+    "--store", default="sqlite:///fleet.db", show_default=True, help="sqlite:///PATH or postgresql://... (replicas)"
+)
 @click.option("--artifacts", default="artifacts", show_default=True, type=click.Path(file_okay=False))
 @click.option("--listen", default="127.0.0.1:8470", show_default=True, help="HOST:PORT (port 0: any free one)")
 @click.option("--admin-token-file", required=True, type=click.Path(dir_okay=False), help="created if missing")
@@ -93,6 +95,9 @@ def main() -> None:
 @click.option("--poll-interval", type=float, default=60.0, show_default=True, help="seconds, told to agents")
 @click.option("--expiry-every", type=float, default=60.0, show_default=True, help="seconds between expiry sweeps")
 @click.option("--clock-file", type=click.Path(dir_okay=False), help="a shared test clock's offset file (tests, demo)")
+@click.option(
+    "--lease-ttl", type=float, default=15.0, show_default=True, help="seconds a dead leader's controller leases last"
+)
 @click.option("-v", "--verbose", is_flag=True)
 @_fail_cleanly
 def serve(
@@ -104,9 +109,10 @@ def serve(
     poll_interval: float,
     expiry_every: float,
     clock_file: str | None,
+    lease_ttl: float,
     verbose: bool,
 ) -> None:
-    """Run the control plane's HTTP API and its controllers."""
+    """Run the control plane's HTTP API and its controllers (those run on the replica holding their lease)."""
     from .artifacts import ArtifactStore
     from .control import ControlPlane
     from .server import serve as run_server
@@ -133,9 +139,11 @@ def serve(
     from .controllers import registration_expiry, rollouts_controller, support_controller
 
     # The controllers run on whichever replica holds the store's lease; the others stand by.
-    expiry = registration_expiry(control, every=expiry_every)
-    rolling = rollouts_controller(control.rollouts, every=min(poll_interval, 5.0))
-    support = support_controller(control, every=min(poll_interval, 5.0))
+    if lease_ttl <= 0:
+        raise click.BadParameter("expected seconds > 0", param_hint="--lease-ttl")
+    expiry = registration_expiry(control, every=expiry_every, lease_ttl=lease_ttl)
+    rolling = rollouts_controller(control.rollouts, every=min(poll_interval, 5.0), lease_ttl=lease_ttl)
+    support = support_controller(control, every=min(poll_interval, 5.0), lease_ttl=lease_ttl)
     expiry.start()
     rolling.start()
     support.start()
@@ -148,7 +156,7 @@ def serve(
 
 
 @main.command()
-@click.option("--control-plane", envvar=ENV_URL, required=True)
+@click.option("--control-plane", envvar=ENV_URL, required=True, help="URL, or URL1,URL2,... of replicas")
 @click.option("--token-file", type=click.Path(dir_okay=False), help="the one-time registration token (first run)")
 @click.option("--state-dir", required=True, type=click.Path(file_okay=False))
 @click.option("--poll-interval", type=float, help="seconds; default: what the control plane says")

@@ -30,7 +30,7 @@ from .history import FleetHistory
 from .labels import check_label_key, check_labels
 from .model import STAGES, Cell, CellStatus, DesiredSpec, Release, ReleaseComponent, check_digest, check_name
 from .rollout import Rollouts
-from .store import FleetStore
+from .store import BackendFleetStore, FleetStore, StoreRolloutRecords
 from .support import Support
 
 log = logging.getLogger("reconcile.fleet.control")
@@ -76,8 +76,9 @@ class ControlPlane:
         self.poll_interval = poll_interval
         # Support deadlines: a cell out of SLA is frozen, so rollouts skip it (and say why).
         self.support = Support(store, clock=clock)
-        # Rollouts are kept in this process for now (one control plane replica).
-        self.rollouts = Rollouts(store, clock=clock, skip_check=self.support.skip_reason)
+        # In a store's tables, rollouts are shared by every replica over it; elsewhere, kept in this process.
+        records = StoreRolloutRecords(store) if isinstance(store, BackendFleetStore) else None
+        self.rollouts = Rollouts(store, clock=clock, records=records, skip_check=self.support.skip_reason)
         self.support.rollouts = self.rollouts
         self.history = FleetHistory(clock=clock)
 
@@ -379,21 +380,27 @@ class ControlPlane:
         self._audit("admin", "release.publish", release.version, f"{len(changed)} cells follow")
         return release, changed
 
-    def expire_registration(self, cell_id: str) -> float | None:
+    def expire_registration(self, cell_id: str, *, store: FleetStore | None = None) -> float | None:
         """Purge a cell's registration token if it expired unused; seconds until it expires, if it has not yet.
 
         The reconcile of the registration-expiry controller: level-triggered
         (it reads the store, never an event) and idempotent, so running it
         twice, or on two replicas at once, purges and audits once.
+
+        Args:
+            cell_id: the cell.
+            store: where to read and write: the leader's fenced view of the store; this control plane's by default.
         """
-        reg = self.store.registration(cell_id)
+        store = self.store if store is None else store
+        reg = store.registration(cell_id)
         if reg is None or reg.token_hash is None or reg.used_at is not None:
             return None
         now = self.clock()
         if now < reg.expires_at:
             return reg.expires_at - now
-        if self.store.expire_registration(cell_id, now):
-            self._audit("controller", "cell.token.expired", cell_id, "unused registration token purged")
+        if store.expire_registration(cell_id, now):
+            store.audit(now, "controller", "cell.token.expired", cell_id, "unused registration token purged")
+            log.info("controller cell.token.expired %s", cell_id)
         return None
 
     def audit_log(self, limit: int = 100) -> list[dict[str, Any]]:

@@ -16,6 +16,7 @@ it. Once it reports the required version it is back in SLA and catches up.
 from __future__ import annotations
 
 import calendar
+import copy
 import hashlib
 import json
 import logging
@@ -531,6 +532,17 @@ class Support:
             if record is not None:
                 out[cell.id] = record
         return out
+
+    def fenced(self, fence: Callable[[Tx], None]) -> Support:
+        """This support with every write first running ``fence(tx)`` (the support controller's leader writes).
+
+        The store must offer ``fenced`` (``BackendFleetStore`` does); the lock is shared, so the fenced view
+        and this one never judge a cell at once in one process.
+        """
+        view = copy.copy(self)
+        view.store = self.store.fenced(fence)  # type: ignore[attr-defined]
+        view.records = SupportRecords(view.store.backend)  # type: ignore[attr-defined]
+        return view
 
     def reconcile_cell(self, cell_id: str) -> float | None:
         """Judge one cell and act on it; seconds until its next deadline, if it has one ahead.

@@ -184,6 +184,7 @@ def test_rollout_properties_on_a_simulated_fleet(
             before = dict(rollout.cells)
             world.step()
             world.rollouts.tick()
+            rollout = world.rollouts.get(rollout.id)  # rollouts live in the store: read what the tick wrote
             targeted = {c for c in ids if (s := world.store.get_spec(c)) and s.release and s.release.version == "r2"}
             for cid in targeted:
                 # Every cell of an earlier stage is done (updated or skipped) before a later one gets the release.

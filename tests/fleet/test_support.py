@@ -309,6 +309,7 @@ def test_a_rollout_skips_a_cell_out_of_sla_says_why_and_the_cell_catches_up_on_i
 
     rollout = world.cp.rollouts.start("2", stages=(StagePolicy("dedicated", batch=3, bake_time=0),))
     world.cp.rollouts.tick()
+    rollout = world.cp.rollouts.get(rollout.id)  # rollouts live in the store: read what the tick wrote
     globex = rollout.cells["globex"]
     assert globex.state == "skipped"
     assert globex.reason.startswith("out of SLA: mandatory infrastructure version 2")
@@ -319,7 +320,7 @@ def test_a_rollout_skips_a_cell_out_of_sla_says_why_and_the_cell_catches_up_on_i
         world.report(cell)
     world.cp.rollouts.tick()  # healthy: baking
     world.cp.rollouts.tick()  # baked (no bake time): updated, the stage and the rollout complete
-    assert rollout.state == "completed"
+    assert world.cp.rollouts.get(rollout.id).state == "completed"
 
     world.report("globex", infra="2")
     assert world.state("globex") == "in_sla"

@@ -181,21 +181,61 @@ def _dashboard_routes(dashboard: Dashboard) -> list[BaseRoute]:
 
 
 def create_app(
-    control: ControlPlane, *, max_artifact_bytes: int = MAX_ARTIFACT_BODY, dashboard: Dashboard | None = None
+    control: ControlPlane,
+    *,
+    max_artifact_bytes: int = MAX_ARTIFACT_BODY,
+    dashboard: Dashboard | None = None,
+    recheck: float | None = None,
 ) -> Starlette:
     """The Starlette application serving ``control`` under ``/v1``, and the dashboard at ``/``.
+
+    A long poll returns as soon as its cell's spec changes: the store notifies
+    the change (made through this replica or, on PostgreSQL, any other), and
+    the poll also re-reads the generation every ``recheck`` seconds.
 
     Args:
         control: the control plane's operations.
         max_artifact_bytes: the largest artifact upload accepted.
         dashboard: the dashboard to serve at ``/`` (by default one with default settings over ``control``).
+        recheck: seconds between a long poll's re-reads; by default 5 when the store
+            notifies across processes (PostgreSQL), else 0.5 (a SQLite file another process may write).
     """
-    changed = {"event": asyncio.Event()}
+    # Long polls wait on an event of their own, listed under their cell; a spec
+    # change (this replica's, or another's through the store's notifications)
+    # sets the events of its cell, or every event.
+    waiting: dict[str, set[asyncio.Event]] = {}
+    watch = getattr(control.store, "watch_specs", None)
+    backend = getattr(control.store, "backend", None)
+    # Without notifications from other processes, look at the store again often; with them, now and then.
+    if recheck is None:
+        recheck = 5.0 if getattr(backend, "notifies_other_processes", False) else 0.5
+    notes: dict[str, Any] = {}
+
+    def wake(cell_id: str | None) -> None:
+        events = waiting.get(cell_id, ()) if cell_id else [e for es in waiting.values() for e in es]
+        for event in list(events):
+            event.set()
 
     def bump() -> None:
         # Wake every long poll; each re-reads its own generation.
-        changed["event"].set()
-        changed["event"] = asyncio.Event()
+        wake(None)
+
+    def listen() -> None:
+        """Subscribe to the store's spec changes once, from the event loop's thread."""
+        if "subscription" in notes or not callable(watch):
+            return
+        loop = asyncio.get_running_loop()
+        notes["subscription"] = None
+
+        def on_change(cell_id: str | None) -> None:
+            with contextlib.suppress(RuntimeError):  # the loop is closed: the server stopped
+                loop.call_soon_threadsafe(wake, cell_id)
+
+        try:
+            notes["subscription"] = watch(on_change)
+        except Exception as exc:
+            # Long polls still re-read every ``recheck`` seconds.
+            log.warning("long polls will not be woken by spec changes: %s", exc)
 
     async def call(fn: Callable[..., Any], *args: Any) -> Any:
         return await run_in_threadpool(fn, *args)
@@ -219,20 +259,29 @@ def create_app(
         seen = request.headers.get("if-none-match")
         loop = asyncio.get_running_loop()
         deadline = loop.time() + max(wait, 0.0)
-        while True:
-            generation = await call(control.store.generation, cell_id)
-            if generation is None:
-                raise NotFoundError(f"no cell {cell_id!r}")
-            if seen != _etag(generation):
-                spec = await call(control.desired, cell_id)
-                return JSONResponse(spec.to_json(), headers={"ETag": _etag(spec.generation)})
-            left = deadline - loop.time()
-            if left <= 0:
-                return Response(status_code=304, headers={"ETag": seen})
-            # Changes made through another replica wake nobody here, so look again every half second.
-            event = changed["event"]
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(event.wait(), timeout=min(left, 0.5))
+        if wait > 0:
+            listen()
+        event = asyncio.Event()
+        mine = waiting.setdefault(cell_id, set())
+        mine.add(event)
+        try:
+            while True:
+                event.clear()  # before the read: a change committed after it still wakes this poll
+                generation = await call(control.store.generation, cell_id)
+                if generation is None:
+                    raise NotFoundError(f"no cell {cell_id!r}")
+                if seen != _etag(generation):
+                    spec = await call(control.desired, cell_id)
+                    return JSONResponse(spec.to_json(), headers={"ETag": _etag(spec.generation)})
+                left = deadline - loop.time()
+                if left <= 0:
+                    return Response(status_code=304, headers={"ETag": seen})
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(event.wait(), timeout=min(left, recheck))
+        finally:
+            mine.discard(event)
+            if not mine and waiting.get(cell_id) is mine:
+                del waiting[cell_id]
 
     async def status(request: Request) -> Response:
         cell_id = request.path_params["cell_id"]
@@ -335,8 +384,9 @@ def create_app(
             body = await _json(request)
             started = await call(control.rollouts.start_json, body)
             return JSONResponse(started.view(control.clock()), status_code=201)
+        listed = await call(control.rollouts.all)  # a store read: off the event loop
         now = control.clock()
-        return JSONResponse({"rollouts": [r.view(now) for r in control.rollouts.all()]})
+        return JSONResponse({"rollouts": [r.view(now) for r in listed]})
 
     async def rollout(request: Request) -> Response:
         await admin(request)

@@ -7,18 +7,19 @@ the component ``fleet``.
 
 from __future__ import annotations
 
+import copy
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from ...storage import Backend, Migration, Tx, migrate
+from ...storage import Backend, Migration, Subscription, Tx, migrate
 from ...storage import open_store as open_backend
 from ..debug import DebugEvent, trail
 from ..errors import ConflictError, NotFoundError
 from ..flags import Flag
 from ..model import AuditEntry, Cell, CellStatus, DesiredSpec, Release
 from ..support import FROZEN_CELLS, migrate_support
-from .base import Registration, StoredFlag
+from .base import SPEC_CHANNEL, Registration, StoredFlag
 from .flags import (
     migrate_flags,
     read_all_labels,
@@ -30,6 +31,7 @@ from .flags import (
     write_flag,
     write_labels,
 )
+from .rollout_schema import ROLLOUT_MIGRATIONS
 
 
 def _schema_v1(tx: Tx) -> None:
@@ -76,6 +78,32 @@ def _spec(tx: Tx, cell_id: str) -> DesiredSpec | None:
     return DesiredSpec(cell_id, int(row[0]), release, json.loads(row[2]), row[3])
 
 
+def set_target_in(tx: Tx, cell_id: str, version: str | None) -> DesiredSpec:
+    """``FleetStore.set_target`` inside a transaction of its caller (a rollout's commit, say)."""
+    row = tx.one(f"SELECT spec_release FROM fleet_cells WHERE id = ?{tx.locking('update')}", (cell_id,))
+    if row is None:
+        raise NotFoundError(f"no cell {cell_id!r}")
+    if version is not None and _release(tx, version) is None:
+        raise NotFoundError(f"no release {version!r}")
+    effective = version if version is not None else _latest(tx)
+    tx.execute(
+        "UPDATE fleet_cells SET target_release = ?, spec_release = ?, generation = generation + ? WHERE id = ?",
+        (version, effective, 1 if effective != row[0] else 0, cell_id),
+    )
+    refresh_flags(tx, [cell_id], bumped=[cell_id] if effective != row[0] else [])
+    if effective != row[0]:
+        tx.notify(SPEC_CHANNEL, cell_id)
+    spec = _spec(tx, cell_id)
+    assert spec is not None
+    return spec
+
+
+def audit_in(tx: Tx, at: float, actor: str, action: str, target: str, detail: str = "") -> None:
+    """``FleetStore.audit`` inside a transaction of its caller."""
+    sql = "INSERT INTO fleet_audit (at, actor, action, target, detail) VALUES (?, ?, ?, ?, ?)"
+    tx.execute(sql, (at, actor, action, target, detail))
+
+
 class BackendFleetStore:
     """A ``FleetStore`` on a ``reconcile.storage`` backend: every write is one op of its group-committing writer.
 
@@ -86,6 +114,7 @@ class BackendFleetStore:
     def __init__(self, backend: Backend) -> None:
         self.backend = backend
         migrate(backend, "fleet", MIGRATIONS)
+        migrate(backend, "fleet.rollouts", ROLLOUT_MIGRATIONS)
         migrate_flags(backend)
         migrate_support(backend)
         migrate(backend, trail.COMPONENT, trail.MIGRATIONS)
@@ -133,6 +162,7 @@ class BackendFleetStore:
         def op(tx: Tx) -> bool:
             tx.execute("DELETE FROM fleet_status WHERE cell_id = ?", (cell_id,))
             tx.execute("DELETE FROM fleet_cell_labels WHERE cell_id = ?", (cell_id,))
+            tx.notify(SPEC_CHANNEL, cell_id)
             return tx.execute("DELETE FROM fleet_cells WHERE id = ?", (cell_id,)) > 0
 
         return self.backend.write(op)
@@ -194,6 +224,7 @@ class BackendFleetStore:
                 f" AND id NOT IN ({FROZEN_CELLS})",
                 (release.version,),
             )
+            tx.notify(SPEC_CHANNEL, "")
             refresh_flags(tx, following, bumped=following)
             return following
 
@@ -207,23 +238,7 @@ class BackendFleetStore:
         return [Release.from_json(json.loads(r[0])) for r in rows]
 
     def set_target(self, cell_id: str, version: str | None) -> DesiredSpec:
-        def op(tx: Tx) -> DesiredSpec:
-            row = tx.one(f"SELECT spec_release FROM fleet_cells WHERE id = ?{tx.locking('update')}", (cell_id,))
-            if row is None:
-                raise NotFoundError(f"no cell {cell_id!r}")
-            if version is not None and _release(tx, version) is None:
-                raise NotFoundError(f"no release {version!r}")
-            effective = version if version is not None else _latest(tx)
-            tx.execute(
-                "UPDATE fleet_cells SET target_release = ?, spec_release = ?, generation = generation + ? WHERE id = ?",
-                (version, effective, 1 if effective != row[0] else 0, cell_id),
-            )
-            refresh_flags(tx, [cell_id], bumped=[cell_id] if effective != row[0] else [])
-            spec = _spec(tx, cell_id)
-            assert spec is not None
-            return spec
-
-        return self.backend.write(op)
+        return self.backend.write(lambda tx: set_target_in(tx, cell_id, version))
 
     def get_spec(self, cell_id: str) -> DesiredSpec | None:
         return self.backend.read(lambda tx: _spec(tx, cell_id))
@@ -258,8 +273,7 @@ class BackendFleetStore:
         return None if row is None else CellStatus.from_json(json.loads(row[0]))
 
     def audit(self, at: float, actor: str, action: str, target: str, detail: str = "") -> None:
-        sql = "INSERT INTO fleet_audit (at, actor, action, target, detail) VALUES (?, ?, ?, ?, ?)"
-        self.backend.write(lambda tx: tx.execute(sql, (at, actor, action, target, detail)))
+        self.backend.write(lambda tx: audit_in(tx, at, actor, action, target, detail))
 
     def list_audit(self, limit: int = 100) -> list[AuditEntry]:
         sql = "SELECT id, at, actor, action, target, detail FROM fleet_audit ORDER BY id DESC LIMIT ?"
@@ -271,6 +285,18 @@ class BackendFleetStore:
 
     def debug_audit(self, cell_id: str, limit: int = 100) -> list[DebugEvent]:
         return trail.list_events(self.backend, cell_id, limit)
+    def watch_specs(self, callback: Callable[[str | None], None]) -> Subscription:
+        """Call ``callback(cell_id)`` after every committed spec change (``""``: every cell; ``None``: maybe missed).
+
+        Changes made by other processes reach it on PostgreSQL (``LISTEN``/``NOTIFY``), this process's on SQLite.
+        """
+        return self.backend.subscribe(SPEC_CHANNEL, callback)
+
+    def fenced(self, fence: Callable[[Tx], None]) -> BackendFleetStore:
+        """This store with every write first running ``fence(tx)`` (a leader's writes: see ``epoch_fence``)."""
+        view = copy.copy(self)
+        view.backend = self.backend.fenced(fence)
+        return view
 
     def close(self) -> None:
         self.backend.close()

@@ -11,6 +11,13 @@ from ..debug import DebugEvent
 from ..flags import Flag
 from ..model import AuditEntry, Cell, CellStatus, DesiredSpec, Release
 
+SPEC_CHANNEL = "reconcile_fleet_spec"
+"""The store's notification channel of spec changes (``Tx.notify``): the cell's id, or ``""`` for every cell.
+
+A write that changes a cell's generation notifies it in the same transaction,
+so long polls on every replica wake at once (see "Running at scale").
+"""
+
 
 @attrs.frozen
 class Registration:

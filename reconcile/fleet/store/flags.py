@@ -17,6 +17,7 @@ import attrs
 from ...storage import Backend, Migration, Tx, migrate
 from ..flags import ERROR, Flag, FlagContext, evaluate_flags
 from ..model import Cell
+from .base import SPEC_CHANNEL
 
 # Every writer that re-evaluates flags takes this lock on PostgreSQL, so two replicas changing a flag and a
 # label at once cannot each compute values from the other's old state.
@@ -157,6 +158,7 @@ def refresh_flags(tx: Tx, cell_ids: Iterable[str] | None = None, bumped: Collect
             "UPDATE fleet_cells SET flags = ?, generation = generation + ? WHERE id = ?",
             (json.dumps(values, sort_keys=True), 0 if cell_id in bumped else 1, cell_id),
         )
+        tx.notify(SPEC_CHANNEL, cell_id)  # wakes this cell's long polls on every replica
         changed.append(cell_id)
     return changed
 
