@@ -161,6 +161,7 @@ def test_the_servers_only_debug_route_is_the_read_only_audit() -> None:
 
     class Control:
         clock = staticmethod(lambda: 0.0)
+        store = None
 
     routes = [(r.path, sorted(getattr(r, "methods", None) or ())) for r in create_app(Control()).routes]  # type: ignore[arg-type, attr-defined]
     assert [r for r in routes if "debug" in r[0] or "grant" in r[0]] == [
