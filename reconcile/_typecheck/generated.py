@@ -26,7 +26,17 @@ from typing import Any, Union
 
 import attrs
 
-from .._model import Address, Ref, ResourceType, is_resource, iter_refs, may_hold_ref, resource_type
+from .._model import (
+    Address,
+    Ref,
+    ResourceType,
+    address_lines,
+    address_names,
+    is_resource,
+    iter_refs,
+    may_hold_ref,
+    resource_type,
+)
 from .annotations import bounded, compile_check, nesting
 
 Scan = Callable[[Any], "tuple[Address, tuple[Address, ...] | None, tuple[Address, ...]]"]
@@ -281,11 +291,6 @@ def _fields(rt: ResourceType, src: _Source, collect: bool) -> list[str]:
     return lines
 
 
-_ADDRESS = [
-    "address = getattr(o, '_reconcile_address', None)",
-    "if address is None:",
-    "    address = _address(o)",
-]
 _COLLECT_DEPENDS_ON = [
     "d = o.depends_on",
     "if d:",
@@ -295,11 +300,18 @@ _COLLECT_DEPENDS_ON = [
     "if many: r = list(_unique(r))",
 ]
 # The bodies of the State loops (see ``Compiled.run``): after the checks, with
-# the refs in ``r``. "link" keeps every resource's edges as positions; "settle"
-# looks the refs up only to know which resources could be on a cycle; "check"
-# (no refs collected) leaves the refs for later.
+# the refs in ``r``. Each takes the resource first (``put`` is
+# ``by_address.setdefault``: an address already taken leaves the dict as it was,
+# and its length says so), one dict operation on the new address where a test
+# and a store were two. "link" keeps every resource's edges as positions;
+# "settle" looks the refs up only to know which resources could be on a cycle;
+# "check" (no refs collected) leaves the refs for later.
+_TAKE = [
+    "k = len(by_address)",
+    "put(address, o)",
+    "if len(by_address) == k: return i",
+]
 _LINK = [
-    "k = len(position)",
     "if r:",
     "    linked = []",
     "    for t in r:",
@@ -318,8 +330,6 @@ _SETTLE = [
     "if d and not u:",
     "    for a in d:",
     "        " + _NOTE.format(a="a"),
-    "if u:",
-    "    unsettled[address] = _scan(o)[1]",
 ]
 
 
@@ -329,37 +339,39 @@ def _build(rt: ResourceType) -> Compiled:
         _Ref=Ref,
         _KEYS=(Ref, tuple, frozenset),
         _iter_refs=iter_refs,
-        _address=rt.address,
         _nesting=nesting,
         _number=(float, int),
         _unique=dict.fromkeys,
         _cls=rt.cls,
     )
+    src.names.update(address_names(rt.cls, rt.kind))
+    # The address computed inline (a call per fresh resource saved).
+    address = address_lines(rt.identity, "o", "address")
     src.fail = "return address, None, ()"
-    src.emit(0, "def scan(o):", *_indent([*_ADDRESS, "r = []", "many = False", *_fields(rt, src, True)]))
+    src.emit(0, "def scan(o):", *_indent([*address, "r = []", "many = False", *_fields(rt, src, True)]))
     src.emit(1, *_COLLECT_DEPENDS_ON, "return address, tuple(r), d", "")
     src.fail = "return address, None"
-    src.emit(0, "def check(o):", *_indent([*_ADDRESS, *_fields(rt, src, False), "return address, o.depends_on", ""]))
+    src.emit(0, "def check(o):", *_indent([*address, *_fields(rt, src, False), "return address, o.depends_on", ""]))
     src.fail = "return i"
-    for mode, tail in (("link", _LINK), ("settle", None), ("check", None)):
+    for mode in ("link", "settle", "check"):
         src.emit(0, f"def run_{mode}(objs, i, n, by_address, deps, unsettled, position):")
-        src.emit(1, "get = by_address.get", "at = position.get", "while i < n:")
-        body = ["o = objs[i]", "if type(o) is not _cls: return i", *_ADDRESS]
+        src.emit(1, "get = by_address.get", "put = by_address.setdefault", "at = position.get", "while i < n:")
+        body = ["o = objs[i]", "if type(o) is not _cls: return i", *address]
         if mode == "check":
             # depends_on adds kind edges the annotations do not show: the caller looks at those.
-            body += [*_fields(rt, src, False), "if o.depends_on: return i"]
+            body += [*_fields(rt, src, False), "if o.depends_on: return i", *_TAKE]
         elif mode == "settle":
-            # A second resource at one address is reported by the caller, so that
-            # is looked at before anything is noted.
+            # Refs are noted before the resource is taken, so a ref to itself
+            # counts as unsettled; a second resource at one address is reported
+            # by the caller, so nothing is recorded before it is taken.
             src.add = _NOTE
-            body += ["if address in by_address: return i", "u = False", *_fields(rt, src, True), *_SETTLE]
+            body += ["u = False", *_fields(rt, src, True), *_SETTLE, *_TAKE, "if u: unsettled[address] = _scan(o)[1]"]
             src.add = _ADD
         else:
-            body += ["r = []", "many = False", *_fields(rt, src, True), *_COLLECT_DEPENDS_ON]
-        if mode != "settle":
-            body += ["if address in by_address: return i"]
-        body += [*(tail or ()), "by_address[address] = o", "i += 1"]
-        src.emit(2, *body)
+            # In the position dict, where the refs are looked up, a resource comes
+            # in after its refs, so a ref to itself is unsettled.
+            body += ["r = []", "many = False", *_fields(rt, src, True), *_COLLECT_DEPENDS_ON, *_TAKE, *_LINK]
+        src.emit(2, *body, "i += 1")
         src.emit(1, "return i", "")
     tests = " and ".join(f"((x := a.{f}) is (y := b.{f}) or x == y)" for f in rt.compared) or "True"
     # "x is y or x == y" is the rule tuple equality follows, so a value that is
