@@ -187,7 +187,7 @@ def _check(tp: Any, v: str, src: _Source, collect: bool = False) -> list[str]:
         lines = [f"if not isinstance({v}, _Ref): {src.fail}", f"{a} = {v}.address"]
         if kind is not None:
             lines.append(f"if {a}[0] != {src.name(kind, 'kind')}: {src.fail}")
-        return [*lines, src.add.format(a=a)]
+        return [*lines, *src.add.format(a=a).splitlines()]
     if collect and (origin is Union or origin is types.UnionType) and len(args) == 2 and type(None) in args:
         (inner,) = (a for a in args if a is not type(None))
         if typing.get_origin(inner) is Ref or inner is Ref:
@@ -239,22 +239,28 @@ _FEW = 8
 
 
 # What a collecting check does with the address ``a`` of each ref: add it to
-# ``r``; or, in the "settle" loop, only note whether it points at an address
-# not read yet (or unsettled), without building any list.
+# ``r``; in the "link" loop, look it up at once and keep its position in
+# ``linked`` (repeats found among ints, which compare without touching the
+# addresses), or note that it points at an address not read yet (or
+# unsettled); in the "settle" loop, only note that, without building any list.
 _ADD = "if many or {a} not in r: r.append({a})"
+_LINKED = """if not u:
+    if (j := at({a})) is None or (unsettled and {a} in unsettled): u = True
+    elif many or j not in linked: linked.append(j)"""
 _NOTE = "if not u and (get({a}) is None or (unsettled and {a} in unsettled)): u = True"
 
 
 def _many(v: str, collect: bool, src: _Source) -> list[str]:
-    return [f"if len({v}) > {_FEW}: many = True"] if collect and src.add == _ADD else []
+    return [f"if len({v}) > {_FEW}: many = True"] if collect and src.add != _NOTE else []
 
 
 def _walk(v: str, src: _Source) -> list[str]:
     """Lines collecting every ``Ref`` in ``v`` with the generic walk (any number of them)."""
     x = src.var("x")
-    if src.add != _ADD:
-        return [f"for _path, {x} in _iter_refs({v}, ''):", "    " + src.add.format(a=f"{x}.address")]
-    return ["many = True", f"for _path, {x} in _iter_refs({v}, ''):", f"    r.append({x}.address)"]
+    if src.add == _ADD:
+        return ["many = True", f"for _path, {x} in _iter_refs({v}, ''):", f"    r.append({x}.address)"]
+    head = ["many = True"] if src.add == _LINKED else []
+    return [*head, f"for _path, {x} in _iter_refs({v}, ''):", *_indent(src.add.format(a=f"{x}.address").splitlines())]
 
 
 # Values of these exact types can never be (or contain) a Ref: a subclass of
@@ -312,17 +318,17 @@ _TAKE = [
     "if len(by_address) == k: return i",
 ]
 _LINK = [
-    "if r:",
-    "    linked = []",
-    "    for t in r:",
-    "        j = at(t)",
-    "        if j is None or (unsettled and t in unsettled):",
-    "            unsettled[address] = tuple(r)",
-    "            deps[k] = ()",
-    "            break",
-    "        linked.append(j)",
-    "    else:",
-    "        deps[k] = tuple(linked)",
+    "d = o.depends_on",
+    "if d:",
+    f"    if len(d) > {_FEW}: many = True",
+    "    for a in d:",
+    *_indent(_indent(_LINKED.format(a="a").splitlines())),
+    *_TAKE,
+    "if u:",
+    "    unsettled[address] = _scan(o)[1]",
+    "    deps[k] = ()",
+    "elif linked:",
+    "    deps[k] = tuple(_unique(linked)) if many else tuple(linked)",
     "position[address] = k",
 ]
 _SETTLE = [
@@ -370,7 +376,9 @@ def _build(rt: ResourceType) -> Compiled:
         else:
             # In the position dict, where the refs are looked up, a resource comes
             # in after its refs, so a ref to itself is unsettled.
-            body += ["r = []", "many = False", *_fields(rt, src, True), *_COLLECT_DEPENDS_ON, *_TAKE, *_LINK]
+            src.add = _LINKED
+            body += ["linked = []", "u = False", "many = False", *_fields(rt, src, True), *_LINK]
+            src.add = _ADD
         src.emit(2, *body, "i += 1")
         src.emit(1, "return i", "")
     tests = " and ".join(f"((x := a.{f}) is (y := b.{f}) or x == y)" for f in rt.compared) or "True"
