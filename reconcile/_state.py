@@ -5,7 +5,7 @@ from __future__ import annotations
 import ast
 import re
 from collections.abc import Iterable, Iterator, KeysView, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 from ._graph import find_cycles, to_networkx, topological_order
 from ._model import (
@@ -598,3 +598,29 @@ class State:
 def trusted_state(by_address: dict[Address, Any], externals: dict[Address, External[Any]] | None = None) -> State:
     """A ``State`` of values the engine already validated (an apply's live world), without checking them again."""
     return State._trusted(by_address, externals)
+
+
+class Graph(NamedTuple):
+    """A state's dependency graph by position in the state's order, for the engine's own loops.
+
+    Attributes:
+        position: the position of each address.
+        addresses: the address at each position (the state's own ``Address`` objects).
+        edges: each position's dependencies (the positions of ``dependencies(address)``,
+            in the same order); a position with none is left out.
+    """
+
+    position: Mapping[Address, int]
+    addresses: list[Address]
+    edges: Mapping[int, tuple[int, ...]]
+
+
+def graph_of(state: State) -> Graph:
+    """The dependency graph of ``state`` by position (linked now if it was left for later)."""
+    edges = state._edges()
+    return Graph(state._positions(), state._address_list(), edges)
+
+
+def is_linked(state: State) -> bool:
+    """Whether ``state`` holds its edges already (an observed state links on first use)."""
+    return state._links is not None
