@@ -18,7 +18,7 @@ from .externals import External, external, external_address
 from .fields import FieldRole, Role, computed, identity, spec
 from .lifecycle import DEFAULT_LIFECYCLE, Lifecycle, Trigger
 from .paths import MISSING, FieldPath, mask, merge, parse_path, select
-from .refs import Ref, as_address, iter_refs, may_hold_ref
+from .refs import Ref, as_address, iter_refs, may_hold_ref, refers_to
 from .resource import (
     RESERVED,
     DependsOn,
@@ -76,6 +76,7 @@ __all__ = [
     "parse_path",
     "printable",
     "redacted_address",
+    "refers_to",
     "ref",
     "resource",
     "resource_type",

@@ -117,7 +117,7 @@ def step_graph(
                 # ``a`` is gone from the desired state, so this update drops its ref to it.
                 if a in deleter and changes[a].action is Action.DELETE:
                     moving.setdefault(deleter[a], []).append(s)
-    for address, d in deleter.items():
+    for address, k in deleter.items():
         preds = [deleter[b] for b in deleted_dependents.get(address, ())]
         if changes[address].create_before_delete:
             # The old object goes last: after the new one exists and after every
@@ -127,7 +127,7 @@ def step_graph(
             preds += [writer[b] for b in actual.dependents(address) if b in writer and steps[writer[b]][1] is update]
             preds = list(dict.fromkeys(preds))
         if preds:
-            hard[d] = preds
+            hard[k] = preds
     return steps, hard, [lifting, moving]
 
 
