@@ -74,6 +74,8 @@ class Compiled:
         ref_kinds: the kinds a resource of this class can ref through its
             fields (``depends_on`` aside), or ``None`` if that is not known from
             the annotations (an untyped ``Ref``, an ``Any`` field ...).
+        changed: ``changed(before, after)``: the names of the compared fields
+            whose values differ (``!=``), in field order.
         source: the generated source, for debugging.
         run: the loops of ``State`` construction, by mode (``"link"``,
             ``"settle"``, ``"check"``): ``run(objs, i, n, by_address, deps,
@@ -94,6 +96,7 @@ class Compiled:
     scan: Scan
     check: Check
     same: Same
+    changed: Callable[[Any, Any], tuple[str, ...]]
     ref_kinds: frozenset[str] | None
     source: str
     run: Mapping[str, Run]
@@ -384,7 +387,9 @@ def _build(rt: ResourceType) -> Compiled:
     tests = " and ".join(f"((x := a.{f}) is (y := b.{f}) or x == y)" for f in rt.compared) or "True"
     # "x is y or x == y" is the rule tuple equality follows, so a value that is
     # not equal to itself (a NaN) still counts as unchanged when it is the same object.
-    src.lines += ["def same(a, b):", f"    return {tests}"]
+    src.lines += ["def same(a, b):", f"    return {tests}", "def changed(a, b):", "    out = []"]
+    src.lines += [f"    if a.{f} != b.{f}: out.append({f!r})" for f in rt.compared]
+    src.lines += ["    return tuple(out)"]
     text = "\n".join(src.lines) + "\n"
     namespace = dict(src.names)
     exec(compile(text, f"<reconcile generated for {rt.cls.__qualname__}>", "exec"), namespace)
@@ -402,6 +407,7 @@ def _build(rt: ResourceType) -> Compiled:
         namespace["scan"],
         namespace["check"],
         namespace["same"],
+        namespace["changed"],
         None if kinds is None else frozenset(kinds),
         text,
         {"link": namespace["run_link"], "settle": namespace["run_settle"], "check": namespace["run_check"]},
