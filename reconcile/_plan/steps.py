@@ -38,15 +38,24 @@ def step_graph(
     deleter: dict[Address, int] = {}
     # The update that follows an adoption, and the ADOPT step it runs after.
     adopted_first: dict[int, int] = {}
+    # Each writer in order: its address, its step, and the delete it runs after
+    # (a replacement that deletes first) or -1; the loop over writers below
+    # then looks nothing else up by address.
+    written: list[tuple[Address, int, int]] = []
     for address, change in changes.items():
         action = change.action
         if action is Action.REPLACE:
             d = make_step(address, Action.DELETE)
             c = make_step(address, Action.CREATE)
             first = len(steps)
-            steps += (c, d) if change.create_before_delete else (d, c)
-            cbd = change.create_before_delete
-            writer[address], deleter[address] = (first, first + 1) if cbd else (first + 1, first)
+            if change.create_before_delete:
+                steps += (c, d)
+                writer[address], deleter[address] = first, first + 1
+                written.append((address, first, -1))
+            else:
+                steps += (d, c)
+                writer[address], deleter[address] = first + 1, first
+                written.append((address, first + 1, first))
         elif action is Action.DELETE:
             deleter[address] = len(steps)
             add(make_step(address, Action.DELETE))
@@ -57,7 +66,9 @@ def step_graph(
                 u = writer[address] = len(steps)
                 add(make_step(address, Action.UPDATE))
                 adopted_first[u] = taken
+            written.append((address, writer[address], -1))
         else:
+            written.append((address, len(steps), -1))
             writer[address] = len(steps)
             add(make_step(address, Action.CREATE if action is Action.CREATE else Action.UPDATE))
     hard: Links = {}
@@ -86,19 +97,22 @@ def step_graph(
         for b in gone:
             for a in actual_dependencies(b):
                 deleted_dependents.setdefault(a, []).append(b)
-    placed: list[tuple[int, Address, int]] = []
-    desired_edges: Mapping[int, tuple[int, ...]] = {}
-    if writer:
-        # The desired side by position: each writer found by the position of a dependency.
+    # A linked desired state gives each writer's dependencies by position; one
+    # linked later answers for each resource alone (it is not linked for this).
+    by_position = bool(written) and is_linked(desired)
+    if by_position:
         position, _, desired_edges = graph_of(desired)
-        placed = [(position[address], address, s) for address, s in writer.items()]
-    writer_at = {i: s for i, _, s in placed}
+        placed_at = [position[address] for address, _, _ in written]
+        writer_at = dict(zip(placed_at, [s for _, s, _ in written], strict=True))
     update = Action.UPDATE
-    for i, address, s in placed:
-        targets = desired_edges.get(i)
-        preds = [w for t in targets if (w := writer_at.get(t)) is not None] if targets else []
-        if address in deleter and not changes[address].create_before_delete:
-            preds.append(deleter[address])
+    for k, (address, s, first) in enumerate(written):
+        if by_position:
+            targets = desired_edges.get(placed_at[k])
+            preds = [w for t in targets if (w := writer_at.get(t)) is not None] if targets else []
+        else:
+            preds = [writer[t] for t in desired.dependencies(address) if t in writer]
+        if first >= 0:
+            preds.append(first)
         if adopted_first and s in adopted_first:
             preds.append(adopted_first[s])
         if preds:
