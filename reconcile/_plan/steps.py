@@ -19,10 +19,11 @@ Links = dict[int, list[int]]
 
 def step_graph(
     desired: State, actual: State, changes: Mapping[Address, Change]
-) -> tuple[list[Step], Links, list[Links]]:
+) -> tuple[list[Step], Links, list[Links], list[int]]:
     """Steps and their edges by rule 5 (see docs/planning.md and docs/replacement.md).
 
-    Returns ``(steps, hard, soft)``, edges between positions in ``steps``;
+    Returns ``(steps, hard, soft, owner)``, edges between positions in
+    ``steps``, and the position in ``changes`` of each step's change;
     ``soft`` holds two tiers of edges that are kept unless they close a cycle
     with hard edges, the first tier given up first (see :func:`order_steps`):
 
@@ -42,7 +43,8 @@ def step_graph(
     # (a replacement that deletes first) or -1; the loop over writers below
     # then looks nothing else up by address.
     written: list[tuple[Address, int, int]] = []
-    for address, change in changes.items():
+    owner: list[int] = []
+    for ci, (address, change) in enumerate(changes.items()):
         action = change.action
         if action is Action.REPLACE:
             d = make_step(address, Action.DELETE)
@@ -71,6 +73,7 @@ def step_graph(
             written.append((address, len(steps), -1))
             writer[address] = len(steps)
             add(make_step(address, Action.CREATE if action is Action.CREATE else Action.UPDATE))
+        owner += [ci] * (len(steps) - len(owner))
     hard: Links = {}
     lifting: Links = {}
     moving: Links = {}
@@ -142,7 +145,7 @@ def step_graph(
             preds = list(dict.fromkeys(preds))
         if preds:
             hard[k] = preds
-    return steps, hard, [lifting, moving]
+    return steps, hard, [lifting, moving], owner
 
 
 def merged_edges(hard: dict[Any, list[Any]], *soft: dict[Any, list[Any]]) -> dict[Any, list[Any]]:
@@ -167,8 +170,10 @@ def kept_links(keep: list[int], links: Links) -> Links:
     return {new[s]: [new[p] for p in ps if p in new] for s, ps in links.items() if s in new}
 
 
-def order_steps(steps: list[Step], hard: Links, soft: list[Links]) -> tuple[list[Step], dict[Step, tuple[Step, ...]]]:
-    """A topological order of the steps, and the edges kept.
+def order_steps(
+    steps: list[Step], hard: Links, soft: list[Links]
+) -> tuple[list[Step], dict[Step, tuple[Step, ...]], list[int]]:
+    """A topological order of the steps, the edges kept, and the order as positions in ``steps``.
 
     Hard edges never form a cycle (rules 4 and 5). Soft edges can close one (an
     update waiting for a delete that waits for another update, or
@@ -188,7 +193,7 @@ def order_steps(steps: list[Step], hard: Links, soft: list[Links]) -> tuple[list
     assert not stuck, f"step graph has a cycle through {[steps[i] for i in stuck[:5]]}"  # acyclic by rules 4, 5
     at = steps.__getitem__
     after = {at(k): tuple(map(at, v)) for k, v in merged_edges(hard, *tiers).items() if v}
-    return list(map(at, order)), after
+    return list(map(at, order)), after, order
 
 
 def bound_changes(changes: Mapping[Address, Change]) -> dict[Address, list[Address]]:
