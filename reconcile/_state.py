@@ -5,7 +5,8 @@ from __future__ import annotations
 import ast
 import re
 from collections.abc import Iterable, Iterator, KeysView, Mapping
-from typing import Any
+from itertools import chain, compress, repeat
+from typing import Any, NamedTuple
 
 from ._graph import find_cycles, to_networkx, topological_order
 from ._model import (
@@ -598,3 +599,56 @@ class State:
 def trusted_state(by_address: dict[Address, Any], externals: dict[Address, External[Any]] | None = None) -> State:
     """A ``State`` of values the engine already validated (an apply's live world), without checking them again."""
     return State._trusted(by_address, externals)
+
+
+class Graph(NamedTuple):
+    """A state's dependency graph by position in the state's order, for the engine's own loops.
+
+    Attributes:
+        position: the position of each address.
+        addresses: the address at each position (the state's own ``Address`` objects).
+        edges: each position's dependencies (the positions of ``dependencies(address)``,
+            in the same order); a position with none is left out.
+    """
+
+    position: Mapping[Address, int]
+    addresses: list[Address]
+    edges: Mapping[int, tuple[int, ...]]
+
+
+def graph_of(state: State) -> Graph:
+    """The dependency graph of ``state`` by position (linked now if it was left for later)."""
+    edges = state._edges()
+    return Graph(state._positions(), state._address_list(), edges)
+
+
+def is_linked(state: State) -> bool:
+    """Whether ``state`` holds its edges already (an observed state links on first use)."""
+    return state._links is not None
+
+
+def dependents_of(state: State, addresses: Iterable[Address]) -> dict[Address, tuple[Address, ...]]:
+    """``state.dependents(a)`` for each of ``addresses`` in the state, found together.
+
+    One pass over the edges, in C (``itertools``), keeps those that end at one
+    of ``addresses``: far cheaper than the reverse edges of the whole state
+    that ``dependents`` builds, when only a few thousand are asked for.
+    """
+    if state._reverse is not None:
+        return {a: state.dependents(a) for a in addresses if a in state._by_address}
+    position = state._positions()
+    at = state._address_list()
+    links = state._edges()
+    wanted = bytearray(len(at))
+    asked: dict[Address, int] = {}
+    for a in addresses:
+        i = position.get(a)
+        if i is not None:
+            wanted[i] = 1
+            asked[a] = i
+    keep = list(map(wanted.__getitem__, chain.from_iterable(links.values())))
+    sources = compress(chain.from_iterable(map(repeat, links.keys(), map(len, links.values()))), keep)
+    found: dict[int, list[int]] = {}
+    for src, t in zip(sources, compress(chain.from_iterable(links.values()), keep), strict=True):
+        found.setdefault(t, []).append(src)
+    return {a: tuple(map(at.__getitem__, found[i])) if i in found else _EMPTY for a, i in asked.items()}

@@ -273,12 +273,20 @@ def _listing(kind: str, listed: Any) -> Iterable[Any]:
 
 
 def _collect(kind: str, listed: Iterable[Any], found: list[Any]) -> None:
+    # A provider lists objects of one class, as a rule: once a class is known to
+    # be a resource class of this kind, its instances need no other check.
+    good: type | None = None
+    add = found.append
     for obj in _listing(kind, listed):
+        if type(obj) is good:
+            add(obj)
+            continue
         rt = resource_type(obj) if is_resource(obj) and not isinstance(obj, type) else None
         if rt is None or rt.kind != kind:
             other = f", which is of kind {rt.kind!r}" if rt is not None else ""
             raise ProviderContractError(f"provider for kind {kind!r} listed {_what(obj)}{other}")
-        found.append(obj)
+        good = type(obj)
+        add(obj)
 
 
 def _to_read(

@@ -18,12 +18,14 @@ from .externals import External, external, external_address
 from .fields import FieldRole, Role, computed, identity, spec
 from .lifecycle import DEFAULT_LIFECYCLE, Lifecycle, Trigger
 from .paths import MISSING, FieldPath, mask, merge, parse_path, select
-from .refs import Ref, as_address, iter_refs, may_hold_ref
+from .refs import Ref, as_address, iter_refs, may_hold_ref, refers_to
 from .resource import (
     RESERVED,
     DependsOn,
     Resource,
     ResourceType,
+    address_lines,
+    address_names,
     address_of,
     is_resource,
     ref,
@@ -51,6 +53,8 @@ __all__ = [
     "ResourceType",
     "Role",
     "Trigger",
+    "address_lines",
+    "address_names",
     "address_of",
     "as_address",
     "bound",
@@ -72,6 +76,7 @@ __all__ = [
     "parse_path",
     "printable",
     "redacted_address",
+    "refers_to",
     "ref",
     "resource",
     "resource_type",

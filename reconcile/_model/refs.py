@@ -114,3 +114,24 @@ def iter_refs(value: Any, path: str) -> Iterator[tuple[str, Ref[Any]]]:
                         "dependency only as a value, never as a key; key the dict by the address string instead"
                     )
             yield from iter_refs(v, f"{path}[{k!r}]")
+
+
+def refers_to(value: Any, target: Address) -> bool:
+    """Whether ``value`` is or holds a ``Ref`` to ``target``, where :func:`iter_refs` would find it.
+
+    No paths are built: for values of a validated state (no ``Ref`` as a dict
+    key, nesting bounded), where only the answer is wanted.
+    """
+    if isinstance(value, Ref):
+        return value.address == target
+    if isinstance(value, dict):
+        value = value.values()
+    elif not isinstance(value, (list, tuple, set, frozenset)):
+        return False
+    for v in value:
+        if type(v) is Ref:
+            if v.address == target:
+                return True
+        elif refers_to(v, target):
+            return True
+    return False

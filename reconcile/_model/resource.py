@@ -208,6 +208,36 @@ def _type_text(tp: Any) -> str:
 _UNSET: Any = object()
 
 
+def address_lines(identity: Sequence[str], obj: str, out: str) -> list[str]:
+    """Source lines (indented from zero) that set ``out`` to the address of ``obj``, kept on it when it can be.
+
+    The one place the computation is written: the address function below runs
+    it, and the generated ``State`` loops inline it (a call per fresh resource
+    saved). The names it uses are those of :func:`address_names`.
+    """
+    values = [f"{out}_{n}" for n in range(len(identity))]
+    parts = ", ".join(f"{v} if type({v}) is str else str({v})" for v in values)
+    immutable = " and ".join(f"(type({v}) is str or type({v}) is int)" for v in values)
+    return [
+        f"{out} = getattr({obj}, '_reconcile_address', None)",
+        f"if {out} is None:",
+        *(f"    {v} = {obj}.{name}" for v, name in zip(values, identity, strict=True)),
+        f"    {out} = _new_address(_Address, (_address_kind, ({parts},)))",
+        f"    if {immutable}:",
+        f"        _keep_address({obj}, {out})",
+    ]
+
+
+def address_names(cls: type, kind: str) -> dict[str, Any]:
+    """The names the lines of :func:`address_lines` use, for a resource class ``cls`` of ``kind``."""
+    return {
+        "_new_address": tuple.__new__,
+        "_Address": Address,
+        "_address_kind": kind,
+        "_keep_address": cls._reconcile_address.__set__,  # type: ignore[attr-defined]
+    }
+
+
 def _address_function(cls: type, kind: str, identity: Sequence[str]) -> Callable[[Any], Address]:
     """A function computing the address of an instance, generated for its identity fields.
 
@@ -219,26 +249,8 @@ def _address_function(cls: type, kind: str, identity: Sequence[str]) -> Callable
     ``str`` and ``int`` values are kept (those cannot change under a frozen
     instance).
     """
-    names = [f"i{n}" for n in range(len(identity))]
-    parts = ", ".join(f"{v} if type({v}) is str else str({v})" for v in names)
-    immutable = " and ".join(f"(type({v}) is str or type({v}) is int)" for v in names)
-    lines = [
-        "def address(o):",
-        "    a = getattr(o, '_reconcile_address', None)",
-        "    if a is not None:",
-        "        return a",
-        *(f"    {v} = o.{name}" for v, name in zip(names, identity, strict=True)),
-        f"    a = _new(_Address, (_kind, ({parts},)))",
-        f"    if {immutable}:",
-        "        _keep(o, a)",
-        "    return a",
-    ]
-    namespace: dict[str, Any] = {
-        "_new": tuple.__new__,
-        "_Address": Address,
-        "_kind": kind,
-        "_keep": cls._reconcile_address.__set__,  # type: ignore[attr-defined]
-    }
+    lines = ["def address(o):", *("    " + line for line in address_lines(identity, "o", "a")), "    return a"]
+    namespace = address_names(cls, kind)
     exec("\n".join(lines) + "\n", namespace)
     return typing.cast(Callable[[Any], Address], namespace["address"])
 

@@ -8,6 +8,7 @@ from typing import Any
 import attrs
 
 from .._model import Address, ResourceType, mask, merge, parse_path
+from .._typecheck import compiled
 from .model import Action, Change
 
 
@@ -54,6 +55,8 @@ def _unignored(fields: Sequence[str], paths: Sequence[str], old: Any, new: Any) 
 
 def _carry_ignored(rt: ResourceType, paths: Sequence[str], old: Any, new: Any) -> Any:
     """``new`` with the actual values at every ignored field and path, so an update leaves them alone."""
+    if not paths and len(rt.compared) == len(rt.spec):
+        return new  # nothing ignored: the usual case
     updates: dict[str, Any] = {}
     for name in rt.spec:
         if name not in rt.compared and getattr(old, name) != getattr(new, name):
@@ -72,4 +75,5 @@ def _carry_ignored(rt: ResourceType, paths: Sequence[str], old: Any, new: Any) -
 
 def changed_fields(rt: ResourceType, before: Any, after: Any) -> tuple[str, ...]:
     """Names of the compared fields whose values differ (called only once the fast path saw a difference)."""
-    return tuple(f for f in rt.compared if getattr(before, f) != getattr(after, f))
+    changed: tuple[str, ...] = compiled(rt).changed(before, after)
+    return changed

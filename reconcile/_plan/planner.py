@@ -15,7 +15,7 @@ from .guards import check_budget, check_protection
 from .model import Action, Change, Plan
 from .propagation import find_watchers, propagate_replacements
 from .replacement import mark_create_before_delete
-from .steps import merged_edges, order_steps, step_graph
+from .steps import as_edges, kept_links, merged_edges, order_steps, step_graph
 from .targeting import kept_addresses
 
 
@@ -220,21 +220,23 @@ def plan(
             act = {**{a: unmanaged[a].value for a in adopting}, **act}
         propagate_replacements(desired, act, changes, replaced, watchers)
         mark_create_before_delete(actual, changes)
-    steps, hard, soft = step_graph(desired, actual, changes)
+    steps, hard, soft, owner = step_graph(desired, actual, changes)
     deferred: dict[Address, Change] = {}
     unchanged = len(des) - sum(1 for c in changes.values() if c.after is not None)
     if target_list is not None or exclude_list is not None:
-        keep = kept_addresses(desired, changes, steps, merged_edges(hard, *soft), target_list, exclude_list)
+        edges = as_edges(steps, merged_edges(hard, *soft))
+        keep = kept_addresses(desired, changes, steps, edges, target_list, exclude_list)
         deferred = {a: c for a, c in changes.items() if a not in keep}
         if deferred:
-            steps = [s for s in steps if s[0] in keep]
-            hard = {s: [p for p in ps if p[0] in keep] for s, ps in hard.items() if s[0] in keep}
-            soft = [{s: [p for p in ps if p[0] in keep] for s, ps in tier.items() if s[0] in keep} for tier in soft]
-    order, after = order_steps(steps, hard, soft)
-    ordered: dict[Address, Change] = {}
-    for s in order:
-        if s[0] not in ordered:
-            ordered[s[0]] = changes[s[0]]
+            kept = [i for i, s in enumerate(steps) if s[0] in keep]
+            steps = [steps[i] for i in kept]
+            owner = [owner[i] for i in kept]
+            hard = kept_links(kept, hard)
+            soft = [kept_links(kept, tier) for tier in soft]
+    order, after, order_at = order_steps(steps, hard, soft)
+    # The changes in the order of their first step, found by position (no address hashed for it).
+    keys, values = list(changes), list(changes.values())
+    ordered = {keys[c]: values[c] for c in dict.fromkeys(map(owner.__getitem__, order_at))}
     check_protection(ordered, desired, actual)
     if max_deletes is not None:
         check_budget(ordered, max_deletes)

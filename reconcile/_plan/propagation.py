@@ -9,8 +9,8 @@ from typing import Any
 
 import attrs
 
-from .._model import DEFAULT_LIFECYCLE, MISSING, Address, ResourceType, Trigger, iter_refs, parse_path, select, type_of
-from .._state import State
+from .._model import DEFAULT_LIFECYCLE, MISSING, Address, ResourceType, Trigger, parse_path, refers_to, select, type_of
+from .._state import State, dependents_of
 from ..errors import LifecycleError
 from .model import Action, Change
 
@@ -74,11 +74,15 @@ def propagate_replacements(
     """
     des = desired.by_address
     queue = deque(changes if watchers else replaced)
+    # The dependents of the replacements known now, in one pass; a replacement
+    # this makes asks the state itself.
+    known = dependents_of(desired, replaced)
     while queue:
         target = queue.popleft()
         change = changes[target]
         if change.action is Action.REPLACE:
-            for dependent in desired.dependents(target):
+            dependents = known.get(target)
+            for dependent in dependents if dependents is not None else desired.dependents(target):
                 if _ref_replaced(desired, act, changes, dependent, target):
                     queue.append(dependent)
         for watcher, trigger in watchers.get(target, ()):
@@ -117,9 +121,7 @@ def _ref_replaced(
         return True
     new = desired.by_address[dependent]
     rt: ResourceType = type_of(type(new))
-    via = tuple(
-        name for name in rt.ref_fields() if any(r.address == target for _p, r in iter_refs(getattr(new, name), name))
-    )
+    via = tuple(name for name in rt.ref_fields() if refers_to(getattr(new, name), target))
     if not via:
         return False  # a depends_on edge: ordering only, no input changes
     prior_fields = current.changed_fields if current is not None else ()

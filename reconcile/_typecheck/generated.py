@@ -26,7 +26,17 @@ from typing import Any, Union
 
 import attrs
 
-from .._model import Address, Ref, ResourceType, is_resource, iter_refs, may_hold_ref, resource_type
+from .._model import (
+    Address,
+    Ref,
+    ResourceType,
+    address_lines,
+    address_names,
+    is_resource,
+    iter_refs,
+    may_hold_ref,
+    resource_type,
+)
 from .annotations import bounded, compile_check, nesting
 
 Scan = Callable[[Any], "tuple[Address, tuple[Address, ...] | None, tuple[Address, ...]]"]
@@ -64,6 +74,8 @@ class Compiled:
         ref_kinds: the kinds a resource of this class can ref through its
             fields (``depends_on`` aside), or ``None`` if that is not known from
             the annotations (an untyped ``Ref``, an ``Any`` field ...).
+        changed: ``changed(before, after)``: the names of the compared fields
+            whose values differ (``!=``), in field order.
         source: the generated source, for debugging.
         run: the loops of ``State`` construction, by mode (``"link"``,
             ``"settle"``, ``"check"``): ``run(objs, i, n, by_address, deps,
@@ -84,6 +96,7 @@ class Compiled:
     scan: Scan
     check: Check
     same: Same
+    changed: Callable[[Any, Any], tuple[str, ...]]
     ref_kinds: frozenset[str] | None
     source: str
     run: Mapping[str, Run]
@@ -177,7 +190,7 @@ def _check(tp: Any, v: str, src: _Source, collect: bool = False) -> list[str]:
         lines = [f"if not isinstance({v}, _Ref): {src.fail}", f"{a} = {v}.address"]
         if kind is not None:
             lines.append(f"if {a}[0] != {src.name(kind, 'kind')}: {src.fail}")
-        return [*lines, src.add.format(a=a)]
+        return [*lines, *src.add.format(a=a).splitlines()]
     if collect and (origin is Union or origin is types.UnionType) and len(args) == 2 and type(None) in args:
         (inner,) = (a for a in args if a is not type(None))
         if typing.get_origin(inner) is Ref or inner is Ref:
@@ -229,22 +242,28 @@ _FEW = 8
 
 
 # What a collecting check does with the address ``a`` of each ref: add it to
-# ``r``; or, in the "settle" loop, only note whether it points at an address
-# not read yet (or unsettled), without building any list.
+# ``r``; in the "link" loop, look it up at once and keep its position in
+# ``linked`` (repeats found among ints, which compare without touching the
+# addresses), or note that it points at an address not read yet (or
+# unsettled); in the "settle" loop, only note that, without building any list.
 _ADD = "if many or {a} not in r: r.append({a})"
+_LINKED = """if not u:
+    if (j := at({a})) is None or (unsettled and {a} in unsettled): u = True
+    elif many or j not in linked: linked.append(j)"""
 _NOTE = "if not u and (get({a}) is None or (unsettled and {a} in unsettled)): u = True"
 
 
 def _many(v: str, collect: bool, src: _Source) -> list[str]:
-    return [f"if len({v}) > {_FEW}: many = True"] if collect and src.add == _ADD else []
+    return [f"if len({v}) > {_FEW}: many = True"] if collect and src.add != _NOTE else []
 
 
 def _walk(v: str, src: _Source) -> list[str]:
     """Lines collecting every ``Ref`` in ``v`` with the generic walk (any number of them)."""
     x = src.var("x")
-    if src.add != _ADD:
-        return [f"for _path, {x} in _iter_refs({v}, ''):", "    " + src.add.format(a=f"{x}.address")]
-    return ["many = True", f"for _path, {x} in _iter_refs({v}, ''):", f"    r.append({x}.address)"]
+    if src.add == _ADD:
+        return ["many = True", f"for _path, {x} in _iter_refs({v}, ''):", f"    r.append({x}.address)"]
+    head = ["many = True"] if src.add == _LINKED else []
+    return [*head, f"for _path, {x} in _iter_refs({v}, ''):", *_indent(src.add.format(a=f"{x}.address").splitlines())]
 
 
 # Values of these exact types can never be (or contain) a Ref: a subclass of
@@ -281,11 +300,6 @@ def _fields(rt: ResourceType, src: _Source, collect: bool) -> list[str]:
     return lines
 
 
-_ADDRESS = [
-    "address = getattr(o, '_reconcile_address', None)",
-    "if address is None:",
-    "    address = _address(o)",
-]
 _COLLECT_DEPENDS_ON = [
     "d = o.depends_on",
     "if d:",
@@ -295,22 +309,29 @@ _COLLECT_DEPENDS_ON = [
     "if many: r = list(_unique(r))",
 ]
 # The bodies of the State loops (see ``Compiled.run``): after the checks, with
-# the refs in ``r``. "link" keeps every resource's edges as positions; "settle"
-# looks the refs up only to know which resources could be on a cycle; "check"
-# (no refs collected) leaves the refs for later.
+# the refs in ``r``. Each takes the resource first (``put`` is
+# ``by_address.setdefault``: an address already taken leaves the dict as it was,
+# and its length says so), one dict operation on the new address where a test
+# and a store were two. "link" keeps every resource's edges as positions;
+# "settle" looks the refs up only to know which resources could be on a cycle;
+# "check" (no refs collected) leaves the refs for later.
+_TAKE = [
+    "k = len(by_address)",
+    "put(address, o)",
+    "if len(by_address) == k: return i",
+]
 _LINK = [
-    "k = len(position)",
-    "if r:",
-    "    linked = []",
-    "    for t in r:",
-    "        j = at(t)",
-    "        if j is None or (unsettled and t in unsettled):",
-    "            unsettled[address] = tuple(r)",
-    "            deps[k] = ()",
-    "            break",
-    "        linked.append(j)",
-    "    else:",
-    "        deps[k] = tuple(linked)",
+    "d = o.depends_on",
+    "if d:",
+    f"    if len(d) > {_FEW}: many = True",
+    "    for a in d:",
+    *_indent(_indent(_LINKED.format(a="a").splitlines())),
+    *_TAKE,
+    "if u:",
+    "    unsettled[address] = _scan(o)[1]",
+    "    deps[k] = ()",
+    "elif linked:",
+    "    deps[k] = tuple(_unique(linked)) if many else tuple(linked)",
     "position[address] = k",
 ]
 _SETTLE = [
@@ -318,8 +339,6 @@ _SETTLE = [
     "if d and not u:",
     "    for a in d:",
     "        " + _NOTE.format(a="a"),
-    "if u:",
-    "    unsettled[address] = _scan(o)[1]",
 ]
 
 
@@ -329,42 +348,48 @@ def _build(rt: ResourceType) -> Compiled:
         _Ref=Ref,
         _KEYS=(Ref, tuple, frozenset),
         _iter_refs=iter_refs,
-        _address=rt.address,
         _nesting=nesting,
         _number=(float, int),
         _unique=dict.fromkeys,
         _cls=rt.cls,
     )
+    src.names.update(address_names(rt.cls, rt.kind))
+    # The address computed inline (a call per fresh resource saved).
+    address = address_lines(rt.identity, "o", "address")
     src.fail = "return address, None, ()"
-    src.emit(0, "def scan(o):", *_indent([*_ADDRESS, "r = []", "many = False", *_fields(rt, src, True)]))
+    src.emit(0, "def scan(o):", *_indent([*address, "r = []", "many = False", *_fields(rt, src, True)]))
     src.emit(1, *_COLLECT_DEPENDS_ON, "return address, tuple(r), d", "")
     src.fail = "return address, None"
-    src.emit(0, "def check(o):", *_indent([*_ADDRESS, *_fields(rt, src, False), "return address, o.depends_on", ""]))
+    src.emit(0, "def check(o):", *_indent([*address, *_fields(rt, src, False), "return address, o.depends_on", ""]))
     src.fail = "return i"
-    for mode, tail in (("link", _LINK), ("settle", None), ("check", None)):
+    for mode in ("link", "settle", "check"):
         src.emit(0, f"def run_{mode}(objs, i, n, by_address, deps, unsettled, position):")
-        src.emit(1, "get = by_address.get", "at = position.get", "while i < n:")
-        body = ["o = objs[i]", "if type(o) is not _cls: return i", *_ADDRESS]
+        src.emit(1, "get = by_address.get", "put = by_address.setdefault", "at = position.get", "while i < n:")
+        body = ["o = objs[i]", "if type(o) is not _cls: return i", *address]
         if mode == "check":
             # depends_on adds kind edges the annotations do not show: the caller looks at those.
-            body += [*_fields(rt, src, False), "if o.depends_on: return i"]
+            body += [*_fields(rt, src, False), "if o.depends_on: return i", *_TAKE]
         elif mode == "settle":
-            # A second resource at one address is reported by the caller, so that
-            # is looked at before anything is noted.
+            # Refs are noted before the resource is taken, so a ref to itself
+            # counts as unsettled; a second resource at one address is reported
+            # by the caller, so nothing is recorded before it is taken.
             src.add = _NOTE
-            body += ["if address in by_address: return i", "u = False", *_fields(rt, src, True), *_SETTLE]
+            body += ["u = False", *_fields(rt, src, True), *_SETTLE, *_TAKE, "if u: unsettled[address] = _scan(o)[1]"]
             src.add = _ADD
         else:
-            body += ["r = []", "many = False", *_fields(rt, src, True), *_COLLECT_DEPENDS_ON]
-        if mode != "settle":
-            body += ["if address in by_address: return i"]
-        body += [*(tail or ()), "by_address[address] = o", "i += 1"]
-        src.emit(2, *body)
+            # In the position dict, where the refs are looked up, a resource comes
+            # in after its refs, so a ref to itself is unsettled.
+            src.add = _LINKED
+            body += ["linked = []", "u = False", "many = False", *_fields(rt, src, True), *_LINK]
+            src.add = _ADD
+        src.emit(2, *body, "i += 1")
         src.emit(1, "return i", "")
     tests = " and ".join(f"((x := a.{f}) is (y := b.{f}) or x == y)" for f in rt.compared) or "True"
     # "x is y or x == y" is the rule tuple equality follows, so a value that is
     # not equal to itself (a NaN) still counts as unchanged when it is the same object.
-    src.lines += ["def same(a, b):", f"    return {tests}"]
+    src.lines += ["def same(a, b):", f"    return {tests}", "def changed(a, b):", "    out = []"]
+    src.lines += [f"    if a.{f} != b.{f}: out.append({f!r})" for f in rt.compared]
+    src.lines += ["    return tuple(out)"]
     text = "\n".join(src.lines) + "\n"
     namespace = dict(src.names)
     exec(compile(text, f"<reconcile generated for {rt.cls.__qualname__}>", "exec"), namespace)
@@ -382,6 +407,7 @@ def _build(rt: ResourceType) -> Compiled:
         namespace["scan"],
         namespace["check"],
         namespace["same"],
+        namespace["changed"],
         None if kinds is None else frozenset(kinds),
         text,
         {"link": namespace["run_link"], "settle": namespace["run_settle"], "check": namespace["run_check"]},

@@ -166,3 +166,19 @@ def test_apply_result_repr_and_ok():
     world = in_memory_world(Network)
     result = rc.apply(rc.plan(rc.State([Network("core", "x")]), rc.State()), world)
     assert result.ok and repr(result) == "<ApplyResult ok=True succeeded=1>"
+
+
+@pytest.mark.parametrize(
+    "odd",
+    [Server("web", NET, "small"), "network/x", Network, None],
+    ids=["another kind", "a string", "the class", "None"],
+)
+def test_observe_refuses_an_odd_item_listed_after_many_good_ones(odd: object) -> None:
+    """The check is made once per class listed: an item of another class late in a long listing is still refused."""
+
+    class Late(InMemoryProvider):
+        def list(self):
+            return [*(Network(f"n{i}", "10.0.0.0/16") for i in range(500)), odd, Network("last", "10.0.0.0/16")]
+
+    with pytest.raises(rc.ProviderContractError, match="provider for kind 'network' listed"):
+        rc.observe({"network": Late(Network)})

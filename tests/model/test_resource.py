@@ -145,3 +145,26 @@ def test_depends_on_accepts_refs_addresses_and_strings():
 def test_spec_rejects_default_and_factory_together():
     with pytest.raises(rc.ResourceDefinitionError, match="default or factory"):
         rc.spec(default=1, factory=list)
+
+
+def test_refers_to_finds_a_ref_wherever_iter_refs_does():
+    from reconcile._model import iter_refs, refers_to
+
+    a, b = rc.Address("network", "a"), rc.Address("network", "b")
+    values = [
+        rc.Ref(a),
+        [rc.Ref(b), rc.Ref(a)],
+        (1, "x", [{"k": rc.Ref(a)}]),
+        {"k": (rc.Ref(b),)},
+        frozenset({rc.Ref(a)}),
+        {rc.Ref(b)},
+        "network/a",
+        a,
+        [a],
+        None,
+        {"network/a": 1},
+        [],
+    ]
+    for value in values:
+        for target in (a, b):
+            assert refers_to(value, target) == any(r.address == target for _p, r in iter_refs(value, "f")), value

@@ -102,3 +102,49 @@ def test_a_linked_state_keeps_no_tracked_object_per_edge():
     gc.collect()
     assert len(gc.get_objects()) - before < 50
     assert state.dependencies("node/n10") == (rc.Address("node", "n9"),)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_the_same_object_twice_is_a_duplicate_in_every_loop(mode: str) -> None:
+    cls, dangling = MODES[mode]
+    objs = _good(cls, 50)
+    objs.append(objs[-1])
+    with pytest.raises(rc.InvalidStateError) as e:
+        rc.State(objs, allow_dangling=dangling)
+    (p,) = e.value.exceptions
+    assert isinstance(p, rc.DuplicateAddressError) and p.address == rc.address_of(objs[-1])
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_resource_taken_after_a_duplicate_keeps_its_place_and_edges(mode: str) -> None:
+    """A duplicate stops the loop without leaving anything of it behind: what follows is numbered and linked as usual."""
+    cls, dangling = MODES[mode]
+    objs = _good(cls, 50)
+    objs.insert(20, objs[10])
+    with pytest.raises(rc.InvalidStateError):
+        rc.State(objs, allow_dangling=dangling)
+    del objs[20]
+    state = rc.State(objs, allow_dangling=dangling)
+    assert list(state) == objs
+    for obj in objs:
+        assert state.dependencies(rc.address_of(obj)) == rc.State(objs, allow_dangling=True).dependencies(
+            rc.address_of(obj)
+        )
+
+
+def test_dependents_found_together_match_dependents_one_by_one():
+    from reconcile._state import dependents_of
+
+    # Refs in every direction, repeats and refs to addresses outside the asked set.
+    objs = [
+        Node(f"n{i}", i, parents=tuple(rc.ref(Node, f"n{j}") for j in (i // 2, i // 3, i // 2) if j < i))
+        for i in range(400)
+    ]
+    for state in (rc.State(objs), rc.State(list(reversed(objs))), rc.State(objs, allow_dangling=True)):
+        asked = [rc.Address("node", f"n{i}") for i in range(0, 400, 7)] + [rc.Address("node", "absent")]
+        together = dependents_of(state, asked)
+        assert set(together) == set(asked[:-1])
+        for address in asked[:-1]:
+            assert together[address] == state.dependents(address)
+        # Once the reverse edges of the whole state exist, they answer.
+        assert dependents_of(state, asked) == together
