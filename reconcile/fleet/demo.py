@@ -95,6 +95,14 @@ def fake_aws_credentials() -> Iterator[None]:
                 os.environ[name] = value
 
 
+def failures(ran: dict[str, tuple[int, str]], expected: int = 0) -> str:
+    """The first customer command that exited otherwise than ``expected``, with the last lines it printed."""
+    for cell, (code, text) in ran.items():
+        if code != expected:
+            return f"the command of {cell} exited {code}: " + " | ".join(text.strip().splitlines()[-3:])
+    return ""
+
+
 def plan_review(text: str) -> tuple[str, list[str]]:
     """The summary line of a rendered plan and its changed addresses with their marks (``-/+ subnet/b``)."""
     lines = text.splitlines()
@@ -294,11 +302,8 @@ class Demo:
             },
         )
         self.connect_aws()
-        failed = {cell: text for cell, (code, text) in ran.items() if code != 0}
-        if failed:
-            cell, text = next(iter(failed.items()))
-            tail = " | ".join(text.strip().splitlines()[-3:])
-            self.check("cells bootstrapped on AWS (moto)", False, f"`bootstrap` of {cell} failed: {tail}", t)
+        if failures(ran):
+            self.check("cells bootstrapped on AWS (moto)", False, f"`bootstrap`: {failures(ran)}", t)
         outputs = {cell: json.loads(self.infra_outputs(cell).read_text()) for cell, _, _ in CELLS}
         vpcs = {cell: self.stack_vpcs(cell) for cell, _, _ in CELLS}
         # Every stack made from nothing: the same plan of creates only, in each.
@@ -650,7 +655,9 @@ class Demo:
             and all(r == reviews["acme"] for r in reviews.values())
             and "-/+ subnet/b" in changes,
             f"`infra plan --template cell-infra-v2` for {', '.join(updated)}: {summary} "
-            f"({', '.join(changes)}: subnet b moves to a new CIDR and zone, the route table follows it)",
+            f"({', '.join(changes)}: subnet b moves to a new CIDR and zone, the route table follows it)"
+            if not failures(planned, expected=2)
+            else f"`infra plan`: {failures(planned, expected=2)}",
             t,
         )
 
@@ -676,7 +683,9 @@ class Demo:
             and all(subnets[c] == sorted([after[c]["subnet_a"], after[c]["subnet_b"]]) for c in updated),
             f"`infra apply` replaced subnet b in each stack (acme: {before['acme']['subnet_b']} -> "
             f"{after['acme']['subnet_b']}); staging-1, saas-1, acme, initech report infrastructure 2 and are in "
-            "SLA; globex reports 1, in grace",
+            "SLA; globex reports 1, in grace"
+            if not failures(applied)
+            else f"`infra apply`: {failures(applied)}",
             t,
         )
 
@@ -715,7 +724,8 @@ class Demo:
         )
 
         t = time.monotonic()
-        code, _ = apply_v2(["globex"])["globex"]
+        caught = apply_v2(["globex"])
+        code = caught["globex"][0]
 
         def caught_up() -> dict[str, Any] | None:
             view = self.cells()["globex"]
@@ -730,7 +740,7 @@ class Demo:
             f"globex's customer ran `infra apply --template cell-infra-v2`; globex is in SLA and runs release "
             f"{release}, the rollout's target"
             if view is not None
-            else f"`infra apply` of globex exited {code}, or globex did not catch up",
+            else (f"`infra apply`: {failures(caught)}" if code else "globex did not catch up"),
             t,
         )
 
