@@ -62,7 +62,12 @@ def test_keep_open_prints_the_dashboard_and_waits_for_ctrl_c(tmp_path: pathlib.P
         assert proc.wait(timeout=60) == 0
     finally:
         if proc.poll() is None:
-            proc.kill()
+            # A failed assertion: SIGTERM gets the demo's own cleanup, so nothing it started is left running.
+            proc.terminate()
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
     time.sleep(0.2)
     assert marked_pids(root) == []
     assert "every process stopped" in out.read_text()

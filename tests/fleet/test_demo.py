@@ -84,7 +84,12 @@ def test_ctrl_c_stops_every_process_the_demo_started(tmp_path: pathlib.Path) -> 
         assert proc.wait(timeout=60) == 130
     finally:
         if proc.poll() is None:
-            proc.kill()
+            # A failed assertion: SIGTERM gets the demo's own cleanup, so nothing it started is left running.
+            proc.terminate()
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
     time.sleep(0.2)
     assert marked_pids(root) == []
     assert "interrupted" in out.read_text()
