@@ -55,8 +55,7 @@ def test_keep_open_prints_the_dashboard_and_waits_for_ctrl_c(tmp_path: pathlib.P
         live = urllib.request.Request(url + "live?view=overview", headers={"Cookie": session})
         with urllib.request.urlopen(live, timeout=5) as answer:
             data = json.loads(answer.read())["data"]
-        # every cell counted under its release (which ones depend on the stories the demo tells: the support
-        # story rolls its release out to the dedicated stage only; test_demo checks them)
+        # every cell on a release (which ones depend on the stories the demo tells; test_demo checks them)
         assert data["total"] == 5 and sum(data["counts"]["release"].values()) == 5
         os.killpg(proc.pid, signal.SIGINT)
         assert proc.wait(timeout=60) == 0
