@@ -1,15 +1,19 @@
 """``reconcile-fleet demo``: a control plane and five cells on this machine, two releases, a repaired drift, checked.
 
 Every role is a process of its own on 127.0.0.1 in a temporary directory:
-the control plane, five agents (staging 1, saas 1, dedicated 3), and the
-components the agents start. The demo talks to the control plane only
-through its HTTP API, as an operator would, and looks into each cell only to
-confirm that what the control plane reports is what really runs there.
+the control plane, moto's AWS server (every cell's infrastructure, made by
+the customer's ``reconcile-fleet bootstrap`` and updated by ``infra apply``),
+five agents (staging 1, saas 1, dedicated 3), and the components the agents
+start. The demo talks to the control plane only through its HTTP API, as an
+operator would, and looks into each cell only to confirm that what the
+control plane reports is what really runs there.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import importlib.util
 import json
 import os
 import pathlib
@@ -18,10 +22,11 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 import attrs
@@ -31,6 +36,7 @@ from .artifacts import build_artifact, sha256_file
 from .clock import FileClock
 from .errors import FleetError
 from .processes import MARKER, stop_marked
+from .runtime.process import free_port
 from .table import format_table
 
 T = TypeVar("T")
@@ -43,6 +49,67 @@ CELLS: tuple[tuple[str, str, str], ...] = (
     ("initech", "dedicated", "Initech"),
 )
 RELEASES = (("2026.12.1", "1.0.0"), ("2026.12.2", "2.0.0"))
+AWS_REGION = "eu-central-1"
+"""The region of the cells (on the control plane) and of their stacks (on moto's server)."""
+# Dummy credentials for moto, and no AWS profile or config file of the user's: nothing real is read or sent.
+FAKE_AWS_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_CONFIG_FILE": os.devnull,
+    "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+}
+UNSET_AWS_ENV = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ENDPOINT_URL")
+# moto[server] serves its API with Flask; boto3 is what the AWS room's providers call it with.
+DEMO_MODULES = ("boto3", "moto", "flask", "flask_cors")
+
+
+def require_demo_extra() -> None:
+    """Check that what the demo runs its cells' AWS with is installed, before anything starts.
+
+    Raises:
+        FleetError: boto3 or moto's server is missing; the message names the ``demo`` extra.
+    """
+    missing = [name for name in DEMO_MODULES if importlib.util.find_spec(name) is None]
+    if missing:
+        raise FleetError(
+            "the demo runs its cells' AWS on moto's server with boto3, and "
+            f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} not installed: pip install -e '.[demo]'"
+        )
+
+
+@contextlib.contextmanager
+def fake_aws_credentials() -> Iterator[None]:
+    """This process's environment with :data:`FAKE_AWS_ENV` (and no AWS profile) while boto3 makes its clients."""
+    saved = {name: os.environ.get(name) for name in (*FAKE_AWS_ENV, *UNSET_AWS_ENV)}
+    os.environ.update(FAKE_AWS_ENV)
+    for name in UNSET_AWS_ENV:
+        os.environ.pop(name, None)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def failures(ran: dict[str, tuple[int, str]], expected: int = 0) -> str:
+    """The first customer command that exited otherwise than ``expected``, with the last lines it printed."""
+    for cell, (code, text) in ran.items():
+        if code != expected:
+            return f"the command of {cell} exited {code}: " + " | ".join(text.strip().splitlines()[-3:])
+    return ""
+
+
+def plan_review(text: str) -> tuple[str, list[str]]:
+    """The summary line of a rendered plan and its changed addresses with their marks (``-/+ subnet/b``)."""
+    lines = text.splitlines()
+    summary = next((line for line in lines if line.startswith(("Plan:", "No changes"))), "no plan shown")
+    marks = ("+ ", "- ", "~ ", "-/+ ", "+/- ")
+    changes = [" ".join(line.split()[:2]) for line in lines if line.startswith(marks)]
+    return summary, changes
 
 
 def components_dir() -> pathlib.Path:
@@ -103,10 +170,157 @@ class Demo:
         # One clock for every process of the demo: the stories let days pass in a moment.
         self.clock_file = root / "clock.json"
         self.clock = FileClock(self.clock_file)
+        # moto's AWS server: one account holding every cell's stack (each customer's own account, in real life).
+        self.moto: subprocess.Popen[bytes] | None = None
+        self.aws_url = ""
+        self.aws_env = {**{k: v for k, v in self.env.items() if k not in UNSET_AWS_ENV}, **FAKE_AWS_ENV}
+        self.aws: Any = None  # the AWS room's Clients on moto, once it is up
+        self.aws_ready: threading.Thread | None = None
+        self.aws_up = threading.Event()
+        self.aws_problem = ""
 
     def infra_outputs(self, cell: str) -> pathlib.Path:
         """Where the customer's ``bootstrap`` / ``infra apply --outputs`` leaves the cell's infrastructure outputs."""
-        return self.root / "infra" / f"{cell}.json"
+        return self.root / "cells" / cell / "infra-outputs.json"
+
+    def start_aws(self) -> None:
+        """Start moto's AWS server on a free port of 127.0.0.1 (it gets ready while the control plane starts)."""
+        port = free_port()
+        self.aws_url = f"http://127.0.0.1:{port}"
+        log = (self.root / "logs" / "moto.log").open("ab")
+        self.moto = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+            env=self.env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+        )
+        log.close()
+        # moto loads each service's backend on its first call: have that done while the control plane starts.
+        self.aws_ready = threading.Thread(target=self.warm_aws, name="moto-warm-up", daemon=True)
+        self.aws_ready.start()
+
+    def warm_aws(self) -> None:
+        """Wait for moto's server to answer, make the AWS room's clients on it, and call each service once."""
+        from .aws import connect
+
+        def up() -> bool:
+            with urllib.request.urlopen(f"{self.aws_url}/moto-api/", timeout=2):
+                return True
+
+        if not wait_for(up, 30, 0.1):
+            code = None if self.moto is None else self.moto.poll()
+            self.aws_problem = (
+                f"moto's AWS server did not start on {self.aws_url} (exit code {code}; see logs/moto.log)"
+            )
+            return
+        self.aws_up.set()
+        try:
+            with fake_aws_credentials():
+                aws = connect(AWS_REGION, endpoint=self.aws_url)
+            aws.account_id()
+            aws.ec2.describe_vpcs()
+            aws.iam.list_roles()
+            aws.s3.list_buckets()
+            aws.ssm.describe_parameters()
+        except Exception as exc:  # reported by connect_aws, in the main thread
+            self.aws_problem = f"moto's AWS server on {self.aws_url} does not answer: {type(exc).__name__}: {exc}"
+            return
+        self.aws = aws
+
+    def connect_aws(self) -> Any:
+        """The AWS room's clients on moto's server (boto3, dummy credentials), once it is up and warm.
+
+        Raises:
+            FleetError: moto's server did not start or does not answer.
+        """
+        if self.aws_ready is not None:
+            self.aws_ready.join(60)
+        if self.aws is None:
+            raise FleetError(self.aws_problem or f"moto's AWS server on {self.aws_url} is not ready after 60 s")
+        return self.aws
+
+    def infra_command(self, cell: str, *command: str, template: str) -> list[str]:
+        """The customer's ``reconcile-fleet`` command on ``cell``'s stack, on moto, with the bootstrap's parameters."""
+        token = self.root / "tokens" / f"{cell}.token"
+        return [
+            sys.executable, "-m", "reconcile.fleet.cli", *command, "--template", template,
+            "--param", f"name={cell}", "--param", f"region={AWS_REGION}",
+            "--param", f"control_plane_url={self.url}", "--param", f"registration_token=@{token}",
+            "--journal", f"sqlite:///{self.root / 'infra' / cell}.db", "--endpoint-url", self.aws_url,
+            "--owner", f"{cell}-customer",
+        ]  # fmt: skip
+
+    def customers(self, step: str, commands: dict[str, list[str]]) -> dict[str, tuple[int, str]]:
+        """Run each cell's customer command at once (moto serves them all); each one's exit code and output."""
+        (self.root / "infra").mkdir(exist_ok=True)
+        running: dict[str, tuple[subprocess.Popen[bytes], pathlib.Path]] = {}
+        for cell, args in commands.items():
+            path = self.root / "logs" / f"{step}-{cell}.log"
+            with path.open("wb") as log:
+                proc = subprocess.Popen(args, env=self.aws_env, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+            self.procs.append(proc)
+            running[cell] = (proc, path)
+        done = {}
+        for cell, (proc, path) in running.items():
+            try:
+                code = proc.wait(timeout=120)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                code = proc.wait()
+            done[cell] = (code, path.read_text(errors="replace"))
+        return done
+
+    def stack_vpcs(self, cell: str) -> list[str]:
+        """The ids of the VPCs that carry ``cell``'s stack tag, asked of moto through boto3."""
+        from .aws import STACK_TAG
+
+        found = self.aws.ec2.describe_vpcs(Filters=[{"Name": f"tag:{STACK_TAG}", "Values": [cell]}])["Vpcs"]
+        return sorted(str(v["VpcId"]) for v in found)
+
+    def stack_subnets(self, cell: str) -> list[str]:
+        """The ids of the subnets that carry ``cell``'s stack tag."""
+        from .aws import STACK_TAG
+
+        found = self.aws.ec2.describe_subnets(Filters=[{"Name": f"tag:{STACK_TAG}", "Values": [cell]}])["Subnets"]
+        return sorted(str(s["SubnetId"]) for s in found)
+
+    def bootstrap_cells(self) -> None:
+        """Each cell's customer bootstraps its infrastructure from ``cell-infra-v1`` on moto, all at once."""
+        t = time.monotonic()
+        # The customers start as soon as moto answers: their first calls and the warm-up's overlap.
+        while not self.aws_up.wait(0.1):
+            if self.aws_ready is None or not self.aws_ready.is_alive():
+                self.connect_aws()  # raises what kept moto from starting
+        ran = self.customers(
+            "bootstrap",
+            {
+                cell: self.infra_command(
+                    cell, "bootstrap", "--yes", "--outputs", str(self.infra_outputs(cell)), template="cell-infra-v1"
+                )
+                for cell, _, _ in CELLS
+            },
+        )
+        self.connect_aws()
+        if failures(ran):
+            self.check("cells bootstrapped on AWS (moto)", False, f"`bootstrap`: {failures(ran)}", t)
+        outputs = {cell: json.loads(self.infra_outputs(cell).read_text()) for cell, _, _ in CELLS}
+        vpcs = {cell: self.stack_vpcs(cell) for cell, _, _ in CELLS}
+        # Every stack made from nothing: the same plan of creates only, in each.
+        summaries = {plan_review(text)[0] for _, text in ran.values()}
+        summary = next(iter(summaries))
+        created = summary.removeprefix("Plan: ").split(" to create")[0]
+        self.check(
+            "cells bootstrapped on AWS (moto)",
+            len(summaries) == 1
+            and summary.endswith(" to create, 0 to update, 0 to replace, 0 to delete, 0 unchanged.")
+            and all(vpcs[c] == [o["vpc_id"]] and o["infrastructure_version"] == "1" for c, o in outputs.items())
+            and len({o["vpc_id"] for o in outputs.values()}) == len(CELLS),
+            f"5 customers ran `bootstrap --template cell-infra-v1` at once against moto on {self.aws_url}, "
+            f"{created} objects created in each stack; each stack's tag finds its own VPC and no other "
+            f"({', '.join(f'{c} {v[0]}' for c, v in vpcs.items())}); outputs in cells/<cell>/infra-outputs.json",
+            t,
+        )
 
     def say(self, text: str) -> None:
         self.echo(f"[{time.monotonic() - self.started:6.1f}s] {text}")
@@ -157,6 +371,7 @@ class Demo:
     def run(self) -> None:
         t = time.monotonic()
         (self.root / "logs").mkdir()
+        self.start_aws()
         dist = self.root / "dist"
         dist.mkdir()
         source = components_dir()
@@ -192,6 +407,7 @@ class Demo:
             token.chmod(0o600)
         self.check("cells created", len(self.cells()) == len(CELLS), ", ".join(c for c, _, _ in CELLS), t)
 
+        self.bootstrap_cells()
         t = time.monotonic()
         for cell, _, _ in CELLS:
             self.spawn(
@@ -313,6 +529,13 @@ class Demo:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+        if self.moto is not None and self.moto.poll() is None:
+            self.moto.terminate()
+            try:
+                self.moto.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.moto.kill()
+                self.moto.wait()
         # Components and workspaces run in sessions of their own: find them by the marker they inherited.
         stop_marked(str(self.root))
         if self.client is not None:
@@ -390,14 +613,21 @@ class Demo:
         assert self.client is not None
         client = self.client
 
-        def write_outputs(cell: str, version: str) -> None:
-            # What `reconcile-fleet infra apply --template cell-infra-v2 --outputs PATH` leaves for the agent
-            # (the demo installs no boto3: the real plan and apply are in docs/aws.md and tests/fleet/aws).
-            path = self.infra_outputs(cell)
-            path.parent.mkdir(exist_ok=True)
-            partial = path.with_name(path.name + ".partial")
-            partial.write_text(json.dumps({"stack": cell, "region": "eu-central-1", "infrastructure_version": version}))
-            partial.replace(path)
+        def apply_v2(cells: list[str]) -> dict[str, tuple[int, str]]:
+            # The customer's `infra apply`: the same plan again, applied under the stack's lease, outputs written.
+            return self.customers(
+                "apply-v2",
+                {
+                    c: self.infra_command(
+                        c, "infra", "apply", "--yes", "--outputs", str(self.infra_outputs(c)), template="cell-infra-v2"
+                    )
+                    for c in cells
+                },
+            )
+
+        def outputs(cell: str) -> dict[str, Any]:
+            found: dict[str, Any] = json.loads(self.infra_outputs(cell).read_text())
+            return found
 
         t = time.monotonic()
         shipped = package_files.files("reconcile.fleet.aws").joinpath("templates", "cell-infra-v2.json")
@@ -413,8 +643,30 @@ class Demo:
 
         t = time.monotonic()
         updated = [c for c, _, _ in CELLS if c != "globex"]
-        for cell in updated:
-            write_outputs(cell, "2")
+        planned = self.customers(
+            "plan-v2", {c: self.infra_command(c, "infra", "plan", template="cell-infra-v2") for c in updated}
+        )
+        reviews = {c: plan_review(text) for c, (_, text) in planned.items()}
+        summary, changes = reviews["acme"]
+        self.check(
+            "infrastructure 2 planned against four stacks",
+            # `infra plan` exits 2 when there are changes; every stack gets the same ones.
+            all(code == 2 for code, _ in planned.values())
+            and all(r == reviews["acme"] for r in reviews.values())
+            and "-/+ subnet/b" in changes,
+            f"`infra plan --template cell-infra-v2` for {', '.join(updated)}: {summary} "
+            f"({', '.join(changes)}: subnet b moves to a new CIDR and zone, the route table follows it)"
+            if not failures(planned, expected=2)
+            else f"`infra plan`: {failures(planned, expected=2)}",
+            t,
+        )
+
+        t = time.monotonic()
+        before = {c: outputs(c) for c in updated}
+        applied = apply_v2(updated)
+        after = {c: outputs(c) for c in updated}
+        # Through boto3: the stack's subnets are now subnet a and the new subnet b, the old one deleted.
+        subnets = {c: self.stack_subnets(c) for c in updated}
 
         def sorted_out() -> dict[str, dict[str, Any]] | None:
             views = self.cells()
@@ -424,8 +676,16 @@ class Demo:
         views = wait_for(sorted_out, 20)
         self.check(
             "four customers apply infrastructure 2, globex's does not",
-            views is not None,
-            "staging-1, saas-1, acme, initech report infrastructure 2 and are in SLA; globex reports 1, in grace",
+            views is not None
+            and all(code == 0 for code, _ in applied.values())
+            and all(after[c]["infrastructure_version"] == "2" for c in updated)
+            and all(after[c]["subnet_b"] != before[c]["subnet_b"] for c in updated)
+            and all(subnets[c] == sorted([after[c]["subnet_a"], after[c]["subnet_b"]]) for c in updated),
+            f"`infra apply` replaced subnet b in each stack (acme: {before['acme']['subnet_b']} -> "
+            f"{after['acme']['subnet_b']}); staging-1, saas-1, acme, initech report infrastructure 2 and are in "
+            "SLA; globex reports 1, in grace"
+            if not failures(applied)
+            else f"`infra apply`: {failures(applied)}",
             t,
         )
 
@@ -464,7 +724,8 @@ class Demo:
         )
 
         t = time.monotonic()
-        write_outputs("globex", "2")
+        caught = apply_v2(["globex"])
+        code = caught["globex"][0]
 
         def caught_up() -> dict[str, Any] | None:
             view = self.cells()["globex"]
@@ -472,11 +733,14 @@ class Demo:
             back = view["support"]["state"] == "in_sla" and spec["release"]["version"] == release
             return view if back and status["observed_generation"] == spec["generation"] else None
 
-        view = wait_for(caught_up, 30)
+        view = wait_for(caught_up, 30) if code == 0 else None
         self.check(
             "globex applies infrastructure 2: back in SLA, it catches up",
-            view is not None,
-            f"globex is in SLA and runs release {release}, the rollout's target",
+            view is not None and outputs("globex")["infrastructure_version"] == "2",
+            f"globex's customer ran `infra apply --template cell-infra-v2`; globex is in SLA and runs release "
+            f"{release}, the rollout's target"
+            if view is not None
+            else (f"`infra apply`: {failures(caught)}" if code else "globex did not catch up"),
             t,
         )
 
@@ -736,13 +1000,19 @@ def run_demo(
 ) -> int:
     """Run the demo; 0 if every check held, 1 if one failed, 130 on Ctrl-C. Every process it started is stopped.
 
+    It needs the ``demo`` extra (boto3 and moto's server): without it, it raises before anything starts.
+
     Args:
         report: if given, every check and its outcome is written there as JSON.
         keep: keep the temporary directory (for reading the logs).
         echo: where the timeline goes.
         keep_open: once the story is told, print the dashboard's URL and the admin token's file and keep
             the fleet running until Ctrl-C (which then ends the demo with its checks' outcome).
+
+    Raises:
+        FleetError: the ``demo`` extra is not installed (see :func:`require_demo_extra`).
     """
+    require_demo_extra()
     root = pathlib.Path(tempfile.mkdtemp(prefix="reconcile-fleet-demo-"))
     demo = Demo(root, echo)
     code = 1

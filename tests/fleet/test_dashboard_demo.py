@@ -30,7 +30,7 @@ def test_keep_open_prints_the_dashboard_and_waits_for_ctrl_c(tmp_path: pathlib.P
             stdout=f, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"}, start_new_session=True,
         )  # fmt: skip
     try:
-        wait_for(lambda: "press Ctrl-C" in out.read_text(), 120, 0.2, message="the demo to keep the fleet open")
+        wait_for(lambda: "press Ctrl-C" in out.read_text(), 240, 0.2, message="the demo to keep the fleet open")
         text = out.read_text()
         root = text.split("demo in ", 1)[1].split()[0]
         url = re.search(r"^dashboard: (\S+)$", text, re.M).group(1)  # type: ignore[union-attr]
@@ -61,7 +61,12 @@ def test_keep_open_prints_the_dashboard_and_waits_for_ctrl_c(tmp_path: pathlib.P
         assert proc.wait(timeout=60) == 0
     finally:
         if proc.poll() is None:
-            proc.kill()
+            # A failed assertion: SIGTERM gets the demo's own cleanup, so nothing it started is left running.
+            proc.terminate()
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
     time.sleep(0.2)
     assert marked_pids(root) == []
     assert "every process stopped" in out.read_text()
