@@ -4,7 +4,8 @@ Run as ``python -m benchmarks._fleet_load JOB.json``; the job says what to do an
 process prints one JSON line with what it measured. The agents are bare protocol
 clients: they speak the agent's HTTP protocol (conditional ``GET .../desired``
 with the ETag, ``PUT .../status``) without planning or applying, so the figures
-are the control plane's, not the agents'.
+are the control plane's, not the agents'. Registration goes through httpx; the
+load loops write HTTP/1.1 on asyncio streams themselves (``Connection``).
 
 Jobs (``"mode"``):
 - ``register``: create and register cells ``[first, first + count)`` through the
@@ -22,6 +23,7 @@ Jobs (``"mode"``):
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sys
 import time
@@ -29,8 +31,8 @@ from typing import Any
 
 import httpx
 
-# Connections per httpx client: the pool scans its connections on every request, so many small pools
-# keep each scan short when thousands of long polls are open at once.
+# Connections per httpx client (registration): the pool scans its connections on every request,
+# so several small pools keep each scan short.
 _PER_CLIENT = 100
 
 
@@ -83,43 +85,92 @@ async def register(job: dict[str, Any]) -> dict[str, Any]:
     return {"cells": count, "wall": wall}
 
 
+class Connection:
+    """One keep-alive HTTP/1.1 connection on asyncio streams: a request, then its whole answer.
+
+    The load loops speak HTTP directly: httpx costs several times the server's
+    own time per request, and on a 2-core machine that CPU is the server's.
+    """
+
+    def __init__(self, url: str) -> None:
+        host, _, port = url.removeprefix("http://").partition(":")
+        self.host, self.port = host, int(port or 80)
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def request(self, method: str, path: str, headers: dict[str, str], body: bytes = b"") -> tuple[int, bytes]:
+        """Send one request; the status code and the body (the connection is kept, or reopened if it closed)."""
+        if self.writer is None or self.reader is None:
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        lines = [f"{method} {path} HTTP/1.1", f"Host: {self.host}:{self.port}"]
+        lines += [f"{k}: {v}" for k, v in headers.items()]
+        if body or method in ("PUT", "POST"):
+            lines.append(f"Content-Length: {len(body)}")
+        self.writer.write(("\r\n".join(lines) + "\r\n\r\n").encode() + body)
+        try:
+            head = await self.reader.readuntil(b"\r\n\r\n")
+        except (asyncio.IncompleteReadError, ConnectionError):
+            await self.close()
+            raise
+        status = int(head[9:12])
+        length = 0
+        closing = False
+        for line in head.split(b"\r\n")[1:]:
+            name, _, value = line.partition(b":")
+            name = name.strip().lower()
+            if name == b"content-length":
+                length = int(value)
+            elif name == b"connection" and value.strip().lower() == b"close":
+                closing = True
+        data = await self.reader.readexactly(length) if length else b""
+        if closing:
+            await self.close()
+        return status, data
+
+    async def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            with contextlib.suppress(Exception):
+                await self.writer.wait_closed()
+        self.reader = self.writer = None
+
+
 class _Requests:
     """One request of a kind against the slice's cells, taken in turn; counts and latencies."""
 
     def __init__(self, what: str, cells: list[dict[str, Any]]) -> None:
         self.what = what
         self.cells = cells
-        self.headers = [
-            {"Authorization": f"Bearer {c['credential']}", "If-None-Match": c["etag"]} for c in cells
-        ]
+        self.headers = [{"Authorization": f"Bearer {c['credential']}", "If-None-Match": c["etag"]} for c in cells]
         self.status = [json.dumps(_status(int(c["etag"].strip('"g')))).encode() for c in cells]
         self.next = 0
         self.latencies: list[float] = []
         self.errors: dict[str, int] = {}
 
-    async def one(self, client: httpx.AsyncClient) -> None:
+    def _error(self, key: str) -> None:
+        self.errors[key] = self.errors.get(key, 0) + 1
+
+    async def one(self, conn: Connection) -> None:
         i = self.next % len(self.cells)
         self.next += 1
         start = time.perf_counter()
         try:
             if self.what == "healthz":
-                r = await client.get("/v1/healthz")
-                ok = r.status_code == 200
+                code, _ = await conn.request("GET", "/v1/healthz", {})
+                ok = code == 200
             else:
                 cell_id = self.cells[i]["id"]
-                r = await client.get(f"/v1/cells/{cell_id}/desired", headers=self.headers[i])
-                ok = r.status_code == 304
+                code, _ = await conn.request("GET", f"/v1/cells/{cell_id}/desired", self.headers[i])
+                ok = code == 304
                 if ok and self.what == "tick":
                     headers = {"Authorization": self.headers[i]["Authorization"], "Content-Type": "application/json"}
-                    r = await client.put(f"/v1/cells/{cell_id}/status", content=self.status[i], headers=headers)
-                    ok = r.status_code == 200
-            if not ok:
-                key = f"HTTP {r.status_code}"
-                self.errors[key] = self.errors.get(key, 0) + 1
-                return
-        except httpx.HTTPError as exc:
-            key = type(exc).__name__
-            self.errors[key] = self.errors.get(key, 0) + 1
+                    code, _ = await conn.request("PUT", f"/v1/cells/{cell_id}/status", headers, self.status[i])
+                    ok = code == 200
+        except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
+            self._error(type(exc).__name__)
+            return
+        if not ok:
+            self._error(f"HTTP {code}")
             return
         self.latencies.append(time.perf_counter() - start)
 
@@ -128,87 +179,100 @@ class _Requests:
 
 
 async def closed(job: dict[str, Any]) -> dict[str, Any]:
-    """``concurrency`` loops of back-to-back requests for ``seconds``."""
+    """``concurrency`` loops of back-to-back requests for ``seconds``, each on a connection of its own."""
     requests = _Requests(job["what"], _cells(job["cells"]))
-    clients = _clients(job["url"], job["concurrency"])
+    conns = [Connection(job["url"]) for _ in range(job["concurrency"])]
     await _start_together(job)
     deadline = time.perf_counter() + job["seconds"]
 
-    async def loop(client: httpx.AsyncClient) -> None:
+    async def loop(conn: Connection) -> None:
         while time.perf_counter() < deadline:
-            await requests.one(client)
+            await requests.one(conn)
+        await conn.close()
 
     start = time.perf_counter()
-    await asyncio.gather(*(loop(clients[k % len(clients)]) for k in range(job["concurrency"])))
-    wall = time.perf_counter() - start
-    for client in clients:
-        await client.aclose()
-    return requests.result(wall)
+    await asyncio.gather(*(loop(conn) for conn in conns))
+    return requests.result(time.perf_counter() - start)
 
 
 async def open_loop(job: dict[str, Any]) -> dict[str, Any]:
-    """Requests started every ``1 / rate`` seconds for ``seconds``, each on its own task."""
+    """Requests started every ``1 / rate`` seconds for ``seconds`` on the first free connection (opened as needed).
+
+    A request waits for no earlier one: when every connection is busy a new one
+    is opened, as that many agents would, so a slow server shows as latency.
+    """
     requests = _Requests(job["what"], _cells(job["cells"]))
-    clients = _clients(job["url"], job["connections"])
+    free = [Connection(job["url"]) for _ in range(job["connections"])]
+    every: list[Connection] = list(free)
     rate, total = job["rate"], int(job["rate"] * job["seconds"])
     await _start_together(job)
     loop = asyncio.get_running_loop()
+
+    async def one() -> None:
+        if not free:
+            every.append(Connection(job["url"]))
+            free.append(every[-1])
+        conn = free.pop()
+        try:
+            await requests.one(conn)
+        finally:
+            free.append(conn)
+
     start = loop.time()
     tasks = []
     for n in range(total):
         delay = start + n / rate - loop.time()
         if delay > 0:
             await asyncio.sleep(delay)
-        tasks.append(asyncio.ensure_future(requests.one(clients[n % len(clients)])))
+        tasks.append(asyncio.ensure_future(one()))
     await asyncio.gather(*tasks)
     wall = loop.time() - start
-    for client in clients:
-        await client.aclose()
-    return requests.result(wall)
+    for conn in every:
+        await conn.close()
+    result = requests.result(wall)
+    result["connections"] = len(every)
+    return result
 
 
 async def propagate(job: dict[str, Any]) -> dict[str, Any]:
-    """Hold a long poll per cell; report each new generation; the time the last cell reported."""
+    """Hold a long poll per cell, each on its own connection; report each new generation; when the last reported."""
     cells = _cells(job["cells"])
-    clients = _clients(job["url"], len(cells))
     reported: list[float] = []
     errors: dict[str, int] = {}
 
-    async def agent(k: int, cell: dict[str, Any]) -> None:
-        client = clients[k % len(clients)]
-        auth = {"Authorization": f"Bearer {cell['credential']}"}
-        etag = cell["etag"]
-        while True:
-            try:
-                r = await client.get(
-                    f"/v1/cells/{cell['id']}/desired",
-                    params={"wait": str(job["wait"])},
-                    headers={**auth, "If-None-Match": etag},
-                    timeout=job["wait"] + 60,
-                )
-            except httpx.HTTPError as exc:
-                errors[type(exc).__name__] = errors.get(type(exc).__name__, 0) + 1
-                return
-            if r.status_code == 304:
-                continue
-            if r.status_code != 200:
-                errors[f"HTTP {r.status_code}"] = errors.get(f"HTTP {r.status_code}", 0) + 1
-                return
-            generation = int(r.json()["generation"])
-            r = await client.put(f"/v1/cells/{cell['id']}/status", json=_status(generation), headers=auth)
-            if r.status_code != 200:
-                errors[f"HTTP {r.status_code}"] = errors.get(f"HTTP {r.status_code}", 0) + 1
-                return
-            reported.append(time.time())
-            return
+    def error(key: str) -> None:
+        errors[key] = errors.get(key, 0) + 1
 
-    tasks = [asyncio.ensure_future(agent(k, c)) for k, c in enumerate(cells)]
+    async def agent(cell: dict[str, Any]) -> None:
+        conn = Connection(job["url"])
+        auth = {"Authorization": f"Bearer {cell['credential']}"}
+        path = f"/v1/cells/{cell['id']}/desired?wait={job['wait']}"
+        try:
+            while True:
+                code, body = await conn.request("GET", path, {**auth, "If-None-Match": cell["etag"]})
+                if code == 304:
+                    continue
+                if code != 200:
+                    error(f"HTTP {code}")
+                    return
+                status = json.dumps(_status(int(json.loads(body)["generation"]))).encode()
+                headers = {**auth, "Content-Type": "application/json"}
+                code, _ = await conn.request("PUT", f"/v1/cells/{cell['id']}/status", headers, status)
+                if code != 200:
+                    error(f"HTTP {code}")
+                    return
+                reported.append(time.time())
+                return
+        except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
+            error(type(exc).__name__)
+        finally:
+            await conn.close()
+
+    tasks = [asyncio.ensure_future(agent(c)) for c in cells]
     # Let every poll reach the server before saying so.
     await asyncio.sleep(job.get("settle", 1.0))
     print("ready", flush=True)
     await asyncio.gather(*tasks)
-    for client in clients:
-        await client.aclose()
     return {"cells": len(cells), "reported": len(reported), "last": max(reported, default=0.0), "errors": errors}
 
 

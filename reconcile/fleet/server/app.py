@@ -175,7 +175,7 @@ def create_app(control: ControlPlane, *, max_artifact_bytes: int = MAX_ARTIFACT_
 
     async def status(request: Request) -> Response:
         cell_id = request.path_params["cell_id"]
-        await call(control.authorize_cell, _bearer(request), cell_id)
+        await check_in(_bearer(request), cell_id)
         body = await _json(request)
         accepted = await call(control.report_status, cell_id, body)
         return JSONResponse({"accepted": True, "observed_generation": accepted.observed_generation})
