@@ -98,20 +98,33 @@ class Connection:
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
 
+    async def connect(self) -> None:
+        """Open the connection now (``request`` opens it when needed)."""
+        self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+
     async def request(self, method: str, path: str, headers: dict[str, str], body: bytes = b"") -> tuple[int, bytes]:
         """Send one request; the status code and the body (the connection is kept, or reopened if it closed)."""
-        if self.writer is None or self.reader is None:
-            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
         lines = [f"{method} {path} HTTP/1.1", f"Host: {self.host}:{self.port}"]
         lines += [f"{k}: {v}" for k, v in headers.items()]
         if body or method in ("PUT", "POST"):
             lines.append(f"Content-Length: {len(body)}")
-        self.writer.write(("\r\n".join(lines) + "\r\n\r\n").encode() + body)
-        try:
-            head = await self.reader.readuntil(b"\r\n\r\n")
-        except (asyncio.IncompleteReadError, ConnectionError):
-            await self.close()
-            raise
+        data = ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+        for attempt in (1, 2):
+            reused = self.writer is not None
+            if self.writer is None or self.reader is None:
+                await self.connect()
+            assert self.writer is not None and self.reader is not None
+            self.writer.write(data)
+            try:
+                head = await self.reader.readuntil(b"\r\n\r\n")
+                break
+            except (asyncio.IncompleteReadError, ConnectionError) as exc:
+                await self.close()
+                # The server closes a keep-alive connection idle past its timeout: send again on a new one,
+                # as HTTP clients do, when nothing of an answer had come.
+                nothing = not isinstance(exc, asyncio.IncompleteReadError) or not exc.partial
+                if not (reused and nothing and attempt == 1):
+                    raise
         status = int(head[9:12])
         length = 0
         closing = False
@@ -122,10 +135,10 @@ class Connection:
                 length = int(value)
             elif name == b"connection" and value.strip().lower() == b"close":
                 closing = True
-        data = await self.reader.readexactly(length) if length else b""
+        answer = await self.reader.readexactly(length) if length else b""
         if closing:
             await self.close()
-        return status, data
+        return status, answer
 
     async def close(self) -> None:
         if self.writer is not None:
@@ -240,6 +253,9 @@ async def propagate(job: dict[str, Any]) -> dict[str, Any]:
     reported: list[float] = []
     errors: dict[str, int] = {}
 
+    # Thousands of connects at once would overflow the server's listen backlog (SYN retries take seconds).
+    connecting = asyncio.Semaphore(64)
+
     def error(key: str) -> None:
         errors[key] = errors.get(key, 0) + 1
 
@@ -248,6 +264,8 @@ async def propagate(job: dict[str, Any]) -> dict[str, Any]:
         auth = {"Authorization": f"Bearer {cell['credential']}"}
         path = f"/v1/cells/{cell['id']}/desired?wait={job['wait']}"
         try:
+            async with connecting:
+                await conn.connect()
             while True:
                 code, body = await conn.request("GET", path, {**auth, "If-None-Match": cell["etag"]})
                 if code == 304:

@@ -21,7 +21,7 @@ def test_the_quick_fleet_benchmark_prints_every_table(capsys: pytest.CaptureFixt
         assert title in out, title
     assert "| Rancher Fleet: 1,000,000 clusters, 15-minute check-ins" in out
     # Every simulated cell got the new release and reported it, with no error on the way.
-    assert re.search(r"^\| 60 +\| +60 \| .* \| +none \|$", out, re.MULTILINE), out
+    assert re.search(r"^\| 60 +\| +60 \| .* \| +none \| +yes \|$", out, re.MULTILINE), out
     # The saturation rows ran without errors (a 401 or a refused connection would show here).
     for row in ("GET /v1/healthz (baseline)", "check-in: 304 poll", "agent tick: 304 poll + status PUT"):
         line = next(line for line in out.splitlines() if line.startswith(f"| {row}"))
