@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import pathlib
 import time
 
@@ -180,3 +181,38 @@ def test_a_poll_that_sees_no_change_answers_304_after_its_wait(control: ControlP
     answer = run(_poll(app, "a", credential, '"g0"', 0.6))
     assert answer.status_code == 304 and answer.headers["etag"] == '"g0"'  # type: ignore[attr-defined]
     assert time.monotonic() - started >= 0.5
+
+
+def test_the_check_in_read_and_the_batched_read_agree_with_the_spec_on_both_backends(
+    store_url: str, tmp_path: pathlib.Path
+) -> None:
+    store = BackendFleetStore.open(store_url)
+    try:
+        cp = ControlPlane(store, ArtifactStore(tmp_path / "a"), admin_token="x" * 32)
+        credential = registered(cp, "a")
+        cp.create_cell({"id": "b", "stage": "saas"})
+        store.publish_release(release("r1"))
+        assert cp.check_in(credential, "a") == store.get_spec("a").generation == 1  # type: ignore[union-attr]
+        found = store.check_in("a")
+        assert found is not None and found[0] is not None and found[1] == 1
+        assert store.check_in("b") == (None, 1)  # created, not registered: no credential yet
+        assert store.check_in("nope") is None
+        assert store.generations(["a", "b", "nope"]) == {"a": 1, "b": 1}
+        assert store.backend.query("SELECT COUNT(*) FROM fleet_cells") == [(2,)]
+    finally:
+        store.close()
+
+
+def test_a_one_statement_read_never_writes(store_url: str) -> None:
+    from reconcile.storage import StorageError, open_store
+
+    backend = open_store(store_url)
+    try:
+        backend.write(lambda tx: tx.execute("CREATE TABLE t (x INTEGER)"))
+        # PostgreSQL refuses it (a read-only session); SQLite rolls the read transaction back.
+        with contextlib.suppress(StorageError):
+            backend.query("INSERT INTO t VALUES (1)")
+        assert backend.query("SELECT COUNT(*) FROM t") == [(0,)]
+        assert backend.read(lambda tx: tx.query("SELECT COUNT(*) FROM t")) == [(0,)]
+    finally:
+        backend.close()

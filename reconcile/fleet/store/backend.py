@@ -200,10 +200,8 @@ class BackendFleetStore:
         return None if row is None else int(row[0])
 
     def check_in(self, cell_id: str) -> tuple[str | None, int] | None:
-        row = self.backend.read(
-            lambda tx: tx.one("SELECT credential_hash, generation FROM fleet_cells WHERE id = ?", (cell_id,))
-        )
-        return None if row is None else (row[0], int(row[1]))
+        rows = self.backend.query("SELECT credential_hash, generation FROM fleet_cells WHERE id = ?", (cell_id,))
+        return (rows[0][0], int(rows[0][1])) if rows else None
 
     def generations(self, cell_ids: list[str]) -> dict[str, int]:
         def op(tx: Tx) -> dict[str, int]:
