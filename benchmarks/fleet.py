@@ -29,7 +29,7 @@ the server CPU per request (from ``/proc``) is printed beside them, and
 "per core" capacity follows from it.
 
 Run: ``python -m benchmarks fleet`` (10,000 cells, several minutes) or
-``python -m benchmarks fleet --quick`` (a few hundred cells, under a minute).
+``python -m benchmarks fleet --quick`` (200 cells, about a minute).
 """
 
 from __future__ import annotations
