@@ -14,6 +14,19 @@ from typing import TYPE_CHECKING, Any
 from .artifacts import ArtifactStore, Manifest, build_artifact, read_manifest
 from .clock import Clock, FileClock, clock_from
 from .control import DEFAULT_POLL_INTERVAL, DEFAULT_TOKEN_TTL, ControlPlane
+from .debug import (
+    DEFAULT_DEBUG_DURATION,
+    MAX_ACTIVE_GRANTS,
+    MAX_DEBUG_DURATION,
+    MIN_DEBUG_DURATION,
+    DebugAccess,
+    DebugAccessStatus,
+    DebugAuditError,
+    DebugChannelError,
+    DebugEvent,
+    DebugGrant,
+    DebugService,
+)
 from .errors import (
     AgentLockedError,
     ArtifactError,
@@ -29,7 +42,13 @@ from .errors import (
     PermissionDeniedError,
     ProtocolError,
 )
+from .flags import FLAG_TYPES, Flag, FlagContext, FlagDefinitionError, FlagEvaluation, FlagRule
+from .history import FleetHistory, HistorySample
+from .labels import check_labels
+from .maintenance import MaintenanceProvider, MaintenanceSwitch
 from .model import (
+    DEFAULT_MAINTENANCE_DURATION,
+    FLAG_REASONS,
     STAGES,
     AuditEntry,
     Cell,
@@ -37,29 +56,36 @@ from .model import (
     ComponentStatus,
     Condition,
     DesiredSpec,
+    Maintenance,
     Release,
     ReleaseComponent,
 )
 from .rollout import (
     DEFAULT_STAGES,
     CellProgress,
+    MemoryRolloutRecords,
     Rollout,
+    RolloutChangedError,
     RolloutConflictError,
     RolloutFleet,
+    RolloutRecords,
     Rollouts,
     RolloutStateError,
+    RolloutWork,
     StagePolicy,
 )
 from .runtime import Component, MemoryRuntime, ProcessRuntime
-from .store import BackendFleetStore, FleetStore, open_store
+from .store import BackendFleetStore, FleetStore, StoredFlag, StoreRolloutRecords, open_store
+from .support import DEFAULT_WINDOW, SUPPORT_STATES, Support, SupportFreezeError, SupportStatus, TemplateVersion
 
 if TYPE_CHECKING:
     from .agent import Agent, ControlPlaneClient
-    from .server import create_app, serve
+    from .server import Dashboard, create_app, serve
 
 _LAZY = {
     "Agent": ".agent",
     "ControlPlaneClient": ".agent",
+    "Dashboard": ".server",
     "create_app": ".server",
     "serve": ".server",
 }
@@ -75,10 +101,19 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "DEFAULT_DEBUG_DURATION",
+    "DEFAULT_MAINTENANCE_DURATION",
     "DEFAULT_POLL_INTERVAL",
     "DEFAULT_STAGES",
     "DEFAULT_TOKEN_TTL",
+    "DEFAULT_WINDOW",
+    "FLAG_REASONS",
+    "FLAG_TYPES",
+    "MAX_ACTIVE_GRANTS",
+    "MAX_DEBUG_DURATION",
+    "MIN_DEBUG_DURATION",
     "STAGES",
+    "SUPPORT_STATES",
     "Agent",
     "AgentLockedError",
     "ArtifactError",
@@ -98,13 +133,32 @@ __all__ = [
     "ControlPlane",
     "ControlPlaneClient",
     "ControlPlaneUnavailableError",
+    "Dashboard",
+    "DebugAccess",
+    "DebugAccessStatus",
+    "DebugAuditError",
+    "DebugChannelError",
+    "DebugEvent",
+    "DebugGrant",
+    "DebugService",
     "DesiredSpec",
     "DigestMismatchError",
     "FileClock",
+    "Flag",
+    "FlagContext",
+    "FlagDefinitionError",
+    "FlagEvaluation",
+    "FlagRule",
     "FleetError",
+    "FleetHistory",
     "FleetStore",
+    "HistorySample",
     "InvalidInputError",
+    "Maintenance",
+    "MaintenanceProvider",
+    "MaintenanceSwitch",
     "Manifest",
+    "MemoryRolloutRecords",
     "MemoryRuntime",
     "NotFoundError",
     "PayloadTooLargeError",
@@ -114,12 +168,22 @@ __all__ = [
     "Release",
     "ReleaseComponent",
     "Rollout",
+    "RolloutChangedError",
     "RolloutConflictError",
     "RolloutFleet",
+    "RolloutRecords",
     "RolloutStateError",
+    "RolloutWork",
     "Rollouts",
     "StagePolicy",
+    "StoreRolloutRecords",
+    "StoredFlag",
+    "Support",
+    "SupportFreezeError",
+    "SupportStatus",
+    "TemplateVersion",
     "build_artifact",
+    "check_labels",
     "clock_from",
     "create_app",
     "open_store",

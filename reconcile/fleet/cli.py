@@ -85,7 +85,9 @@ def main() -> None:
 
 
 @main.command()
-@click.option("--store", default="sqlite:///fleet.db", show_default=True, help="sqlite:///PATH")
+@click.option(
+    "--store", default="sqlite:///fleet.db", show_default=True, help="sqlite:///PATH or postgresql://... (replicas)"
+)
 @click.option("--artifacts", default="artifacts", show_default=True, type=click.Path(file_okay=False))
 @click.option("--listen", default="127.0.0.1:8470", show_default=True, help="HOST:PORT (port 0: any free one)")
 @click.option("--admin-token-file", required=True, type=click.Path(dir_okay=False), help="created if missing")
@@ -93,6 +95,9 @@ def main() -> None:
 @click.option("--poll-interval", type=float, default=60.0, show_default=True, help="seconds, told to agents")
 @click.option("--expiry-every", type=float, default=60.0, show_default=True, help="seconds between expiry sweeps")
 @click.option("--clock-file", type=click.Path(dir_okay=False), help="a shared test clock's offset file (tests, demo)")
+@click.option(
+    "--lease-ttl", type=float, default=15.0, show_default=True, help="seconds a dead leader's controller leases last"
+)
 @click.option("-v", "--verbose", is_flag=True)
 @_fail_cleanly
 def serve(
@@ -104,9 +109,10 @@ def serve(
     poll_interval: float,
     expiry_every: float,
     clock_file: str | None,
+    lease_ttl: float,
     verbose: bool,
 ) -> None:
-    """Run the control plane's HTTP API and its controllers."""
+    """Run the control plane's HTTP API and its controllers (those run on the replica holding their lease)."""
     from .artifacts import ArtifactStore
     from .control import ControlPlane
     from .server import serve as run_server
@@ -130,28 +136,37 @@ def serve(
         poll_interval=poll_interval,
         clock=clock_from(clock_file),
     )
-    from .controllers import registration_expiry, rollouts_controller
+    from .controllers import registration_expiry, rollouts_controller, support_controller
 
     # The controllers run on whichever replica holds the store's lease; the others stand by.
-    expiry = registration_expiry(control, every=expiry_every)
-    rolling = rollouts_controller(control.rollouts, every=min(poll_interval, 5.0))
+    if lease_ttl <= 0:
+        raise click.BadParameter("expected seconds > 0", param_hint="--lease-ttl")
+    expiry = registration_expiry(control, every=expiry_every, lease_ttl=lease_ttl)
+    rolling = rollouts_controller(control.rollouts, every=min(poll_interval, 5.0), lease_ttl=lease_ttl)
+    support = support_controller(control, every=min(poll_interval, 5.0), lease_ttl=lease_ttl)
     expiry.start()
     rolling.start()
+    support.start()
     try:
         run_server(control, host, int(port), port_file=port_file)
     finally:
-        for controller in (rolling, expiry):
+        for controller in (support, rolling, expiry):
             controller.stop()
             controller.join()
 
 
 @main.command()
-@click.option("--control-plane", envvar=ENV_URL, required=True)
+@click.option("--control-plane", envvar=ENV_URL, required=True, help="URL, or URL1,URL2,... of replicas")
 @click.option("--token-file", type=click.Path(dir_okay=False), help="the one-time registration token (first run)")
 @click.option("--state-dir", required=True, type=click.Path(file_okay=False))
 @click.option("--poll-interval", type=float, help="seconds; default: what the control plane says")
 @click.option("--max-backoff", type=float, help="seconds; default: the poll interval")
-@click.option("--infrastructure-version", default="1", show_default=True)
+@click.option("--infrastructure-version", default="1", show_default=True, help="reported if --infra-outputs has none")
+@click.option(
+    "--infra-outputs",
+    type=click.Path(dir_okay=False),
+    help="the outputs file of `bootstrap`/`infra apply --outputs`: its infrastructure version is reported",
+)
 @click.option("--clock-file", type=click.Path(dir_okay=False), help="a shared test clock's offset file (tests, demo)")
 @click.option("-v", "--verbose", is_flag=True)
 @_fail_cleanly
@@ -162,6 +177,7 @@ def agent(
     poll_interval: float | None,
     max_backoff: float | None,
     infrastructure_version: str,
+    infra_outputs: str | None,
     clock_file: str | None,
     verbose: bool,
 ) -> None:
@@ -175,6 +191,7 @@ def agent(
         poll_interval=poll_interval,
         max_backoff=max_backoff,
         infrastructure_version=infrastructure_version,
+        infra_outputs=infra_outputs,
         clock=clock_from(clock_file),
     )
     if not a.registered:
@@ -217,10 +234,15 @@ def cells() -> None:
 @click.option("--release", help="pin to this release (default: follow the newest)")
 @click.option("--token-ttl", type=float, help="seconds the registration token is valid (default 24 h)")
 @click.option("--token-out", type=click.Path(dir_okay=False), help="write the token to this file (mode 0600)")
+@click.option("--label", "labels", multiple=True, help="KEY=VALUE (repeatable)")
 @_operator
-def cells_create(client: Any, cell_id: str, token_out: str | None, token_ttl: float | None, **fields: Any) -> None:
+def cells_create(
+    client: Any, cell_id: str, token_out: str | None, token_ttl: float | None, labels: tuple[str, ...], **fields: Any
+) -> None:
     """Create a cell; prints its one-time registration token."""
     body = {k: v for k, v in fields.items() if v not in (None, "")}
+    if labels:
+        body["labels"] = _label_edits(labels, "--label", removals=False)[0]
     if token_ttl is not None:
         body["token_ttl"] = token_ttl
     created = client.create_cell(cell_id, **body)
@@ -280,6 +302,29 @@ def cells_delete(client: Any, cell_id: str) -> None:
     click.echo(f"cell {cell_id} deleted")
 
 
+def _label_edits(args: tuple[str, ...], hint: str, *, removals: bool = True) -> tuple[dict[str, str], list[str]]:
+    from .labels import parse_label_edits
+
+    if not removals and any("=" not in a for a in args):
+        raise click.BadParameter(f"expected KEY=VALUE, got {next(a for a in args if '=' not in a)!r}", param_hint=hint)
+    try:
+        return parse_label_edits(args, hint)
+    except FleetError as exc:
+        raise click.BadParameter(str(exc).removeprefix(f"{hint} "), param_hint=hint) from None
+
+
+@cells.command("label")
+@click.argument("cell_id")
+@click.argument("edits", nargs=-1, required=True)
+@_operator
+def cells_label(client: Any, cell_id: str, edits: tuple[str, ...]) -> None:
+    """Set (KEY=VALUE) and remove (KEY-) labels of a cell; its flags are evaluated again."""
+    to_set, to_remove = _label_edits(edits, "EDITS")
+    answer = client.label_cell(cell_id, to_set, to_remove)
+    shown = ", ".join(f"{k}={v}" for k, v in sorted(answer["cell"]["labels"].items())) or "no labels"
+    click.echo(f"cell {cell_id}: {shown}; generation {answer['spec']['generation']}")
+
+
 @main.group()
 def releases() -> None:
     """Publish and list releases."""
@@ -288,11 +333,27 @@ def releases() -> None:
 @releases.command("publish")
 @click.argument("version")
 @click.option("--component", "components", multiple=True, required=True, help="NAME=PATH of a tar.gz artifact")
+@click.option(
+    "--maintenance",
+    "maintenance",
+    multiple=True,
+    help="NAME[:SECONDS]: updating NAME puts the cell in maintenance mode, expected to last SECONDS (default 600)",
+)
 @_operator
-def releases_publish(client: Any, version: str, components: tuple[str, ...]) -> None:
+def releases_publish(client: Any, version: str, components: tuple[str, ...], maintenance: tuple[str, ...]) -> None:
     """Upload each component's artifact and publish the release."""
     from .artifacts import read_manifest, sha256_file
 
+    windows: dict[str, float | None] = {}
+    for item in maintenance:
+        name, sep, seconds = item.partition(":")
+        try:
+            windows[name] = float(seconds) if sep else None
+        except ValueError:
+            raise click.BadParameter(f"expected NAME[:SECONDS], got {item!r}", param_hint="--maintenance") from None
+    unknown = sorted(set(windows) - {c.partition("=")[0] for c in components})
+    if unknown:
+        raise click.BadParameter(f"{unknown[0]!r} is not a --component of the release", param_hint="--maintenance")
     parts = []
     for item in components:
         name, sep, path = item.partition("=")
@@ -304,7 +365,12 @@ def releases_publish(client: Any, version: str, components: tuple[str, ...]) -> 
             raise click.BadParameter(f"{path} holds component {manifest.name!r}, not {name!r}")
         digest = sha256_file(file)
         client.upload_artifact(file, digest)
-        parts.append({"name": name, "digest": digest})
+        part: dict[str, Any] = {"name": name, "digest": digest}
+        if name in windows:
+            part["requires_maintenance"] = True
+            if windows[name] is not None:
+                part["maintenance_duration"] = windows[name]
+        parts.append(part)
     answer = client.publish_release(version, parts)
     click.echo(f"release {version} published; {len(answer['cells'])} cells follow it")
 
@@ -318,12 +384,16 @@ def releases_list(client: Any) -> None:
 
 @main.command()
 @click.option("--json", "as_json", is_flag=True, help="print the rows as JSON")
+@click.option("--at", help="preview support status at this date (2026-12-20) or UTC time (2026-12-20T12:00Z)")
 @_operator
-def status(client: Any, as_json: bool) -> None:
-    """The fleet at a glance: one row per cell."""
+def status(client: Any, as_json: bool, at: str | None) -> None:
+    """The fleet at a glance: one row per cell (with --at, the SUPPORT column as it would be then)."""
     from .table import format_table
 
-    rows = client.fleet_status()["cells"]
+    answer = client.fleet_status(at=at)
+    rows = answer["cells"]
+    if at is not None and not as_json:
+        click.echo(f"support as it would be at {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(answer['at']))}")
     if as_json:
         _echo_json(rows)
     else:
@@ -356,12 +426,15 @@ def build_artifact_cmd(source: str, dest: str, version: str | None) -> None:
 @main.command()
 @click.option("--report", type=click.Path(dir_okay=False), help="write every check and its outcome here as JSON")
 @click.option("--keep", is_flag=True, help="keep the temporary directory (processes are still stopped)")
+@click.option("--keep-open", is_flag=True, help="then print the dashboard's URL and run until Ctrl-C")
 @_fail_cleanly
-def demo(report: str | None, keep: bool) -> None:
+def demo(report: str | None, keep: bool, keep_open: bool) -> None:
     """The whole story on this machine: a control plane, five cells, two releases, drift repaired."""
     from .demo import run_demo
 
-    sys.exit(run_demo(report=pathlib.Path(report) if report else None, keep=keep, echo=click.echo))
+    sys.exit(
+        run_demo(report=pathlib.Path(report) if report else None, keep=keep, echo=click.echo, keep_open=keep_open)
+    )
 
 
 # ---------------------------------------------------------------- AWS: bootstrap and infrastructure updates
@@ -510,10 +583,6 @@ def infra_destroy(session: Any, yes: bool) -> None:
         click.echo(f"stack {session.stack} destroyed; SSM parameter {outputs_parameter(session.stack)} removed")
 
 
-if __name__ == "__main__":
-    main()
-
-
 @main.group()
 def rollouts() -> None:
     """Staged rollouts: start, status, pause, resume, abort."""
@@ -545,6 +614,8 @@ def _echo_rollout(view: dict[str, Any]) -> None:
 @click.option("--exclude", multiple=True, help="a cell id to leave out")
 @click.option("--supersede", is_flag=True, help="replace the track's active rollout")
 @click.option("--auto-rollback", is_flag=True, help="on a halt, put the halted batch back on its previous release")
+@click.option("--match-label", "match_labels", multiple=True, help="KEY=VALUE: only cells with this label")
+@click.option("--exclude-label", "exclude_labels", multiple=True, help="KEY=VALUE: skip cells with this label")
 @_operator
 def rollouts_start(
     client: Any,
@@ -554,6 +625,8 @@ def rollouts_start(
     exclude: tuple[str, ...],
     supersede: bool,
     auto_rollback: bool,
+    match_labels: tuple[str, ...] = (),
+    exclude_labels: tuple[str, ...] = (),
 ) -> None:
     """Start rolling RELEASE out, stage by stage."""
     body: dict[str, Any] = {
@@ -563,6 +636,10 @@ def rollouts_start(
         "supersede": supersede,
         "auto_rollback": auto_rollback,
     }
+    if match_labels:
+        body["match"] = _label_edits(match_labels, "--match-label", removals=False)[0]
+    if exclude_labels:
+        body["exclude_labels"] = _label_edits(exclude_labels, "--exclude-label", removals=False)[0]
     if stages:
         parsed = []
         for raw in stages:
@@ -609,3 +686,390 @@ def _rollout_action(action: str) -> None:
 
 for _action in ("pause", "resume", "abort"):
     _rollout_action(_action)
+
+
+@main.group()
+def flags() -> None:
+    """Feature flags: set, list, show (each cell's value and why)."""
+
+
+def _flag_value(kind: str, text: str, hint: str) -> Any:
+    """A command-line value as the flag's type (``true``/``false``, a number, or the text itself)."""
+    if kind == "bool":
+        if text.lower() not in ("true", "false"):
+            raise click.BadParameter(f"expected true or false for a bool flag, got {text!r}", param_hint=hint)
+        return text.lower() == "true"
+    if kind == "number":
+        try:
+            number = float(text)
+        except ValueError:
+            raise click.BadParameter(f"expected a number for a number flag, got {text!r}", param_hint=hint) from None
+        return int(number) if number.is_integer() and "." not in text and "e" not in text.lower() else number
+    return text
+
+
+@flags.command("set")
+@click.argument("key")
+@click.option("--file", "path", type=click.Path(dir_okay=False, exists=True), help="the definition as JSON")
+@click.option("--type", "kind", type=click.Choice(["bool", "string", "number"]), help="the flag's type")
+@click.option("--default", "default", help="the default value (true/false, a number, or text)")
+@click.option("--rule", "rules", multiple=True, help='a rule as JSON: {"match": {...}, "value": ..., "percentage"?}')
+@click.option("--description", help="for people")
+@_operator
+def flags_set(
+    client: Any,
+    key: str,
+    path: str | None,
+    kind: str | None,
+    default: str | None,
+    rules: tuple[str, ...],
+    description: str | None,
+) -> None:
+    """Create or replace flag KEY, from --file or from --type, --default and --rule options."""
+    if path is not None:
+        if kind or default is not None or rules or description is not None:
+            raise click.UsageError("give either --file or --type/--default/--rule/--description, not both")
+        try:
+            definition = json.loads(pathlib.Path(path).read_text())
+        except (OSError, ValueError) as exc:
+            raise click.BadParameter(f"{path}: not readable JSON: {exc}", param_hint="--file") from None
+    else:
+        if kind is None or default is None:
+            raise click.UsageError("give --file, or --type and --default (and any --rule)")
+        parsed = []
+        for i, raw in enumerate(rules):
+            try:
+                parsed.append(json.loads(raw))
+            except ValueError as exc:
+                raise click.BadParameter(f"rule {i + 1} is not JSON: {exc}", param_hint="--rule") from None
+        definition = {"type": kind, "default": _flag_value(kind, default, "--default"), "rules": parsed}
+        if description is not None:
+            definition["description"] = description
+    answer = client.put_flag(key, definition)
+    changed = answer["changed"]
+    click.echo(
+        f"flag {key}: revision {answer['revision']}; "
+        f"{len(changed)} cells get new values{': ' + ', '.join(changed) if changed else ''}"
+    )
+
+
+@flags.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@_operator
+def flags_list(client: Any, as_json: bool) -> None:
+    """Every flag: key, type, default, rules, revision."""
+    listed = client.list_flags()
+    if as_json:
+        _echo_json(listed)
+        return
+    for item in listed:
+        f = item["flag"]
+        click.echo(
+            f"{f['key']:<24} {f['type']:<6} default {json.dumps(f['default'])}  {len(f['rules'])} rules"
+            f"  revision {item['revision']}"
+        )
+
+
+@flags.command("show")
+@click.argument("key")
+@click.option("--json", "as_json", is_flag=True)
+@_operator
+def flags_show(client: Any, key: str, as_json: bool) -> None:
+    """Flag KEY's definition and, per cell, its value, variant and reason (desired, and as the cell reports it)."""
+    shown = client.show_flag(key)
+    if as_json:
+        _echo_json(shown)
+        return
+    f = shown["flag"]
+    click.echo(f"flag {f['key']} ({f['type']}, default {json.dumps(f['default'])}) revision {shown['revision']}")
+    for rule in f["rules"]:
+        pct = f" for {rule['percentage']:g}%" if "percentage" in rule else ""
+        click.echo(f"  rule {rule['name']}: {json.dumps(rule['match'])} -> {json.dumps(rule['value'])}{pct}")
+    for c in shown["cells"]:
+        desired, reported = c["desired"], c["reported"]
+        want = "-" if desired is None else f"{json.dumps(desired['value'])} {desired['variant']} {desired['reason']}"
+        have = "not reported" if reported is None else f"{json.dumps(reported['value'])} {reported['reason']}"
+        click.echo(f"  {c['cell']:<20} {want:<40} cell reports: {have}")
+
+
+# ---------------------------------------------------------------- infrastructure templates and support deadlines
+
+
+@main.group()
+def templates() -> None:
+    """Publish infrastructure template versions (mandatory ones with a window) and list them."""
+
+
+def _template_document(source: str) -> tuple[dict[str, Any], Any]:
+    """The document of a template file (or a built-in ``cell-infra-vN``), checked by the AWS room's parser."""
+    from importlib import resources as package_files
+
+    from .aws.template import load_template
+
+    path = pathlib.Path(source)
+    name = path.name.removesuffix(".json")
+    if not path.exists() and name.startswith("cell-infra-v") and name[12:].isdigit():
+        shipped = package_files.files("reconcile.fleet.aws").joinpath("templates", f"{name}.json")
+        if not shipped.is_file():
+            raise click.ClickException(f"no built-in template {name}.json")
+        text, where = shipped.read_text(), f"{name}.json"
+    else:
+        try:
+            text, where = path.read_text(), str(path)
+        except OSError as exc:
+            raise click.ClickException(f"cannot read template {source}: {exc.strerror}") from None
+    parsed = load_template(text, name=where)  # every problem, with its line or path
+    document: dict[str, Any] = json.loads(text)
+    return document, parsed
+
+
+@templates.command("publish")
+@click.argument("template_file")
+@click.option("--mandatory", is_flag=True, help="every cell must apply it within the window")
+@click.option("--window", default="14d", show_default=True, help="how long cells have: 14d, 36h, 90m, 2w or seconds")
+@click.option("--released-at", help="its release time (2026-12-01 or 2026-12-01T12:00Z; default: now)")
+@_operator
+def templates_publish(client: Any, template_file: str, mandatory: bool, window: str, released_at: str | None) -> None:
+    """Publish TEMPLATE_FILE (a template file, or cell-infra-vN built in) as an infrastructure version."""
+    from .support import format_time, parse_duration
+
+    parse_duration(window, "--window")  # refused here, before anything is sent
+    document, parsed = _template_document(template_file)
+    answer = client.publish_template(document, mandatory=mandatory, window=window, released_at=released_at)
+    t = answer["template"]
+    kind = f"mandatory within {t['window'] / 86400:g} days" if t["mandatory"] else "optional"
+    click.echo(
+        f"infrastructure template version {parsed.version} published ({kind}), released {format_time(t['released_at'])}"
+    )
+    states: dict[str, list[str]] = {}
+    for cell_id, support in sorted(answer["cells"].items()):
+        states.setdefault(support["state"], []).append(cell_id)
+    for state, cells_in in sorted(states.items()):
+        click.echo(f"  {state}: {', '.join(cells_in)}")
+
+
+@templates.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@_operator
+def templates_list(client: Any, as_json: bool) -> None:
+    """Every published infrastructure template version, oldest first."""
+    from .support import format_time
+
+    listed = client.list_templates()
+    if as_json:
+        _echo_json(listed)
+        return
+    rows = [["VERSION", "RELEASED", "MANDATORY", "WINDOW", "DESCRIPTION"]]
+    for t in listed:
+        rows.append(
+            [
+                str(t["version"]),
+                format_time(t["released_at"]),
+                "yes" if t["mandatory"] else "no",
+                f"{t['window'] / 86400:g}d",
+                t["description"][:60] or "-",
+            ]
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for r in rows:
+        click.echo("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip())
+@cells.command("debug-audit")
+@click.argument("cell_id")
+@click.option("--limit", type=int, default=100, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+@_operator
+def cells_debug_audit(client: Any, cell_id: str, limit: int, as_json: bool) -> None:
+    """The debug audit trail CELL_ID reported (grants, uses, expiries, revocations); read-only."""
+    events = client.debug_audit(cell_id, limit)
+    if as_json:
+        _echo_json(events)
+        return
+    _echo_debug_events(events)
+
+
+# ---------------------------------------------------------------- the customer: debug access to their own cell
+
+
+def _echo_debug_events(events: list[dict[str, Any]]) -> None:
+    for e in events:
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(e["at"]))
+        click.echo(f"{e['seq']:>5} {when}  {e['event']:<8} {e['grant'] or '-':<6} {e['by'] or '-':<12} {e['detail']}")
+
+
+def _state_dir_option(fn: F) -> F:
+    return click.option(
+        "--state-dir", required=True, type=click.Path(file_okay=False), help="the cell's state directory"
+    )(fn)
+
+
+@main.group()
+def debug() -> None:
+    """Debug access to this cell, granted by its customer: grant, revoke, list, audit (never via the control plane)."""
+
+
+def _aws_debug_options(fn: F) -> F:
+    """The options that also open (or close) the cell's AWS debug-access role for a grant's principal."""
+    fn = click.option(
+        "--aws-outputs",
+        type=click.Path(dir_okay=False),
+        help="the bootstrap's outputs file (its debug_access_role and region)",
+    )(fn)
+    fn = click.option("--endpoint-url", envvar="AWS_ENDPOINT_URL", help="one endpoint for every AWS API (moto)")(fn)
+    return click.option("--profile", envvar="AWS_PROFILE", help="a named profile of the AWS config files")(fn)
+
+
+def _debug_role(outputs: str, endpoint_url: str | None, profile: str | None) -> tuple[Any, str]:
+    """AWS clients for the cell's account and the name of its debug-access role, from the bootstrap's outputs."""
+    try:
+        data = json.loads(pathlib.Path(outputs).read_text())
+        arn = str(data["debug_access_role"])
+        region = str(data.get("region") or "us-east-1")
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise click.BadParameter(
+            f"{outputs}: not a bootstrap outputs file with debug_access_role ({type(exc).__name__})",
+            param_hint="--aws-outputs",
+        ) from None
+    from .aws import connect
+
+    return connect(region, endpoint=endpoint_url, profile=profile), arn.rsplit("/", 1)[-1]
+
+
+@debug.command("grant")
+@_state_dir_option
+@click.option("--duration", default="1h", show_default=True, help="how long: 90s, 30m, 2h, 1h30m (at most 24h)")
+@click.option("--reason", required=True, help="why access is needed (audited)")
+@click.option("--by", "by", required=True, help="who grants it (audited)")
+@click.option("--aws-principal", help="also let this IAM ARN assume the cell's AWS debug role, until the grant ends")
+@_aws_debug_options
+@click.option("--json", "as_json", is_flag=True, help="print the answer (credential included) as JSON")
+@_fail_cleanly
+def debug_grant(
+    state_dir: str,
+    duration: str,
+    reason: str,
+    by: str,
+    aws_principal: str | None,
+    aws_outputs: str | None,
+    endpoint_url: str | None,
+    profile: str | None,
+    as_json: bool,
+) -> None:
+    """Open a time-limited grant; prints the debug endpoint and its credential, shown this once."""
+    from .debug import call, check_actor, check_principal, check_reason, parse_duration
+
+    # Checked here first, so a typo is named before the agent is asked.
+    body = {"op": "grant", "duration": parse_duration(duration), "reason": check_reason(reason), "by": check_actor(by)}
+    role = None
+    if aws_principal is not None:
+        body["aws_principal"] = check_principal(aws_principal)
+        if aws_outputs is None:
+            raise click.UsageError("--aws-principal needs --aws-outputs (the bootstrap's outputs file)")
+        role = _debug_role(aws_outputs, endpoint_url, profile)
+    answer = call(state_dir, body)
+    grant = answer["grant"]
+    if role is not None:
+        from .aws import grant_debug_access
+
+        clients, role_name = role
+        try:
+            grant_debug_access(clients, role_name, grant["aws_principal"], grant["expires_at"])
+        except ReconcileError as exc:
+            # Nothing half-applied: the cell's grant goes too, and says why in the audit trail.
+            call(state_dir, {"op": "revoke", "grant": grant["id"], "by": by, "reason": "the AWS grant failed"})
+            raise click.ClickException(f"{type(exc).__name__}: {exc}; debug grant {grant['id']} revoked") from None
+    if as_json:
+        _echo_json({k: answer[k] for k in ("grant", "token", "endpoint")})
+        return
+    until = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(grant["expires_at"]))
+    click.echo(f"debug grant {grant['id']} open until {until}")
+    click.echo(f"endpoint:   {answer['endpoint']}  (GET /debug/v1/status, /debug/v1/logs)")
+    click.echo(f"credential: {answer['token']}")
+    if role is not None:
+        click.echo(f"AWS:        {grant['aws_principal']} may assume role {role[1]} until {until}")
+    click.echo("The credential is shown only now; pass it as 'Authorization: Bearer ...'. Revoke with"
+               f" `reconcile-fleet debug revoke --state-dir {state_dir} {grant['id']} --by {by}`.")  # fmt: skip
+
+
+@debug.command("revoke")
+@_state_dir_option
+@click.argument("grant_id", required=False)
+@click.option("--all", "all_grants", is_flag=True, help="revoke every active grant")
+@click.option("--by", "by", required=True, help="who revokes (audited)")
+@click.option("--reason", default="", help="why (audited)")
+@_aws_debug_options
+@_fail_cleanly
+def debug_revoke(
+    state_dir: str,
+    grant_id: str | None,
+    all_grants: bool,
+    by: str,
+    reason: str,
+    aws_outputs: str | None,
+    endpoint_url: str | None,
+    profile: str | None,
+) -> None:
+    """End GRANT_ID (or with --all every active grant) at once: the endpoint closes with the last one."""
+    from .debug import call, check_actor, check_grant_id
+
+    if (grant_id is None) == (not all_grants):
+        raise click.UsageError("give a GRANT_ID or --all")
+    body: dict[str, Any] = {"op": "revoke", "grant": None if grant_id is None else check_grant_id(grant_id)}
+    body.update(by=check_actor(by), reason=reason)
+    role = None if aws_outputs is None else _debug_role(aws_outputs, endpoint_url, profile)
+    answer = call(state_dir, body)
+    ids = [g["id"] for g in answer["revoked"]]
+    state = "open (other grants remain)" if answer["open"] else "closed"
+    click.echo(f"revoked {', '.join(ids) if ids else 'nothing (no active grant)'}; the debug endpoint is {state}")
+    principals = sorted({g["aws_principal"] for g in answer["revoked"] if g.get("aws_principal")})
+    if principals and role is None:
+        click.echo(
+            f"{', '.join(principals)} may still assume the AWS debug role until the grant's end (AWS refuses"
+            " after it); pass --aws-outputs to remove that now",
+            err=True,
+        )
+    elif role is not None:
+        from .aws import expire_debug_grants, revoke_debug_access
+
+        clients, role_name = role
+        for principal in principals:
+            revoke_debug_access(clients, role_name, principal)
+            click.echo(f"AWS: {principal} may no longer assume role {role_name}")
+        expire_debug_grants(clients, role_name)
+
+
+@debug.command("list")
+@_state_dir_option
+@click.option("--json", "as_json", is_flag=True)
+@_fail_cleanly
+def debug_list(state_dir: str, as_json: bool) -> None:
+    """The cell's grants (active and recently ended) and whether the debug endpoint is open."""
+    from .debug import call
+
+    answer = call(state_dir, {"op": "list"})
+    if as_json:
+        _echo_json({k: answer[k] for k in ("grants", "open", "endpoint")})
+        return
+    click.echo(f"debug endpoint: {answer['endpoint'] if answer['open'] else 'closed'}")
+    for g in answer["grants"]:
+        until = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(g["ended_at"] or g["expires_at"]))
+        click.echo(f"  {g['id']:<6} {g['state']:<8} until {until}  by {g['by']}: {g['reason']}")
+
+
+@debug.command("audit")
+@_state_dir_option
+@click.option("--json", "as_json", is_flag=True)
+@_fail_cleanly
+def debug_audit(state_dir: str, as_json: bool) -> None:
+    """The cell's debug audit trail, its chain checked (read from the state directory; no agent needed)."""
+    from .debug import read_audit
+
+    events = [e.to_json() for e in read_audit(pathlib.Path(state_dir) / "debug")]
+    if as_json:
+        _echo_json(events)
+        return
+    _echo_debug_events(events)
+
+
+# Last, so that `python -m reconcile.fleet.cli` knows every command defined above.
+if __name__ == "__main__":
+    main()

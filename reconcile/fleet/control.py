@@ -8,10 +8,13 @@ input, changes the store, and writes the audit log. It never connects to a cell.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable
 from typing import Any
+
+import attrs
 
 from . import credentials as tokens
 from .artifacts import ArtifactStore, read_manifest
@@ -22,9 +25,13 @@ from .errors import (
     NotFoundError,
     PermissionDeniedError,
 )
+from .flags import Flag, FlagDefinitionError, check_flag_key
+from .history import FleetHistory
+from .labels import check_label_key, check_labels
 from .model import STAGES, Cell, CellStatus, DesiredSpec, Release, ReleaseComponent, check_digest, check_name
 from .rollout import Rollouts
-from .store import FleetStore
+from .store import BackendFleetStore, FleetStore, StoreRolloutRecords
+from .support import Support
 
 log = logging.getLogger("reconcile.fleet.control")
 
@@ -47,6 +54,8 @@ class ControlPlane:
 
     Attributes:
         rollouts: the staged rollouts (``Rollouts`` over the store, on the same clock).
+        history: the check-in rate and release adoption over time (``FleetHistory``, in memory).
+        support: the support deadlines (``Support``: template versions, each cell's support status, the freeze).
     """
 
     def __init__(
@@ -65,8 +74,13 @@ class ControlPlane:
         self._admin_hash = tokens.hash_secret(admin_token)
         self.clock = clock
         self.poll_interval = poll_interval
-        # Rollouts are kept in this process for now (one control plane replica).
-        self.rollouts = Rollouts(store, clock=clock)
+        # Support deadlines: a cell out of SLA is frozen, so rollouts skip it (and say why).
+        self.support = Support(store, clock=clock)
+        # In a store's tables, rollouts are shared by every replica over it; elsewhere, kept in this process.
+        records = StoreRolloutRecords(store) if isinstance(store, BackendFleetStore) else None
+        self.rollouts = Rollouts(store, clock=clock, records=records, skip_check=self.support.skip_reason)
+        self.support.rollouts = self.rollouts
+        self.history = FleetHistory(clock=clock)
 
     # -- authentication ----------------------------------------------------
 
@@ -202,18 +216,13 @@ class ControlPlane:
         Raises:
             InvalidInputError: the status is malformed (the message names the field).
         """
-        status = CellStatus.from_json(body)
-        status = CellStatus(
-            status.observed_generation,
-            status.release,
-            status.components,
-            status.conditions,
-            status.last_apply,
-            status.agent_version,
-            status.infrastructure_version,
-            self.clock(),
-        )
+        status = attrs.evolve(CellStatus.from_json(body), reported_at=self.clock())
         self.store.put_status(cell_id, status)
+        self.history.check_in(cell_id, status.release)
+        if status.debug_access is not None:
+            # The cell's debug audit trail is kept here too, each event once, and shows in the audit log.
+            for e in self.store.record_debug_events(cell_id, status.debug_access.events, status.reported_at):
+                self._audit(f"cell:{cell_id}", f"debug.{e.event}", cell_id, f"#{e.seq} {e.grant} {e.by} {e.detail}")
         return status
 
     # -- operator-facing ---------------------------------------------------
@@ -222,14 +231,14 @@ class ControlPlane:
         """Create a cell and its one-time registration token.
 
         Args:
-            body: ``{"id", "stage", "customer"?, "region"?, "release"?, "token_ttl"?}``.
+            body: ``{"id", "stage", "customer"?, "region"?, "release"?, "token_ttl"?, "labels"?}``.
 
         Returns:
             ``{"cell", "spec", "registration_token", "token_expires_at"}``; the token is shown only here.
         """
         if not isinstance(body, dict):
             raise InvalidInputError("cell: expected an object")
-        unknown = sorted(set(body) - {"id", "stage", "customer", "region", "release", "token_ttl"})
+        unknown = sorted(set(body) - {"id", "stage", "customer", "region", "release", "token_ttl", "labels"})
         if unknown:
             raise InvalidInputError(f"cell: unknown field {unknown[0]!r}")
         cell_id = check_name(body.get("id"), "cell.id")
@@ -245,10 +254,11 @@ class ControlPlane:
         release = body.get("release")
         if release is not None and self.store.get_release(release) is None:
             raise NotFoundError(f"cell.release: no release {release!r}")
+        labels = check_labels(body.get("labels", {}), "cell.labels")
         ttl = self._ttl(body.get("token_ttl"))
         now = self.clock()
         token = tokens.new_secret(tokens.REGISTRATION_PREFIX, cell_id)
-        cell = Cell(cell_id, stage, texts["customer"], texts["region"], now, False, release)
+        cell = Cell(cell_id, stage, texts["customer"], texts["region"], now, False, release, labels=labels)
         spec = self.store.create_cell(cell, tokens.hash_secret(token), now + ttl)
         self._audit("admin", "cell.create", cell_id, f"stage {stage}")
         return {
@@ -277,13 +287,21 @@ class ControlPlane:
         return {"registration_token": token, "token_expires_at": now + ttl}
 
     def cell_view(self, cell: Cell) -> dict[str, Any]:
-        """A cell with its spec and latest status, as operators see it."""
+        """A cell with its spec and latest status, as operators see it.
+
+        ``maintenance`` is the window the cell last reported while it lasts by the control plane's clock
+        (one an agent reported and then died in has ended by itself at its end time), else ``None``.
+        """
         spec = self.store.get_spec(cell.id)
         status = self.store.get_status(cell.id)
+        support = self.support.status(cell.id)
+        window = None if status is None else status.maintenance
         return {
             "cell": cell.to_json(),
             "spec": None if spec is None else spec.to_json(),
             "status": None if status is None else status.to_json(),
+            "support": None if support is None else support.to_json(),
+            "maintenance": window.to_json() if window is not None and window.active(self.clock()) else None,
         }
 
     def show_cell(self, cell_id: str) -> dict[str, Any]:
@@ -295,19 +313,34 @@ class ControlPlane:
         cell = self.store.get_cell(cell_id)
         if cell is None:
             raise NotFoundError(f"no cell {cell_id!r}")
-        return self.cell_view(cell)
+        return {**self.cell_view(cell), "debug_audit": self.debug_audit(cell_id, 20)}
+
+    def debug_audit(self, cell_id: str, limit: int = 100) -> list[dict[str, Any]]:
+        """The newest debug audit events a cell reported (read-only: the control plane cannot grant debug access).
+
+        Raises:
+            NotFoundError: no such cell (the trail of a deleted cell is kept, but not shown here).
+        """
+        if self.store.get_cell(cell_id) is None:
+            raise NotFoundError(f"no cell {cell_id!r}")
+        return [e.to_json() for e in self.store.debug_audit(cell_id, limit)]
 
     def list_cells(self) -> list[dict[str, Any]]:
         """Every cell's view."""
         return [self.cell_view(c) for c in self.store.list_cells()]
 
     def set_target(self, cell_id: str, body: Any) -> DesiredSpec:
-        """Pin a cell to a release (``{"release": "2026.12.1"}``) or let it follow the newest (``null``)."""
+        """Pin a cell to a release (``{"release": "2026.12.1"}``) or let it follow the newest (``null``).
+
+        Raises:
+            SupportFreezeError: the cell is out of SLA, so its release is frozen.
+        """
         if not isinstance(body, dict) or "release" not in body:
             raise InvalidInputError("target: expected an object with field 'release' (a version or null)")
         version = body["release"]
         if version is not None and not isinstance(version, str):
             raise InvalidInputError("target.release: expected a version or null")
+        self.support.check_unfrozen(cell_id)
         spec = self.store.set_target(cell_id, version)
         self._audit("admin", "cell.target", cell_id, f"release {version or 'newest'} generation {spec.generation}")
         return spec
@@ -316,6 +349,7 @@ class ControlPlane:
         """Forget a cell (its credential stops working)."""
         if not self.store.delete_cell(cell_id):
             raise NotFoundError(f"no cell {cell_id!r}")
+        self.history.forget(cell_id)
         self._audit("admin", "cell.delete", cell_id)
 
     def artifact_stored(self, digest: str) -> dict[str, Any]:
@@ -332,8 +366,11 @@ class ControlPlane:
     def publish_release(self, body: Any) -> tuple[Release, list[str]]:
         """Publish a release whose components are already uploaded; cells following the newest get it.
 
+        Support is judged first: a cell out of SLA follows no release (its release is frozen).
+
         Args:
-            body: ``{"version", "components": [{"name", "digest", "config"?}]}``; each
+            body: ``{"version", "components": [{"name", "digest", "config"?, "requires_maintenance"?,
+                "maintenance_duration"?}]}``; each
                 component's version is read from its artifact's manifest (which must
                 have the same name).
 
@@ -354,36 +391,137 @@ class ControlPlane:
             name = raw.get("name", manifest.name)
             if name != manifest.name:
                 raise InvalidInputError(f"{where}.name: {name!r}, but the artifact is {manifest.name!r}")
-            components.append(
-                ReleaseComponent.from_json(
-                    {"name": name, "version": manifest.version, "digest": digest, "config": raw.get("config", {})},
-                    where,
-                ).to_json()
-            )
+            unknown = sorted(set(raw) - {"name", "digest", "config", "requires_maintenance", "maintenance_duration"})
+            if unknown:
+                raise InvalidInputError(f"{where}: unknown field {unknown[0]!r}")
+            fields = {"name": name, "version": manifest.version, "digest": digest, "config": raw.get("config", {})}
+            # Maintenance is the release's say (checked by ReleaseComponent), not the artifact's.
+            fields.update({k: raw[k] for k in ("requires_maintenance", "maintenance_duration") if k in raw})
+            components.append(ReleaseComponent.from_json(fields, where).to_json())
         release = Release.from_json(
             {"version": body.get("version"), "components": components, "published_at": self.clock()}
         )
+        # Judge support first, so a cell past its deadline is frozen before the release lands.
+        self.support.reconcile_all()
         changed = self.store.publish_release(release)
         self._audit("admin", "release.publish", release.version, f"{len(changed)} cells follow")
         return release, changed
 
-    def expire_registration(self, cell_id: str) -> float | None:
+    def expire_registration(self, cell_id: str, *, store: FleetStore | None = None) -> float | None:
         """Purge a cell's registration token if it expired unused; seconds until it expires, if it has not yet.
 
         The reconcile of the registration-expiry controller: level-triggered
         (it reads the store, never an event) and idempotent, so running it
         twice, or on two replicas at once, purges and audits once.
+
+        Args:
+            cell_id: the cell.
+            store: where to read and write: the leader's fenced view of the store; this control plane's by default.
         """
-        reg = self.store.registration(cell_id)
+        store = self.store if store is None else store
+        reg = store.registration(cell_id)
         if reg is None or reg.token_hash is None or reg.used_at is not None:
             return None
         now = self.clock()
         if now < reg.expires_at:
             return reg.expires_at - now
-        if self.store.expire_registration(cell_id, now):
-            self._audit("controller", "cell.token.expired", cell_id, "unused registration token purged")
+        if store.expire_registration(cell_id, now):
+            store.audit(now, "controller", "cell.token.expired", cell_id, "unused registration token purged")
+            log.info("controller cell.token.expired %s", cell_id)
         return None
 
     def audit_log(self, limit: int = 100) -> list[dict[str, Any]]:
         """The newest audit entries."""
         return [e.to_json() for e in self.store.list_audit(limit)]
+
+    # -- labels and feature flags --------------------------------------------
+
+    def label_cell(self, cell_id: str, body: Any) -> dict[str, Any]:
+        """Set and remove a cell's labels (``{"set": {k: v}, "remove": [k]}``); its flags are evaluated again.
+
+        Returns:
+            ``{"cell", "spec"}``: the spec has a new generation only if the cell's flag values changed.
+
+        Raises:
+            InvalidInputError: a bad body, key or value (named), or a key both set and removed.
+            NotFoundError: no such cell.
+        """
+        if not isinstance(body, dict):
+            raise InvalidInputError("labels: expected an object {'set': {...}, 'remove': [...]}")
+        unknown = sorted(set(body) - {"set", "remove"})
+        if unknown:
+            raise InvalidInputError(f"labels: unknown field {unknown[0]!r}")
+        to_set = check_labels(body.get("set", {}), "labels.set")
+        remove = body.get("remove", [])
+        if not isinstance(remove, list) or len(remove) > 64:
+            raise InvalidInputError("labels.remove: expected a list of at most 64 label keys")
+        to_remove = [check_label_key(k, f"labels.remove[{i}]") for i, k in enumerate(remove)]
+        both = sorted(set(to_set) & set(to_remove))
+        if both:
+            raise InvalidInputError(f"labels: label {both[0]!r} is both set and removed")
+        cell, spec = self.store.update_labels(cell_id, to_set, to_remove)
+        edits = [f"{k}={v}" for k, v in sorted(to_set.items())] + [f"{k}-" for k in to_remove]
+        self._audit("admin", "cell.labels", cell_id, f"{' '.join(edits) or 'no change'}; generation {spec.generation}")
+        return {"cell": cell.to_json(), "spec": spec.to_json()}
+
+    def put_flag(self, key: str, body: Any) -> dict[str, Any]:
+        """Create or replace the flag ``key`` (a ``Flag`` definition; its ``key`` may be left out) and evaluate it.
+
+        Every cell whose flag values change gets them in a new spec generation;
+        the others keep theirs. The change is audited with the new definition.
+
+        Returns:
+            ``{"flag", "revision", "updated_at", "changed": [cell ids]}``.
+
+        Raises:
+            FlagDefinitionError: the definition is malformed (the path is named), or its key is not ``key``.
+        """
+        check_flag_key(key, "flag key")
+        if isinstance(body, dict) and "key" not in body:
+            body = {**body, "key": key}
+        flag = Flag.from_json(body)
+        if flag.key != key:
+            raise FlagDefinitionError("flag.key", f"{flag.key!r} differs from the flag addressed, {key!r}")
+        now = self.clock()
+        revision, changed = self.store.put_flag(flag, now)
+        definition = json.dumps(flag.to_json(), sort_keys=True, separators=(",", ":"))
+        if len(definition) > 600:
+            definition = definition[:599] + "…"
+        self._audit("admin", "flag.set", key, f"revision {revision}, {len(changed)} cells changed: {definition}")
+        return {"flag": flag.to_json(), "revision": revision, "updated_at": now, "changed": changed}
+
+    def list_flags(self) -> list[dict[str, Any]]:
+        """Every flag's definition, revision and update time."""
+        return [
+            {"flag": s.flag.to_json(), "revision": s.revision, "updated_at": s.updated_at}
+            for s in self.store.list_flags()
+        ]
+
+    def show_flag(self, key: str) -> dict[str, Any]:
+        """A flag with, per cell, the value its spec carries and the value the cell last reported.
+
+        Raises:
+            NotFoundError: no such flag.
+        """
+        stored = self.store.get_flag(key)
+        if stored is None:
+            raise NotFoundError(f"no flag {key!r}")
+        cells = []
+        for cell in self.store.list_cells():
+            spec = self.store.get_spec(cell.id)
+            status = self.store.get_status(cell.id)
+            cells.append(
+                {
+                    "cell": cell.id,
+                    "desired": None if spec is None else spec.flags.get(key),
+                    "generation": None if spec is None else spec.generation,
+                    "reported": None if status is None else status.flags.get(key),
+                    "observed_generation": None if status is None else status.observed_generation,
+                }
+            )
+        return {
+            "flag": stored.flag.to_json(),
+            "revision": stored.revision,
+            "updated_at": stored.updated_at,
+            "cells": cells,
+        }

@@ -2,21 +2,50 @@
 
 Registration expiry purges the hash of every registration token that expired
 unused (and audits it); the rollout controller advances every active staged
-rollout. Support deadlines and infrastructure freezes come with the next issues.
+rollout; the support controller judges each cell against the mandatory
+infrastructure versions (and freezes or thaws its releases).
+
+On a ``reconcile.storage`` store each controller elects its leader with a lease
+in the store, and every write its reconciles make goes through a view of the
+store fenced with the reconcile's epoch (``reconcile.storage.epoch_fence``): a
+replica that lost the lease (paused, partitioned) has its writes refused.
 """
 
 from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Callable
 from typing import Any
 
 from ..controller import Controller, ReconcileContext, Result, StoreLease, poll
+from ..storage import Tx, epoch_fence
 from .control import ControlPlane
 from .rollout import Rollouts
 
 LEASE_NAME = "fleet/controllers"
-"""The lease the control plane's replicas elect their controllers' leader with."""
+"""The lease the control plane's replicas elect the registration-expiry controller's leader with."""
+
+ROLLOUTS_LEASE = "fleet/rollouts"
+"""The lease the control plane's replicas elect the rollout controller's leader with."""
+
+SUPPORT_LEASE = "fleet/support"
+"""The lease the control plane's replicas elect the support controller's leader with."""
+
+
+def _owner() -> str:
+    return f"control plane {os.getpid()}@{socket.gethostname()}"
+
+
+def write_fence(lease: Any, ctx: ReconcileContext) -> Callable[[Tx], None] | None:
+    """The fence of a reconcile's writes: ``lease`` held at the reconcile's epoch (``None`` without a store lease).
+
+    A controller of the control plane writes through ``store.fenced(write_fence(lease, ctx))``, so its
+    writes are refused once another replica holds the lease.
+    """
+    if not isinstance(lease, StoreLease) or ctx.epoch is None:
+        return None
+    return epoch_fence(lease.backend, lease.name, ctx.epoch)
 
 
 def registration_expiry(
@@ -36,7 +65,10 @@ def registration_expiry(
     """
 
     def reconcile(cell_id: str, ctx: ReconcileContext) -> Result:
-        left = control.expire_registration(cell_id)
+        fence = write_fence(lease, ctx)
+        fenced = getattr(control.store, "fenced", None)
+        store = fenced(fence) if fence is not None and callable(fenced) else None
+        left = control.expire_registration(cell_id, store=store)
         return Result() if left is None else Result(requeue_after=max(left, 0.001))
 
     def pending() -> list[str]:
@@ -44,33 +76,75 @@ def registration_expiry(
 
     backend = getattr(control.store, "backend", None)
     if lease is None and backend is not None:
-        owner = f"control plane {os.getpid()}@{socket.gethostname()}"
-        lease = StoreLease(backend, LEASE_NAME, owner=owner, ttl=lease_ttl)
+        lease = StoreLease(backend, LEASE_NAME, owner=_owner(), ttl=lease_ttl)
     controller: Controller[str] = Controller("registration-expiry", reconcile, resync=None, lease=lease)
     controller.watch(poll(pending, every=every))
     return controller
 
 
-def rollouts_controller(rollouts: Rollouts, *, every: float = 5.0, lease: Any = None) -> Controller[str]:
+def rollouts_controller(
+    rollouts: Rollouts, *, every: float = 5.0, lease: Any = None, lease_ttl: float = 15.0
+) -> Controller[str]:
     """The rollout controller over ``rollouts`` (not started).
 
     Keys are the active rollouts' ids, polled every ``every`` seconds; each
     reconcile is one ``Rollouts.tick_one``, looked at again when it says a tick
-    is next useful (a bake ending, a wait between batches).
+    is next useful (a bake ending, a wait between batches). On a store lease,
+    each tick's writes are fenced with the reconcile's epoch.
 
     Args:
         rollouts: the fleet's rollouts.
         every: seconds between polls for active rollouts.
-        lease: the leader lease (with several replicas, the one the other controllers use).
+        lease: the leader lease; by default a ``StoreLease`` named ``ROLLOUTS_LEASE`` on the
+            rollouts' store, when it has a ``reconcile.storage`` backend (none otherwise).
+        lease_ttl: seconds that default lease lasts without renewal.
     """
+    backend = getattr(rollouts.fleet, "backend", None)
+    if lease is None and backend is not None:
+        lease = StoreLease(backend, ROLLOUTS_LEASE, owner=_owner(), ttl=lease_ttl)
 
     def reconcile(rollout_id: str, ctx: ReconcileContext) -> Result:
-        left = rollouts.tick_one(rollout_id)
+        fence = write_fence(lease, ctx)
+        ticking = rollouts if fence is None else rollouts.fenced(fence)
+        left = ticking.tick_one(rollout_id)
         return Result() if left is None else Result(requeue_after=max(left, 0.001))
 
     def active() -> list[str]:
-        return [r.id for r in rollouts.all() if r.active]
+        return rollouts.records.active()
 
     controller: Controller[str] = Controller("rollouts", reconcile, resync=None, lease=lease)
     controller.watch(poll(active, every=every))
+    return controller
+
+
+def support_controller(
+    control: ControlPlane, *, every: float = 5.0, lease: Any = None, lease_ttl: float = 15.0
+) -> Controller[str]:
+    """The support-deadlines controller over ``control``'s cells (not started).
+
+    Keys are the cells; a poll every ``every`` seconds queues each cell whose
+    support status would change (a deadline passed on the clock, a version
+    reported or published) or whose record or spec lags, and each reconcile is
+    one ``Support.reconcile_cell``, looked at again when its grace ends.
+
+    Args:
+        control: the control plane.
+        every: seconds between polls (the freeze lags a passed deadline by at most this).
+        lease: the leader lease; by default a ``StoreLease`` named ``SUPPORT_LEASE`` on the control
+            plane's store, when it has a ``reconcile.storage`` backend. On a store lease, each
+            reconcile's writes are fenced with its epoch.
+        lease_ttl: seconds that default lease lasts without renewal.
+    """
+    backend = getattr(control.store, "backend", None)
+    if lease is None and backend is not None:
+        lease = StoreLease(backend, SUPPORT_LEASE, owner=_owner(), ttl=lease_ttl)
+
+    def reconcile(cell_id: str, ctx: ReconcileContext) -> Result:
+        fence = write_fence(lease, ctx)
+        support = control.support if fence is None else control.support.fenced(fence)
+        left = support.reconcile_cell(cell_id)
+        return Result() if left is None else Result(requeue_after=left)
+
+    controller: Controller[str] = Controller("support", reconcile, resync=None, lease=lease)
+    controller.watch(poll(control.support.signatures, every=every))
     return controller

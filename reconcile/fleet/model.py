@@ -13,7 +13,9 @@ from typing import Any, TypeVar
 
 import attrs
 
+from .debug.grants import DebugAccessStatus
 from .errors import InvalidInputError
+from .labels import check_labels
 
 STAGES: tuple[str, ...] = ("staging", "saas", "dedicated")
 """The rollout stages, in the order a release reaches them."""
@@ -22,6 +24,12 @@ _NAME = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 _VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$")
 _DIGEST = re.compile(r"^[0-9a-f]{64}$")
 _TEXT_MAX = 1024
+
+DEFAULT_MAINTENANCE_DURATION = 600.0
+"""Seconds maintenance is expected to last for a component that requires it, unless the release says: 10 minutes."""
+
+MAX_MAINTENANCE_DURATION = 24 * 3600.0
+"""The longest expected maintenance a release may name: one day (a window ends by itself at its end time)."""
 
 T = TypeVar("T")
 
@@ -91,6 +99,39 @@ def _str_map(value: Any, where: str) -> dict[str, str]:
     return dict(value)
 
 
+FLAG_REASONS: tuple[str, ...] = ("STATIC", "DEFAULT", "TARGETING_MATCH", "SPLIT", "STALE", "ERROR")
+"""Why a flag has its value in a cell, in the OpenFeature style (see ``reconcile.fleet.flags``)."""
+
+
+def check_flag_values(value: Any, where: str) -> dict[str, dict[str, Any]]:
+    """``value`` if it is a mapping of flag keys to ``{"value", "variant", "reason", "error"?}`` (untrusted JSON).
+
+    Raises:
+        InvalidInputError: naming the bad flag and field.
+    """
+    if not isinstance(value, dict) or len(value) > 256:
+        raise InvalidInputError(f"{where}: expected an object of at most 256 flags")
+    out = {}
+    for key, entry in value.items():
+        at = f"{where}[{key!r}]"
+        if not isinstance(key, str) or not 0 < len(key) <= 128:
+            raise InvalidInputError(f"{at}: expected a flag key of 1 to 128 characters")
+        e = _object(entry, at, {"value", "variant", "reason", "error"})
+        val = e.get("value")
+        if val is not None and not isinstance(val, (bool, int, float, str)):
+            raise InvalidInputError(f"{at}.value: expected a boolean, string, number or null")
+        if isinstance(val, str) and len(val) > _TEXT_MAX:
+            raise InvalidInputError(f"{at}.value: longer than {_TEXT_MAX} characters")
+        reason = _get(e, "reason", str, at)
+        if reason not in FLAG_REASONS:
+            raise InvalidInputError(f"{at}.reason: expected one of {', '.join(FLAG_REASONS)}, got {reason!r}")
+        item = {"value": val, "variant": _get(e, "variant", str, at, ""), "reason": reason}
+        if "error" in e:
+            item["error"] = _get(e, "error", str, at)
+        out[key] = item
+    return out
+
+
 @attrs.frozen
 class ReleaseComponent:
     """One component of a release, pinned by the sha256 digest of its artifact.
@@ -100,26 +141,52 @@ class ReleaseComponent:
         version: its version, as its ``component.json`` says.
         digest: the sha256 hex digest of its artifact (a tar.gz).
         config: settings passed to the component (not secret: they reach status and logs).
+        requires_maintenance: the cell enters maintenance mode while an update of this component is applied.
+        maintenance_duration: seconds that update is expected to take: the window's end time is
+            ``start + maintenance_duration`` (it ends by itself then, even if the agent died).
     """
 
     name: str
     version: str
     digest: str
     config: Mapping[str, str] = attrs.field(factory=dict)
+    requires_maintenance: bool = False
+    maintenance_duration: float = DEFAULT_MAINTENANCE_DURATION
 
     def to_json(self) -> dict[str, Any]:
-        """This component as plain JSON values."""
-        return {"name": self.name, "version": self.version, "digest": self.digest, "config": dict(self.config)}
+        """This component as plain JSON values (the maintenance fields only when it requires maintenance)."""
+        out: dict[str, Any] = {
+            "name": self.name,
+            "version": self.version,
+            "digest": self.digest,
+            "config": dict(self.config),
+        }
+        if self.requires_maintenance:
+            out["requires_maintenance"] = True
+            out["maintenance_duration"] = self.maintenance_duration
+        return out
 
     @classmethod
     def from_json(cls, data: Any, where: str = "component") -> ReleaseComponent:
         """Parse untrusted JSON; raise ``InvalidInputError`` naming the bad field."""
-        d = _object(data, where, {"name", "version", "digest", "config"})
+        allowed = {"name", "version", "digest", "config", "requires_maintenance", "maintenance_duration"}
+        d = _object(data, where, allowed)
+        requires = _get(d, "requires_maintenance", bool, where, False)
+        duration: float | None = _get(d, "maintenance_duration", (int, float), where, None)
+        if duration is not None and not requires:
+            raise InvalidInputError(f"{where}.maintenance_duration: given, but requires_maintenance is not true")
+        if duration is not None and not 0 < duration <= MAX_MAINTENANCE_DURATION:
+            raise InvalidInputError(
+                f"{where}.maintenance_duration: expected seconds, more than 0 and at most"
+                f" {MAX_MAINTENANCE_DURATION:g}, got {duration!r}"
+            )
         return cls(
             name=check_name(_get(d, "name", str, where), f"{where}.name"),
             version=check_version(_get(d, "version", str, where), f"{where}.version"),
             digest=check_digest(_get(d, "digest", str, where), f"{where}.digest"),
             config=_str_map(_get(d, "config", dict, where, {}), f"{where}.config"),
+            requires_maintenance=requires,
+            maintenance_duration=DEFAULT_MAINTENANCE_DURATION if duration is None else float(duration),
         )
 
 
@@ -164,6 +231,10 @@ class Release:
         )
 
 
+def _cell_labels(value: Any) -> dict[str, str]:
+    return check_labels(value, "cell.labels")
+
+
 @attrs.frozen
 class Cell:
     """A managed instance of the product, as the control plane records it.
@@ -176,6 +247,7 @@ class Cell:
         created_at: when it was created (seconds since the epoch).
         registered: whether an agent has registered for it.
         target_release: the release it is pinned to, or ``None`` to follow the newest.
+        labels: ``key: value`` labels (Kubernetes rules), for flag rules and rollout selectors.
     """
 
     id: str
@@ -185,6 +257,7 @@ class Cell:
     created_at: float = 0.0
     registered: bool = False
     target_release: str | None = None
+    labels: Mapping[str, str] = attrs.field(factory=dict, converter=_cell_labels)
 
     def to_json(self) -> dict[str, Any]:
         """This cell as plain JSON values."""
@@ -199,9 +272,10 @@ class DesiredSpec:
         cell_id: the cell.
         generation: 0 before anything was asked of the cell, then 1, 2, ...
         release: the target release, or ``None`` (nothing to run yet).
-        flags: feature flags (filled by the flags issue).
+        flags: the feature flags' values for this cell: key -> ``{"value", "variant", "reason"}``.
         infrastructure: the infrastructure version the cell must have, if any.
-        debug_grants: active debug grants (filled by the access issue).
+        debug_grants: never honoured: only the customer grants debug access, in the cell (an agent
+            receiving a spec that carries any audits it as ``ignored``).
     """
 
     cell_id: str
@@ -234,7 +308,7 @@ class DesiredSpec:
             cell_id=check_name(_get(d, "cell_id", str, where), f"{where}.cell_id"),
             generation=generation,
             release=None if raw_release is None else Release.from_json(raw_release, f"{where}.release"),
-            flags=dict(_get(d, "flags", dict, where, {})),
+            flags=check_flag_values(_get(d, "flags", dict, where, {}), f"{where}.flags"),
             infrastructure=_get(d, "infrastructure", str, where, None),
             debug_grants=tuple(_get(d, "debug_grants", list, where, [])),
         )
@@ -327,6 +401,39 @@ class ComponentStatus:
 
 
 @attrs.frozen
+class Maintenance:
+    """A maintenance window of a cell, as its agent reports it.
+
+    Attributes:
+        since: when it began (seconds since the epoch, the cell's clock).
+        until: when it ends by itself (``enabled_until``), if nobody ends it before.
+        reason: why (``update of workspaces 2.0.0 -> 3.0.0``).
+    """
+
+    since: float
+    until: float
+    reason: str = ""
+
+    def active(self, now: float) -> bool:
+        """Whether the window is on at ``now`` (on while ``now < until``)."""
+        return now < self.until
+
+    def to_json(self) -> dict[str, Any]:
+        """This window as plain JSON values."""
+        return attrs.asdict(self)
+
+    @classmethod
+    def from_json(cls, data: Any, where: str = "maintenance") -> Maintenance:
+        """Parse untrusted JSON; raise ``InvalidInputError`` naming the bad field."""
+        d = _object(data, where, {"since", "until", "reason"})
+        since = float(_get(d, "since", (int, float), where))
+        until = float(_get(d, "until", (int, float), where))
+        if not since <= until:
+            raise InvalidInputError(f"{where}.until: expected an end at or after the start")
+        return cls(since=since, until=until, reason=_get(d, "reason", str, where, ""))
+
+
+@attrs.frozen
 class CellStatus:
     """What a cell's agent reports.
 
@@ -339,6 +446,10 @@ class CellStatus:
         agent_version: the agent's version.
         infrastructure_version: the cell's infrastructure version, if known.
         reported_at: when the control plane received it (set by the control plane).
+        maintenance: the cell's maintenance window while one is on, else ``None``.
+        flags: the flag values the cell holds: key -> ``{"value", "variant", "reason"}`` (``STALE`` while
+            the control plane is unreachable).
+        debug_access: the cell's debug grants and audit events (``DebugAccessStatus``), if it reports them.
     """
 
     observed_generation: int
@@ -349,6 +460,9 @@ class CellStatus:
     agent_version: str = ""
     infrastructure_version: str | None = None
     reported_at: float = 0.0
+    maintenance: Maintenance | None = None
+    flags: Mapping[str, Mapping[str, Any]] = attrs.field(factory=dict)
+    debug_access: DebugAccessStatus | None = None
 
     def condition(self, kind: str) -> Condition | None:
         """The condition of type ``kind``, if reported."""
@@ -371,6 +485,9 @@ class CellStatus:
             "agent_version": self.agent_version,
             "infrastructure_version": self.infrastructure_version,
             "reported_at": self.reported_at,
+            "maintenance": None if self.maintenance is None else self.maintenance.to_json(),
+            "flags": {k: dict(v) for k, v in self.flags.items()},
+            "debug_access": None if self.debug_access is None else self.debug_access.to_json(),
         }
 
     @classmethod
@@ -398,6 +515,13 @@ class CellStatus:
             agent_version=_get(d, "agent_version", str, where, ""),
             infrastructure_version=_get(d, "infrastructure_version", str, where, None),
             reported_at=float(_get(d, "reported_at", (int, float), where, 0.0)),
+            maintenance=None
+            if d.get("maintenance") is None
+            else Maintenance.from_json(d["maintenance"], f"{where}.maintenance"),
+            flags=check_flag_values(_get(d, "flags", dict, where, {}), f"{where}.flags"),
+            debug_access=None
+            if d.get("debug_access") is None
+            else DebugAccessStatus.from_json(d["debug_access"], f"{where}.debug_access"),
         )
 
 

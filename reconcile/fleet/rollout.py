@@ -4,10 +4,19 @@ The logic is pure: a ``Rollouts`` manager reads cells and their status from a
 store, sets cells' target release through it (each a new spec generation),
 and is advanced by ``tick()`` against an injectable clock, so tests, the demo
 and a ``reconcile.controller`` controller all drive it the same way.
+
+Rollouts and their per-cell progress live in ``RolloutRecords``: in this
+process (``MemoryRolloutRecords``) or in the fleet's store
+(``reconcile.fleet.store.StoreRolloutRecords``), where every replica reads and
+changes them. Each step reads a rollout, decides, then commits its progress,
+the targets it sets and its audit entries in one transaction that is refused if
+the rollout changed meanwhile (a pause, an abort, a supersede made through
+another replica): no cell gets a target its rollout no longer allows.
 """
 
 from __future__ import annotations
 
+import copy
 import itertools
 import math
 import threading
@@ -18,6 +27,7 @@ from typing import Any, Protocol
 import attrs
 
 from .errors import ConflictError, FleetError, InvalidInputError, NotFoundError
+from .labels import check_labels, selector_skip_reason
 from .model import STAGES, Cell, CellStatus, DesiredSpec, Release
 
 DEFAULT_BAKE_TIME = 300.0
@@ -29,6 +39,8 @@ DEFAULT_APPLY_TIMEOUT = 900.0
 DEFAULT_UNREACHABLE_AFTER = 300.0
 """A cell whose last status is older than this (seconds) is unreachable, and skipped when its batch comes."""
 
+_RETRIES = 5
+
 ACTIVE = ("running", "paused", "halted")
 """The states of a rollout that still holds its track."""
 
@@ -39,6 +51,10 @@ class RolloutStateError(FleetError):
 
 class RolloutConflictError(ConflictError):
     """A rollout is already active on the track; start with ``supersede=True`` to replace it."""
+
+
+class RolloutChangedError(ConflictError):
+    """The rollout changed (through another replica, or an operator) since it was read; nothing was written."""
 
 
 class RolloutFleet(Protocol):
@@ -173,6 +189,7 @@ class Rollout:
         next_batch_at: the earliest time the next batch may start.
         auto_rollback: on a halt, put the halted batch's cells back on their previous release.
         batches: how many batches have started.
+        version: how many times it was written (a write carrying an older version is refused).
     """
 
     id: str
@@ -187,6 +204,7 @@ class Rollout:
     next_batch_at: float = 0.0
     auto_rollback: bool = False
     batches: int = 0
+    version: int = 0
 
     @property
     def active(self) -> bool:
@@ -247,6 +265,113 @@ def _healthy_on(status: CellStatus | None, progress: CellProgress, release: str)
     return False, ""
 
 
+@attrs.define
+class RolloutWork:
+    """What one step of a rollout writes besides its progress: targets and audit entries, committed with it.
+
+    Attributes:
+        targets: ``(cell_id, version, then)``: set the cell's target, then call ``then(spec)`` with its new spec.
+        audits: ``(at, actor, action, target, detail)`` entries.
+    """
+
+    targets: list[tuple[str, str | None, Callable[[DesiredSpec], None] | None]] = attrs.Factory(list)
+    audits: list[tuple[float, str, str, str, str]] = attrs.Factory(list)
+
+    def target(self, cell_id: str, version: str | None, then: Callable[[DesiredSpec], None] | None = None) -> None:
+        """Set ``cell_id``'s target release when the step commits."""
+        self.targets.append((cell_id, version, then))
+
+    def audit(self, at: float, action: str, target: str, detail: str = "") -> None:
+        """Record an audit entry (actor ``rollouts``) when the step commits."""
+        self.audits.append((at, "rollouts", action, target, detail))
+
+
+class RolloutRecords(Protocol):
+    """Where rollouts and their per-cell progress are kept; each method is one transaction."""
+
+    def get(self, rollout_id: str) -> Rollout | None:
+        """The rollout as stored, or ``None``."""
+        ...
+
+    def all(self) -> list[Rollout]:
+        """Every rollout, oldest first."""
+        ...
+
+    def active(self) -> list[str]:
+        """The ids of the rollouts still holding their track, oldest first."""
+        ...
+
+    def create(
+        self, rollout: Rollout, work: RolloutWork, admit: Callable[[Rollout, Rollout | None], None]
+    ) -> Rollout:
+        """Store a new rollout and ``work``: its id is assigned, then ``admit(rollout, current)`` runs.
+
+        ``current`` is the rollout active on the track, if any; ``admit`` raises
+        to refuse, or marks ``current`` superseded (stored too) and adds audit
+        entries to ``work``. All of it lands in one transaction, or nothing does.
+        """
+        ...
+
+    def save(self, rollout: Rollout, before: Mapping[str, CellProgress], work: RolloutWork) -> None:
+        """Store ``rollout``'s changes (cells differing from ``before``) and ``work`` in one transaction.
+
+        Raises:
+            RolloutChangedError: the stored rollout's version is not ``rollout.version`` (nothing written).
+        """
+        ...
+
+
+class MemoryRolloutRecords:
+    """Rollouts kept in this process (one control plane, tests); the rollouts handed out are the stored objects.
+
+    Args:
+        fleet: the store targets and audit entries go to.
+    """
+
+    def __init__(self, fleet: RolloutFleet) -> None:
+        self.fleet = fleet
+        self._rollouts: dict[str, Rollout] = {}
+        self._ids = itertools.count(1)
+        self._lock = threading.RLock()
+
+    def get(self, rollout_id: str) -> Rollout | None:
+        return self._rollouts.get(rollout_id)
+
+    def all(self) -> list[Rollout]:
+        return list(self._rollouts.values())
+
+    def active(self) -> list[str]:
+        return [r.id for r in list(self._rollouts.values()) if r.active]
+
+    def create(
+        self, rollout: Rollout, work: RolloutWork, admit: Callable[[Rollout, Rollout | None], None]
+    ) -> Rollout:
+        with self._lock:
+            rollout.id = f"r{next(self._ids)}"
+            current = next((r for r in self._rollouts.values() if r.track == rollout.track and r.active), None)
+            admit(rollout, current)
+            self._rollouts[rollout.id] = rollout
+            self._commit(work)
+            return rollout
+
+    def save(self, rollout: Rollout, before: Mapping[str, CellProgress], work: RolloutWork) -> None:
+        with self._lock:
+            stored = self._rollouts.get(rollout.id)
+            if stored is not None and stored is not rollout and stored.version != rollout.version:
+                raise RolloutChangedError(f"rollout {rollout.id} changed since it was read")
+            self._commit(work)
+            rollout.version += 1
+            self._rollouts[rollout.id] = rollout
+
+    def _commit(self, work: RolloutWork) -> None:
+        for cell_id, version, then in work.targets:
+            spec = self.fleet.set_target(cell_id, version)
+            if then is not None:
+                then(spec)
+        for at, actor, action, target, detail in work.audits:
+            self.fleet.audit(at, actor, action, target, detail)
+
+
 class Rollouts:
     """The staged rollouts of a fleet: start, tick, pause, resume, abort, view.
 
@@ -257,6 +382,7 @@ class Rollouts:
             batch comes.
         unreachable_after: a cell whose last status is older than this is skipped as unreachable.
         apply_timeout: seconds a cell has to report a healthy status of the target generation.
+        records: where rollouts are kept; in this process by default.
     """
 
     def __init__(
@@ -267,14 +393,14 @@ class Rollouts:
         skip_check: Callable[[Cell], str | None] | None = None,
         unreachable_after: float = DEFAULT_UNREACHABLE_AFTER,
         apply_timeout: float = DEFAULT_APPLY_TIMEOUT,
+        records: RolloutRecords | None = None,
     ) -> None:
         self.fleet = fleet
+        self.records: RolloutRecords = records if records is not None else MemoryRolloutRecords(fleet)
         self.clock = clock
         self.skip_check = skip_check
         self.unreachable_after = unreachable_after
         self.apply_timeout = apply_timeout
-        self._rollouts: dict[str, Rollout] = {}
-        self._ids = itertools.count(1)
         # The controller's thread ticks while the API's worker threads start, pause, resume and abort.
         self._lock = threading.RLock()
 
@@ -289,6 +415,8 @@ class Rollouts:
         exclude: Mapping[str, str] | frozenset[str] = frozenset(),
         supersede: bool = False,
         auto_rollback: bool = False,
+        match: Mapping[str, str] | None = None,
+        exclude_labels: Mapping[str, str] | None = None,
     ) -> Rollout:
         """Start rolling ``release`` out; nothing is set until the first ``tick``.
 
@@ -299,14 +427,17 @@ class Rollouts:
             exclude: cell ids to leave out, or a mapping of cell ids to the reason; listed as skipped.
             supersede: replace the track's active rollout (it ends as ``superseded``).
             auto_rollback: on a halt, put the halted batch's cells back on the release each had before.
+            match: only cells carrying every one of these labels take part; the others are listed as skipped.
+            exclude_labels: cells carrying any one of these labels are listed as skipped, with the label.
 
         Raises:
             NotFoundError: no such release.
             InvalidInputError: no stages, or a stage twice.
             RolloutConflictError: a rollout is active on the track and ``supersede`` is false.
         """
+        selector = (dict(match or {}), dict(exclude_labels or {}))
         with self._lock:
-            return self._start(release, track, stages, exclude, supersede, auto_rollback)
+            return self._start(release, track, stages, exclude, supersede, auto_rollback, selector)
 
     def _start(
         self,
@@ -316,28 +447,36 @@ class Rollouts:
         exclude: Mapping[str, str] | frozenset[str],
         supersede: bool,
         auto_rollback: bool,
+        selector: tuple[dict[str, str], dict[str, str]] = ({}, {}),
     ) -> Rollout:
         if self.fleet.get_release(release) is None:
             raise NotFoundError(f"rollout.release: no release {release!r}")
         names = [s.name for s in stages]
         if not names or len(set(names)) != len(names):
             raise InvalidInputError(f"rollout.stages: expected distinct stages, got {names!r}")
-        current = next((r for r in self._rollouts.values() if r.track == track and r.active), None)
         now = self.clock()
-        if current is not None:
-            if not supersede:
-                raise RolloutConflictError(
-                    f"rollout {current.id} of {current.release} is {current.state} on track {track!r}; "
-                    "abort it or start with supersede"
-                )
-            current.state = "superseded"
-            self.fleet.audit(now, "rollouts", "rollout.superseded", current.id, f"by release {release}")
+        work = RolloutWork()
+
+        def admit(new: Rollout, current: Rollout | None) -> None:
+            if current is not None:
+                if not supersede:
+                    raise RolloutConflictError(
+                        f"rollout {current.id} of {current.release} is {current.state} on track {track!r}; "
+                        "abort it or start with supersede"
+                    )
+                current.state = "superseded"
+                work.audit(now, "rollout.superseded", current.id, f"by release {release}")
+            work.audit(now, "rollout.start", new.id, f"release {release} track {track}")
+
         excluded = exclude if isinstance(exclude, Mapping) else {c: "excluded" for c in exclude}
         cells: dict[str, CellProgress] = {}
         for policy in stages:
             for cell in sorted((c for c in self.fleet.list_cells() if c.stage == policy.name), key=lambda c: c.id):
+                unselected = selector_skip_reason(cell.labels, *selector)
                 if cell.id in excluded:
                     cells[cell.id] = CellProgress(cell.id, cell.stage, "skipped", 0, now, excluded[cell.id])
+                elif unselected:
+                    cells[cell.id] = CellProgress(cell.id, cell.stage, "skipped", 0, now, unselected)
                 else:
                     cells[cell.id] = CellProgress(cell.id, cell.stage)
         staged = {s.name for s in stages}
@@ -345,7 +484,7 @@ class Rollouts:
             reason = f"stage {cell.stage!r} is not one of the rollout's stages"
             cells[cell.id] = CellProgress(cell.id, cell.stage, "skipped", 0, now, reason)
         rollout = Rollout(
-            f"r{next(self._ids)}",
+            "",
             release,
             track,
             tuple(stages),
@@ -354,23 +493,23 @@ class Rollouts:
             started_at=now,
             auto_rollback=auto_rollback,
         )
-        self._rollouts[rollout.id] = rollout
-        self.fleet.audit(now, "rollouts", "rollout.start", rollout.id, f"release {release} track {track}")
-        return rollout
+        return self.records.create(rollout, work, admit)
 
     def start_json(self, body: Any) -> Rollout:
         """``start`` from an untrusted JSON request (what the operator API will take).
 
         Args:
             body: ``{"release", "track"?, "stages"?: [{"name", "batch"?, "bake_time"?, "min_wait"?}],
-                "exclude"?: [cell ids], "supersede"?, "auto_rollback"?}``.
+                "exclude"?: [cell ids], "supersede"?, "auto_rollback"?, "match"?: {label: value},
+                "exclude_labels"?: {label: value}}``.
 
         Raises:
             InvalidInputError: the body is malformed (the message names the field).
         """
         if not isinstance(body, dict):
             raise InvalidInputError("rollout: expected an object")
-        unknown = sorted(set(body) - {"release", "track", "stages", "exclude", "supersede", "auto_rollback"})
+        allowed = {"release", "track", "stages", "exclude", "supersede", "auto_rollback", "match", "exclude_labels"}
+        unknown = sorted(set(body) - allowed)
         if unknown:
             raise InvalidInputError(f"rollout: unknown field {unknown[0]!r}")
         release = body.get("release")
@@ -414,6 +553,8 @@ class Rollouts:
             exclude=frozenset(exclude),
             supersede=supersede,
             auto_rollback=auto_rollback,
+            match=check_labels(body.get("match", {}), "rollout.match"),
+            exclude_labels=check_labels(body.get("exclude_labels", {}), "rollout.exclude_labels"),
         )
 
     def get(self, rollout_id: str) -> Rollout:
@@ -422,21 +563,44 @@ class Rollouts:
         Raises:
             NotFoundError: no such rollout.
         """
-        try:
-            return self._rollouts[rollout_id]
-        except KeyError:
-            raise NotFoundError(f"no rollout {rollout_id!r}") from None
+        found = self.records.get(rollout_id)
+        if found is None:
+            raise NotFoundError(f"no rollout {rollout_id!r}")
+        return found
 
     def all(self) -> list[Rollout]:
         """Every rollout, oldest first."""
-        return list(self._rollouts.values())
+        return self.records.all()
+
+    def fenced(self, fence: Callable[[Any], None]) -> Rollouts:
+        """These rollouts with every write first running ``fence(tx)`` (the leader's controller, on a store).
+
+        Raises:
+            FleetError: the store or the records cannot fence (``BackendFleetStore`` and
+                ``StoreRolloutRecords`` can).
+        """
+        fence_fleet = getattr(self.fleet, "fenced", None)
+        fence_records = getattr(self.records, "fenced", None)
+        if not callable(fence_fleet) or not callable(fence_records):
+            raise FleetError("fenced rollouts need a store that fences its writes (BackendFleetStore)")
+        view = copy.copy(self)
+        view.fleet = fence_fleet(fence)
+        view.records = fence_records(fence)
+        return view
 
     def _transition(self, rollout_id: str, allowed: tuple[str, ...], to: str, action: str) -> Rollout:
         with self._lock:
+            # A controller's tick may commit between our read and our write: read again and retry.
+            for _ in range(_RETRIES - 1):
+                try:
+                    return self._transition_locked(rollout_id, allowed, to, action)
+                except RolloutChangedError:
+                    time.sleep(0.01)
             return self._transition_locked(rollout_id, allowed, to, action)
 
     def _transition_locked(self, rollout_id: str, allowed: tuple[str, ...], to: str, action: str) -> Rollout:
         rollout = self.get(rollout_id)
+        before = dict(rollout.cells)
         if rollout.state not in allowed:
             raise RolloutStateError(f"rollout {rollout_id} is {rollout.state}; cannot {action} it")
         rollout.state = to
@@ -446,7 +610,9 @@ class Rollouts:
             for cid, progress in list(rollout.cells.items()):
                 if progress.state == "rolled_back":
                     rollout.cells[cid] = attrs.evolve(progress, state="pending", reason="")
-        self.fleet.audit(self.clock(), "rollouts", f"rollout.{action}", rollout_id, rollout.release)
+        work = RolloutWork()
+        work.audit(self.clock(), f"rollout.{action}", rollout_id, rollout.release)
+        self.records.save(rollout, before, work)
         return rollout
 
     def pause(self, rollout_id: str) -> Rollout:
@@ -465,23 +631,36 @@ class Rollouts:
 
     def tick(self) -> float | None:
         """Advance every active rollout once; seconds until a tick is next useful, or ``None`` if none is active."""
-        waits = [w for r in list(self._rollouts.values()) if r.active for w in [self.tick_one(r.id)] if w is not None]
+        waits = [w for rid in self.records.active() for w in [self.tick_one(rid)] if w is not None]
         return min(waits) if waits else None
 
     def tick_one(self, rollout_id: str) -> float | None:
-        """Advance one rollout (level-triggered: it reads statuses, never events); seconds to the next useful tick."""
-        with self._lock:
-            return self._tick_one(rollout_id)
+        """Advance one rollout (level-triggered: it reads statuses, never events); seconds to the next useful tick.
 
-    def _tick_one(self, rollout_id: str) -> float | None:
-        rollout = self.get(rollout_id)
-        if not rollout.active:
-            return None
+        The step commits as one transaction; if the rollout changed since it was
+        read (an operator's pause or abort through another replica), nothing is
+        written and the next tick is due at once.
+        """
+        with self._lock:
+            rollout = self.get(rollout_id)
+            if not rollout.active:
+                return None
+            snapshot = attrs.evolve(rollout, cells=dict(rollout.cells))
+            work = RolloutWork()
+            left = self._tick_one(rollout, work)
+            if work.targets or work.audits or rollout != snapshot:
+                try:
+                    self.records.save(rollout, snapshot.cells, work)
+                except RolloutChangedError:
+                    return 0.001
+            return left
+
+    def _tick_one(self, rollout: Rollout, work: RolloutWork) -> float | None:
         now = self.clock()
         while rollout.stage_index < len(rollout.stages):
             policy = rollout.stages[rollout.stage_index]
             mine = [c for c in rollout.cells.values() if c.stage == policy.name]
-            self._observe(rollout, policy, mine, now)
+            self._observe(rollout, policy, mine, now, work)
             mine = [rollout.cells[c.cell_id] for c in mine]
             if rollout.state != "running":
                 return 1.0 if rollout.state == "paused" else None
@@ -492,19 +671,21 @@ class Rollouts:
             pending = [c for c in mine if c.state == "pending"]
             if not pending:
                 rollout.stage_index += 1
-                self.fleet.audit(now, "rollouts", "rollout.stage", rollout.id, f"stage {policy.name} completed")
+                work.audit(now, "rollout.stage", rollout.id, f"stage {policy.name} completed")
                 continue
             if now < rollout.next_batch_at:
                 return rollout.next_batch_at - now
-            self._start_batch(rollout, policy, mine, pending, now)
+            self._start_batch(rollout, policy, mine, pending, now, work)
             if not any(rollout.cells[c.cell_id].state == "applying" for c in mine):
                 continue  # the whole batch was skipped: look again at once
             return 1.0
         rollout.state = "completed"
-        self.fleet.audit(now, "rollouts", "rollout.completed", rollout.id, rollout.release)
+        work.audit(now, "rollout.completed", rollout.id, rollout.release)
         return None
 
-    def _observe(self, rollout: Rollout, policy: StagePolicy, mine: list[CellProgress], now: float) -> None:
+    def _observe(
+        self, rollout: Rollout, policy: StagePolicy, mine: list[CellProgress], now: float, work: RolloutWork
+    ) -> None:
         batch_done = False
         halted_before = rollout.state == "halted"
         for progress in mine:
@@ -520,7 +701,7 @@ class Rollouts:
                 if rollout.state in ("running", "paused"):
                     rollout.state = "halted"
                     rollout.halt = f"cell {progress.cell_id}: {failure}"
-                    self.fleet.audit(now, "rollouts", "rollout.halt", rollout.id, rollout.halt)
+                    work.audit(now, "rollout.halt", rollout.id, rollout.halt)
             elif healthy and progress.state == "applying":
                 self._set(rollout, progress, "baking", now)
             elif healthy and now - progress.since >= policy.bake_time:
@@ -529,18 +710,18 @@ class Rollouts:
         if batch_done and not any(rollout.cells[c.cell_id].state in ("applying", "baking") for c in mine):
             rollout.next_batch_at = now + policy.min_wait
         if rollout.state == "halted" and not halted_before and rollout.auto_rollback:
-            self._roll_back(rollout, now)
+            self._roll_back(rollout, now, work)
 
-    def _roll_back(self, rollout: Rollout, now: float) -> None:
+    def _roll_back(self, rollout: Rollout, now: float, work: RolloutWork) -> None:
         """Put the halted batch's cells back on the release each had before (none had: left as they are)."""
         for cid, progress in list(rollout.cells.items()):
             if progress.batch != rollout.batches or progress.state not in ("applying", "baking", "updated", "failed"):
                 continue
             if progress.previous is None:
                 continue
-            self.fleet.set_target(cid, progress.previous)
+            work.target(cid, progress.previous)
             note = f"rolled back to {progress.previous}"
-            self.fleet.audit(now, "rollouts", "cell.rollback", cid, f"rollout {rollout.id} {note}")
+            work.audit(now, "cell.rollback", cid, f"rollout {rollout.id} {note}")
             if progress.state == "failed":
                 rollout.cells[cid] = attrs.evolve(progress, reason=f"{progress.reason}; {note}")
             else:
@@ -549,7 +730,13 @@ class Rollouts:
                 )
 
     def _start_batch(
-        self, rollout: Rollout, policy: StagePolicy, mine: list[CellProgress], pending: list[CellProgress], now: float
+        self,
+        rollout: Rollout,
+        policy: StagePolicy,
+        mine: list[CellProgress],
+        pending: list[CellProgress],
+        now: float,
+        work: RolloutWork,
     ) -> None:
         size = policy.batch_size(len(mine))
         cells = {c.id: c for c in self.fleet.list_cells()}
@@ -561,22 +748,17 @@ class Rollouts:
                 continue
             before = self.fleet.get_spec(progress.cell_id)
             previous = None if before is None or before.release is None else before.release.version
-            spec = self.fleet.set_target(progress.cell_id, rollout.release)
             rollout.cells[progress.cell_id] = attrs.evolve(
-                progress,
-                state="applying",
-                generation=spec.generation,
-                since=now,
-                previous=previous,
-                batch=rollout.batches,
+                progress, state="applying", since=now, previous=previous, batch=rollout.batches
             )
-            self.fleet.audit(
-                now,
-                "rollouts",
-                "cell.target",
-                progress.cell_id,
-                f"rollout {rollout.id} release {rollout.release} generation {spec.generation}",
-            )
+
+            def targeted(spec: DesiredSpec, cid: str = progress.cell_id) -> None:
+                # The generation is known only once the target is set, inside the step's commit.
+                rollout.cells[cid] = attrs.evolve(rollout.cells[cid], generation=spec.generation)
+                detail = f"rollout {rollout.id} release {rollout.release} generation {spec.generation}"
+                work.audit(now, "cell.target", cid, detail)
+
+            work.target(progress.cell_id, rollout.release, targeted)
 
     def _skip_reason(self, cell: Cell | None, now: float) -> str:
         if cell is None:
@@ -604,9 +786,13 @@ __all__ = [
     "DEFAULT_UNREACHABLE_AFTER",
     "CellProgress",
     "Rollout",
+    "MemoryRolloutRecords",
+    "RolloutChangedError",
     "RolloutConflictError",
     "RolloutFleet",
+    "RolloutRecords",
     "RolloutStateError",
+    "RolloutWork",
     "Rollouts",
     "StagePolicy",
 ]

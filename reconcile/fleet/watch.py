@@ -41,6 +41,7 @@ class GenerationWatch:
         self.read = read
         self.every = every
         self.looks = 0
+        self.pokes = 0
         self._waiting: dict[str, list[tuple[int, asyncio.Future[None]]]] = {}
         self._poked: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
@@ -51,10 +52,13 @@ class GenerationWatch:
         """How many polls wait now."""
         return sum(len(w) for w in self._waiting.values())
 
-    async def wait(self, cell_id: str, seen: int, timeout: float) -> bool:
+    async def wait(self, cell_id: str, seen: int, timeout: float, *, after: int | None = None) -> bool:
         """Wait until a look finds ``cell_id`` at another generation than ``seen`` (or gone); whether one did.
 
         Returns ``False`` once ``timeout`` seconds passed with no change seen.
+        ``after``: the ``pokes`` count taken before ``seen`` was read; if a poke
+        came since, a look runs at once, so a change notified while the caller
+        read is not left to the next tick.
         """
         loop = asyncio.get_running_loop()
         if self._loop is not loop:
@@ -62,6 +66,8 @@ class GenerationWatch:
         future: asyncio.Future[None] = loop.create_future()
         entry = (seen, future)
         self._waiting.setdefault(cell_id, []).append(entry)
+        if after is not None and after != self.pokes and self._poked is not None:
+            self._poked.set()
         if self._task is None or self._task.done():
             self._task = loop.create_task(self._run())
         try:
@@ -79,6 +85,8 @@ class GenerationWatch:
 
     def poke(self) -> None:
         """Something changed generations in this process (or a replica said so): look now, not at the next tick."""
+        # Counted first, from any thread, so a wait whose caller read meanwhile sees it (``after``).
+        self.pokes += 1
         loop, poked = self._loop, self._poked
         if loop is None or poked is None or loop.is_closed():
             return
@@ -89,7 +97,8 @@ class GenerationWatch:
         if running is loop:
             poked.set()
         else:
-            loop.call_soon_threadsafe(poked.set)
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: the server stopped
+                loop.call_soon_threadsafe(poked.set)
 
     async def _run(self) -> None:
         # Ends by itself once no poll waits; the next wait starts it again.

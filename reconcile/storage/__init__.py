@@ -1,6 +1,6 @@
 """Durable storage shared by the journal and the fleet: SQLite and PostgreSQL backends, migrations, leases."""
 
-from .backend import Backend, Tx
+from .backend import Backend, FencedBackend, Subscription, Tx
 from .errors import (
     CorruptStoreError,
     FencedError,
@@ -12,7 +12,7 @@ from .errors import (
     StorageError,
     StorageURLError,
 )
-from .leases import Lease, LeaseInfo, acquire, force_unlock, lease_info
+from .leases import Lease, LeaseInfo, acquire, epoch_fence, force_unlock, lease_info
 from .migrations import Migration, migrate, schema_version
 from .postgres import PostgresBackend
 from .sqlite import SQLiteBackend
@@ -21,6 +21,7 @@ from .urls import open_store
 __all__ = [
     "Backend",
     "CorruptStoreError",
+    "FencedBackend",
     "FencedError",
     "Lease",
     "LeaseError",
@@ -34,8 +35,10 @@ __all__ = [
     "SchemaVersionError",
     "StorageError",
     "StorageURLError",
+    "Subscription",
     "Tx",
     "acquire",
+    "epoch_fence",
     "force_unlock",
     "lease_info",
     "migrate",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import abc
 import contextlib
+import logging
 import queue
 import threading
 import time
@@ -12,6 +13,8 @@ from concurrent.futures import Future
 from typing import Any, TypeVar
 
 from .errors import StorageError
+
+_log = logging.getLogger("reconcile.storage")
 
 T = TypeVar("T")
 
@@ -24,9 +27,11 @@ class Tx(abc.ABC):
 
     Attributes:
         dialect: ``"sqlite"`` or ``"postgresql"``, for the few statements that differ.
+        notes: the notifications a write transaction delivers once it commits (``None`` in a read).
     """
 
     dialect: str
+    notes: list[tuple[str, str]] | None = None
 
     @abc.abstractmethod
     def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
@@ -51,6 +56,16 @@ class Tx(abc.ABC):
         SQLite needs none: a write transaction holds the whole database.
         """
         return ""
+
+    def notify(self, channel: str, payload: str = "") -> None:
+        """Tell ``channel``'s subscribers ``payload`` once this transaction commits (nothing if it rolls back).
+
+        SQLite tells the subscribers of this process; PostgreSQL (``NOTIFY``)
+        those of every process listening on the database.
+        """
+        if self.notes is None:
+            raise StorageError("notify: only a write transaction can notify")
+        self.notes.append((channel, payload))
 
 
 class _Stop:
@@ -88,6 +103,8 @@ class Backend(abc.ABC):
         self._writer: threading.Thread | None = None
         self._start_lock = threading.Lock()
         self._closed = False
+        self._subscribers: dict[str, list[Callable[[str | None], None]]] = {}
+        self._subscribers_lock = threading.Lock()
 
     # ------------------------------------------------------------ public
 
@@ -131,6 +148,58 @@ class Backend(abc.ABC):
         """
         return self.read(lambda tx: tx.query(sql, params))
 
+    notifies_other_processes = False
+    """Whether ``Tx.notify`` reaches subscribers in other processes (PostgreSQL) or only this one's (SQLite)."""
+
+    def subscribe(self, channel: str, callback: Callable[[str | None], None]) -> Subscription:
+        """Call ``callback(payload)`` for every notification on ``channel`` committed from now on.
+
+        Callbacks run in a thread of the backend and must be quick. A payload of
+        ``None`` says notifications may have been missed (a lost connection to
+        the server, now back): look at everything again.
+
+        Raises:
+            StorageError: the backend is closed, or the channel name is not an identifier.
+        """
+        if self._closed:
+            raise StorageError(f"store {self.url} is closed")
+        if not channel.isidentifier() or len(channel) > 63:
+            raise StorageError(f"subscribe: channel {channel!r} must be an identifier of at most 63 characters")
+        with self._subscribers_lock:
+            self._subscribers.setdefault(channel, []).append(callback)
+        self._listen(channel)
+        return Subscription(self, channel, callback)
+
+    def unsubscribe(self, channel: str, callback: Callable[[str | None], None]) -> None:
+        """Stop calling ``callback`` for ``channel`` (what ``Subscription.close`` does)."""
+        with self._subscribers_lock:
+            callbacks = self._subscribers.get(channel, [])
+            if callback in callbacks:
+                callbacks.remove(callback)
+
+    def deliver(self, channel: str, payload: str | None) -> None:
+        """Call ``channel``'s subscribers with ``payload`` (``channel`` ``"*"``: every subscriber)."""
+        with self._subscribers_lock:
+            if channel == "*":
+                callbacks = [cb for cbs in self._subscribers.values() for cb in cbs]
+            else:
+                callbacks = list(self._subscribers.get(channel, ()))
+        for callback in callbacks:
+            try:
+                callback(payload)
+            except Exception:
+                # A subscriber's bug must not stop the writer or the listener.
+                _log.exception("storage: a subscriber of %r failed", channel)
+
+    def fenced(self, fence: Callable[[Tx], None]) -> Backend:
+        """A view of this backend whose every write first runs ``fence(tx)`` in the same transaction.
+
+        ``fence`` raises (``FencedError``, say) to refuse the write; then
+        nothing of it lands. Reads go to this backend unchanged; closing the
+        view does not close this backend.
+        """
+        return FencedBackend(self, fence)
+
     def close(self) -> None:
         """Commit what is queued, stop the writer and close every connection. Idempotent."""
         if self._closed:
@@ -168,6 +237,10 @@ class Backend(abc.ABC):
     def _begin_sql(self) -> str:
         return "BEGIN"
 
+    def _listen(self, channel: str) -> None:
+        """Start receiving ``channel``'s notifications from other processes, where the backend can."""
+        return None
+
     @abc.abstractmethod
     def _store_error(self, exc: BaseException) -> BaseException:
         """The ``StorageError`` for a driver exception (``exc`` itself if it is not the driver's)."""
@@ -196,6 +269,8 @@ class Backend(abc.ABC):
             return
         ready.set_result(None)
         tx = self._writer_tx(conn)
+        notes: list[tuple[str, str]] = []
+        tx.notes = notes
         stop = False
         while not stop:
             first = self._queue.get()
@@ -211,7 +286,7 @@ class Backend(abc.ABC):
                     stop = True
                     break
                 batch.append(item)
-            self._commit_batch(conn, tx, batch)
+            self._commit_batch(conn, tx, batch, notes)
         # Ops queued after the stop (a race with close) are refused, not lost silently.
         while True:
             try:
@@ -221,17 +296,22 @@ class Backend(abc.ABC):
             if not isinstance(item, _Stop):
                 item[0].set_exception(StorageError(f"store {self.url} is closed"))
 
-    def _commit_batch(self, conn: Any, tx: Tx, batch: list[tuple[Future[Any], Op[Any]]]) -> None:
+    def _commit_batch(
+        self, conn: Any, tx: Tx, batch: list[tuple[Future[Any], Op[Any]]], notes: list[tuple[str, str]]
+    ) -> None:
         done: list[tuple[Future[Any], Any, bool]] = []
+        notes.clear()
         try:
             self._run(conn, self._begin_sql())
             for future, op in batch:
                 if not future.set_running_or_notify_cancel():
                     continue
                 self._run(conn, "SAVEPOINT op")
+                mark = len(notes)
                 try:
                     result = op(tx)
                 except BaseException as exc:
+                    del notes[mark:]
                     self._run(conn, "ROLLBACK TO SAVEPOINT op")
                     self._run(conn, "RELEASE SAVEPOINT op")
                     done.append((future, self._store_error(exc), True))
@@ -249,8 +329,86 @@ class Backend(abc.ABC):
             return
         self.commits += 1
         self.ops += len(done)
+        for channel, payload in notes:
+            self.deliver(channel, payload)
+        notes.clear()
         for future, value, failed in done:
             if failed:
                 future.set_exception(value)
             else:
                 future.set_result(value)
+
+
+class Subscription:
+    """A callback subscribed to a channel of a backend (``Backend.subscribe``); ``close`` ends it.
+
+    Attributes:
+        channel: the channel.
+    """
+
+    def __init__(self, backend: Backend, channel: str, callback: Callable[[str | None], None]) -> None:
+        self._backend = backend
+        self.channel = channel
+        self._callback = callback
+
+    def close(self) -> None:
+        """Stop the callback (idempotent)."""
+        self._backend.unsubscribe(self.channel, self._callback)
+
+    def __enter__(self) -> Subscription:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class FencedBackend(Backend):
+    """A view of a backend whose every write runs a fence check first, in the write's own transaction.
+
+    Made by ``Backend.fenced``: the writes a lease holder makes go through it,
+    so a holder that lost its lease has every later write refused.
+
+    Args:
+        inner: the backend written to.
+        fence: called with each write's ``Tx`` before the write; raises to refuse it.
+    """
+
+    def __init__(self, inner: Backend, fence: Callable[[Tx], None]) -> None:
+        super().__init__(inner.url, clock=inner.clock)
+        self.inner = inner
+        self.fence = fence
+        self.dialect = inner.dialect
+        self.notifies_other_processes = inner.notifies_other_processes
+
+    def submit(self, op: Op[T]) -> Future[T]:
+        fence = self.fence
+
+        def fenced_op(tx: Tx) -> T:
+            fence(tx)
+            return op(tx)
+
+        return self.inner.submit(fenced_op)
+
+    def read(self, op: Op[T]) -> T:
+        return self.inner.read(op)
+
+    def subscribe(self, channel: str, callback: Callable[[str | None], None]) -> Subscription:
+        return self.inner.subscribe(channel, callback)
+
+    def close(self) -> None:
+        """Nothing to close: the inner backend belongs to whoever opened it."""
+
+    def _connect_writer(self) -> Any:
+        raise StorageError("a fenced view writes through its inner backend")
+
+    def _writer_tx(self, conn: Any) -> Tx:
+        raise StorageError("a fenced view writes through its inner backend")
+
+    def _run(self, conn: Any, sql: str) -> None:
+        raise StorageError("a fenced view writes through its inner backend")
+
+    def _store_error(self, exc: BaseException) -> BaseException:
+        return exc
+
+    def _close_connections(self) -> None:
+        pass

@@ -6,6 +6,7 @@ import math
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import attrs
@@ -86,6 +87,38 @@ def lease_info(backend: Backend, name: str) -> LeaseInfo | None:
     """The stored state of lease ``name``, or ``None`` if it was never taken."""
     ensure_schema(backend)
     return backend.read(lambda tx: _row(tx, name))
+
+
+def epoch_fence(backend: Backend, name: str, epoch: int) -> Callable[[Tx], None]:
+    """A fence for ``Backend.fenced``: it refuses a write unless lease ``name`` is held, unexpired, at ``epoch``.
+
+    For holders that keep only the epoch (a controller's ``ctx.epoch``): a
+    write carrying an epoch older than the lease's newest is refused, and so is
+    one made after the holding expired (on ``backend``'s clock) or was released.
+
+    Raises:
+        LeaseOptionError: a bad name or epoch.
+    """
+    if not isinstance(name, str) or not name:
+        raise LeaseOptionError(f"lease name must be a non-empty string, got {name!r}")
+    if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 1:
+        raise LeaseOptionError(f"lease epoch must be an int >= 1, got {epoch!r}")
+
+    def fence(tx: Tx) -> None:
+        info = _row(tx, name, "share")
+        reason = None
+        if info is None:
+            reason = "the lease was never taken"
+        elif info.epoch != epoch:
+            reason = f"a newer epoch {info.epoch} exists, held by {info.owner!r}"
+        elif info.lease_id is None:
+            reason = "the lease was released or force-unlocked"
+        elif info.expires is None or info.expires <= backend.clock():
+            reason = f"the lease expired at {stamp(info.expires or 0.0)}"
+        if reason is not None:
+            raise FencedError(name, epoch, reason)
+
+    return fence
 
 
 class Lease:

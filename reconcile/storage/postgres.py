@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
+import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -35,6 +37,12 @@ class _PgTx(Tx):
     def locking(self, mode: str) -> str:
         return " FOR UPDATE" if mode == "update" else " FOR SHARE"
 
+    def notify(self, channel: str, payload: str = "") -> None:
+        if self.notes is None:
+            raise StorageError("notify: only a write transaction can notify")
+        # NOTIFY is transactional: delivered at commit, dropped with a rolled-back savepoint.
+        self.execute("SELECT pg_notify(?, ?)", (channel, payload))
+
 
 def display_url(url: str) -> str:
     """``url`` without its password."""
@@ -63,6 +71,7 @@ class PostgresBackend(Backend):
     """
 
     dialect = "postgresql"
+    notifies_other_processes = True
 
     def __init__(self, url: str, *, clock: Callable[[], float] | None = None, idle_timeout: float = 10.0) -> None:
         super().__init__(display_url(url), clock=clock)
@@ -78,6 +87,11 @@ class PostgresBackend(Backend):
         self._reader = self._connect()
         # Reads only, also for ``query``'s statements that run with no transaction of their own around them.
         self._reader.execute("SET default_transaction_read_only = on")
+
+        self._channels: set[str] = set()
+        self._listening: list[threading.Event] = []
+        self._listen_lock = threading.Lock()
+        self._listener: threading.Thread | None = None
 
     def _connect(self) -> Any:
         try:
@@ -108,6 +122,58 @@ class PostgresBackend(Backend):
             except self._psycopg.Error as exc:
                 raise self._store_error(exc) from None
 
+    def _listen(self, channel: str) -> None:
+        """LISTEN on ``channel`` in the listener thread's own connection; return once it listens."""
+        with self._listen_lock:
+            if channel in self._channels:
+                return
+            self._channels.add(channel)
+            ready = threading.Event()
+            self._listening.append(ready)
+            if self._listener is None:
+                self._listener = threading.Thread(target=self._listen_loop, name=f"reconcile-listen {self.url}")
+                self._listener.daemon = True
+                self._listener.start()
+        if not ready.wait(10):
+            raise StorageError(f"{self.url}: could not LISTEN on {channel!r} within 10s")
+
+    def _listen_loop(self) -> None:
+        conn: Any = None
+        listened: set[str] = set()
+        lost = False
+        while not self._closed:
+            ready: list[threading.Event] = []
+            try:
+                if conn is None:
+                    conn = self._psycopg.connect(self._dsn, autocommit=True)
+                    listened = set()
+                with self._listen_lock:
+                    wanted, ready = set(self._channels), list(self._listening)
+                    self._listening.clear()
+                for channel in sorted(wanted - listened):
+                    conn.execute(f'LISTEN "{channel}"')
+                    listened.add(channel)
+                for event in ready:
+                    event.set()
+                if lost:
+                    # Whatever was notified while the connection was down is gone: subscribers look again.
+                    lost = False
+                    self.deliver("*", None)
+                for note in conn.notifies(timeout=0.25):
+                    self.deliver(note.channel, note.payload)
+            except self._psycopg.Error:
+                if self._closed:
+                    break
+                with contextlib.suppress(Exception):
+                    conn.close()
+                conn, lost = None, True
+                with self._listen_lock:
+                    self._listening.extend(ready)
+                time.sleep(0.25)
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                conn.close()
+
     def _connect_writer(self) -> Any:
         return self._connect()
 
@@ -125,6 +191,9 @@ class PostgresBackend(Backend):
         return error
 
     def _close_connections(self) -> None:
+        listener = self._listener
+        if listener is not None and listener is not threading.current_thread():
+            listener.join(timeout=2)
         for conn in self._all:
             conn.close()
         self._all.clear()

@@ -120,6 +120,28 @@ def test_a_poke_makes_the_watch_look_at_once() -> None:
     assert run(scenario()) < 1.0  # type: ignore[operator]
 
 
+def test_a_poke_while_the_caller_read_makes_the_wait_look_at_once() -> None:
+    """A change notified between the poll's read and its wait is not left to the next tick."""
+    generations = {"a": 1}
+
+    async def scenario() -> float:
+        watch = GenerationWatch(lambda cells: {c: generations.get(c, 0) for c in cells}, every=30.0)
+        other = asyncio.ensure_future(watch.wait("b", 0, 10.0))  # keeps the watch's task running
+        await asyncio.sleep(0.05)
+        before = watch.pokes  # the caller of the next wait takes the count, then reads generation 1...
+        generations["a"] = 2
+        await asyncio.to_thread(watch.poke)  # ...while a change is notified from another thread
+        await asyncio.sleep(0.2)  # and that look happens before the wait is registered: it saw nothing for "a"
+        assert watch.looks >= 1
+        started = time.monotonic()
+        assert await watch.wait("a", 1, 5.0, after=before)
+        took = time.monotonic() - started
+        other.cancel()
+        return took
+
+    assert run(scenario()) < 1.0  # type: ignore[operator]
+
+
 def test_a_store_that_fails_lets_the_polls_time_out() -> None:
     def read(cells: list[str]) -> dict[str, int]:
         raise OSError("store away")

@@ -50,7 +50,7 @@ def test_an_operator_creates_cells_publishes_and_reads_the_status_table(
     assert code == 0 and "generation 1" in out
     code, out = run(cp, "status")
     lines = out.splitlines()
-    assert lines[0].split() == ["CELL", "STAGE", "GEN", "RELEASE", "HEALTH", "CHECK-IN", "CONDITIONS"]
+    assert lines[0].split() == ["CELL", "STAGE", "GEN", "RELEASE", "HEALTH", "CHECK-IN", "CONDITIONS", "SUPPORT"]
     assert [line.split()[:3] for line in lines[1:]] == [["acme", "dedicated", "1/-"], ["beta", "saas", "1/-"]]
     code, out = run(cp, "audit")
     assert code == 0 and "release.publish" in out and "rt.acme." not in out
@@ -88,8 +88,17 @@ def test_an_agent_with_a_used_token_fails_clearly(cp: Fleet, tmp_path: pathlib.P
 
 
 def test_an_operator_runs_a_rollout_from_the_command_line(cp: Fleet, artifacts: Artifacts) -> None:
-    for cell_id, stage in (("roll-a", "staging"), ("roll-b", "saas")):
-        assert run(cp, "cells", "create", cell_id, "--stage", stage)[0] == 0
+    from reconcile.fleet.agent import ControlPlaneClient
+
+    # roll-a registers and reports, so its batch waits for it (the rollout cannot finish before the pause
+    # below); roll-b never registers and is skipped as unreachable when its batch comes.
+    token = cp.create_cell("roll-a", "staging").read_text()
+    anon = ControlPlaneClient(cp.url, "")
+    cp.clients.append(anon)
+    cell = ControlPlaneClient(cp.url, anon.register(token, "test")["credential"])
+    cp.clients.append(cell)
+    cell.put_status("roll-a", {"observed_generation": 0})
+    assert run(cp, "cells", "create", "roll-b", "--stage", "saas")[0] == 0
     comp = f"workspaces={artifacts.paths[('workspaces', '1.0.0')]}"
     assert run(cp, "releases", "publish", "2026.12.9", "--component", comp)[0] == 0
     code, out = run(
@@ -108,12 +117,19 @@ def test_an_operator_runs_a_rollout_from_the_command_line(cp: Fleet, artifacts: 
     assert code == 0 and "running" in out.splitlines()[0]
     code, out = run(cp, "rollouts", "status", rollout_id)
     assert code == 0 and "staging" in out and "saas" in out
-    # the cells never registered: skipped as unreachable once their batch comes, listed, never dropped
+    # roll-a reports the target generation healthy, bakes 5 s and counts as updated; roll-b never
+    # registered: skipped as unreachable once its batch comes, listed, never dropped.
     from tests.support.fleet import wait_for
 
-    wait_for(lambda: "completed" in run(cp, "rollouts", "status", rollout_id)[1].splitlines()[0], 20, message="done")
+    spec = cp.admin().show_cell("roll-a")["spec"]
+    assert spec["release"]["version"] == "2026.12.9"
+    ready = {"type": "Ready", "status": True, "reason": "Applied", "observed_generation": spec["generation"]}
+    cell.put_status(
+        "roll-a", {"observed_generation": spec["generation"], "release": "2026.12.9", "conditions": [ready]}
+    )
+    wait_for(lambda: "completed" in run(cp, "rollouts", "status", rollout_id)[1].splitlines()[0], 30, message="done")
     out = run(cp, "rollouts", "status", rollout_id)[1]
-    assert "skipped roll-a: unreachable: never reported a status" in out
+    assert "skipped roll-a" not in out
     assert "skipped roll-b: unreachable: never reported a status" in out
     code, out = run(cp, "rollouts", "abort", rollout_id)
     assert code == 1 and "is completed; cannot abort" in out

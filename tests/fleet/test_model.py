@@ -50,7 +50,13 @@ def test_a_bad_release_names_the_bad_field(body: dict[str, object], where: str) 
 
 
 def test_a_spec_round_trips_and_refuses_a_negative_generation() -> None:
-    spec = DesiredSpec("acme", 3, Release.from_json(release()), {"new-ui": True}, "2")
+    spec = DesiredSpec(
+        "acme",
+        3,
+        Release.from_json(release()),
+        {"new-ui": {"value": True, "variant": "on", "reason": "TARGETING_MATCH"}},
+        "2",
+    )
     assert DesiredSpec.from_json(spec.to_json()) == spec
     with pytest.raises(InvalidInputError, match="spec.generation"):
         DesiredSpec.from_json({**spec.to_json(), "generation": -1})

@@ -11,10 +11,19 @@ import reconcile.fleet
 DOC = pathlib.Path(__file__).resolve().parents[2] / "docs" / "fleet.md"
 
 FLEET = [
+    "DEFAULT_DEBUG_DURATION",
+    "DEFAULT_MAINTENANCE_DURATION",
     "DEFAULT_POLL_INTERVAL",
     "DEFAULT_STAGES",
     "DEFAULT_TOKEN_TTL",
+    "DEFAULT_WINDOW",
+    "FLAG_REASONS",
+    "FLAG_TYPES",
+    "MAX_ACTIVE_GRANTS",
+    "MAX_DEBUG_DURATION",
+    "MIN_DEBUG_DURATION",
     "STAGES",
+    "SUPPORT_STATES",
     "Agent",
     "AgentLockedError",
     "ArtifactError",
@@ -34,13 +43,32 @@ FLEET = [
     "ControlPlane",
     "ControlPlaneClient",
     "ControlPlaneUnavailableError",
+    "Dashboard",
+    "DebugAccess",
+    "DebugAccessStatus",
+    "DebugAuditError",
+    "DebugChannelError",
+    "DebugEvent",
+    "DebugGrant",
+    "DebugService",
     "DesiredSpec",
     "DigestMismatchError",
     "FileClock",
+    "Flag",
+    "FlagContext",
+    "FlagDefinitionError",
+    "FlagEvaluation",
+    "FlagRule",
     "FleetError",
+    "FleetHistory",
     "FleetStore",
+    "HistorySample",
     "InvalidInputError",
+    "Maintenance",
+    "MaintenanceProvider",
+    "MaintenanceSwitch",
     "Manifest",
+    "MemoryRolloutRecords",
     "MemoryRuntime",
     "NotFoundError",
     "PayloadTooLargeError",
@@ -50,12 +78,22 @@ FLEET = [
     "Release",
     "ReleaseComponent",
     "Rollout",
+    "RolloutChangedError",
     "RolloutConflictError",
     "RolloutFleet",
+    "RolloutRecords",
     "RolloutStateError",
+    "RolloutWork",
     "Rollouts",
     "StagePolicy",
+    "StoreRolloutRecords",
+    "StoredFlag",
+    "Support",
+    "SupportFreezeError",
+    "SupportStatus",
+    "TemplateVersion",
     "build_artifact",
+    "check_labels",
     "clock_from",
     "create_app",
     "open_store",
@@ -78,7 +116,10 @@ def test_every_export_exists_has_a_docstring_and_is_in_the_docs() -> None:
 
 
 def test_importing_the_fleet_loads_no_web_library() -> None:
-    code = "import sys, reconcile.fleet; print(sorted(m for m in ('starlette', 'uvicorn', 'httpx', 'click') if m in sys.modules))"
+    code = (
+        "import sys, reconcile.fleet; "
+        "print(sorted(m for m in ('starlette', 'uvicorn', 'httpx', 'click', 'jinja2') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 
@@ -88,12 +129,13 @@ def test_each_web_library_is_imported_by_its_one_module() -> None:
     owners: dict[str, list[str]] = {}
     for path in sorted(root.rglob("*.py")):
         for line in path.read_text().splitlines():
-            for lib in ("starlette", "uvicorn", "httpx", "click"):
+            for lib in ("starlette", "uvicorn", "httpx", "click", "jinja2"):
                 if line.startswith((f"import {lib}", f"from {lib}")):
                     owners.setdefault(lib, []).append(path.relative_to(root).as_posix())
     assert {lib: sorted(set(m)) for lib, m in owners.items()} == {
         "starlette": ["server/app.py"],
         "uvicorn": ["server/app.py"],
+        "jinja2": ["server/dashboard.py"],
         "httpx": ["agent/http.py"],
         "click": ["cli.py"],
     }

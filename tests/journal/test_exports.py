@@ -21,10 +21,10 @@ JOURNAL = [
     "StorageError", "StorageURLError", "UnknownKindError",
 ]  # fmt: skip
 STORAGE = [
-    "Backend", "CorruptStoreError", "FencedError", "Lease", "LeaseError", "LeaseHeldError", "LeaseInfo",
-    "LeaseNotFoundError", "LeaseOptionError", "Migration", "PostgresBackend", "SQLiteBackend",
-    "SchemaVersionError", "StorageError", "StorageURLError", "Tx", "acquire", "force_unlock", "lease_info",
-    "migrate", "open_store", "schema_version",
+    "Backend", "CorruptStoreError", "FencedBackend", "FencedError", "Lease", "LeaseError", "LeaseHeldError",
+    "LeaseInfo", "LeaseNotFoundError", "LeaseOptionError", "Migration", "PostgresBackend", "SQLiteBackend",
+    "SchemaVersionError", "StorageError", "StorageURLError", "Subscription", "Tx", "acquire", "epoch_fence",
+    "force_unlock", "lease_info", "migrate", "open_store", "schema_version",
 ]  # fmt: skip
 
 

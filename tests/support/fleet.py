@@ -53,14 +53,23 @@ class Artifacts:
         return sha256_file(self.paths[(name, version)])
 
     def publish(
-        self, client: Any, release: str, version: str, config: dict[str, dict[str, str]] | None = None
+        self,
+        client: Any,
+        release: str,
+        version: str,
+        config: dict[str, dict[str, str]] | None = None,
+        maintenance: dict[str, float] | None = None,
     ) -> dict[str, Any]:
+        """Publish both components at ``version``; ``maintenance`` names components that require it (seconds)."""
         parts = []
         for name in ("workspaces", "proxy"):
             client.upload_artifact(self.paths[(name, version)], self.digest(name, version))
             default = {"upstream": "workspaces"} if name == "proxy" else {}
             config_of = (config or {}).get(name, default)
-            parts.append({"name": name, "digest": self.digest(name, version), "config": config_of})
+            part: dict[str, Any] = {"name": name, "digest": self.digest(name, version), "config": config_of}
+            if name in (maintenance or {}):
+                part.update(requires_maintenance=True, maintenance_duration=(maintenance or {})[name])
+            parts.append(part)
         answer: dict[str, Any] = client.publish_release(release, parts)
         return answer
 
@@ -77,6 +86,11 @@ class Fleet:
         self.cp: subprocess.Popen[bytes] | None = None
         self.admin_token = ""
         self.clients: list[Any] = []
+        # Set before starting processes to run them all on one shared test clock (``--clock-file``).
+        self.clock_file: pathlib.Path | None = None
+
+    def clock_args(self) -> list[str]:
+        return [] if self.clock_file is None else ["--clock-file", str(self.clock_file)]
 
     def spawn(self, name: str, args: list[str], recorder: pathlib.Path | None = None) -> subprocess.Popen[bytes]:
         log = (self.root / f"{name}.log").open("ab")
@@ -104,6 +118,7 @@ class Fleet:
                 "serve", "--store", store or f"sqlite:///{cp / 'fleet.db'}", "--artifacts", str(cp / "artifacts"),
                 "--listen", f"127.0.0.1:{self.port}", "--port-file", str(port_file),
                 "--admin-token-file", str(cp / "admin.token"), "--poll-interval", str(poll_interval),
+                *self.clock_args(),
             ],
             recorder=record,
         )  # fmt: skip
@@ -141,7 +156,7 @@ class Fleet:
             [
                 "agent", "--control-plane", self.url, "--token-file", str(self.root / f"{cell}.token"),
                 "--state-dir", str(self.state_dir(cell)), "--poll-interval", str(poll_interval),
-                "--max-backoff", str(max_backoff), "-v",
+                "--max-backoff", str(max_backoff), "-v", *self.clock_args(),
             ],
         )  # fmt: skip
 

@@ -16,6 +16,7 @@ import logging
 import os
 import pathlib
 import random
+import re
 import socket
 import tempfile
 import threading
@@ -27,6 +28,7 @@ import reconcile as rc
 
 from ...journal import Journal, Lease, LeaseHeldError
 from ..artifacts import ArtifactStore, sha256_file
+from ..debug import DebugService
 from ..errors import (
     AgentLockedError,
     ArtifactError,
@@ -36,6 +38,8 @@ from ..errors import (
     FleetError,
     PermissionDeniedError,
 )
+from ..flags import FLAGS_FILE, stale
+from ..maintenance import MAINTENANCE_FILE, MaintenanceProvider, MaintenanceSwitch, component_env
 from ..model import CellStatus, ComponentStatus, Condition, DesiredSpec
 from ..runtime import Component, ProcessRuntime, desired_components, desired_state
 from .http import ControlPlaneClient
@@ -52,6 +56,7 @@ LEASE_TTL = 30.0
 """Seconds the agent's lease on its cell lasts past each renewal (it is renewed in the background)."""
 
 _MESSAGE_MAX = 300
+_INFRA_VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$")
 
 
 def _write_private(path: pathlib.Path, data: Any) -> None:
@@ -82,8 +87,14 @@ class Agent:
 
     State directory layout: ``credential.json`` (mode 0600: cell id and
     credential), ``spec.json`` (the last spec received), ``artifacts/`` (the
-    verified downloads), ``agent.lock`` (one agent per cell), and what the
-    runtime keeps (``components/``, ``data/``, ``ports.json``).
+    verified downloads), ``agent.lock`` (one agent per cell),
+    ``maintenance.json`` (the maintenance window while one is on), and what
+    the runtime keeps (``components/``, ``data/``, ``ports.json``).
+
+    Updates of components the release marks ``requires_maintenance`` run in
+    a maintenance window (``reconcile.fleet.maintenance``); the default
+    runtime passes the window's file (and the clock file, if ``clock`` is a
+    ``FileClock``) to every component.
 
     Args:
         control_plane: the control plane's URL.
@@ -96,7 +107,10 @@ class Agent:
             with the journal in ``state-dir/journal.db`` and, inside ``run``, the
             lease on the cell, so a crashed apply is recovered and never repeated.
         durable: keep the journal (``False``: plain ``reconcile.apply``, for load runs).
-        infrastructure_version: reported as the cell's infrastructure version.
+        infrastructure_version: reported as the cell's infrastructure version when ``infra_outputs`` gives none.
+        infra_outputs: the outputs file ``reconcile-fleet bootstrap`` / ``infra apply --outputs`` writes; its
+            ``infrastructure_version`` is reported, read again at every report (so an infrastructure update
+            shows without restarting the agent).
         transport: an httpx transport for the client (tests).
         clock: seconds since the epoch (injectable).
         rng: the jitter's random source.
@@ -114,6 +128,7 @@ class Agent:
         applier: Applier | None = None,
         durable: bool = True,
         infrastructure_version: str | None = "1",
+        infra_outputs: str | os.PathLike[str] | None = None,
         transport: Any = None,
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
@@ -123,8 +138,16 @@ class Agent:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         os.chmod(self.state_dir, 0o700)
         self.artifacts = ArtifactStore(self.state_dir / "artifacts")
-        self.runtime = runtime if runtime is not None else ProcessRuntime(self.state_dir, self.artifacts)
-        self.providers = {"component": self.runtime}
+        self.maintenance = MaintenanceSwitch(self.state_dir / MAINTENANCE_FILE, clock=clock)
+        if runtime is None:
+            env = component_env(self.maintenance.path, clock)
+            runtime = ProcessRuntime(self.state_dir, self.artifacts, env=env)
+        self.runtime = runtime
+        self.providers = {
+            "component": MaintenanceProvider(
+                self.runtime, self.maintenance, self._maintenance_duration, on_change=self._maintenance_changed
+            )
+        }
         self._poll_interval = poll_interval
         self.jitter = jitter
         self._max_backoff = max_backoff
@@ -134,6 +157,8 @@ class Agent:
             self.journal = Journal.open(f"sqlite:///{self.state_dir.resolve() / 'journal.db'}", types=[Component])
         self.lease: Lease | None = None
         self.infrastructure_version = infrastructure_version
+        self.infra_outputs = None if infra_outputs is None else pathlib.Path(infra_outputs)
+        self._infra_problem: str | None = None
         self.transport = transport
         self.clock = clock
         self.rng = rng or random.Random()
@@ -147,6 +172,11 @@ class Agent:
         self._judged_generation: int | None = None
         self._lock_file: IO[str] | None = None
         self._client: ControlPlaneClient | None = None
+        self._handed_flags: dict[str, Any] | None = None
+        # Debug access: only while a grant the customer made in the cell is valid (see reconcile.fleet.debug).
+        self.debug = DebugService(
+            self.state_dir, clock=clock, diagnostics=self.debug_diagnostics, secrets=self._debug_secrets
+        )
         self._load()
 
     # -- files -------------------------------------------------------------
@@ -265,10 +295,14 @@ class Agent:
             AgentLockedError: another agent runs for this state directory.
             AuthenticationError: the control plane no longer accepts the credential.
         """
-        with self.locked(), self.leased():
+        with self.locked(), self.leased(), self.debug.serving():
             for message in self.runtime.recover():
                 log.warning("recovery: %s", message)
             self.recover()
+            left = self.maintenance.clear()
+            if left is not None:
+                # Its owner (a dead agent of this cell) can no longer end it; the update it guarded is planned again.
+                log.warning("ended the maintenance window a dead agent left (until %.0f: %s)", left.until, left.reason)
             backoff = min(1.0, self.max_backoff)
             ticks = 0
             while not self.stop_event.is_set() and (max_ticks is None or ticks < max_ticks):
@@ -314,6 +348,16 @@ class Agent:
             op = getattr(step.op, "value", step.op)
             log.warning("recovery: pending %s of %s was %s", op, step.address, step.resolution)
 
+    def _maintenance_duration(self, name: str) -> float | None:
+        release = self.spec.release if self.spec is not None else None
+        part = next((c for c in release.components if c.name == name), None) if release is not None else None
+        return part.maintenance_duration if part is not None and part.requires_maintenance else None
+
+    def _maintenance_changed(self) -> None:
+        # Operators see the window open and close as it happens, not at the end of the apply.
+        if self.registered:
+            self.report()
+
     def _apply(self, plan: rc.Plan, providers: Mapping[str, Any]) -> rc.ApplyResult:
         return rc.apply(plan, providers, journal=self.journal, lease=self.lease)
 
@@ -335,6 +379,7 @@ class Agent:
             whether the control plane answered.
         """
         online = self.fetch(wait)
+        self.hand_over_flags()
         if self.spec is not None:
             self.apply()
         if online:
@@ -357,6 +402,7 @@ class Agent:
                 log.info("spec generation %s received", spec.generation)
             self.spec, self.etag = spec, etag
             self._save_spec()
+            self.debug.spec_received(spec.generation, spec.debug_grants)
         return True
 
     def _went_offline(self, exc: Exception) -> None:
@@ -486,14 +532,92 @@ class Agent:
             conditions=tuple(self.conditions[k] for k in sorted(self.conditions)),
             last_apply=dict(self.last_apply),
             agent_version=AGENT_VERSION,
-            infrastructure_version=self.infrastructure_version,
+            infrastructure_version=self.infrastructure(),
+            maintenance=self.maintenance.current(),
+            flags=self.flag_values(),
+            debug_access=self.debug.status(),
         )
+
+    def infrastructure(self) -> str | None:
+        """The infrastructure version to report: the outputs file's, else ``infrastructure_version``.
+
+        A missing, unreadable or malformed outputs file falls back (logged once per problem, never raised:
+        the cell keeps reporting).
+        """
+        if self.infra_outputs is None:
+            return self.infrastructure_version
+        problem = None
+        try:
+            version = json.loads(self.infra_outputs.read_text()).get("infrastructure_version")
+        except FileNotFoundError:
+            version, problem = None, "missing"
+        except (OSError, ValueError, AttributeError) as exc:
+            version, problem = None, f"unreadable ({type(exc).__name__})"
+        if problem is None and (not isinstance(version, str) or not _INFRA_VERSION.match(version)):
+            problem = f"no valid infrastructure_version in it ({str(version)[:40]!r})"
+        if problem is not None:
+            if problem != self._infra_problem:
+                log.warning(
+                    "infra outputs %s: %s; reporting %s", self.infra_outputs, problem, self.infrastructure_version
+                )
+            self._infra_problem = problem
+            return self.infrastructure_version
+        self._infra_problem = None
+        return str(version)
 
     def report(self) -> bool:
         """Send the status; whether the control plane took it."""
+        status = self.status()
         try:
-            self.client().put_status(self.cell_id, self.status().to_json())
+            self.client().put_status(self.cell_id, status.to_json())
         except ControlPlaneUnavailableError as exc:
             self._went_offline(exc)
             return False
+        if status.debug_access is not None:
+            self.debug.acknowledge(status.debug_access.events)
         return True
+
+    # -- feature flags -------------------------------------------------------
+
+    def flag_values(self) -> dict[str, dict[str, Any]]:
+        """The flag values the cell holds (key -> value, variant, reason): the last spec's.
+
+        While the control plane is unreachable they are the same values with
+        reason ``STALE``: the cell never falls back to defaults it did not receive.
+        """
+        values = {k: dict(v) for k, v in (self.spec.flags if self.spec is not None else {}).items()}
+        return stale(values) if self.offline_since is not None else values
+
+    def hand_over_flags(self) -> None:
+        """Write the flag values to ``state-dir/flags.json``, which components read (``RECONCILE_FLAGS_FILE``).
+
+        Written atomically and only when something in it changed, so a
+        component reading it on every request sees a new value within a tick,
+        with no restart and no release.
+        """
+        data = {
+            "generation": self.spec.generation if self.spec is not None else 0,
+            "stale": self.offline_since is not None,
+            "flags": self.flag_values(),
+        }
+        if data == self._handed_flags:
+            return
+        _write_private(self.state_dir / FLAGS_FILE, data)
+        self._handed_flags = data
+    def debug_diagnostics(self) -> dict[str, Any]:
+        """What the debug endpoint shows of the cell: what runs and what the agent knows, nothing secret."""
+        return {
+            "cell_id": self.cell_id if self.registered else None,
+            "generation": self.spec.generation if self.spec else 0,
+            "release": self.applied_release,
+            "components": [c.to_json() for c in self.component_status()],
+            "conditions": [c.to_json() for c in list(self.conditions.values())],
+            "last_apply": dict(self.last_apply),
+            "agent_version": AGENT_VERSION,
+            "infrastructure_version": self.infrastructure_version,
+            "offline_since": self.offline_since,
+        }
+
+    def _debug_secrets(self) -> list[str]:
+        credential = [str(self._credential()["credential"])] if self.registered else []
+        return self._secrets() + credential

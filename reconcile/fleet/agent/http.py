@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import pathlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import httpx
@@ -41,8 +41,13 @@ class ControlPlaneClient:
     with the server's code; 403 ``PermissionDeniedError``; and so on. Tokens
     never appear in error messages.
 
+    With several control-plane URLs (replicas, ``"http://a:8470,http://b:8470"``
+    or a list), requests go to one of them; when it cannot be reached the
+    client turns to the next, at once if the connection was refused (nothing
+    was sent, so the request is sent again there), else from the next request on.
+
     Args:
-        base_url: the control plane's URL (``http://127.0.0.1:8470``).
+        base_url: the control plane's URL (``http://127.0.0.1:8470``), or several, comma-separated or a list.
         token: the bearer token, or ``None`` (registration needs none).
         timeout: seconds for connecting and for each read (a long poll adds its wait).
         transport: an httpx transport (tests pass ``httpx.MockTransport``).
@@ -50,16 +55,28 @@ class ControlPlaneClient:
 
     def __init__(
         self,
-        base_url: str,
+        base_url: str | Sequence[str],
         token: str | None = None,
         *,
         timeout: float = 10.0,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
-        self.base_url = base_url.rstrip("/")
+        urls = base_url.split(",") if isinstance(base_url, str) else list(base_url)
+        self.base_urls = [u.strip().rstrip("/") for u in urls if u.strip()]
+        if not self.base_urls:
+            raise InvalidInputError(f"control plane: expected one or more URLs, got {base_url!r}")
+        self._current = 0
         self.timeout = timeout
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        self._http = httpx.Client(base_url=self.base_url, headers=headers, timeout=timeout, transport=transport)
+        self._http = httpx.Client(headers=headers, timeout=timeout, transport=transport)
+
+    @property
+    def base_url(self) -> str:
+        """The control-plane URL requests go to now."""
+        return self.base_urls[self._current]
+
+    def _fail_over(self) -> None:
+        self._current = (self._current + 1) % len(self.base_urls)
 
     def close(self) -> None:
         """Close the connection pool."""
@@ -72,14 +89,19 @@ class ControlPlaneClient:
         self.close()
 
     def _request(self, method: str, path: str, *, timeout: float | None = None, **kwargs: Any) -> httpx.Response:
-        try:
-            response = self._http.request(method, path, timeout=timeout or self.timeout, **kwargs)
-        except httpx.TransportError as exc:
-            raise ControlPlaneUnavailableError(
-                f"control plane {self.base_url} unreachable: {type(exc).__name__}"
-            ) from None
-        self._check(response, method, path)
-        return response
+        tried = 0
+        while True:
+            url = self.base_url
+            try:
+                response = self._http.request(method, url + path, timeout=timeout or self.timeout, **kwargs)
+            except httpx.TransportError as exc:
+                self._fail_over()
+                tried += 1
+                if isinstance(exc, httpx.ConnectError) and tried < len(self.base_urls):
+                    continue  # refused: nothing reached that replica, so another may take the request
+                raise ControlPlaneUnavailableError(f"control plane {url} unreachable: {type(exc).__name__}") from None
+            self._check(response, method, path)
+            return response
 
     def _check(self, response: httpx.Response, method: str, path: str) -> None:
         if response.status_code < 400 or response.status_code == 416:
@@ -148,8 +170,9 @@ class ControlPlaneClient:
         """
         have = dest.stat().st_size if dest.exists() else 0
         headers = {"Range": f"bytes={have}-"} if have else {}
+        url = self.base_url
         try:
-            with self._http.stream("GET", f"/v1/artifacts/{digest}", headers=headers) as response:
+            with self._http.stream("GET", f"{url}/v1/artifacts/{digest}", headers=headers) as response:
                 if response.status_code == 416:
                     # Nothing past what we hold: the part is complete (or wrong; the hash will tell).
                     return
@@ -163,8 +186,9 @@ class ControlPlaneClient:
                     f.flush()
                     os.fsync(f.fileno())
         except httpx.TransportError as exc:
+            self._fail_over()
             raise ControlPlaneUnavailableError(
-                f"control plane {self.base_url} unreachable during download: {type(exc).__name__}"
+                f"control plane {url} unreachable during download: {type(exc).__name__}"
             ) from None
 
     # -- operator-facing ---------------------------------------------------
@@ -215,14 +239,19 @@ class ControlPlaneClient:
         """Every release."""
         return list(self._json("GET", "/v1/releases")["releases"])
 
-    def fleet_status(self) -> dict[str, Any]:
-        """The status table's rows: ``{"now", "cells": [...]}``."""
-        result: dict[str, Any] = self._json("GET", "/v1/status")
+    def fleet_status(self, at: str | float | None = None) -> dict[str, Any]:
+        """The status table's rows: ``{"now", "cells": [...]}``; with ``at``, support as it would be then."""
+        params = {} if at is None else {"at": str(at)}
+        result: dict[str, Any] = self._json("GET", "/v1/status", params=params)
         return result
 
     def audit(self, limit: int = 100) -> list[dict[str, Any]]:
         """The newest audit entries."""
         return list(self._json("GET", "/v1/audit", params={"limit": limit})["entries"])
+
+    def debug_audit(self, cell_id: str, limit: int = 100) -> list[dict[str, Any]]:
+        """The debug audit events a cell reported, oldest first (read-only)."""
+        return list(self._json("GET", f"/v1/cells/{cell_id}/debug-audit", params={"limit": limit})["events"])
 
     def start_rollout(self, body: Mapping[str, Any]) -> dict[str, Any]:
         """Start a staged rollout (``Rollouts.start_json``'s body); its view."""
@@ -241,4 +270,52 @@ class ControlPlaneClient:
     def rollout_action(self, rollout_id: str, action: str) -> dict[str, Any]:
         """``pause``, ``resume`` or ``abort`` a rollout; its view."""
         result: dict[str, Any] = self._json("POST", f"/v1/rollouts/{rollout_id}/{action}")
+        return result
+
+    def label_cell(
+        self, cell_id: str, to_set: Mapping[str, str] | None = None, remove: list[str] | None = None
+    ) -> dict[str, Any]:
+        """Set and remove a cell's labels; ``{"cell", "spec"}``."""
+        body = {"set": dict(to_set or {}), "remove": list(remove or [])}
+        result: dict[str, Any] = self._json("PATCH", f"/v1/cells/{cell_id}/labels", json=body)
+        return result
+
+    def put_flag(self, key: str, definition: Mapping[str, Any]) -> dict[str, Any]:
+        """Create or replace a feature flag; ``{"flag", "revision", "updated_at", "changed"}``."""
+        result: dict[str, Any] = self._json("PUT", f"/v1/flags/{key}", json=dict(definition))
+        return result
+
+    def list_flags(self) -> list[dict[str, Any]]:
+        """Every feature flag with its revision."""
+        return list(self._json("GET", "/v1/flags")["flags"])
+
+    def show_flag(self, key: str) -> dict[str, Any]:
+        """A flag with each cell's desired and reported value."""
+        result: dict[str, Any] = self._json("GET", f"/v1/flags/{key}")
+        return result
+
+    def publish_template(
+        self,
+        document: Mapping[str, Any],
+        *,
+        mandatory: bool = False,
+        window: str | float | None = None,
+        released_at: str | float | None = None,
+    ) -> dict[str, Any]:
+        """Publish an infrastructure template version; ``{"template", "cells"}`` (each cell's support status)."""
+        body: dict[str, Any] = {"document": dict(document), "mandatory": mandatory}
+        if window is not None:
+            body["window"] = window
+        if released_at is not None:
+            body["released_at"] = released_at
+        result: dict[str, Any] = self._json("POST", "/v1/templates", json=body)
+        return result
+
+    def list_templates(self) -> list[dict[str, Any]]:
+        """Every published infrastructure template version, oldest first."""
+        return list(self._json("GET", "/v1/templates")["templates"])
+
+    def template(self, version: int) -> dict[str, Any]:
+        """One published template version with its document."""
+        result: dict[str, Any] = self._json("GET", f"/v1/templates/{version}")
         return result

@@ -36,6 +36,7 @@ import reconcile as rc
 
 from ..artifacts import ArtifactStore, Manifest, read_manifest, unpack
 from ..errors import ComponentError
+from ..flags import FLAGS_FILE
 from .component import Component
 
 Instance = dict[str, Any]
@@ -262,6 +263,7 @@ class ProcessRuntime:
             "RECONCILE_CELL_PORTS": str(self.ports_file),
             "RECONCILE_CONFIG": json.dumps(dict(desired.config)),
             "RECONCILE_SECRETS": json.dumps(dict(desired.secrets)),
+            "RECONCILE_FLAGS_FILE": str(self.state_dir / FLAGS_FILE),
         }
         log = (self.components_dir / desired.name / f"{desired.version}.log").open("ab")
         try:

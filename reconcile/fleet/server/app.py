@@ -1,8 +1,11 @@
-"""The control plane's HTTP API on Starlette, served by uvicorn: the only module importing either.
+"""The control plane's HTTP API and dashboard on Starlette, served by uvicorn: the only module importing either.
 
-Every handler authenticates, reads a size-limited body, calls ``ControlPlane``
+Every API handler authenticates, reads a size-limited body, calls ``ControlPlane``
 (in a worker thread, since the store is synchronous) and maps fleet errors to
-HTTP statuses with a JSON body ``{"error": code, "message": text}``.
+HTTP statuses with a JSON body ``{"error": code, "message": text}``. The
+dashboard's routes turn each request into a ``DashboardRequest``, call the
+framework-free ``Dashboard`` (in a worker thread too) and send back its
+``DashboardResponse``; its static files are served from ``STATIC_DIRECTORY``.
 """
 
 from __future__ import annotations
@@ -21,7 +24,8 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
 
 from ..control import ControlPlane
 from ..errors import (
@@ -37,8 +41,10 @@ from ..errors import (
 )
 from ..model import check_digest
 from ..rollout import RolloutStateError
+from ..support import parse_time
 from ..table import summary
 from ..watch import GenerationWatch
+from .dashboard import MAX_FORM_BODY, STATIC_DIRECTORY, Dashboard, DashboardRequest, DashboardResponse
 
 log = logging.getLogger("reconcile.fleet.server")
 
@@ -118,18 +124,109 @@ def _guard(handler: Handler) -> Handler:
     return run
 
 
-def create_app(control: ControlPlane, *, max_artifact_bytes: int = MAX_ARTIFACT_BODY) -> Starlette:
-    """The Starlette application serving ``control`` under ``/v1``.
+async def _dashboard_request(request: Request) -> DashboardRequest:
+    headers: dict[str, str] = {}
+    for key, value in request.headers.items():
+        headers.setdefault(key.lower(), value)
+    body = b""
+    if request.method == "POST":
+        # One byte past the limit is enough for the dashboard to refuse the form as too large.
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > MAX_FORM_BODY:
+                break
+        body = b"".join(chunks)[: MAX_FORM_BODY + 1]
+    return DashboardRequest(
+        method=request.method,
+        path=request.url.path,
+        query=request.url.query,
+        headers=headers,
+        cookies=dict(request.cookies),
+        body=body,
+        scheme=request.url.scheme,
+        client=request.client.host if request.client else "?",
+    )
+
+
+def _dashboard_response(answer: DashboardResponse) -> Response:
+    response = Response(answer.body, status_code=answer.status, media_type=answer.content_type)
+    for key, value in answer.headers:
+        response.headers.append(key, value)
+    return response
+
+
+def _dashboard_routes(dashboard: Dashboard) -> list[BaseRoute]:
+    """The dashboard's pages, each calling its ``Dashboard`` method with the path's parameters, and its files."""
+
+    def page(method: Callable[..., DashboardResponse]) -> Handler:
+        async def run(request: Request) -> Response:
+            asked = await _dashboard_request(request)
+            return _dashboard_response(await run_in_threadpool(method, asked, **request.path_params))
+
+        return run
+
+    return [
+        Route("/", page(dashboard.overview_page), methods=["GET"]),
+        Route("/login", page(dashboard.login_form), methods=["GET"]),
+        Route("/login", page(dashboard.login), methods=["POST"]),
+        Route("/logout", page(dashboard.logout), methods=["POST"]),
+        Route("/live", page(dashboard.live), methods=["GET"]),
+        Route("/rollouts/{rollout_id}", page(dashboard.rollout_page), methods=["GET"]),
+        Route("/rollouts/{rollout_id}/{action}", page(dashboard.rollout_action), methods=["POST"]),
+        Route("/cells/{cell_id}", page(dashboard.cell_page), methods=["GET"]),
+        Mount("/static", app=StaticFiles(directory=STATIC_DIRECTORY), name="static"),
+    ]
+
+
+def create_app(
+    control: ControlPlane,
+    *,
+    max_artifact_bytes: int = MAX_ARTIFACT_BODY,
+    dashboard: Dashboard | None = None,
+    recheck: float | None = None,
+) -> Starlette:
+    """The Starlette application serving ``control`` under ``/v1``, and the dashboard at ``/``.
+
+    A long poll returns as soon as its cell's spec changes: the store notifies
+    the change (made through this replica or, on PostgreSQL, any other), and
+    the polls of this process also look at the store together every ``recheck`` seconds
+    (one batched read, ``GenerationWatch``).
 
     Args:
         control: the control plane's operations.
         max_artifact_bytes: the largest artifact upload accepted.
+        dashboard: the dashboard to serve at ``/`` (by default one with default settings over ``control``).
+        recheck: seconds between the long polls' batched looks; by default 5 when the store
+            notifies across processes (PostgreSQL), else 0.5 (a SQLite file another process may write).
     """
-    watch = GenerationWatch(control.store.generations)
+    # Long polls wait on one GenerationWatch: a batched look at the generations of every waiting cell every
+    # ``recheck`` seconds, and at once when a spec change is notified (this replica's, or on PostgreSQL any
+    # replica's, through the store's notifications); it wakes only the polls whose cell moved.
+    watch = getattr(control.store, "watch_specs", None)
+    backend = getattr(control.store, "backend", None)
+    # Without notifications from other processes, look at the store again often; with them, now and then.
+    if recheck is None:
+        recheck = 5.0 if getattr(backend, "notifies_other_processes", False) else 0.5
+    generations = GenerationWatch(control.store.generations, every=recheck)
+    notes: dict[str, Any] = {}
 
     def bump() -> None:
         # Generations changed here: the long polls look now, and those whose cell moved answer.
-        watch.poke()
+        generations.poke()
+
+    def listen() -> None:
+        """Subscribe to the store's spec changes once, from the event loop's thread."""
+        if "subscription" in notes or not callable(watch):
+            return
+        notes["subscription"] = None
+        try:
+            # Called in the store's listener thread; poke is safe from any thread.
+            notes["subscription"] = watch(lambda cell_id: generations.poke())
+        except Exception as exc:
+            # Long polls still look every ``recheck`` seconds.
+            log.warning("long polls will not be woken by spec changes: %s", exc)
 
     async def call(fn: Callable[..., Any], *args: Any) -> Any:
         return await run_in_threadpool(fn, *args)
@@ -153,6 +250,8 @@ def create_app(control: ControlPlane, *, max_artifact_bytes: int = MAX_ARTIFACT_
     async def desired(request: Request) -> Response:
         cell_id = request.path_params["cell_id"]
         bearer = _bearer(request)
+        # A change notified while the generation is read (in a thread, on PostgreSQL) makes the wait look again.
+        looked = generations.pokes
         generation = await check_in(bearer, cell_id)
         try:
             wait = min(float(request.query_params.get("wait", "0")), MAX_WAIT)
@@ -161,6 +260,8 @@ def create_app(control: ControlPlane, *, max_artifact_bytes: int = MAX_ARTIFACT_
         seen = request.headers.get("if-none-match")
         loop = asyncio.get_running_loop()
         deadline = loop.time() + max(wait, 0.0)
+        if wait > 0:
+            listen()
         while True:
             if seen != _etag(generation):
                 spec = await call(control.desired, cell_id)
@@ -168,9 +269,9 @@ def create_app(control: ControlPlane, *, max_artifact_bytes: int = MAX_ARTIFACT_
             left = deadline - loop.time()
             if left <= 0:
                 return Response(status_code=304, headers={"ETag": seen})
-            # One batched look for every waiting poll, on a timer (controllers, other replicas) and on bump().
-            await watch.wait(cell_id, generation, left)
+            await generations.wait(cell_id, generation, left, after=looked)
             # Read again, credential included: one revoked during the wait is refused.
+            looked = generations.pokes
             generation = await check_in(bearer, cell_id)
 
     async def status(request: Request) -> Response:
@@ -251,6 +352,13 @@ def create_app(control: ControlPlane, *, max_artifact_bytes: int = MAX_ARTIFACT_
         await admin(request)
         views = await call(control.list_cells)
         now = control.clock()
+        at = request.query_params.get("at")
+        if at is not None:
+            # A preview: each cell's support status at that date, as if no cell changed its infrastructure.
+            when = parse_time(at, "at")
+            preview = await call(control.support.preview, when)
+            views = [{**v, "support": preview[v["cell"]["id"]].to_json()} for v in views if v["cell"]["id"] in preview]
+            return JSONResponse({"now": now, "at": when, "cells": [summary(v, now) for v in views]})
         return JSONResponse({"now": now, "cells": [summary(v, now) for v in views]})
 
     async def audit(request: Request) -> Response:
@@ -267,8 +375,9 @@ def create_app(control: ControlPlane, *, max_artifact_bytes: int = MAX_ARTIFACT_
             body = await _json(request)
             started = await call(control.rollouts.start_json, body)
             return JSONResponse(started.view(control.clock()), status_code=201)
+        listed = await call(control.rollouts.all)  # a store read: off the event loop
         now = control.clock()
-        return JSONResponse({"rollouts": [r.view(now) for r in control.rollouts.all()]})
+        return JSONResponse({"rollouts": [r.view(now) for r in listed]})
 
     async def rollout(request: Request) -> Response:
         await admin(request)
@@ -284,10 +393,53 @@ def create_app(control: ControlPlane, *, max_artifact_bytes: int = MAX_ARTIFACT_
         changed = await call(actions[action], rollout_id)
         return JSONResponse(changed.view(control.clock()))
 
+    async def cell_labels(request: Request) -> Response:
+        await admin(request)
+        body = await _json(request)
+        changed_cell = await call(control.label_cell, request.path_params["cell_id"], body)
+        bump()
+        return JSONResponse(changed_cell)
+
+    async def flags(request: Request) -> Response:
+        await admin(request)
+        return JSONResponse({"flags": await call(control.list_flags)})
+
+    async def flag(request: Request) -> Response:
+        await admin(request)
+        key = request.path_params["key"]
+        if request.method == "PUT":
+            body = await _json(request)
+            stored = await call(control.put_flag, key, body)
+            bump()
+            return JSONResponse(stored)
+        return JSONResponse(await call(control.show_flag, key))
+    async def templates(request: Request) -> Response:
+        await admin(request)
+        if request.method == "POST":
+            body = await _json(request)
+            published = await call(control.support.publish, body)
+            bump()
+            return JSONResponse(published, status_code=201)
+        listed = await call(control.support.templates)
+        return JSONResponse({"templates": [t.to_json() for t in listed]})
+
+    async def template(request: Request) -> Response:
+        await admin(request)
+        return JSONResponse(await call(control.support.template, request.path_params["version"]))
+    async def debug_audit(request: Request) -> Response:
+        # Read-only: no route of the control plane creates a debug grant or reaches a cell's debug endpoint.
+        await admin(request)
+        try:
+            limit = max(1, min(int(request.query_params.get("limit", "100")), 1000))
+        except ValueError:
+            raise InvalidInputError("limit: expected an integer") from None
+        events = await call(control.debug_audit, request.path_params["cell_id"], limit)
+        return JSONResponse({"events": events})
+
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
-    routes = [
+    routes: list[BaseRoute] = [
         Route("/v1/healthz", _guard(healthz), methods=["GET"]),
         Route("/v1/register", _guard(register), methods=["POST"]),
         Route("/v1/cells", _guard(cells), methods=["GET", "POST"]),
@@ -304,6 +456,13 @@ def create_app(control: ControlPlane, *, max_artifact_bytes: int = MAX_ARTIFACT_
         Route("/v1/rollouts", _guard(rollouts), methods=["GET", "POST"]),
         Route("/v1/rollouts/{rollout_id}", _guard(rollout), methods=["GET"]),
         Route("/v1/rollouts/{rollout_id}/{action}", _guard(rollout_action), methods=["POST"]),
+        Route("/v1/cells/{cell_id}/labels", _guard(cell_labels), methods=["PATCH"]),
+        Route("/v1/flags", _guard(flags), methods=["GET"]),
+        Route("/v1/flags/{key}", _guard(flag), methods=["GET", "PUT"]),
+        Route("/v1/templates", _guard(templates), methods=["GET", "POST"]),
+        Route("/v1/templates/{version}", _guard(template), methods=["GET"]),
+        *_dashboard_routes(dashboard or Dashboard(control)),
+        Route("/v1/cells/{cell_id}/debug-audit", _guard(debug_audit), methods=["GET"]),
     ]
     return Starlette(routes=routes)
 
@@ -343,4 +502,5 @@ def serve(
         tmp.write_text(str(bound))
         tmp.replace(port_file)
     log.info("control plane listening on %s:%s", host, bound)
+    log.info("dashboard at http://%s:%s/", f"[{host}]" if ":" in host else host, bound)
     server.run(sockets=[sock])

@@ -5,7 +5,8 @@ from __future__ import annotations
 from ...storage import StorageURLError
 from ..errors import InvalidInputError
 from .backend import BackendFleetStore
-from .base import FleetStore, Registration
+from .base import FleetStore, Registration, StoredFlag
+from .rollouts import StoreRolloutRecords
 
 
 def open_store(url: str) -> FleetStore:
@@ -29,4 +30,4 @@ def open_store(url: str) -> FleetStore:
         raise InvalidInputError(f"store: {exc}") from None
 
 
-__all__ = ["BackendFleetStore", "FleetStore", "Registration", "open_store"]
+__all__ = ["BackendFleetStore", "FleetStore", "Registration", "StoreRolloutRecords", "StoredFlag", "open_store"]

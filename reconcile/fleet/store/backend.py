@@ -7,14 +7,31 @@ the component ``fleet``.
 
 from __future__ import annotations
 
+import copy
 import json
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from ...storage import Backend, Migration, Tx, migrate
+from ...storage import Backend, Migration, Subscription, Tx, migrate
 from ...storage import open_store as open_backend
+from ..debug import DebugEvent, trail
 from ..errors import ConflictError, NotFoundError
+from ..flags import Flag
 from ..model import AuditEntry, Cell, CellStatus, DesiredSpec, Release
-from .base import Registration
+from ..support import FROZEN_CELLS, migrate_support
+from .base import SPEC_CHANNEL, Registration, StoredFlag
+from .flags import (
+    migrate_flags,
+    read_all_labels,
+    read_flag,
+    read_flags,
+    read_labels,
+    refresh_flags,
+    with_labels,
+    write_flag,
+    write_labels,
+)
+from .rollout_schema import ROLLOUT_MIGRATIONS
 
 
 def _schema_v1(tx: Tx) -> None:
@@ -61,6 +78,32 @@ def _spec(tx: Tx, cell_id: str) -> DesiredSpec | None:
     return DesiredSpec(cell_id, int(row[0]), release, json.loads(row[2]), row[3])
 
 
+def set_target_in(tx: Tx, cell_id: str, version: str | None) -> DesiredSpec:
+    """``FleetStore.set_target`` inside a transaction of its caller (a rollout's commit, say)."""
+    row = tx.one(f"SELECT spec_release FROM fleet_cells WHERE id = ?{tx.locking('update')}", (cell_id,))
+    if row is None:
+        raise NotFoundError(f"no cell {cell_id!r}")
+    if version is not None and _release(tx, version) is None:
+        raise NotFoundError(f"no release {version!r}")
+    effective = version if version is not None else _latest(tx)
+    tx.execute(
+        "UPDATE fleet_cells SET target_release = ?, spec_release = ?, generation = generation + ? WHERE id = ?",
+        (version, effective, 1 if effective != row[0] else 0, cell_id),
+    )
+    refresh_flags(tx, [cell_id], bumped=[cell_id] if effective != row[0] else [])
+    if effective != row[0]:
+        tx.notify(SPEC_CHANNEL, cell_id)
+    spec = _spec(tx, cell_id)
+    assert spec is not None
+    return spec
+
+
+def audit_in(tx: Tx, at: float, actor: str, action: str, target: str, detail: str = "") -> None:
+    """``FleetStore.audit`` inside a transaction of its caller."""
+    sql = "INSERT INTO fleet_audit (at, actor, action, target, detail) VALUES (?, ?, ?, ?, ?)"
+    tx.execute(sql, (at, actor, action, target, detail))
+
+
 class BackendFleetStore:
     """A ``FleetStore`` on a ``reconcile.storage`` backend: every write is one op of its group-committing writer.
 
@@ -71,6 +114,10 @@ class BackendFleetStore:
     def __init__(self, backend: Backend) -> None:
         self.backend = backend
         migrate(backend, "fleet", MIGRATIONS)
+        migrate(backend, "fleet.rollouts", ROLLOUT_MIGRATIONS)
+        migrate_flags(backend)
+        migrate_support(backend)
+        migrate(backend, trail.COMPONENT, trail.MIGRATIONS)
 
     @classmethod
     def open(cls, url: str) -> BackendFleetStore:
@@ -88,6 +135,8 @@ class BackendFleetStore:
                 (cell.id, cell.stage, cell.customer, cell.region, cell.created_at, cell.target_release,
                  0 if release is None else 1, release, token_hash, expires_at),
             )  # fmt: skip
+            write_labels(tx, cell.id, dict(cell.labels))
+            refresh_flags(tx, [cell.id], bumped=[cell.id] if release is not None else [])
             spec = _spec(tx, cell.id)
             assert spec is not None
             return spec
@@ -95,16 +144,25 @@ class BackendFleetStore:
         return self.backend.write(op)
 
     def get_cell(self, cell_id: str) -> Cell | None:
-        row = self.backend.read(lambda tx: tx.one(f"SELECT {_CELL} FROM fleet_cells WHERE id = ?", (cell_id,)))
-        return None if row is None else _cell(row)
+        def read(tx: Tx) -> Cell | None:
+            row = tx.one(f"SELECT {_CELL} FROM fleet_cells WHERE id = ?", (cell_id,))
+            return None if row is None else with_labels(_cell(row), read_labels(tx, cell_id))
+
+        return self.backend.read(read)
 
     def list_cells(self) -> list[Cell]:
-        rows = self.backend.read(lambda tx: tx.query(f"SELECT {_CELL} FROM fleet_cells ORDER BY id"))
-        return [_cell(r) for r in rows]
+        def read(tx: Tx) -> list[Cell]:
+            labels = read_all_labels(tx)
+            rows = tx.query(f"SELECT {_CELL} FROM fleet_cells ORDER BY id")
+            return [with_labels(_cell(r), labels.get(r[0], {})) for r in rows]
+
+        return self.backend.read(read)
 
     def delete_cell(self, cell_id: str) -> bool:
         def op(tx: Tx) -> bool:
             tx.execute("DELETE FROM fleet_status WHERE cell_id = ?", (cell_id,))
+            tx.execute("DELETE FROM fleet_cell_labels WHERE cell_id = ?", (cell_id,))
+            tx.notify(SPEC_CHANNEL, cell_id)
             return tx.execute("DELETE FROM fleet_cells WHERE id = ?", (cell_id,)) > 0
 
         return self.backend.write(op)
@@ -158,11 +216,16 @@ class BackendFleetStore:
                 "INSERT INTO fleet_releases (version, seq, body) VALUES (?, ?, ?)",
                 (release.version, int(seq[0]), json.dumps(release.to_json())),
             )
-            following = [r[0] for r in tx.query("SELECT id FROM fleet_cells WHERE target_release IS NULL ORDER BY id")]
+            # A cell out of SLA follows no release until it is back (reconcile.fleet.support).
+            following_sql = f"FROM fleet_cells WHERE target_release IS NULL AND id NOT IN ({FROZEN_CELLS})"
+            following = [r[0] for r in tx.query(f"SELECT id {following_sql} ORDER BY id")]
             tx.execute(
-                "UPDATE fleet_cells SET spec_release = ?, generation = generation + 1 WHERE target_release IS NULL",
+                "UPDATE fleet_cells SET spec_release = ?, generation = generation + 1 WHERE target_release IS NULL"
+                f" AND id NOT IN ({FROZEN_CELLS})",
                 (release.version,),
             )
+            tx.notify(SPEC_CHANNEL, "")
+            refresh_flags(tx, following, bumped=following)
             return following
 
         return self.backend.write(op)
@@ -175,25 +238,24 @@ class BackendFleetStore:
         return [Release.from_json(json.loads(r[0])) for r in rows]
 
     def set_target(self, cell_id: str, version: str | None) -> DesiredSpec:
+        return self.backend.write(lambda tx: set_target_in(tx, cell_id, version))
+
+    def get_spec(self, cell_id: str) -> DesiredSpec | None:
+        return self.backend.read(lambda tx: _spec(tx, cell_id))
+
+    def set_infrastructure(self, cell_id: str, version: str | None) -> DesiredSpec:
         def op(tx: Tx) -> DesiredSpec:
-            row = tx.one(f"SELECT spec_release FROM fleet_cells WHERE id = ?{tx.locking('update')}", (cell_id,))
+            row = tx.one(f"SELECT infrastructure FROM fleet_cells WHERE id = ?{tx.locking('update')}", (cell_id,))
             if row is None:
                 raise NotFoundError(f"no cell {cell_id!r}")
-            if version is not None and _release(tx, version) is None:
-                raise NotFoundError(f"no release {version!r}")
-            effective = version if version is not None else _latest(tx)
-            tx.execute(
-                "UPDATE fleet_cells SET target_release = ?, spec_release = ?, generation = generation + ? WHERE id = ?",
-                (version, effective, 1 if effective != row[0] else 0, cell_id),
-            )
+            if row[0] != version:
+                sql = "UPDATE fleet_cells SET infrastructure = ?, generation = generation + 1 WHERE id = ?"
+                tx.execute(sql, (version, cell_id))
             spec = _spec(tx, cell_id)
             assert spec is not None
             return spec
 
         return self.backend.write(op)
-
-    def get_spec(self, cell_id: str) -> DesiredSpec | None:
-        return self.backend.read(lambda tx: _spec(tx, cell_id))
 
     def generation(self, cell_id: str) -> int | None:
         row = self.backend.read(lambda tx: tx.one("SELECT generation FROM fleet_cells WHERE id = ?", (cell_id,)))
@@ -233,13 +295,61 @@ class BackendFleetStore:
         return None if row is None else CellStatus.from_json(json.loads(row[0]))
 
     def audit(self, at: float, actor: str, action: str, target: str, detail: str = "") -> None:
-        sql = "INSERT INTO fleet_audit (at, actor, action, target, detail) VALUES (?, ?, ?, ?, ?)"
-        self.backend.write(lambda tx: tx.execute(sql, (at, actor, action, target, detail)))
+        self.backend.write(lambda tx: audit_in(tx, at, actor, action, target, detail))
 
     def list_audit(self, limit: int = 100) -> list[AuditEntry]:
         sql = "SELECT id, at, actor, action, target, detail FROM fleet_audit ORDER BY id DESC LIMIT ?"
         rows = self.backend.read(lambda tx: tx.query(sql, (limit,)))
         return [AuditEntry(int(r[0]), float(r[1]), r[2], r[3], r[4], r[5]) for r in reversed(rows)]
 
+    def record_debug_events(self, cell_id: str, events: Sequence[DebugEvent], received_at: float) -> list[DebugEvent]:
+        return trail.record_events(self.backend, cell_id, events, received_at)
+
+    def debug_audit(self, cell_id: str, limit: int = 100) -> list[DebugEvent]:
+        return trail.list_events(self.backend, cell_id, limit)
+    def watch_specs(self, callback: Callable[[str | None], None]) -> Subscription:
+        """Call ``callback(cell_id)`` after every committed spec change (``""``: every cell; ``None``: maybe missed).
+
+        Changes made by other processes reach it on PostgreSQL (``LISTEN``/``NOTIFY``), this process's on SQLite.
+        """
+        return self.backend.subscribe(SPEC_CHANNEL, callback)
+
+    def fenced(self, fence: Callable[[Tx], None]) -> BackendFleetStore:
+        """This store with every write first running ``fence(tx)`` (a leader's writes: see ``epoch_fence``)."""
+        view = copy.copy(self)
+        view.backend = self.backend.fenced(fence)
+        return view
+
     def close(self) -> None:
         self.backend.close()
+
+    def update_labels(self, cell_id: str, to_set: dict[str, str], to_remove: list[str]) -> tuple[Cell, DesiredSpec]:
+        def op(tx: Tx) -> tuple[Cell, DesiredSpec]:
+            if tx.one(f"SELECT 1 FROM fleet_cells WHERE id = ?{tx.locking('update')}", (cell_id,)) is None:
+                raise NotFoundError(f"no cell {cell_id!r}")
+            labels = {k: v for k, v in read_labels(tx, cell_id).items() if k not in to_remove}
+            labels.update(to_set)
+            row = tx.one(f"SELECT {_CELL} FROM fleet_cells WHERE id = ?", (cell_id,))
+            assert row is not None
+            cell = with_labels(_cell(row), labels)  # validates the merged set (at most 64 labels)
+            write_labels(tx, cell_id, dict(cell.labels))
+            refresh_flags(tx, [cell_id])
+            spec = _spec(tx, cell_id)
+            assert spec is not None
+            return cell, spec
+
+        return self.backend.write(op)
+
+    def put_flag(self, flag: Flag, now: float) -> tuple[int, list[str]]:
+        def op(tx: Tx) -> tuple[int, list[str]]:
+            revision = write_flag(tx, flag, now)
+            return revision, refresh_flags(tx)
+
+        return self.backend.write(op)
+
+    def get_flag(self, key: str) -> StoredFlag | None:
+        found = self.backend.read(lambda tx: read_flag(tx, key))
+        return None if found is None else StoredFlag(Flag.from_json(found[0]), found[1], found[2])
+
+    def list_flags(self) -> list[StoredFlag]:
+        return [StoredFlag(Flag.from_json(b), r, t) for b, r, t in self.backend.read(read_flags)]

@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 
 import attrs
 
+from ..debug import DebugEvent
+from ..flags import Flag
 from ..model import AuditEntry, Cell, CellStatus, DesiredSpec, Release
+
+SPEC_CHANNEL = "reconcile_fleet_spec"
+"""The store's notification channel of spec changes (``Tx.notify``): the cell's id, or ``""`` for every cell.
+
+A write that changes a cell's generation notifies it in the same transaction,
+so long polls on every replica wake at once (see "Running at scale").
+"""
 
 
 @attrs.frozen
@@ -24,6 +34,21 @@ class Registration:
     token_hash: str | None
     expires_at: float
     used_at: float | None
+
+
+@attrs.frozen
+class StoredFlag:
+    """A feature flag as stored.
+
+    Attributes:
+        flag: its definition.
+        revision: 1 when created, then one more on every change.
+        updated_at: when it last changed.
+    """
+
+    flag: Flag
+    revision: int
+    updated_at: float
 
 
 class FleetStore(Protocol):
@@ -105,6 +130,14 @@ class FleetStore(Protocol):
         """The cell's desired spec, or ``None`` if no such cell."""
         ...
 
+    def set_infrastructure(self, cell_id: str, version: str | None) -> DesiredSpec:
+        """Set the infrastructure version the cell's spec requires; the generation grows if it changed.
+
+        Raises:
+            NotFoundError: no such cell.
+        """
+        ...
+
     def generation(self, cell_id: str) -> int | None:
         """The cell's spec generation (a cheap read for long polls), or ``None`` if no such cell."""
         ...
@@ -136,6 +169,38 @@ class FleetStore(Protocol):
         """The newest audit entries, oldest of them first."""
         ...
 
+    def record_debug_events(self, cell_id: str, events: Sequence[DebugEvent], received_at: float) -> list[DebugEvent]:
+        """Keep the debug audit events a cell reported that are not kept yet (by sequence number); the new ones."""
+        ...
+
+    def debug_audit(self, cell_id: str, limit: int = 100) -> list[DebugEvent]:
+        """The newest debug audit events kept for a cell, oldest of them first."""
+        ...
+
     def close(self) -> None:
         """Release connections."""
+        ...
+
+    def update_labels(self, cell_id: str, to_set: dict[str, str], to_remove: list[str]) -> tuple[Cell, DesiredSpec]:
+        """Set and remove labels of a cell; its flags are evaluated again (a new generation if they changed).
+
+        Raises:
+            NotFoundError: no such cell.
+            InvalidInputError: the cell would carry too many labels.
+        """
+        ...
+
+    def put_flag(self, flag: Flag, now: float) -> tuple[int, list[str]]:
+        """Create or replace a flag and evaluate it for every cell; its revision and the cells whose values changed.
+
+        Only a cell whose flag values changed gets a new spec generation.
+        """
+        ...
+
+    def get_flag(self, key: str) -> StoredFlag | None:
+        """The flag, or ``None``."""
+        ...
+
+    def list_flags(self) -> list[StoredFlag]:
+        """Every flag, by key."""
         ...

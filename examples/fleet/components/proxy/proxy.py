@@ -26,9 +26,12 @@ class Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: object) -> None:
         sys.stderr.write(f"{self.command} {self.path}\n")
 
-    def reply(self, status: int, body: bytes, ctype: str = "application/json") -> None:
+    def reply(self, status: int, body: bytes, ctype: str = "application/json", retry_after: str | None = None) -> None:
         self.send_response(status)
         self.send_header("Content-Type", ctype)
+        if retry_after is not None:
+            # The upstream's hint (maintenance mode) reaches the user as it was given.
+            self.send_header("Retry-After", retry_after)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
@@ -48,7 +51,8 @@ class Handler(BaseHTTPRequestHandler):
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
             conn.request(self.command, self.path, body=body, headers={"Content-Type": "application/json"})
             resp = conn.getresponse()
-            self.reply(resp.status, resp.read(), resp.getheader("Content-Type", "application/json"))
+            ctype = resp.getheader("Content-Type", "application/json")
+            self.reply(resp.status, resp.read(), ctype, resp.getheader("Retry-After"))
             conn.close()
         except (OSError, KeyError, ValueError, http.client.HTTPException):
             self.reply(502, json.dumps({"error": "bad_gateway", "message": f"{UPSTREAM} is not reachable"}).encode())
