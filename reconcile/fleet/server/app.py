@@ -204,12 +204,13 @@ def create_app(
     # Long polls wait on one GenerationWatch: a batched look at the generations of every waiting cell every
     # ``recheck`` seconds, and at once when a spec change is notified (this replica's, or on PostgreSQL any
     # replica's, through the store's notifications); it wakes only the polls whose cell moved.
-    watch = getattr(control.store, "watch_specs", None)
-    backend = getattr(control.store, "backend", None)
+    store = getattr(control, "store", None)  # read lazily: an app may be built over a bare stand-in (tests)
+    watch = getattr(store, "watch_specs", None)
+    backend = getattr(store, "backend", None)
     # Without notifications from other processes, look at the store again often; with them, now and then.
     if recheck is None:
         recheck = 5.0 if getattr(backend, "notifies_other_processes", False) else 0.5
-    generations = GenerationWatch(control.store.generations, every=recheck)
+    generations = GenerationWatch(lambda cells: control.store.generations(cells), every=recheck)
     notes: dict[str, Any] = {}
 
     def bump() -> None:
