@@ -475,8 +475,8 @@ def run_topology(title: str, args: argparse.Namespace, store: str | None = None,
                   "yes" if prop["reported"] == prop["cells"] and prop["seconds"] < args.wait else "NO"]],
             )  # fmt: skip
             if replicas > 1:
-                print(f"\n({where}long polls on the other replica see the change through their own look at "
-                      "the store, every 0.5 s)")  # fmt: skip
+                print(f"\n({where}the long polls on replica 1 learn of it through the store: its notification "
+                      "(PostgreSQL NOTIFY), else their replica's next look)")  # fmt: skip
             figures.update(propagation=prop["seconds"], reported=prop["reported"])
             return figures
         finally:
