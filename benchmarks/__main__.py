@@ -12,7 +12,10 @@ from collections.abc import Sequence
 import benchmarks
 
 # Benchmarks run by name only, not by ``all``: they take many minutes.
-BY_NAME_ONLY = {"flaky": "runs the machine tests 50 times in fresh processes and counts flakes"}
+BY_NAME_ONLY = {
+    "flaky": "runs the machine tests 50 times in fresh processes and counts flakes",
+    "fleet": "starts control planes and 10,000 simulated cells for about 8 minutes (--quick: about a minute)",
+}
 
 
 def available() -> list[str]:

@@ -78,8 +78,12 @@ class _Store:
         self.count += 1
         if self.url:
             journal = Journal.open(self.url)
-            journal.backend.write(lambda tx: [tx.execute(f"DELETE FROM {t}") for t in (
-                "reconcile_ops", "reconcile_applies", "reconcile_known", "reconcile_open_keys")])
+            journal.backend.write(
+                lambda tx: [
+                    tx.execute(f"DELETE FROM {t}")
+                    for t in ("reconcile_ops", "reconcile_applies", "reconcile_known", "reconcile_open_keys")
+                ]
+            )
             return journal
         return Journal.open(f"sqlite:///{self.folder}/journal{self.count}.db")
 
@@ -163,8 +167,16 @@ def main(argv: Sequence[str] | None = None) -> None:
                 bare = _best([_apply(n, latency, None) for _ in range(args.repeat)])
                 journaled = _best([_apply(n, latency, store) for _ in range(args.repeat)])
                 per_step = (journaled[0] - bare[0]) / n
-                rows.append([label, n, c.seconds(bare[0]), c.seconds(journaled[0]),
-                             f"{journaled[0] / bare[0]:.2f}", c.micros(per_step)])
+                rows.append(
+                    [
+                        label,
+                        n,
+                        c.seconds(bare[0]),
+                        c.seconds(journaled[0]),
+                        f"{journaled[0] / bare[0]:.2f}",
+                        c.micros(per_step),
+                    ]
+                )
                 wall, commits, _ops = journaled
                 writer.append([label, n, commits, f"{commits / wall:.0f}", f"{n / max(commits, 1):.1f}"])
         c.table(
@@ -172,8 +184,11 @@ def main(argv: Sequence[str] | None = None) -> None:
             ["provider", "steps", "no journal", "journal", "ratio (goal <= 1.10)", "journal cost per step"],
             rows,
         )
-        c.table("Group writer during the journaled applies",
-                ["provider", "steps", "commits", "commits per second", "steps per commit"], writer)
+        c.table(
+            "Group writer during the journaled applies",
+            ["provider", "steps", "commits", "commits per second", "steps per commit"],
+            writer,
+        )
         cpu = []
         for n in args.sizes:
             bare_cpu = min(_cpu_per_step(n, None) for _ in range(args.repeat))
@@ -185,8 +200,9 @@ def main(argv: Sequence[str] | None = None) -> None:
             cpu,
         )
         recovery = [[n, c.seconds(min(_recovery(n, store) for _ in range(args.repeat)))] for n in args.sizes]
-        c.table("Recovery of pending creates (half of them found and adopted)", ["pending intents", "recover()"],
-                recovery)
+        c.table(
+            "Recovery of pending creates (half of them found and adopted)", ["pending intents", "recover()"], recovery
+        )
     finally:
         store.close()
 

@@ -183,6 +183,33 @@ class ControlPlane:
             raise NotFoundError(f"no cell {cell_id!r}")
         return spec
 
+    def check_in(self, bearer: str | None, cell_id: str) -> int:
+        """Accept a credential for ``cell_id`` only and return the cell's spec generation: one store read.
+
+        The check-in path (a poll that usually answers 304): the same checks as
+        ``authorize_cell`` (a credential of another cell goes through it, so the
+        refusal is audited), with the credential hash and the generation read
+        together.
+
+        Raises:
+            AuthenticationError: not a valid credential (also: no such cell).
+            PermissionDeniedError: a valid credential of another cell.
+        """
+        if not bearer:
+            raise AuthenticationError("missing_credential", "a cell credential is required")
+        owner = tokens.cell_of(bearer, tokens.CREDENTIAL_PREFIX)
+        if owner != cell_id:
+            self.authorize_cell(bearer, cell_id)
+        found = self.store.check_in(cell_id)
+        if not tokens.matches(bearer, None if found is None else found[0]) or found is None:
+            raise AuthenticationError("invalid_credential", "the cell credential is not valid")
+        return found[1]
+
+    @property
+    def check_in_blocks(self) -> bool:
+        """Whether ``check_in`` may wait on a remote store (run it in a thread), or is a local read (run it inline)."""
+        return not getattr(self.store, "reads_in_process", False)
+
     def report_status(self, cell_id: str, body: Any) -> CellStatus:
         """Validate and record a cell's status (the receive time is the control plane's own).
 

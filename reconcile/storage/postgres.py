@@ -85,6 +85,9 @@ class PostgresBackend(Backend):
         self._read_lock = threading.Lock()
         self._all: list[Any] = []
         self._reader = self._connect()
+        # Reads only, also for ``query``'s statements that run with no transaction of their own around them.
+        self._reader.execute("SET default_transaction_read_only = on")
+
         self._channels: set[str] = set()
         self._listening: list[threading.Event] = []
         self._listen_lock = threading.Lock()
@@ -108,6 +111,14 @@ class PostgresBackend(Backend):
                     return op(_PgTx(conn))
                 finally:
                     conn.execute("ROLLBACK")
+            except self._psycopg.Error as exc:
+                raise self._store_error(exc) from None
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """One statement in autocommit: its own snapshot, in one round trip (no BEGIN and ROLLBACK around it)."""
+        with self._read_lock:
+            try:
+                return list(self._reader.execute(_sql(sql), tuple(params)).fetchall())
             except self._psycopg.Error as exc:
                 raise self._store_error(exc) from None
 

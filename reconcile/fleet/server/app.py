@@ -11,7 +11,6 @@ framework-free ``Dashboard`` (in a worker thread too) and send back its
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import os
@@ -44,6 +43,7 @@ from ..model import check_digest
 from ..rollout import RolloutStateError
 from ..support import parse_time
 from ..table import summary
+from ..watch import GenerationWatch
 from .dashboard import MAX_FORM_BODY, STATIC_DIRECTORY, Dashboard, DashboardRequest, DashboardResponse
 
 log = logging.getLogger("reconcile.fleet.server")
@@ -191,50 +191,42 @@ def create_app(
 
     A long poll returns as soon as its cell's spec changes: the store notifies
     the change (made through this replica or, on PostgreSQL, any other), and
-    the poll also re-reads the generation every ``recheck`` seconds.
+    the polls of this process also look at the store together every ``recheck`` seconds
+    (one batched read, ``GenerationWatch``).
 
     Args:
         control: the control plane's operations.
         max_artifact_bytes: the largest artifact upload accepted.
         dashboard: the dashboard to serve at ``/`` (by default one with default settings over ``control``).
-        recheck: seconds between a long poll's re-reads; by default 5 when the store
+        recheck: seconds between the long polls' batched looks; by default 5 when the store
             notifies across processes (PostgreSQL), else 0.5 (a SQLite file another process may write).
     """
-    # Long polls wait on an event of their own, listed under their cell; a spec
-    # change (this replica's, or another's through the store's notifications)
-    # sets the events of its cell, or every event.
-    waiting: dict[str, set[asyncio.Event]] = {}
-    watch = getattr(control.store, "watch_specs", None)
-    backend = getattr(control.store, "backend", None)
+    # Long polls wait on one GenerationWatch: a batched look at the generations of every waiting cell every
+    # ``recheck`` seconds, and at once when a spec change is notified (this replica's, or on PostgreSQL any
+    # replica's, through the store's notifications); it wakes only the polls whose cell moved.
+    store = getattr(control, "store", None)  # read lazily: an app may be built over a bare stand-in (tests)
+    watch = getattr(store, "watch_specs", None)
+    backend = getattr(store, "backend", None)
     # Without notifications from other processes, look at the store again often; with them, now and then.
     if recheck is None:
         recheck = 5.0 if getattr(backend, "notifies_other_processes", False) else 0.5
+    generations = GenerationWatch(lambda cells: control.store.generations(cells), every=recheck)
     notes: dict[str, Any] = {}
 
-    def wake(cell_id: str | None) -> None:
-        events = waiting.get(cell_id, ()) if cell_id else [e for es in waiting.values() for e in es]
-        for event in list(events):
-            event.set()
-
     def bump() -> None:
-        # Wake every long poll; each re-reads its own generation.
-        wake(None)
+        # Generations changed here: the long polls look now, and those whose cell moved answer.
+        generations.poke()
 
     def listen() -> None:
         """Subscribe to the store's spec changes once, from the event loop's thread."""
         if "subscription" in notes or not callable(watch):
             return
-        loop = asyncio.get_running_loop()
         notes["subscription"] = None
-
-        def on_change(cell_id: str | None) -> None:
-            with contextlib.suppress(RuntimeError):  # the loop is closed: the server stopped
-                loop.call_soon_threadsafe(wake, cell_id)
-
         try:
-            notes["subscription"] = watch(on_change)
+            # Called in the store's listener thread; poke is safe from any thread.
+            notes["subscription"] = watch(lambda cell_id: generations.poke())
         except Exception as exc:
-            # Long polls still re-read every ``recheck`` seconds.
+            # Long polls still look every ``recheck`` seconds.
             log.warning("long polls will not be woken by spec changes: %s", exc)
 
     async def call(fn: Callable[..., Any], *args: Any) -> Any:
@@ -249,9 +241,19 @@ def create_app(
         body = await _json(request)
         return JSONResponse(await call(control.register, body))
 
+    async def check_in(bearer: str | None, cell_id: str) -> int:
+        # The hot path: one store read; a thread hop costs more than a local SQLite read, so none for those.
+        if control.check_in_blocks:
+            generation: int = await call(control.check_in, bearer, cell_id)
+            return generation
+        return control.check_in(bearer, cell_id)
+
     async def desired(request: Request) -> Response:
         cell_id = request.path_params["cell_id"]
-        await call(control.authorize_cell, _bearer(request), cell_id)
+        bearer = _bearer(request)
+        # A change notified while the generation is read (in a thread, on PostgreSQL) makes the wait look again.
+        looked = generations.pokes
+        generation = await check_in(bearer, cell_id)
         try:
             wait = min(float(request.query_params.get("wait", "0")), MAX_WAIT)
         except ValueError:
@@ -261,31 +263,21 @@ def create_app(
         deadline = loop.time() + max(wait, 0.0)
         if wait > 0:
             listen()
-        event = asyncio.Event()
-        mine = waiting.setdefault(cell_id, set())
-        mine.add(event)
-        try:
-            while True:
-                event.clear()  # before the read: a change committed after it still wakes this poll
-                generation = await call(control.store.generation, cell_id)
-                if generation is None:
-                    raise NotFoundError(f"no cell {cell_id!r}")
-                if seen != _etag(generation):
-                    spec = await call(control.desired, cell_id)
-                    return JSONResponse(spec.to_json(), headers={"ETag": _etag(spec.generation)})
-                left = deadline - loop.time()
-                if left <= 0:
-                    return Response(status_code=304, headers={"ETag": seen})
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(event.wait(), timeout=min(left, recheck))
-        finally:
-            mine.discard(event)
-            if not mine and waiting.get(cell_id) is mine:
-                del waiting[cell_id]
+        while True:
+            if seen != _etag(generation):
+                spec = await call(control.desired, cell_id)
+                return JSONResponse(spec.to_json(), headers={"ETag": _etag(spec.generation)})
+            left = deadline - loop.time()
+            if left <= 0:
+                return Response(status_code=304, headers={"ETag": seen})
+            await generations.wait(cell_id, generation, left, after=looked)
+            # Read again, credential included: one revoked during the wait is refused.
+            looked = generations.pokes
+            generation = await check_in(bearer, cell_id)
 
     async def status(request: Request) -> Response:
         cell_id = request.path_params["cell_id"]
-        await call(control.authorize_cell, _bearer(request), cell_id)
+        await check_in(_bearer(request), cell_id)
         body = await _json(request)
         accepted = await call(control.report_status, cell_id, body)
         return JSONResponse({"accepted": True, "observed_generation": accepted.observed_generation})

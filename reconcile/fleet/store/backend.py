@@ -261,6 +261,28 @@ class BackendFleetStore:
         row = self.backend.read(lambda tx: tx.one("SELECT generation FROM fleet_cells WHERE id = ?", (cell_id,)))
         return None if row is None else int(row[0])
 
+    def check_in(self, cell_id: str) -> tuple[str | None, int] | None:
+        rows = self.backend.query("SELECT credential_hash, generation FROM fleet_cells WHERE id = ?", (cell_id,))
+        return (rows[0][0], int(rows[0][1])) if rows else None
+
+    def generations(self, cell_ids: list[str]) -> dict[str, int]:
+        def op(tx: Tx) -> dict[str, int]:
+            found: dict[str, int] = {}
+            # In chunks, under every backend's limit on bound parameters.
+            for i in range(0, len(cell_ids), 500):
+                chunk = cell_ids[i : i + 500]
+                marks = ", ".join("?" * len(chunk))
+                rows = tx.query(f"SELECT id, generation FROM fleet_cells WHERE id IN ({marks})", chunk)
+                found.update((r[0], int(r[1])) for r in rows)
+            return found
+
+        return self.backend.read(op)
+
+    @property
+    def reads_in_process(self) -> bool:
+        """Whether a read is a lookup in this process's own file (SQLite), cheap enough to run on an event loop."""
+        return self.backend.dialect == "sqlite"
+
     def put_status(self, cell_id: str, status: CellStatus) -> None:
         sql = (
             "INSERT INTO fleet_status (cell_id, body) VALUES (?, ?)"

@@ -142,6 +142,17 @@ class FleetStore(Protocol):
         """The cell's spec generation (a cheap read for long polls), or ``None`` if no such cell."""
         ...
 
+    def check_in(self, cell_id: str) -> tuple[str | None, int] | None:
+        """The cell's credential hash (``None`` before registration) and spec generation in one read, or ``None``.
+
+        A check-in needs both; one read instead of two halves its cost.
+        """
+        ...
+
+    def generations(self, cell_ids: list[str]) -> dict[str, int]:
+        """The spec generations of those cells that exist, in one read (the long polls' batched look)."""
+        ...
+
     def put_status(self, cell_id: str, status: CellStatus) -> None:
         """Record the cell's latest status."""
         ...
