@@ -510,14 +510,27 @@ class Support:
         stored = self.records.all()
         now = self.clock()
         out: dict[str, Any] = {}
+        # One read for every cell's required and reported versions (the poll runs every few seconds on the
+        # leader; a spec and a status read per cell queued ahead of check-ins on PostgreSQL).
+        batched = getattr(self.store, "infrastructure_views", None)
+        views = batched() if callable(batched) else None
         for cell in self.store.list_cells():
-            judged = evaluate(cell, self.store.get_status(cell.id), templates, now)
-            spec = self.store.get_spec(cell.id)
+            status: CellStatus | None
+            if views is not None:
+                required, reported = views.get(cell.id, (None, None))
+                # Only the reported version is judged (no status and no version judge alike): a status
+                # carrying just that version is the same input.
+                status = CellStatus(0, infrastructure_version=reported)
+            else:
+                status = self.store.get_status(cell.id)
+                spec = self.store.get_spec(cell.id)
+                required = None if spec is None else spec.infrastructure
+            judged = evaluate(cell, status, templates, now)
             record = stored.get(cell.id)
             out[cell.id] = (
                 attrs.astuple(attrs.evolve(judged, since=0.0)),
                 None if record is None else attrs.astuple(record),
-                None if spec is None else spec.infrastructure,
+                required,
             )
         for cell_id in set(stored) - set(out):
             out[cell_id] = ("deleted",)

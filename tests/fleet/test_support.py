@@ -390,6 +390,36 @@ def test_support_records_on_sqlite_and_postgresql(tmp_path: pathlib.Path, store_
     world.store.close()
 
 
+def test_the_polls_batched_read_judges_as_the_per_cell_reads_do(tmp_path: pathlib.Path, store_url: str) -> None:
+    """The controller's poll reads every cell's versions in one statement; its signatures are the per-cell ones."""
+    world = World(tmp_path, store_url)
+    world.release("1")
+    world.cell("acme")
+    world.cell("globex", infra=None)
+    world.cell("initech", infra="v2")  # not a template version
+    world.cell("hooli")
+    world.publish(2, mandatory=True)
+    world.report("acme", infra="2")
+    world.clock.now += 15 * DAY
+    assert world.store.infrastructure_views()["acme"] == ("2", "2")
+    batched = world.cp.support.signatures()
+
+    class PerCell:
+        """The same store without its batched read."""
+
+        def __getattr__(self, name: str) -> Any:
+            if name == "infrastructure_views":
+                raise AttributeError(name)
+            return getattr(world.store, name)
+
+    world.cp.support.store = PerCell()  # type: ignore[assignment]
+    assert world.cp.support.signatures() == batched
+    assert {c: sig[0][1] for c, sig in batched.items()} == {
+        "acme": "in_sla", "globex": "out_of_sla", "initech": "out_of_sla", "hooli": "out_of_sla",
+    }  # fmt: skip
+    world.store.close()
+
+
 # -- publishing, and bad input --------------------------------------------------------------------------------------
 
 
