@@ -103,7 +103,8 @@ class ReconcileMachine(RuleBasedStateMachine):
       ``replace_on_change`` fields change), or loses one nothing depends on.
       Resources are drawn as by :func:`states`, refs pointing inside the state.
     - ``rewire_desired``: one desired resource gets new ``depends_on`` edges
-      and nothing else (an edge may turn round); skipped without ``depends_on``.
+      and nothing else, or one ``depends_on`` edge turns round (off with
+      ``depends_on_enabled = False``).
     - ``drift``: the world changes behind the library's back, through the
       providers themselves: an object is edited (kinds with a field that
       changes in place), deleted (one nothing depends on) or created by hand
@@ -289,9 +290,27 @@ class ReconcileMachine(RuleBasedStateMachine):
         self.desired = State(changed.get(a, obj) for a, obj in self.desired.items())
 
     @precondition(lambda self: self.depends_on_enabled and len(self.desired) > 0)
-    @rule(data=st.data())
-    def rewire_desired(self, data: st.DataObject) -> None:
-        """Give one desired resource new ``depends_on`` edges and change nothing else (the planner sees a NOOP)."""
+    @rule(data=st.data(), turn=st.booleans())
+    def rewire_desired(self, data: st.DataObject, turn: bool) -> None:
+        """Change one desired resource's ``depends_on`` and nothing else, so the planner sees a NOOP.
+
+        With ``turn``, an edge is turned round (A after B becomes B after A);
+        otherwise the resource's ``depends_on`` is drawn again.
+        """
+        edges = [(a, d) for a in _sorted(self.desired.addresses) for d in self.desired[a].depends_on] if turn else []
+        if edges:
+            source, target = data.draw(st.sampled_from(edges), label="turned")
+            cut = State(
+                attrs.evolve(obj, depends_on=tuple(d for d in obj.depends_on if d != target)) if a == source else obj
+                for a, obj in self.desired.items()
+            )
+            if source not in _pool(cut, (target,)):
+                return  # source still depends on target another way: the edge turned round would close a cycle
+            self.desired = State(
+                attrs.evolve(obj, depends_on=(*obj.depends_on, source)) if a == target else obj
+                for a, obj in cut.items()
+            )
+            return
         address = data.draw(st.sampled_from(_sorted(self.desired.addresses)), label="rewired")
         old = self.desired[address]
         # Never onto what depends on it, so the desired state stays acyclic.
