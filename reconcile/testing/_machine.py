@@ -6,6 +6,7 @@ import contextlib
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, ClassVar
 
+import attrs
 from hypothesis import event
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, precondition, rule
@@ -17,7 +18,19 @@ from .._render import render
 from .._state import State
 from ..errors import UnresolvedRefError
 from ._check import same_in_world
-from ._drawing import NOWHERE, Pool, Recipe, World, build_recipes, modify, new_resource, recipe_for, refers_to, replaced
+from ._drawing import (
+    NOWHERE,
+    Pool,
+    Recipe,
+    World,
+    build_recipes,
+    draw_depends_on,
+    modify,
+    new_resource,
+    recipe_for,
+    refers_to,
+    replaced,
+)
 from ._errors import ContractViolation, HarnessError
 from ._faults import FaultInjector, SimulatedCrash
 from ._memory import InMemoryProvider
@@ -89,6 +102,9 @@ class ReconcileMachine(RuleBasedStateMachine):
       state gains a resource, has one updated or replaced (its compared or its
       ``replace_on_change`` fields change), or loses one nothing depends on.
       Resources are drawn as by :func:`states`, refs pointing inside the state.
+    - ``rewire_desired``: one desired resource gets new ``depends_on`` edges
+      and nothing else, or one ``depends_on`` edge turns round (off with
+      ``depends_on_enabled = False``).
     - ``drift``: the world changes behind the library's back, through the
       providers themselves: an object is edited (kinds with a field that
       changes in place), deleted (one nothing depends on) or created by hand
@@ -123,9 +139,10 @@ class ReconcileMachine(RuleBasedStateMachine):
             ``create_desired`` and ``drift`` pick what to create; 0 never creates it.
         real_api: whether ``TestCase`` runs with the ``real-api`` settings.
         depends_on_enabled: whether ``create_desired`` draws ``depends_on`` edges
-            (turn it off for a provider that keeps the ``depends_on`` of what it
-            created: an unchanged object keeps its old edges, which a reversed
-            edge in the desired state can turn into a cycle in the world).
+            and ``rewire_desired`` runs (turn it off for a provider that stores
+            the ``depends_on`` it is given: the planner never writes an
+            unchanged object again, so its stored edges go stale, and a reversed
+            edge in the desired state can then make a cycle in the world).
         max_resources: the most resources in the desired state.
         drift_enabled: whether the ``drift`` rule runs (turn it off for a world
             nobody can edit by hand).
@@ -271,6 +288,36 @@ class ReconcileMachine(RuleBasedStateMachine):
                 changed[a] = again
                 swapped.add(a)
         self.desired = State(changed.get(a, obj) for a, obj in self.desired.items())
+
+    @precondition(lambda self: self.depends_on_enabled and len(self.desired) > 0)
+    @rule(data=st.data(), turn=st.booleans())
+    def rewire_desired(self, data: st.DataObject, turn: bool) -> None:
+        """Change one desired resource's ``depends_on`` and nothing else, so the planner sees a NOOP.
+
+        With ``turn``, an edge is turned round (A after B becomes B after A);
+        otherwise the resource's ``depends_on`` is drawn again.
+        """
+        edges = [(a, d) for a in _sorted(self.desired.addresses) for d in self.desired[a].depends_on] if turn else []
+        if edges:
+            source, target = data.draw(st.sampled_from(edges), label="turned")
+            cut = State(
+                attrs.evolve(obj, depends_on=tuple(d for d in obj.depends_on if d != target)) if a == source else obj
+                for a, obj in self.desired.items()
+            )
+            if source not in _pool(cut, (target,)):
+                return  # source still depends on target another way: the edge turned round would close a cycle
+            self.desired = State(
+                attrs.evolve(obj, depends_on=(*obj.depends_on, source)) if a == target else obj
+                for a, obj in cut.items()
+            )
+            return
+        address = data.draw(st.sampled_from(_sorted(self.desired.addresses)), label="rewired")
+        old = self.desired[address]
+        # Never onto what depends on it, so the desired state stays acyclic.
+        deps = draw_depends_on(data.draw, _pool(self.desired, (address,)))
+        if deps != old.depends_on:
+            new = attrs.evolve(old, depends_on=deps)
+            self.desired = State(new if a == address else obj for a, obj in self.desired.items())
 
     @precondition(lambda self: len(self.desired) > 0)
     @rule(data=st.data())

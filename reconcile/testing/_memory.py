@@ -31,8 +31,17 @@ class InMemoryProvider(Generic[R]):
     ``create`` fills every computed field left ``None`` with a generated id
     (``"<kind>-<n>"`` for ``str`` fields, ``n`` for ``int`` ones); ``update`` keeps
     the computed fields of the actual object. Every call is appended to
-    ``calls``. ``create`` of an existing address, and ``update``/``delete`` of a
-    missing one, raise ``LookupError`` as a real API would.
+    ``calls``.
+
+    ``create`` and ``update`` store (and return) what a real API keeps: the
+    object without the ``depends_on`` it was given. ``depends_on`` is planning
+    metadata of the desired state; an unchanged object is never written again,
+    so a stored copy would go stale when the desired edges change (a reversed
+    edge then made a cycle in the world). ``lifecycle`` is kept, so an object
+    created protected stays protected once it leaves the desired state.
+
+    ``create`` of an existing address, and ``update``/``delete`` of a missing
+    one, raise ``LookupError`` as a real API would.
 
     By default names are unique, like most real APIs: a create-before-delete
     replacement fails at its create step. With ``unique_names=False`` a create at
@@ -41,7 +50,8 @@ class InMemoryProvider(Generic[R]):
 
     Args:
         cls: the resource class this provider serves.
-        initial: resources that exist before the test starts (stored as given).
+        initial: resources that exist before the test starts (stored as given,
+            ``depends_on`` included: a world seeded with edges reports them).
         unique_names: refuse a create at an address that holds an object.
     """
 
@@ -63,7 +73,7 @@ class InMemoryProvider(Generic[R]):
     def _fill(self, obj: R, source: R | None) -> R:
         rt = resource_type(obj)
         checks = field_checks(rt)
-        filled: dict[str, Any] = {}
+        filled: dict[str, Any] = {"depends_on": ()} if getattr(obj, "depends_on", ()) else {}
         for name in rt.computed:
             if getattr(obj, name) is not None:
                 continue
@@ -91,7 +101,7 @@ class InMemoryProvider(Generic[R]):
             return self.objects.get(address)
 
     def create(self, desired: R, ctx: Context) -> R:
-        """Store ``desired`` with computed fields filled; ``LookupError`` if the address exists."""
+        """Store ``desired`` (computed fields filled, no ``depends_on``); ``LookupError`` if the address exists."""
         address = self._address(desired)
         with self._lock:
             self.calls.append(Call("create", address))
@@ -107,7 +117,7 @@ class InMemoryProvider(Generic[R]):
             return obj
 
     def update(self, actual: R, desired: R, ctx: Context) -> R:
-        """Store ``desired``, keeping ``actual``'s computed fields; ``LookupError`` if missing."""
+        """Store ``desired`` (``actual``'s computed fields kept, no ``depends_on``); ``LookupError`` if missing."""
         address = self._address(desired)
         with self._lock:
             self.calls.append(Call("update", address))

@@ -9,9 +9,9 @@ from typing import ClassVar
 
 import attrs
 import pytest
-from hypothesis import settings
+from hypothesis import Phase, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import run_state_machine_as_test
+from hypothesis.stateful import invariant, run_state_machine_as_test
 
 import reconcile as rc
 from reconcile.testing import (
@@ -221,3 +221,68 @@ def test_harness_applies_wait_for_no_retry_and_draw_no_jitter():
     machine.providers["network"] = SlowDown(Network, unique_names=False)
     result = machine.apply_plan(rc.plan(rc.State([Network("n", "10.0.0.0/16")]), machine.world()), machine.providers)
     assert result.ok and calls == [1, 2, 3], "an hour's retry_after is not waited inside the harness"
+
+
+class EdgeTurningMachine(ReconcileMachine):
+    """Records every depends_on edge turned round by a step (only ``rewire_desired`` turns one)."""
+
+    kinds = (resources(Network, name=st.sampled_from(["a", "b", "c"])),)
+    drift_enabled = False
+    faults_enabled = False
+    turned: ClassVar[list[tuple[rc.Address, rc.Address]]] = []
+
+    def __init__(self):
+        super().__init__()
+        self.edges: set[tuple[rc.Address, rc.Address]] = set()
+
+    @invariant()
+    def record_turned_edges(self):
+        now = {(a, d) for a, obj in self.desired.items() for d in obj.depends_on}
+        type(self).turned.extend((a, d) for a, d in now - self.edges if (d, a) in self.edges and (d, a) not in now)
+        self.edges = now
+
+
+def test_the_machine_turns_depends_on_edges_round_and_the_default_world_keeps_no_stale_edge():
+    """Turning an edge round is a NOOP for the planner; the in-memory world still converges with no cycle."""
+    EdgeTurningMachine.turned.clear()
+    run_state_machine_as_test(EdgeTurningMachine, settings=settings(max_examples=60, database=None, deadline=None))
+    assert EdgeTurningMachine.turned
+
+
+@rc.resource(kind="pin")
+class Pin:
+    name: str = rc.identity()
+    where: str = rc.spec(replace_on_change=True)
+    pin_id: str | None = rc.computed()
+
+
+class EdgeKeepingPins(InMemoryProvider[Pin]):
+    """What InMemoryProvider used to do: keep the depends_on an object was created with."""
+
+    def __init__(self):
+        super().__init__(Pin, unique_names=False)
+
+    def create(self, desired, ctx):
+        made = attrs.evolve(super().create(desired, ctx), depends_on=desired.depends_on)
+        self.objects[rc.address_of(made)] = made
+        return made
+
+
+class EdgeKeepingMachine(ReconcileMachine):
+    kinds = (resources(Pin, name=st.sampled_from(["a", "b"]), where=st.sampled_from(["x", "y"])),)
+    drift_enabled = False
+    faults_enabled = False
+    max_resources = 2
+
+    def make_providers(self):
+        return {"pin": EdgeKeepingPins()}
+
+
+def test_the_machine_finds_a_provider_whose_stored_depends_on_goes_stale():
+    """An edge turned round while its other end is replaced leaves a cycle in such a world, which observe refuses."""
+    # The ci profile whatever profile runs, no shrinking: the run stops at the first failure, which takes
+    # about a second (runs of 20 steps give a reversal room); max_examples only bounds a machine that misses it.
+    ci = settings.get_profile("ci")
+    found = settings(ci, max_examples=3000, stateful_step_count=20, database=None, phases=[Phase.generate])
+    with pytest.raises(rc.InvalidStateError, match="dependency cycle: pin/"):
+        run_state_machine_as_test(EdgeKeepingMachine, settings=found)
