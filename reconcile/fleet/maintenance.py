@@ -25,7 +25,6 @@ import json
 import logging
 import os
 import pathlib
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -35,6 +34,7 @@ import reconcile as rc
 
 from .clock import FileClock
 from .errors import InvalidInputError
+from .files import write_json
 from .model import MAX_MAINTENANCE_DURATION, Maintenance
 from .runtime import Component
 
@@ -136,18 +136,8 @@ class MaintenanceSwitch:
 
     def _write(self, window: Maintenance) -> None:
         data = {"enabled_until": window.until, "since": window.since, "reason": window.reason}
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
-        try:
-            # Readable by the components (the same user); written whole, then renamed over: never half-read.
-            os.fchmod(fd, 0o644)
-            with os.fdopen(fd, "w") as f:
-                json.dump(data, f)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, self.path)
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
+        # Readable by the components (the same user); written whole, then renamed over: never half-read.
+        write_json(self.path, data, 0o644)
         self._window = window
 
     def _remove(self) -> None:

@@ -18,7 +18,6 @@ import pathlib
 import random
 import re
 import socket
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -38,6 +37,7 @@ from ..errors import (
     FleetError,
     PermissionDeniedError,
 )
+from ..files import write_json
 from ..flags import FLAGS_FILE, stale
 from ..maintenance import MAINTENANCE_FILE, MaintenanceProvider, MaintenanceSwitch, component_env
 from ..model import CellStatus, ComponentStatus, Condition, DesiredSpec
@@ -59,19 +59,6 @@ _MESSAGE_MAX = 300
 _INFRA_VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$")
 
 
-def _write_private(path: pathlib.Path, data: Any) -> None:
-    """Write JSON readable by the owner only (mode 0600), atomically."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
 
 
 def sanitise(text: str, secrets: list[str]) -> str:
@@ -197,7 +184,7 @@ class Agent:
 
     def _save_spec(self) -> None:
         if self.spec is not None:
-            _write_private(
+            write_json(
                 self.state_dir / "spec.json",
                 {"spec": self.spec.to_json(), "etag": self.etag, "applied_release": self.applied_release},
             )
@@ -271,7 +258,7 @@ class Agent:
             return self.cell_id
         with ControlPlaneClient(self.control_plane, transport=self.transport) as anonymous:
             answer = anonymous.register(token.strip(), AGENT_VERSION)
-        _write_private(
+        write_json(
             self.credential_path,
             {
                 "cell_id": answer["cell_id"],
@@ -602,7 +589,7 @@ class Agent:
         }
         if data == self._handed_flags:
             return
-        _write_private(self.state_dir / FLAGS_FILE, data)
+        write_json(self.state_dir / FLAGS_FILE, data)
         self._handed_flags = data
     def debug_diagnostics(self) -> dict[str, Any]:
         """What the debug endpoint shows of the cell: what runs and what the agent knows, nothing secret."""

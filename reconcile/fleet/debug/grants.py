@@ -12,13 +12,11 @@ its ``expires_at``, whether or not anybody swept it yet.
 from __future__ import annotations
 
 import collections
-import contextlib
 import hashlib
 import json
 import os
 import pathlib
 import re
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -28,6 +26,7 @@ import attrs
 
 from .. import credentials as tokens
 from ..errors import AuthenticationError, ConflictError, InvalidInputError, NotFoundError
+from ..files import write_json
 from .errors import DebugAuditError
 
 DEFAULT_DEBUG_DURATION = 3600.0
@@ -343,18 +342,6 @@ class DebugAccessStatus:
         )
 
 
-def _write_private(path: pathlib.Path, data: Any) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=1, sort_keys=True)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
 
 
 def _chain(previous: str, body: Mapping[str, Any]) -> str:
@@ -458,13 +445,14 @@ class DebugAccess:
         for old in ended[:-_ENDED_KEPT]:
             del self._grants[old.id]
             del self._hashes[old.id]
-        _write_private(
+        write_json(
             self.grants_path,
             {
                 "next": self._next,
                 "reported": self._reported,
                 "grants": [{"grant": g.to_json(), "token_hash": self._hashes[g.id]} for g in self._grants.values()],
             },
+            pretty=True,
         )
 
     # -- the audit trail ---------------------------------------------------

@@ -26,7 +26,6 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Iterator, Mapping
@@ -36,6 +35,7 @@ import reconcile as rc
 
 from ..artifacts import ArtifactStore, Manifest, read_manifest, unpack
 from ..errors import ComponentError
+from ..files import write_json
 from ..flags import FLAGS_FILE
 from .component import Component
 
@@ -61,14 +61,6 @@ def _start_time(pid: int) -> str | None:
     return fields[19]
 
 
-def _write_json(path: pathlib.Path, data: Any, mode: int = 0o600) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w") as f:
-        json.dump(data, f, indent=1, sort_keys=True)
-        f.flush()
-        os.fsync(f.fileno())
-    os.chmod(tmp, mode)
-    os.replace(tmp, path)
 
 
 class ProcessRuntime:
@@ -125,7 +117,7 @@ class ProcessRuntime:
     def _save(self, name: str, record: dict[str, Any]) -> None:
         path = self._record_path(name)
         path.parent.mkdir(parents=True, exist_ok=True)
-        _write_json(path, record)
+        write_json(path, record, pretty=True)
 
     def _names(self) -> list[str]:
         return sorted(p.parent.name for p in self.components_dir.glob("*/record.json"))
@@ -328,7 +320,7 @@ class ProcessRuntime:
             inst = self._load(name)["current"]
             if self.alive(inst):
                 ports[name] = int(inst["port"])
-        _write_json(self.ports_file, ports, 0o644)
+        write_json(self.ports_file, ports, 0o644, pretty=True)
 
     # -- beyond the provider ----------------------------------------------
 
