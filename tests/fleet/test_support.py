@@ -402,6 +402,7 @@ def test_the_polls_batched_read_judges_as_the_per_cell_reads_do(tmp_path: pathli
     world.report("acme", infra="2")
     world.clock.now += 15 * DAY
     assert world.store.infrastructure_views()["acme"] == ("2", "2")
+    assert world.store.infrastructure_views(page=1) == world.store.infrastructure_views()  # paged alike
     batched = world.cp.support.signatures()
 
     class PerCell:
