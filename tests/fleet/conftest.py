@@ -22,3 +22,14 @@ def fleet(tmp_path: pathlib.Path) -> Iterator[Fleet]:
         yield f
     finally:
         f.close()
+
+
+@pytest.fixture(scope="module")
+def cp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
+    """A control plane (a real ``serve`` process) shared by one test module's tests."""
+    f = Fleet(tmp_path_factory.mktemp("cp"))
+    f.start_control_plane()
+    try:
+        yield f
+    finally:
+        f.close()

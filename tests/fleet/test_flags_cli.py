@@ -4,88 +4,70 @@ from __future__ import annotations
 
 import json
 import pathlib
-from collections.abc import Iterator
 
 import httpx
-import pytest
-from click.testing import CliRunner
 
-from reconcile.fleet.cli import main
-from tests.support.fleet import Fleet
-
-
-@pytest.fixture(scope="module")
-def cp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
-    f = Fleet(tmp_path_factory.mktemp("cp"))
-    f.start_control_plane()
-    try:
-        yield f
-    finally:
-        f.close()
-
-
-def run(cp: Fleet, *args: str) -> tuple[int, str]:
-    env = {"RECONCILE_FLEET_URL": cp.url, "RECONCILE_FLEET_ADMIN_TOKEN_FILE": str(cp.root / "cp" / "admin.token")}
-    result = CliRunner().invoke(main, list(args), env=env)
-    return result.exit_code, result.output
+from tests.support.fleet import Fleet, run_cli
 
 
 def test_an_operator_labels_cells_sets_a_flag_and_sees_each_cells_value_and_reason(
     cp: Fleet, tmp_path: pathlib.Path
 ) -> None:
-    code, _ = run(cp, "cells", "create", "acme", "--stage", "dedicated", "--customer", "acme", "--label", "tier=gold")
+    code, _ = run_cli(
+        cp, "cells", "create", "acme", "--stage", "dedicated", "--customer", "acme", "--label", "tier=gold"
+    )
     assert code == 0
-    code, _ = run(
+    code, _ = run_cli(
         cp, "cells", "create", "globex", "--stage", "dedicated", "--label", "tier=silver", "--label", "ring=1"
     )
     assert code == 0
     assert cp.view("globex")["cell"]["labels"] == {"ring": "1", "tier": "silver"}
 
     rule = json.dumps({"name": "gold", "match": {"labels": {"tier": "gold"}}, "value": True})
-    code, out = run(cp, "flags", "set", "workspace-usage", "--type", "bool", "--default", "false", "--rule", rule)
+    code, out = run_cli(cp, "flags", "set", "workspace-usage", "--type", "bool", "--default", "false", "--rule", rule)
     assert code == 0 and "revision 1; 2 cells get new values: acme, globex" in out
-    code, out = run(cp, "flags", "show", "workspace-usage")
+    code, out = run_cli(cp, "flags", "show", "workspace-usage")
     assert code == 0
     lines = {line.split()[0]: line for line in out.splitlines()[2:]}
     assert "true gold TARGETING_MATCH" in lines["acme"] and "cell reports: not reported" in lines["acme"]
     assert "false default DEFAULT" in lines["globex"]
 
-    code, out = run(cp, "cells", "label", "globex", "tier=gold", "ring-")
+    code, out = run_cli(cp, "cells", "label", "globex", "tier=gold", "ring-")
     assert code == 0 and "cell globex: tier=gold; generation 2" in out
-    code, out = run(cp, "flags", "show", "workspace-usage", "--json")
+    code, out = run_cli(cp, "flags", "show", "workspace-usage", "--json")
     assert {c["cell"]: c["desired"]["value"] for c in json.loads(out)["cells"]} == {"acme": True, "globex": True}
 
     definition = tmp_path / "theme.json"
     definition.write_text(json.dumps({"type": "string", "default": "grey", "description": "the colour"}))
-    code, out = run(cp, "flags", "set", "theme", "--file", str(definition))
+    code, out = run_cli(cp, "flags", "set", "theme", "--file", str(definition))
     assert code == 0 and "revision 1" in out
-    code, out = run(cp, "flags", "list")
+    code, out = run_cli(cp, "flags", "list")
     assert [line.split()[:4] for line in out.splitlines()] == [
         ["theme", "string", "default", '"grey"'],
         ["workspace-usage", "bool", "default", "false"],
     ]
-    code, out = run(cp, "audit")
+    code, out = run_cli(cp, "audit")
     assert out.count("flag.set") == 2 and "cell.labels" in out
 
 
 def test_bad_flags_and_labels_are_one_clear_line(cp: Fleet, tmp_path: pathlib.Path) -> None:
-    code, out = run(cp, "flags", "set", "x", "--type", "bool", "--default", "maybe")
+    code, out = run_cli(cp, "flags", "set", "x", "--type", "bool", "--default", "maybe")
     assert code == 2 and "expected true or false" in out
-    code, out = run(cp, "flags", "set", "x", "--type", "bool", "--default", "true", "--rule", '{"value": 3}')
+    code, out = run_cli(cp, "flags", "set", "x", "--type", "bool", "--default", "true", "--rule", '{"value": 3}')
     assert code == 1 and "flag.rules[0].value: expected a bool value" in out and "Traceback" not in out
-    code, out = run(cp, "flags", "set", "x", "--type", "bool", "--default", "true", "--rule", "{oops")
+    code, out = run_cli(cp, "flags", "set", "x", "--type", "bool", "--default", "true", "--rule", "{oops")
     assert code == 2 and "rule 1 is not JSON" in out
-    code, out = run(cp, "flags", "set", "x")
+    code, out = run_cli(cp, "flags", "set", "x")
     assert code == 2 and "give --file, or --type and --default" in out
-    code, out = run(cp, "flags", "show", "nope")
+    code, out = run_cli(cp, "flags", "show", "nope")
     assert code == 1 and "no flag 'nope'" in out
-    code, out = run(cp, "cells", "label", "acme", "tier")
+    code, out = run_cli(cp, "cells", "label", "acme", "tier")
     assert code == 2 and "expected KEY=VALUE to set a label or KEY- to remove it" in out
-    code, out = run(cp, "cells", "create", "bad", "--stage", "saas", "--label", "tier=not ok")
+    code, out = run_cli(cp, "cells", "create", "bad", "--stage", "saas", "--label", "tier=not ok")
     assert code == 2 and "label value 'not ok'" in out
-    code, out = run(cp, "rollouts", "start", "2026.12.1", "--match-label", "tier")
+    code, out = run_cli(cp, "rollouts", "start", "2026.12.1", "--match-label", "tier")
     assert code == 2 and "expected KEY=VALUE" in out
-    code, out = run(cp, "rollouts", "start", "2026.12.1", "--exclude-label", "hold=yes")
+    code, out = run_cli(cp, "rollouts", "start", "2026.12.1", "--exclude-label", "hold=yes")
     assert code == 1 and "no release '2026.12.1'" in out
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import pathlib
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -16,16 +15,6 @@ from reconcile.fleet.agent import Agent
 from reconcile.fleet.cli import main
 from reconcile.fleet.runtime import Component
 from tests.support.fleet import Artifacts, Fleet
-
-
-@pytest.fixture(scope="module")
-def cp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
-    f = Fleet(tmp_path_factory.mktemp("cp"))
-    f.start_control_plane()
-    try:
-        yield f
-    finally:
-        f.close()
 
 
 class Watching(MemoryRuntime):

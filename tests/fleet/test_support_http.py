@@ -6,36 +6,17 @@ from __future__ import annotations
 import json
 import pathlib
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
-from click.testing import CliRunner
 
 from reconcile.fleet import Agent, ConflictError, InvalidInputError, MemoryRuntime
 from reconcile.fleet.agent import ControlPlaneClient
-from reconcile.fleet.cli import main
-from tests.support.fleet import Artifacts, Fleet, wait_for
+from tests.support.fleet import Artifacts, Fleet, run_cli, wait_for
 
 TEMPLATES = pathlib.Path(__file__).resolve().parents[2] / "reconcile" / "fleet" / "aws" / "templates"
 DAY = 86400.0
-
-
-@pytest.fixture(scope="module")
-def cp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
-    f = Fleet(tmp_path_factory.mktemp("cp"))
-    f.start_control_plane()
-    try:
-        yield f
-    finally:
-        f.close()
-
-
-def run(cp: Fleet, *args: str) -> tuple[int, str]:
-    env = {"RECONCILE_FLEET_URL": cp.url, "RECONCILE_FLEET_ADMIN_TOKEN_FILE": str(cp.root / "cp" / "admin.token")}
-    result = CliRunner().invoke(main, list(args), env=env)
-    return result.exit_code, result.output
 
 
 def document(version: int) -> dict[str, Any]:
@@ -48,13 +29,13 @@ def test_templates_are_published_and_listed_from_the_command_line_and_status_pre
     cp: Fleet, tmp_path: pathlib.Path
 ) -> None:
     cp.create_cell("acme")
-    code, out = run(cp, "templates", "publish", str(TEMPLATES / "cell-infra-v1.json"))
+    code, out = run_cli(cp, "templates", "publish", str(TEMPLATES / "cell-infra-v1.json"))
     assert code == 0 and "infrastructure template version 1 published (optional)" in out, out
-    code, out = run(cp, "templates", "publish", "cell-infra-v2", "--mandatory", "--window", "14d")
+    code, out = run_cli(cp, "templates", "publish", "cell-infra-v2", "--mandatory", "--window", "14d")
     assert code == 0 and "version 2 published (mandatory within 14 days)" in out, out
     assert "grace: acme" in out
 
-    code, out = run(cp, "templates", "list")
+    code, out = run_cli(cp, "templates", "list")
     lines = out.splitlines()
     assert code == 0 and lines[0].split() == ["VERSION", "RELEASED", "MANDATORY", "WINDOW", "DESCRIPTION"]
     assert [line.split()[0] for line in lines[1:]] == ["1", "2"]
@@ -63,12 +44,12 @@ def test_templates_are_published_and_listed_from_the_command_line_and_status_pre
     assert [(t["version"], t["mandatory"], t["window"]) for t in listed] == [(1, False, 14 * DAY), (2, True, 14 * DAY)]
     assert cp.admin().template(2)["document"] == document(2)
 
-    code, out = run(cp, "status")
+    code, out = run_cli(cp, "status")
     header = out.splitlines()[0].split()
     assert header[-1] == "SUPPORT"
     assert "grace until" in next(line for line in out.splitlines() if line.startswith("acme"))
     later = time.strftime("%Y-%m-%d", time.gmtime(time.time() + 20 * DAY))
-    code, out = run(cp, "status", "--at", later)
+    code, out = run_cli(cp, "status", "--at", later)
     assert code == 0 and out.startswith(f"support as it would be at {later} 00:00 UTC"), out
     assert "out_of_sla (frozen)" in next(line for line in out.splitlines() if line.startswith("acme"))
     # a preview stores nothing
@@ -76,15 +57,15 @@ def test_templates_are_published_and_listed_from_the_command_line_and_status_pre
     rows = cp.admin().fleet_status(at=later)["cells"]
     assert next(r for r in rows if r["cell"] == "acme")["support"] == "out_of_sla (frozen)"
 
-    code, out = run(cp, "status", "--at", "tomorrow")
+    code, out = run_cli(cp, "status", "--at", "tomorrow")
     assert code != 0 and "at: expected a date" in out
     bad = tmp_path / "bad.json"
     bad.write_text('{"format": "reconcile.cell-infra", "version": 3,\n "resources": [{"kind": "vpcc"}]')
-    code, out = run(cp, "templates", "publish", str(bad))
+    code, out = run_cli(cp, "templates", "publish", str(bad))
     assert code != 0 and "line 2" in out, out
-    code, out = run(cp, "templates", "publish", "cell-infra-v2", "--window", "abc")
+    code, out = run_cli(cp, "templates", "publish", "cell-infra-v2", "--window", "abc")
     assert code != 0 and "--window: expected a duration" in out
-    code, out = run(cp, "templates", "publish", "cell-infra-v2")
+    code, out = run_cli(cp, "templates", "publish", "cell-infra-v2")
     assert code != 0 and "ConflictError" in out and "published already" in out
 
 

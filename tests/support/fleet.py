@@ -194,3 +194,14 @@ class Fleet:
                 proc.kill()
                 proc.wait()
         stop_marked(str(self.root))
+
+
+def run_cli(cp: Fleet, *args: str) -> tuple[int, str]:
+    """Run ``reconcile-fleet ARGS`` in-process as an operator of ``cp`` would; (exit code, output)."""
+    from click.testing import CliRunner
+
+    from reconcile.fleet.cli import main
+
+    env = {"RECONCILE_FLEET_URL": cp.url, "RECONCILE_FLEET_ADMIN_TOKEN_FILE": str(cp.root / "cp" / "admin.token")}
+    result = CliRunner().invoke(main, list(args), env=env)
+    return result.exit_code, result.output
