@@ -28,10 +28,13 @@ class Tx(abc.ABC):
     Attributes:
         dialect: ``"sqlite"`` or ``"postgresql"``, for the few statements that differ.
         notes: the notifications a write transaction delivers once it commits (``None`` in a read).
+        advisory_locks: the keys of the advisory locks the writer took at the start of this transaction for
+            its ops (``Backend.submit``'s ``locks``; empty in a read).
     """
 
     dialect: str
     notes: list[tuple[str, str]] | None = None
+    advisory_locks: frozenset[int] = frozenset()
 
     @abc.abstractmethod
     def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
@@ -99,7 +102,7 @@ class Backend(abc.ABC):
         self.max_batch = max_batch
         self.commits = 0
         self.ops = 0
-        self._queue: queue.SimpleQueue[tuple[Future[Any], Op[Any]] | _Stop] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[tuple[Future[Any], Op[Any], tuple[int, ...]] | _Stop] = queue.SimpleQueue()
         self._writer: threading.Thread | None = None
         self._start_lock = threading.Lock()
         self._closed = False
@@ -108,8 +111,17 @@ class Backend(abc.ABC):
 
     # ------------------------------------------------------------ public
 
-    def submit(self, op: Op[T]) -> Future[T]:
+    def submit(self, op: Op[T], *, locks: Iterable[int] = ()) -> Future[T]:
         """Queue ``op`` for the writer; the future resolves once its transaction is durably committed.
+
+        Args:
+            op: the op.
+            locks: keys of the advisory locks (PostgreSQL's ``pg_advisory_xact_lock``) the op needs held. The
+                writer takes every lock its group of ops asked for right after ``BEGIN``, in ascending key
+                order, before any op runs: so they come before every row lock of the transaction, whatever
+                ops share it, and every transaction takes them in one order (an op taking an advisory lock
+                itself, after another op of its group locked rows, could deadlock with another process).
+                SQLite needs none: its write transaction holds the whole database.
 
         Raises:
             StorageError: the backend is closed.
@@ -119,17 +131,21 @@ class Backend(abc.ABC):
         if self._writer is None:
             self._start_writer()
         future: Future[T] = Future()
-        self._queue.put((future, op))
+        self._queue.put((future, op, tuple(sorted(set(locks)))))
         return future
 
-    def write(self, op: Op[T]) -> T:
+    def write(self, op: Op[T], *, locks: Iterable[int] = ()) -> T:
         """Run ``op`` in a write transaction and return its result once durably committed.
+
+        Args:
+            op: the op.
+            locks: advisory lock keys held for the op, as for ``submit``.
 
         Raises:
             StorageError: the store failed (``CorruptStoreError`` for a damaged one).
             Exception: whatever ``op`` raised (nothing it wrote landed).
         """
-        return self.submit(op).result()
+        return self.submit(op, locks=locks).result()
 
     def flush(self) -> None:
         """Return once every op submitted before the call is committed (or failed)."""
@@ -237,6 +253,10 @@ class Backend(abc.ABC):
     def _begin_sql(self) -> str:
         return "BEGIN"
 
+    def _take_advisory_locks(self, conn: Any, keys: Sequence[int]) -> None:
+        """Take the advisory locks ``keys`` (ascending) in the transaction just begun, where the backend has them."""
+        return None
+
     def _listen(self, channel: str) -> None:
         """Start receiving ``channel``'s notifications from other processes, where the backend can."""
         return None
@@ -297,13 +317,22 @@ class Backend(abc.ABC):
                 item[0].set_exception(StorageError(f"store {self.url} is closed"))
 
     def _commit_batch(
-        self, conn: Any, tx: Tx, batch: list[tuple[Future[Any], Op[Any]]], notes: list[tuple[str, str]]
+        self,
+        conn: Any,
+        tx: Tx,
+        batch: list[tuple[Future[Any], Op[Any], tuple[int, ...]]],
+        notes: list[tuple[str, str]],
     ) -> None:
         done: list[tuple[Future[Any], Any, bool]] = []
         notes.clear()
+        keys = sorted({key for _future, _op, locks in batch for key in locks})
+        tx.advisory_locks = frozenset()
         try:
             self._run(conn, self._begin_sql())
-            for future, op in batch:
+            # Before any op's row locks, and outside every op's savepoint (an op rolled back keeps them).
+            self._take_advisory_locks(conn, keys)
+            tx.advisory_locks = frozenset(keys)
+            for future, op, _locks in batch:
                 if not future.set_running_or_notify_cancel():
                     continue
                 self._run(conn, "SAVEPOINT op")
@@ -323,7 +352,7 @@ class Backend(abc.ABC):
             error = self._store_error(exc)
             with contextlib.suppress(BaseException):
                 self._run(conn, "ROLLBACK")
-            for future, _op in batch:
+            for future, _op, _locks in batch:
                 if future.running():
                     future.set_exception(error)
             return
@@ -380,14 +409,14 @@ class FencedBackend(Backend):
         self.dialect = inner.dialect
         self.notifies_other_processes = inner.notifies_other_processes
 
-    def submit(self, op: Op[T]) -> Future[T]:
+    def submit(self, op: Op[T], *, locks: Iterable[int] = ()) -> Future[T]:
         fence = self.fence
 
         def fenced_op(tx: Tx) -> T:
             fence(tx)
             return op(tx)
 
-        return self.inner.submit(fenced_op)
+        return self.inner.submit(fenced_op, locks=locks)
 
     def read(self, op: Op[T]) -> T:
         return self.inner.read(op)

@@ -11,6 +11,9 @@ from .errors import SchemaVersionError, StorageError
 
 SCHEMA_TABLE = "reconcile_schema"
 
+MIGRATIONS_LOCK = 7210431
+"""The advisory lock key migrators hold on PostgreSQL (the lowest of the project's keys: see ``Backend.submit``)."""
+
 
 @attrs.frozen
 class Migration:
@@ -68,9 +71,6 @@ def migrate(backend: Backend, component: str, migrations: Sequence[Migration]) -
         return found
 
     def upgrade(tx: Tx) -> int:
-        if tx.dialect == "postgresql":
-            # Serialises concurrent migrators; SQLite's write transaction already does.
-            tx.execute("SELECT pg_advisory_xact_lock(7210431)")
         tx.execute(f"CREATE TABLE IF NOT EXISTS {SCHEMA_TABLE} (component TEXT PRIMARY KEY, version BIGINT NOT NULL)")
         now = schema_version(tx, component)
         if now > latest:
@@ -84,4 +84,5 @@ def migrate(backend: Backend, component: str, migrations: Sequence[Migration]) -
         )
         return latest
 
-    return backend.write(upgrade)
+    # The lock serialises concurrent migrators on PostgreSQL; SQLite's write transaction already does.
+    return backend.write(upgrade, locks=(MIGRATIONS_LOCK,))

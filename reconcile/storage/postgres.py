@@ -183,6 +183,10 @@ class PostgresBackend(Backend):
     def _run(self, conn: Any, sql: str) -> None:
         conn.execute(sql)
 
+    def _take_advisory_locks(self, conn: Any, keys: Sequence[int]) -> None:
+        for key in keys:  # ascending: every transaction takes them in the same order
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (key,))
+
     def _store_error(self, exc: BaseException) -> BaseException:
         if not isinstance(exc, self._psycopg.Error):
             return exc

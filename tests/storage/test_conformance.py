@@ -112,6 +112,41 @@ def test_an_op_that_raises_is_rolled_back_alone(store_url: str) -> None:
         assert sorted(store.read(lambda tx: tx.query("SELECT k, v FROM items"))) == [("after", 3), ("good", 1)]
 
 
+def _advisory_locks_held(tx: Tx) -> tuple[list[int], list[int]]:
+    """(the advisory locks the server says this session holds, the ones ``tx`` says it took)."""
+    said = sorted(tx.advisory_locks)
+    if tx.dialect != "postgresql":
+        return said, said  # SQLite's write transaction holds the whole database: nothing more to take
+    sql = "SELECT objid FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid() AND granted"
+    return sorted(int(r[0]) for r in tx.query(sql)), said
+
+
+def test_the_advisory_locks_a_write_names_are_held_from_its_transactions_start_by_every_op_of_its_group(
+    store_url: str,
+) -> None:
+    with open_store(store_url) as store:
+        running, gate = threading.Event(), threading.Event()
+
+        def hold(tx: Tx) -> bool:
+            running.set()
+            return gate.wait(10)
+
+        # The first op holds the writer (its batch taken) while the next three queue up: they share one
+        # transaction, the next.
+        first = store.submit(hold)
+        assert running.wait(10)
+        grouped = [
+            store.submit(_advisory_locks_held),
+            store.submit(_advisory_locks_held, locks=(7210499, 7210497, 7210499)),
+            store.submit(_advisory_locks_held, locks=(7210498,)),
+        ]
+        gate.set()
+        assert first.result() is True
+        # Taken at BEGIN for the whole group, before any op ran: the first op of the group holds them already.
+        assert [f.result() for f in grouped] == [([7210497, 7210498, 7210499], [7210497, 7210498, 7210499])] * 3
+        assert store.write(_advisory_locks_held) == ([], [])  # released with the transaction that took them
+
+
 def test_unknown_urls_are_typed_errors() -> None:
     with pytest.raises(StorageURLError, match="unknown store URL"):
         open_store("mysql://u@h/db")

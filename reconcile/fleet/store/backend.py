@@ -31,6 +31,7 @@ from .flags import (
     write_flag,
     write_labels,
 )
+from .locks import FLAGS_LOCK, PUBLISH_LOCK
 from .rollout_schema import ROLLOUT_MIGRATIONS
 
 
@@ -79,7 +80,10 @@ def _spec(tx: Tx, cell_id: str) -> DesiredSpec | None:
 
 
 def set_target_in(tx: Tx, cell_id: str, version: str | None) -> DesiredSpec:
-    """``FleetStore.set_target`` inside a transaction of its caller (a rollout's commit, say)."""
+    """``FleetStore.set_target`` inside a transaction of its caller (a rollout's commit, say).
+
+    The write must hold ``FLAGS_LOCK`` (``locks=(FLAGS_LOCK,)``): it re-evaluates the cell's flags.
+    """
     row = tx.one(f"SELECT spec_release FROM fleet_cells WHERE id = ?{tx.locking('update')}", (cell_id,))
     if row is None:
         raise NotFoundError(f"no cell {cell_id!r}")
@@ -141,7 +145,8 @@ class BackendFleetStore:
             assert spec is not None
             return spec
 
-        return self.backend.write(op)
+        # Lock order (locks.py): the flags lock from the transaction's start, then the cell's row.
+        return self.backend.write(op, locks=(FLAGS_LOCK,))
 
     def get_cell(self, cell_id: str) -> Cell | None:
         def read(tx: Tx) -> Cell | None:
@@ -206,8 +211,6 @@ class BackendFleetStore:
 
     def publish_release(self, release: Release) -> list[str]:
         def op(tx: Tx) -> list[str]:
-            if tx.dialect == "postgresql":
-                tx.execute("SELECT pg_advisory_xact_lock(7210432)")  # one publisher at a time across replicas
             if tx.one("SELECT 1 FROM fleet_releases WHERE version = ?", (release.version,)):
                 raise ConflictError(f"release {release.version!r} already exists")
             seq = tx.one("SELECT COALESCE(MAX(seq), 0) + 1 FROM fleet_releases")
@@ -228,7 +231,9 @@ class BackendFleetStore:
             refresh_flags(tx, following, bumped=following)
             return following
 
-        return self.backend.write(op)
+        # Lock order (locks.py): one publisher at a time across replicas, then the flags lock, both from the
+        # transaction's start, before the UPDATE locks every following cell's row.
+        return self.backend.write(op, locks=(PUBLISH_LOCK, FLAGS_LOCK))
 
     def get_release(self, version: str) -> Release | None:
         return self.backend.read(lambda tx: _release(tx, version))
@@ -238,7 +243,8 @@ class BackendFleetStore:
         return [Release.from_json(json.loads(r[0])) for r in rows]
 
     def set_target(self, cell_id: str, version: str | None) -> DesiredSpec:
-        return self.backend.write(lambda tx: set_target_in(tx, cell_id, version))
+        # Lock order (locks.py): the flags lock from the transaction's start, then the cell's row.
+        return self.backend.write(lambda tx: set_target_in(tx, cell_id, version), locks=(FLAGS_LOCK,))
 
     def infrastructure_views(self, page: int = 256) -> dict[str, tuple[str | None, str | None]]:
         """Per cell: (the infrastructure version its spec requires, the one its status reports).
@@ -370,14 +376,17 @@ class BackendFleetStore:
             assert spec is not None
             return cell, spec
 
-        return self.backend.write(op)
+        # Lock order (locks.py): the flags lock from the transaction's start, then the cell's row.
+        return self.backend.write(op, locks=(FLAGS_LOCK,))
 
     def put_flag(self, flag: Flag, now: float) -> tuple[int, list[str]]:
         def op(tx: Tx) -> tuple[int, list[str]]:
             revision = write_flag(tx, flag, now)
             return revision, refresh_flags(tx)
 
-        return self.backend.write(op)
+        # Lock order (locks.py): the flags lock from the transaction's start, then the flag's row and the
+        # rows of the cells whose values change.
+        return self.backend.write(op, locks=(FLAGS_LOCK,))
 
     def get_flag(self, key: str) -> StoredFlag | None:
         found = self.backend.read(lambda tx: read_flag(tx, key))

@@ -18,10 +18,8 @@ from ...storage import Backend, Migration, Tx, migrate
 from ..flags import ERROR, Flag, FlagContext, evaluate_flags
 from ..model import Cell
 from .base import SPEC_CHANNEL
+from .locks import FLAGS_LOCK, require_lock
 
-# Every writer that re-evaluates flags takes this lock on PostgreSQL, so two replicas changing a flag and a
-# label at once cannot each compute values from the other's old state.
-_PG_FLAGS_LOCK = 7210433
 _FEW = 32
 
 
@@ -132,11 +130,17 @@ def refresh_flags(tx: Tx, cell_ids: Iterable[str] | None = None, bumped: Collect
     ``bumped`` (its generation already grew in this transaction: one change,
     one generation).
 
+    The write must hold ``FLAGS_LOCK`` from its start (``locks=(FLAGS_LOCK,)``), so two replicas changing a
+    flag and a label at once cannot each compute values from the other's old state, and so the lock comes
+    before the cell rows this locks (the lock order: reconcile/fleet/store/locks.py).
+
     Returns:
         the ids of the cells whose values changed.
+
+    Raises:
+        StorageError: on PostgreSQL, the transaction does not hold ``FLAGS_LOCK``.
     """
-    if tx.dialect == "postgresql":
-        tx.execute(f"SELECT pg_advisory_xact_lock({_PG_FLAGS_LOCK})")
+    require_lock(tx, FLAGS_LOCK, "re-evaluating flags")
     flags = _stored_flags(tx)
     wanted = None if cell_ids is None else sorted(set(cell_ids))
     columns = "id, stage, customer, region, spec_release, flags"

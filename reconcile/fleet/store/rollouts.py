@@ -9,6 +9,7 @@ from typing import Any
 from ...storage import Tx
 from ..rollout import ACTIVE, CellProgress, Rollout, RolloutChangedError, RolloutWork, StagePolicy
 from .backend import BackendFleetStore, audit_in, set_target_in
+from .locks import FLAGS_LOCK
 
 _HEADER = (
     "id, release, track, state, stages, stage_index, halt, started_at, next_batch_at, auto_rollback, batches, version"
@@ -128,8 +129,6 @@ class StoreRolloutRecords:
 
     def create(self, rollout: Rollout, work: RolloutWork, admit: Callable[[Rollout, Rollout | None], None]) -> Rollout:
         def op(tx: Tx) -> Rollout:
-            if tx.dialect == "postgresql":
-                tx.execute("SELECT pg_advisory_xact_lock(7210433)")  # one start at a time across replicas
             seq_row = tx.one("SELECT COALESCE(MAX(seq), 0) + 1 FROM fleet_rollouts")
             assert seq_row is not None
             seq = int(seq_row[0])
@@ -153,7 +152,9 @@ class StoreRolloutRecords:
             _commit_work(tx, work)
             return rollout
 
-        created = self.store.backend.write(op)
+        # Lock order (locks.py): FLAGS_LOCK from the transaction's start (one start at a time across replicas,
+        # and the targets re-evaluate flags), then the superseded rollout's row, then the cells' rows.
+        created = self.store.backend.write(op, locks=(FLAGS_LOCK,))
         created.version = 1
         return created
 
@@ -166,5 +167,7 @@ class StoreRolloutRecords:
             if changed:
                 tx.executemany(_UPSERT_CELL, _cell_rows(rollout, changed))
 
-        self.store.backend.write(op)
+        # Lock order (locks.py): FLAGS_LOCK from the transaction's start (the targets re-evaluate flags), then
+        # the rollout's row, then the cells' rows.
+        self.store.backend.write(op, locks=(FLAGS_LOCK,))
         rollout.version += 1

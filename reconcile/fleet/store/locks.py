@@ -1,0 +1,43 @@
+"""The advisory lock keys of the fleet's store on PostgreSQL, and the one order its write transactions lock in.
+
+Lock order (PostgreSQL; docs/fleet.md, "Lock order"):
+
+1. advisory locks, by ascending key: ``MIGRATIONS_LOCK`` (7210431, ``reconcile.storage``) < ``PUBLISH_LOCK``
+   (7210432) < ``FLAGS_LOCK`` (7210433). An op never takes one itself: it names them in
+   ``backend.write(op, locks=...)`` and the writer takes them right after ``BEGIN``, before any op of the
+   group commit runs, so they come before every row lock of the transaction whatever ops share it;
+2. then row locks: the fence's lease row (a leader's writes), then the rows the ops touch. Every writer that
+   locks more than one cell row (a flag, a release, a rollout step) holds ``FLAGS_LOCK`` first, so two of them
+   never wait for each other's rows.
+
+A cell's flag values are evaluated into its spec in the transaction that changes what they depend on, so every
+write that may re-evaluate flags (``refresh_flags``: a flag, a label, a target, a release, a new cell, a rollout
+start or step) holds ``FLAGS_LOCK``; ``refresh_flags`` refuses to run on PostgreSQL without it.
+
+SQLite has no order to keep: its write transaction (``BEGIN IMMEDIATE``) holds the whole database, and a
+process has one writer.
+"""
+
+from __future__ import annotations
+
+from ...storage import StorageError, Tx
+
+PUBLISH_LOCK = 7210432
+"""One release published at a time across replicas (its sequence number is the next one)."""
+
+FLAGS_LOCK = 7210433
+"""Flag re-evaluation, one writer at a time across replicas; also one rollout start at a time (the same key, as
+before this order was written down, so replicas of the previous version still exclude each other)."""
+
+
+def require_lock(tx: Tx, key: int, what: str) -> None:
+    """Refuse to go on, on PostgreSQL, unless the transaction's writer took advisory lock ``key`` at its start.
+
+    Raises:
+        StorageError: it did not (a programming error: the write must pass ``locks=(key,)``).
+    """
+    if tx.dialect == "postgresql" and key not in tx.advisory_locks:
+        raise StorageError(
+            f"{what}: the write must hold advisory lock {key} from its start (backend.write(op, locks=({key},))),"
+            " or it could deadlock with another replica; see reconcile/fleet/store/locks.py"
+        )
