@@ -93,7 +93,7 @@ class ControlPlaneThread:
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
         self.thread.start()
-        wait_for(lambda: self.server.started, 10, 0.02, message="uvicorn to start")
+        wait_for(lambda: self.server.started, 60, 0.02, message="uvicorn to start")
 
     def stop(self) -> None:
         self.server.should_exit = True

@@ -136,7 +136,7 @@ def test_the_watcher_expires_a_grant_without_any_request(tmp_path: pathlib.Path)
         grant(service, "1m")
         assert service.endpoint.is_open
         clock.advance(61)
-        wait_for(lambda: not service.endpoint.is_open, 5, 0.02, "the sweep to close the endpoint")
+        wait_for(lambda: not service.endpoint.is_open, 60, 0.02, "the sweep to close the endpoint")
         assert ("expire", "dg1") in events(service.access)
 
 

@@ -155,7 +155,7 @@ def test_long_poll_answers_as_soon_as_the_spec_changes(cp: Fleet, artifacts: Art
     new, new_etag = got["answer"]
     assert new is not None and new.generation == spec.generation + 1 and new.release.version == "r2"
     assert new_etag == f'"g{new.generation}"'
-    assert got["took"] < 5
+    assert got["took"] < 15  # woken by the publish, well before the poll's own 20 s
 
 
 def test_pinning_a_cell_grows_its_generation_only_when_its_release_changes(cp: Fleet) -> None:

@@ -47,7 +47,7 @@ def user(fleet: Fleet, path: str, body: dict[str, Any] | None = None) -> tuple[i
         except urllib.error.HTTPError as e:
             return e.code, json.loads(e.read()), dict(e.headers)
 
-    answer: tuple[int, Any, dict[str, str]] = wait_for(once, 10, 0.05, message=f"de1's proxy on {path}")
+    answer: tuple[int, Any, dict[str, str]] = wait_for(once, 60, 0.05, message=f"de1's proxy on {path}")
     return answer
 
 

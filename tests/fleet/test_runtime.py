@@ -92,7 +92,7 @@ def test_a_killed_component_is_drift_and_is_started_again(runtime: tuple[Process
     (running,) = rt.list()
     assert probe(running.port, "/healthz")
     os.kill(running.pid, signal.SIGKILL)
-    wait_for(lambda: not list(rt.list()), 5, message="the killed proxy to be gone from list()")
+    wait_for(lambda: not list(rt.list()), 60, message="the killed proxy to be gone from list()")
     again = rc.plan(rc.State([want]), rc.observe({"component": rt}))
     assert [c.action for c in again.changes.values() if c.action is not rc.Action.NOOP] == [rc.Action.CREATE]
     assert apply(rt, want).ok

@@ -132,13 +132,13 @@ def test_an_agent_reports_the_version_its_infrastructure_outputs_name(fleet: Fle
         status = admin.show_cell("acme")["status"]
         return None if not status else status["infrastructure_version"]
 
-    assert wait_for(lambda: reported() == "1", 20, message="the fallback version")
+    assert wait_for(lambda: reported() == "1", 60, message="the fallback version")
     admin.publish_template(document(2), mandatory=True)
     assert admin.show_cell("acme")["support"]["state"] == "grace"
     # what `reconcile-fleet infra apply --template cell-infra-v2 --outputs PATH` leaves there
     outputs.write_text(json.dumps({"stack": "acme", "infrastructure_version": "2"}))
-    assert wait_for(lambda: reported() == "2", 20, message="the outputs file's version")
-    assert wait_for(lambda: admin.show_cell("acme")["support"]["state"] == "in_sla", 20, message="in SLA")
+    assert wait_for(lambda: reported() == "2", 60, message="the outputs file's version")
+    assert wait_for(lambda: admin.show_cell("acme")["support"]["state"] == "in_sla", 60, message="in SLA")
 
 
 def test_the_outputs_file_is_read_at_every_report_and_falls_back_when_unusable(tmp_path: pathlib.Path) -> None:

@@ -22,8 +22,12 @@ __all__ = ["COMPONENTS", "RECORDER", "ROOT", "Artifacts", "Fleet", "sha256_file"
 RECORDER = ROOT / "tests" / "fleet" / "record_connections.py"
 
 
-def wait_for(what: Callable[[], Any], timeout: float = 30.0, interval: float = 0.1, message: str = "") -> Any:
-    """Poll ``what`` until it returns something truthy; fail the test after ``timeout`` seconds."""
+def wait_for(what: Callable[[], Any], timeout: float = 60.0, interval: float = 0.1, message: str = "") -> Any:
+    """Poll ``what`` until it returns something truthy; fail the test after ``timeout`` seconds.
+
+    The default is generous on purpose: it bounds a wait for processes on a loaded machine (CI's two cores
+    run several of them), and costs nothing when the condition comes true sooner.
+    """
     deadline = time.monotonic() + timeout
     last: Any = None
     while time.monotonic() < deadline:
@@ -122,7 +126,7 @@ class Fleet:
             ],
             recorder=record,
         )  # fmt: skip
-        self.port = int(wait_for(lambda: port_file.read_text().strip(), 20, message="the control plane's port"))
+        self.port = int(wait_for(lambda: port_file.read_text().strip(), message="the control plane's port"))
         self.url = f"http://127.0.0.1:{self.port}"
         self.admin_token = (cp / "admin.token").read_text().strip()
         return self.url
