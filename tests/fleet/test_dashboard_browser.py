@@ -5,6 +5,12 @@ The control plane is the real application (``create_app``) served by uvicorn on
 agents are real ``Agent`` loops in this process with a ``MemoryRuntime``,
 downloading and checking real artifacts over HTTP. Chromium is Debian's
 (``apt-get install chromium``); Playwright downloads no browser of its own.
+
+The test screenshots the halted rollout into its own ``tmp_path``, so a run
+leaves the checkout as it was. To refresh the picture docs/fleet.md shows
+(``docs/images/rollout-view.png``), ask for it::
+
+    RECONCILE_UPDATE_DOC_IMAGES=1 .venv/bin/python -m pytest -q tests/fleet/test_dashboard_browser.py
 """
 
 from __future__ import annotations
@@ -33,7 +39,8 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--no-first-run",
 ]
-SCREENSHOT = ROOT / "docs" / "images" / "rollout-view.png"
+DOC_IMAGE = ROOT / "docs" / "images" / "rollout-view.png"
+UPDATE_DOC_IMAGES = "RECONCILE_UPDATE_DOC_IMAGES"
 ADMIN = "admin-token-for-the-browser-test"
 
 pytestmark = pytest.mark.slow
@@ -195,7 +202,9 @@ def fleet(tmp_path: pathlib.Path, artifacts: Artifacts) -> Iterator[dict[str, An
         server.stop()
 
 
-def test_an_operator_follows_pauses_resumes_and_sees_the_halt_of_a_rollout(browser: Any, fleet: dict[str, Any]) -> None:
+def test_an_operator_follows_pauses_resumes_and_sees_the_halt_of_a_rollout(
+    browser: Any, fleet: dict[str, Any], tmp_path: pathlib.Path
+) -> None:
     from playwright.sync_api import expect
 
     url, control, clock = fleet["url"], fleet["control"], fleet["clock"]
@@ -279,8 +288,12 @@ def test_an_operator_follows_pauses_resumes_and_sees_the_halt_of_a_rollout(brows
         assert control.rollouts.get(rid).halt.startswith("cell acme:")
         page.reload()  # the server-rendered page says the same (and drops the notice of the resume)
         expect(tile("#halt-reason")).to_contain_text("cell acme:")
-        SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(SCREENSHOT), full_page=True)
+        screenshot = tmp_path / "rollout-view.png"
+        page.screenshot(path=str(screenshot), full_page=True)
+        assert screenshot.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+        if os.environ.get(UPDATE_DOC_IMAGES) == "1":  # only when asked: a test run leaves the checkout clean
+            DOC_IMAGE.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(screenshot, DOC_IMAGE)
 
         # Abort asks first: dismissed, nothing happens; accepted, the rollout ends.
         page.once("dialog", lambda dialog: dialog.dismiss())
