@@ -22,7 +22,7 @@ from reconcile.fleet.store.locks import FLAGS_LOCK
 from reconcile.storage import StorageError
 
 CELLS = [f"c{i:02d}" for i in range(16)]
-ROUNDS = 30
+ROUNDS = 80
 
 
 def rel(version: str) -> Release:
@@ -76,7 +76,7 @@ def test_flag_target_label_release_and_rollout_writers_on_several_connections_ne
 
     deadlocks: list[str] = []
     failures: list[str] = []
-    start = threading.Barrier(7)
+    start = threading.Barrier(11)
 
     def run(name: str, step: Callable[[int], None]) -> Callable[[], None]:
         def body() -> None:
@@ -107,6 +107,12 @@ def test_flag_target_label_release_and_rollout_writers_on_several_connections_ne
         store = stores()
         return lambda i: store.publish_release(rel(f"2.{i}"))
 
+    shared = stores()  # two writers through one store: their writes share group commits
+
+    def infrastructure_writer(offset: int) -> Callable[[int], None]:
+        # Single-row writes, but a group commit of two of them locks two cell rows, in no particular order.
+        return lambda i: shared.set_infrastructure(CELLS[(offset - 3 * i) % len(CELLS)], f"v{i}")
+
     def rollout_stepper() -> Callable[[int], None]:
         mine = StoreRolloutRecords(stores())
 
@@ -134,6 +140,10 @@ def test_flag_target_label_release_and_rollout_writers_on_several_connections_ne
             ("update_labels", labels_writer()),
             ("publish_release", release_writer()),
             ("rollout step", rollout_stepper()),
+            ("set_infrastructure A", infrastructure_writer(0)),
+            ("set_infrastructure B", infrastructure_writer(7)),
+            ("set_infrastructure C", infrastructure_writer(3)),
+            ("set_infrastructure D", infrastructure_writer(11)),
         ]
     ]
     for thread in threads:

@@ -170,11 +170,14 @@ class BackendFleetStore:
             tx.notify(SPEC_CHANNEL, cell_id)
             return tx.execute("DELETE FROM fleet_cells WHERE id = ?", (cell_id,)) > 0
 
-        return self.backend.write(op)
+        # Lock order (locks.py): every write that locks a cell's row holds the flags lock from its start.
+        return self.backend.write(op, locks=(FLAGS_LOCK,))
 
     def reissue_token(self, cell_id: str, token_hash: str, expires_at: float) -> bool:
         sql = "UPDATE fleet_cells SET token_hash = ?, token_expires = ?, token_used = NULL WHERE id = ?"
-        return self.backend.write(lambda tx: tx.execute(sql, (token_hash, expires_at, cell_id)) > 0)
+        return self.backend.write(
+            lambda tx: tx.execute(sql, (token_hash, expires_at, cell_id)) > 0, locks=(FLAGS_LOCK,)
+        )
 
     def registration(self, cell_id: str) -> Registration | None:
         sql = "SELECT token_hash, token_expires, token_used FROM fleet_cells WHERE id = ?"
@@ -196,14 +199,16 @@ class BackendFleetStore:
             "UPDATE fleet_cells SET token_hash = NULL WHERE id = ? AND token_hash IS NOT NULL"
             " AND token_used IS NULL AND token_expires <= ?"
         )
-        return self.backend.write(lambda tx: tx.execute(sql, (cell_id, now)) == 1)
+        return self.backend.write(lambda tx: tx.execute(sql, (cell_id, now)) == 1, locks=(FLAGS_LOCK,))
 
     def complete_registration(self, cell_id: str, token_hash: str, credential_hash: str, now: float) -> bool:
         sql = (
             "UPDATE fleet_cells SET token_used = ?, credential_hash = ? "
             "WHERE id = ? AND token_hash = ? AND token_used IS NULL"
         )
-        return self.backend.write(lambda tx: tx.execute(sql, (now, credential_hash, cell_id, token_hash)) == 1)
+        return self.backend.write(
+            lambda tx: tx.execute(sql, (now, credential_hash, cell_id, token_hash)) == 1, locks=(FLAGS_LOCK,)
+        )
 
     def credential_hash(self, cell_id: str) -> str | None:
         row = self.backend.read(lambda tx: tx.one("SELECT credential_hash FROM fleet_cells WHERE id = ?", (cell_id,)))
@@ -293,7 +298,8 @@ class BackendFleetStore:
             assert spec is not None
             return spec
 
-        return self.backend.write(op)
+        # Lock order (locks.py): every write that locks a cell's row holds the flags lock from its start.
+        return self.backend.write(op, locks=(FLAGS_LOCK,))
 
     def generation(self, cell_id: str) -> int | None:
         row = self.backend.read(lambda tx: tx.one("SELECT generation FROM fleet_cells WHERE id = ?", (cell_id,)))

@@ -6,9 +6,10 @@ Lock order (PostgreSQL; docs/fleet.md, "Lock order"):
    (7210432) < ``FLAGS_LOCK`` (7210433). An op never takes one itself: it names them in
    ``backend.write(op, locks=...)`` and the writer takes them right after ``BEGIN``, before any op of the
    group commit runs, so they come before every row lock of the transaction whatever ops share it;
-2. then row locks: the fence's lease row (a leader's writes), then the rows the ops touch. Every writer that
-   locks more than one cell row (a flag, a release, a rollout step) holds ``FLAGS_LOCK`` first, so two of them
-   never wait for each other's rows.
+2. then row locks: the fence's lease row (a leader's writes), then the rows the ops touch. Every write that
+   locks a row of ``fleet_cells`` holds ``FLAGS_LOCK`` from its start, so only one transaction at a time holds
+   cell rows: cell rows can never be part of a cycle, whatever order a write, or a group commit of several
+   single-cell writes, locks them in.
 
 A cell's flag values are evaluated into its spec in the transaction that changes what they depend on, so every
 write that may re-evaluate flags (``refresh_flags``: a flag, a label, a target, a release, a new cell, a rollout
@@ -26,8 +27,9 @@ PUBLISH_LOCK = 7210432
 """One release published at a time across replicas (its sequence number is the next one)."""
 
 FLAGS_LOCK = 7210433
-"""Flag re-evaluation, one writer at a time across replicas; also one rollout start at a time (the same key, as
-before this order was written down, so replicas of the previous version still exclude each other)."""
+"""Held by every write that re-evaluates flags or locks a cell's row, so one at a time across replicas; also one
+rollout start at a time (the same key, as before this order was written down, so replicas of the previous
+version still exclude each other)."""
 
 
 def require_lock(tx: Tx, key: int, what: str) -> None:
