@@ -96,7 +96,8 @@ def plan(
     ``replace_on_change`` field differs or a ``replace_triggered_by`` target
     changes; a REPLACE makes every ref to it count as changed for its
     dependents. Steps are ordered so dependencies are created or updated before
-    their dependents, and dependents are deleted before their dependencies; a
+    their dependents, and dependents are deleted before their dependencies (by
+    the actual state's edges, and ``last_applied``'s when given); a
     create-before-delete replacement (docs/replacement.md) creates the new object
     first, then its dependents' changes, then deletes the old object.
 
@@ -119,7 +120,14 @@ def plan(
             ``dumps(state)``, read with ``loads_state``): each change is then
             marked ``Origin.DRIFT`` (the world moved away from it),
             ``Origin.INTENT`` (the desired state changed) or ``Origin.BOTH``
-            (see docs/rendering.md). It changes no action or step.
+            (see docs/rendering.md). Its edges (refs and ``depends_on``)
+            between two addresses that are both deleted or replaced also order
+            those deletes, as edges of ``actual`` would: a world reports no
+            ``depends_on``, so without it resources related only by
+            ``depends_on`` are deleted in no order. An edge that would close a
+            cycle with the edges of ``actual`` is left out: the actual state
+            orders those deletes, and ``Plan.overruled_edges`` lists it
+            (``Plan.last_applied_edges``, those followed). It changes no action.
         adopt: take these addresses of the desired state over: the objects found
             there (``observe(providers, desired, adopt=...)`` reads them) are
             adopted instead of created. An address whose object its provider
@@ -237,7 +245,7 @@ def plan_with_edges(
     # After propagation, which turns dependents into replacements (deleted too).
     recorded = NO_EDGES
     if last_applied is not None:
-        recorded = recorded_edges(actual, last_applied.addresses, last_applied.dependencies, changes)
+        recorded = recorded_edges(actual, last_applied.dependencies, changes)
     elif last_applied_edges is not None:
         recorded = _recorded_from(actual, last_applied_edges, changes)
     if replaced or watchers:
@@ -289,4 +297,4 @@ def _recorded_from(
     given: dict[Address, list[Address]] = {}
     for dependent, dependency in edges:
         given.setdefault(dependent, []).append(dependency)
-    return recorded_edges(actual, given, lambda b: dict.fromkeys(given.get(b, ())), changes)
+    return recorded_edges(actual, lambda b: given.get(b, ()), changes)

@@ -34,38 +34,33 @@ NO_EDGES = RecordedEdges()
 
 
 def recorded_edges(
-    actual: State,
-    addresses: Iterable[Address],
-    dependencies: Callable[[Address], Iterable[Address]],
-    changes: Mapping[Address, Change],
+    actual: State, dependencies: Callable[[Address], Iterable[Address]], changes: Mapping[Address, Change]
 ) -> RecordedEdges:
     """The edges of the last applied state between addresses ``changes`` deletes or replaces, kept as rule 5 needs.
 
-    ``addresses`` and ``dependencies`` give the last applied state's graph
-    (its ``addresses`` and ``dependencies``, or the edges a plan file recorded).
-
-    A world reports the refs it holds, never ``depends_on``; the last applied
-    state has both. Each of its edges between two addresses that both lose
-    their object orders those deletes as an edge of the actual state would.
-    An edge that closes a cycle with the actual state's edges (and the other
-    edges taken from ``last_applied``) is on a strongly connected component of
-    their union: every such edge is left out and listed in ``overruled``, so
-    the actual state (what the world holds now) decides, whatever the order of
-    the edges. Cost: O(deleted + their edges in ``last_applied``), plus, only
-    when some edge is taken, a walk of what the actual state reaches from
-    those edges' ends.
+    ``dependencies`` gives the last applied state's graph (its
+    ``dependencies``, or the edges a plan file recorded). A world reports the
+    refs it holds, never ``depends_on``; the last applied state has both. Each
+    of its edges between two addresses that both lose their object orders
+    those deletes as an edge of the actual state would. An edge that closes a
+    cycle with the actual state's edges (and the other edges taken from the
+    last applied state) is on a strongly connected component of their union:
+    every such edge is left out and listed in ``overruled``, so the actual
+    state (what the world holds now) decides, whatever the order of the
+    edges. Cost: O(changes + the deleted addresses' edges in the last applied
+    state), plus, only when some edge is taken, a walk of what the actual
+    state reaches from those edges' ends.
     """
-    gone = {a for a, c in changes.items() if c.action is Action.DELETE or c.action is Action.REPLACE}
+    gone = [a for a, c in changes.items() if c.action is Action.DELETE or c.action is Action.REPLACE]
     if not gone:
         return NO_EDGES
+    losing = set(gone)
     found: Dependencies = {}
-    for b in addresses:
-        if b not in gone:
-            continue
-        targets = [a for a in dependencies(b) if a in gone and a != b]
+    for b in gone:
+        targets = [a for a in dependencies(b) if a in losing and a != b]
         if targets:
             known = actual.dependencies(b)
-            targets = [a for a in targets if a not in known]
+            targets = [a for a in dict.fromkeys(targets) if a not in known]
             if targets:
                 found[b] = targets
     if not found:
