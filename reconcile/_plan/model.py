@@ -258,6 +258,8 @@ class Plan:
             deleted or replaced that were not followed: with the actual state's
             edges they would close a cycle, so the actual state's order wins
             (see docs/planning.md, "Deletes and the last applied state").
+            Neither is compared by ``==``: ``steps`` and ``predecessors`` hold
+            the order they give.
     """
 
     desired: State
