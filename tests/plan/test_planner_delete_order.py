@@ -25,10 +25,10 @@ DELETE_A = rc.Step(A_ADDRESS, rc.Action.DELETE)
 DELETE_B = rc.Step(B_ADDRESS, rc.Action.DELETE)
 
 
-def applied_world() -> tuple[rc.State, dict[str, Any]]:
+def applied_world(*, overlap: bool = False) -> tuple[rc.State, dict[str, Any]]:
     """B depends_on A (no ref), both created through ``apply``: the world keeps no ``depends_on``."""
     desired = rc.State([App("a"), App("b", depends_on=[A])])
-    world = {"app": GuardedApps({B_ADDRESS: A_ADDRESS})}
+    world = {"app": GuardedApps({B_ADDRESS: A_ADDRESS}, overlap=overlap)}
     result = rc.apply(rc.plan(desired, rc.observe(world)), world)
     assert result.ok
     assert all(not o.depends_on for o in world["app"].objects.values())
@@ -68,7 +68,7 @@ def test_applying_that_plan_deletes_the_dependent_first(executor: rc.Executor):
 
 def test_a_parallel_executor_without_last_applied_runs_both_deletes_at_once():
     # What the fix is for: the guarded world refuses the delete of A while B exists.
-    _, world = applied_world()
+    _, world = applied_world(overlap=True)  # both deletes start before either goes on
     result = rc.apply(rc.plan(rc.State(), rc.observe(world)), world, executor=rc.ThreadExecutor(max_workers=4))
     assert not result.ok
     assert world["app"].refused == [A_ADDRESS]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
 import reconcile as rc
@@ -21,18 +22,29 @@ class GuardedApps(InMemoryProvider[App]):
     Its ``depends_on`` edges are given to it, as a real API knows them from
     what it enforces, not from what it lists (it stores and lists objects
     without ``depends_on``, as ``InMemoryProvider`` does). Each delete takes a
-    moment, so two deletes run at once by a parallel executor overlap. Deletes
-    of the addresses in ``fail_once`` raise the first time.
+    moment, so two deletes run at once by a parallel executor overlap; with
+    ``overlap``, a delete waits (up to 5 s) until another one has started, so
+    they overlap whatever the load of the machine. Deletes of the addresses in
+    ``fail_once`` raise the first time.
     """
 
-    def __init__(self, needs: dict[rc.Address, rc.Address], fail_once: frozenset[rc.Address] = frozenset()) -> None:
+    def __init__(
+        self,
+        needs: dict[rc.Address, rc.Address],
+        fail_once: frozenset[rc.Address] = frozenset(),
+        *,
+        overlap: bool = False,
+    ) -> None:
         super().__init__(App)
         self.needs = needs
         self.fail_once = set(fail_once)
         self.refused: list[rc.Address] = []
+        self.overlap = threading.Barrier(2, timeout=5) if overlap else None
 
     def delete(self, actual: App, ctx: rc.Context) -> None:
         address = rc.address_of(actual)
+        if self.overlap is not None:
+            self.overlap.wait()
         if address in self.fail_once:
             self.fail_once.discard(address)
             raise RuntimeError(f"{address}: the API is down for a moment")
