@@ -23,9 +23,10 @@ class GuardedApps(InMemoryProvider[App]):
     what it enforces, not from what it lists (it stores and lists objects
     without ``depends_on``, as ``InMemoryProvider`` does). Each delete takes a
     moment, so two deletes run at once by a parallel executor overlap; with
-    ``overlap``, a delete waits (up to 5 s) until another one has started, so
-    they overlap whatever the load of the machine. Deletes of the addresses in
-    ``fail_once`` raise the first time.
+    ``overlap``, exactly two deletes are expected, and each checks what still
+    needs its object only once both have started, and goes on only once both
+    have checked (up to 5 s each), so they overlap whatever the load of the
+    machine. Deletes of the addresses in ``fail_once`` raise the first time.
     """
 
     def __init__(
@@ -49,6 +50,8 @@ class GuardedApps(InMemoryProvider[App]):
             self.fail_once.discard(address)
             raise RuntimeError(f"{address}: the API is down for a moment")
         holders = [d for d, target in self.needs.items() if target == address and d in self.objects]
+        if self.overlap is not None:
+            self.overlap.wait()
         if holders:
             self.refused.append(address)
             raise RuntimeError(f"{address} is still needed by {holders}")
