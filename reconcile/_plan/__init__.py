@@ -3,7 +3,7 @@
 from .diff import changed_fields
 from .explain import Difference, FieldChange, explain
 from .model import Action, Change, Origin, Plan, Step, make_step
-from .planner import plan
+from .planner import plan, plan_with_edges
 
 __all__ = [
     "Action",
@@ -17,4 +17,5 @@ __all__ = [
     "explain",
     "make_step",
     "plan",
+    "plan_with_edges",
 ]

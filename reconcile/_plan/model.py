@@ -249,6 +249,17 @@ class Plan:
             fingerprint of the actual resources it touches as they were when it was
             planned (``None`` for a plan made in this process); ``apply`` refuses a
             saved plan whose fingerprint no longer matches the world.
+        last_applied_edges: for a plan made with ``last_applied``, the
+            ``(dependent, dependency)`` edges of the last applied state that
+            order deletes here: both ends deleted or replaced, and not an edge
+            of the actual state (a ``depends_on`` the world does not report).
+            The delete of each dependent comes before its dependency's.
+        overruled_edges: edges of the last applied state between addresses
+            deleted or replaced that were not followed: with the actual state's
+            edges they would close a cycle, so the actual state's order wins
+            (see docs/planning.md, "Deletes and the last applied state").
+            Neither is compared by ``==``: ``steps`` and ``predecessors`` hold
+            the order they give.
     """
 
     desired: State
@@ -259,6 +270,8 @@ class Plan:
     unchanged: int
     deferred: Mapping[Address, Change] = attrs.field(factory=dict)
     fingerprint: str | None = None
+    last_applied_edges: tuple[tuple[Address, Address], ...] = ()
+    overruled_edges: tuple[tuple[Address, Address], ...] = ()
 
     def __iter__(self) -> Iterator[Change]:
         return iter(self.changes.values())

@@ -14,6 +14,7 @@ from .drift import with_origins
 from .guards import check_budget, check_protection
 from .model import Action, Change, Plan
 from .propagation import find_watchers, propagate_replacements
+from .recorded import NO_EDGES, RecordedEdges, recorded_edges
 from .replacement import mark_create_before_delete
 from .steps import as_edges, kept_links, merged_edges, order_steps, step_graph
 from .targeting import kept_addresses
@@ -95,7 +96,8 @@ def plan(
     ``replace_on_change`` field differs or a ``replace_triggered_by`` target
     changes; a REPLACE makes every ref to it count as changed for its
     dependents. Steps are ordered so dependencies are created or updated before
-    their dependents, and dependents are deleted before their dependencies; a
+    their dependents, and dependents are deleted before their dependencies (by
+    the actual state's edges, and ``last_applied``'s when given); a
     create-before-delete replacement (docs/replacement.md) creates the new object
     first, then its dependents' changes, then deletes the old object.
 
@@ -118,7 +120,14 @@ def plan(
             ``dumps(state)``, read with ``loads_state``): each change is then
             marked ``Origin.DRIFT`` (the world moved away from it),
             ``Origin.INTENT`` (the desired state changed) or ``Origin.BOTH``
-            (see docs/rendering.md). It changes no action or step.
+            (see docs/rendering.md). Its edges (refs and ``depends_on``)
+            between two addresses that are both deleted or replaced also order
+            those deletes, as edges of ``actual`` would: a world reports no
+            ``depends_on``, so without it resources related only by
+            ``depends_on`` are deleted in no order. An edge that would close a
+            cycle with the edges of ``actual`` is left out: the actual state
+            orders those deletes, and ``Plan.overruled_edges`` lists it
+            (``Plan.last_applied_edges``, those followed). It changes no action.
         adopt: take these addresses of the desired state over: the objects found
             there (``observe(providers, desired, adopt=...)`` reads them) are
             adopted instead of created. An address whose object its provider
@@ -142,6 +151,20 @@ def plan(
             resources (all of them listed).
         PlanBudgetError: the plan deletes or replaces more than ``max_deletes`` resources.
     """
+    return plan_with_edges(desired, actual, targets, exclude, max_deletes, last_applied, adopt, None)
+
+
+def plan_with_edges(
+    desired: State,
+    actual: State,
+    targets: Iterable[Address | str | Ref[Any]] | None,
+    exclude: Iterable[Address | str | Ref[Any]] | None,
+    max_deletes: int | None,
+    last_applied: State | None,
+    adopt: Iterable[Address | str | Ref[Any]] | None,
+    last_applied_edges: Iterable[tuple[Address, Address]] | None,
+) -> Plan:
+    """``plan()``; without ``last_applied``, ``last_applied_edges`` stand for its edges (a plan file's, read back)."""
     if not isinstance(desired, State) or not isinstance(actual, State):
         raise StateInputError(
             f"plan(desired, actual) takes two States, got {type(desired).__name__} and {type(actual).__name__}"
@@ -219,8 +242,15 @@ def plan(
             # The found objects are the "before" of their changes, as listed ones are.
             act = {**{a: unmanaged[a].value for a in adopting}, **act}
         propagate_replacements(desired, act, changes, replaced, watchers)
-        mark_create_before_delete(actual, changes)
-    steps, hard, soft, owner = step_graph(desired, actual, changes)
+    # After propagation, which turns dependents into replacements (deleted too).
+    recorded = NO_EDGES
+    if last_applied is not None:
+        recorded = recorded_edges(actual, last_applied.dependencies, changes)
+    elif last_applied_edges is not None:
+        recorded = _recorded_from(actual, last_applied_edges, changes)
+    if replaced or watchers:
+        mark_create_before_delete(actual, changes, recorded.dependencies)
+    steps, hard, soft, owner = step_graph(desired, actual, changes, recorded.dependencies)
     deferred: dict[Address, Change] = {}
     unchanged = len(des) - sum(1 for c in changes.values() if c.after is not None)
     if target_list is not None or exclude_list is not None:
@@ -244,4 +274,27 @@ def plan(
         ordered = with_origins(ordered, desired, actual, last_applied)
         if deferred:
             deferred = with_origins(deferred, desired, actual, last_applied)
-    return Plan(desired, actual, ordered, tuple(order), after, unchanged, deferred)
+    if recorded is NO_EDGES:
+        return Plan(desired, actual, ordered, tuple(order), after, unchanged, deferred)
+    followed = tuple((b, a) for b, needed in recorded.dependencies.items() for a in needed)
+    return Plan(
+        desired,
+        actual,
+        ordered,
+        tuple(order),
+        after,
+        unchanged,
+        deferred,
+        last_applied_edges=followed,
+        overruled_edges=recorded.overruled,
+    )
+
+
+def _recorded_from(
+    actual: State, edges: Iterable[tuple[Address, Address]], changes: Mapping[Address, Change]
+) -> RecordedEdges:
+    """The edges ``Plan.last_applied_edges`` recorded, taken again as ``last_applied``'s would be."""
+    given: dict[Address, list[Address]] = {}
+    for dependent, dependency in edges:
+        given.setdefault(dependent, []).append(dependency)
+    return recorded_edges(actual, lambda b: given.get(b, ()), changes)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import attrs
 
 from .._model import Address, type_of
@@ -16,7 +18,9 @@ def _wants_create_before_delete(change: Change) -> bool:
     return bool(type_of(type(change.after)).create_before_delete)
 
 
-def mark_create_before_delete(actual: State, changes: dict[Address, Change]) -> None:
+def mark_create_before_delete(
+    actual: State, changes: dict[Address, Change], recorded: Mapping[Address, list[Address]] | None = None
+) -> None:
     """Rule 4: mark create-before-delete replacements, and force it onto what their old objects depend on.
 
     The old object of a create-before-delete replacement outlives its new one's
@@ -24,7 +28,9 @@ def mark_create_before_delete(actual: State, changes: dict[Address, Change]) -> 
     Walking the actual graph through everything that is deleted or replaced, each
     replacement found must create first too; otherwise the step graph would have
     a cycle (delete old dependency -> create new one -> create new resource ->
-    delete old resource -> delete old dependency).
+    delete old resource -> delete old dependency). The edges ``recorded`` from
+    ``last_applied`` (see :mod:`.recorded`) order deletes too, so the walk
+    follows them as well.
     """
     roots = [a for a, c in changes.items() if c.action is Action.REPLACE and _wants_create_before_delete(c)]
     if not roots:
@@ -35,7 +41,10 @@ def mark_create_before_delete(actual: State, changes: dict[Address, Change]) -> 
     stack = [(root, root) for root in reversed(roots)]
     while stack:
         address, root = stack.pop()
-        for dependency in actual.dependencies(address):
+        dependencies = actual.dependencies(address)
+        if recorded and address in recorded:
+            dependencies = (*dependencies, *recorded[address])
+        for dependency in dependencies:
             change = changes.get(dependency)
             if change is None or change.action not in (Action.DELETE, Action.REPLACE) or dependency in seen:
                 continue

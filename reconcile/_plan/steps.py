@@ -18,9 +18,16 @@ Links = dict[int, list[int]]
 
 
 def step_graph(
-    desired: State, actual: State, changes: Mapping[Address, Change]
+    desired: State,
+    actual: State,
+    changes: Mapping[Address, Change],
+    recorded: Mapping[Address, list[Address]] | None = None,
 ) -> tuple[list[Step], Links, list[Links], list[int]]:
     """Steps and their edges by rule 5 (see docs/planning.md and docs/replacement.md).
+
+    ``recorded`` holds more dependencies between addresses deleted or replaced
+    (from ``last_applied``, see :mod:`.recorded`): their deletes are ordered as
+    if the actual state had those edges.
 
     Returns ``(steps, hard, soft, owner)``, edges between positions in
     ``steps``, and the position in ``changes`` of each step's change;
@@ -100,6 +107,10 @@ def step_graph(
         for b in gone:
             for a in actual_dependencies(b):
                 deleted_dependents.setdefault(a, []).append(b)
+        if recorded:
+            for b, needed in recorded.items():
+                for a in needed:
+                    deleted_dependents.setdefault(a, []).append(b)
     # A linked desired state gives each writer's dependencies by position; one
     # linked later answers for each resource alone (it is not linked for this).
     by_position = bool(written) and is_linked(desired)

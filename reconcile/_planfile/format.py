@@ -14,7 +14,7 @@ import attrs
 import cattrs
 
 from .._model import Address, External, resource_type, show_address, type_of
-from .._plan import Action, Change, Origin, Plan, Step, plan
+from .._plan import Action, Change, Origin, Plan, Step, plan_with_edges
 from .._state import State
 from ..errors import PlanFileError, ReconcileError, ResourceDefinitionError
 from .converter import Unsaveable, WrongType, default_converter, describe
@@ -234,6 +234,9 @@ def dumps(plan: Plan | State, *, converter: cattrs.Converter | None = None, key:
             "steps": _write_steps(plan),
             "after": _write_edges(plan),
         }
+        if plan.last_applied_edges:
+            # Only for a plan whose deletes the last applied state ordered: the reader plans with them again.
+            body["last_applied_edges"] = [[str(b), str(a)] for b, a in plan.last_applied_edges]
         if plan.desired.externals or plan.actual.externals:
             # Only when there are any, so plans without externals keep the layout older readers know.
             body["externals"] = {
@@ -538,6 +541,12 @@ def _parse(text: Any, secret: bytes | None) -> dict[str, Any]:
         _check_keys(doc["externals"], "externals", ("desired", "actual"), "the externals of both states")
         if not doc["externals"]["desired"] and not doc["externals"]["actual"]:
             raise PlanFileError("plan file: externals: empty, which dumps never writes (it leaves the key out)")
+    if "last_applied_edges" in doc:
+        keys = (*keys, "last_applied_edges")
+        if type(doc["last_applied_edges"]) is not list or not doc["last_applied_edges"]:
+            raise PlanFileError(
+                "plan file: last_applied_edges: expected a non-empty list (dumps leaves the key out without edges)"
+            )
     _check_keys(doc, "", keys, "a plan file")
     for section in ("desired", "actual", "changes", "deferred", "steps", "after"):
         if type(doc[section]) is not list:
@@ -591,6 +600,17 @@ def loads(
         raise PlanFileError("plan file: values nest too deeply to be read") from None
 
 
+def _last_applied_edges(reader: _Reader, doc: dict[str, Any]) -> list[tuple[Address, Address]]:
+    """The ``(dependent, dependency)`` pairs of ``Plan.last_applied_edges``, each two address strings."""
+    edges = []
+    for i, pair in enumerate(doc["last_applied_edges"]):
+        where = f"last_applied_edges[{i}]"
+        if type(pair) is not list or len(pair) != 2:
+            raise _fail(where, f"expected [dependent, dependency], got {describe(pair)}")
+        edges.append((reader.address(pair[0], f"{where}[0]"), reader.address(pair[1], f"{where}[1]")))
+    return edges
+
+
 def _read(reader: _Reader, doc: dict[str, Any]) -> Plan:
     desired_objs = [reader.resource(d, f"desired[{i}]") for i, d in enumerate(doc["desired"])]
     actual_objs = [reader.resource(d, f"actual[{i}]") for i, d in enumerate(doc["actual"])]
@@ -623,10 +643,17 @@ def _read(reader: _Reader, doc: dict[str, Any]) -> Plan:
         raise _fail("changes", "some changes have an origin and some do not; dumps writes it on all or none")
     # Objects found but not managed, at addresses the desired state manages, can only have been adopted.
     adopted = [a for a in desired.by_address if a in actual.externals]
+    edges = _last_applied_edges(reader, doc) if "last_applied_edges" in doc else None
     try:
-        expected = plan(desired, actual, targets=sections["changes"], adopt=adopted)
+        expected = plan_with_edges(desired, actual, sections["changes"], None, None, None, adopted, edges)
     except ReconcileError as exc:
         raise PlanFileError(f"plan file: its own states do not give a plan: {exc}") from None
+    if edges is not None and list(expected.last_applied_edges) != edges:
+        raise _fail(
+            "last_applied_edges",
+            "not the edges dumps writes: each joins two addresses the plan deletes or replaces, is no edge of "
+            "the actual state, and closes no cycle with its edges",
+        )
     if origins:
         # The drift/intent marks came from a last applied state the file does
         # not hold: taken from the (checksummed) file, as the review showed them.

@@ -159,10 +159,23 @@ class StateController(Controller[K]):
         self._owned: dict[Any, frozenset[rc.Address]] = {}
         self._last_desired: dict[Any, tuple[rc.State, int]] = {}
         self._applied: dict[Any, int] = {}
+        # Per key, the desired state last applied: given to plan() as last_applied,
+        # it orders the deletes of resources related only by depends_on, which
+        # no world reports (and marks each change drift or intent).
+        self._last_applied: dict[Any, rc.State] = {}
 
     def owned(self, key: K) -> frozenset[rc.Address]:
         """The addresses ``key`` owns as far as this controller knows (what its applies made)."""
         return self._owned.get(key, frozenset())
+
+    def last_applied(self, key: K) -> rc.State | None:
+        """The desired state of ``key`` this controller last applied, given to ``plan`` as ``last_applied``.
+
+        After a failed apply: the state it tried, plus the resources of the one
+        before that it no longer has (they may still exist). ``None`` before
+        the first apply of the key in this process, or once the key owns nothing.
+        """
+        return self._last_applied.get(key)
 
     def _generation(self, key: Any, state: rc.State, given: int | None) -> int:
         if given is not None:
@@ -243,12 +256,13 @@ class StateController(Controller[K]):
     ) -> tuple[rc.Plan, dict[str, Any]] | Result:
         """The plan and the apply options, or the ``Result`` when there is nothing to apply (or no right to)."""
         try:
-            plan = rc.plan(state, actual)
+            plan = rc.plan(state, actual, last_applied=self._last_applied.get(key))
         except (rc_errors.ProtectedResourceError, rc_errors.PlanBudgetError) as exc:
             raise TerminalError(str(exc), reason=type(exc).__name__.removesuffix("Error")) from exc
         if plan.is_empty:
             self._owned[key] = frozenset(state.addresses)
             self._applied[key] = generation
+            self._remember_applied(key, state)
             return Result()
         if ctx.stopping:
             # A deposed leader or a stopping controller starts no apply.
@@ -281,7 +295,15 @@ class StateController(Controller[K]):
         live = result.state
         self._owned[key] = frozenset(state.addresses) | frozenset(a for a in owned if live.get(a) is not None)
         if not result.ok:
+            previous = self._last_applied.get(key)
+            if previous is not None:
+                # What the next plan may still have to delete keeps the edges it was
+                # applied with; a resource of ``state`` refs only ``state``, so no cycle.
+                left = [o for a, o in previous.items() if a not in state.by_address]
+                state = rc.State([*state, *left], allow_dangling=True) if left else state
+            self._last_applied[key] = state
             raise ApplyFailedError(self._failure_message(result), result)
+        self._remember_applied(key, state)
         self._applied[key] = generation
         if drift:
             with self._counts:
@@ -289,6 +311,13 @@ class StateController(Controller[K]):
             if self.listeners:
                 self.emit(ControllerEventKind.DRIFT_REPAIRED, key, attempt=ctx.attempt)
         return Result()
+
+    def _remember_applied(self, key: Any, state: rc.State) -> None:
+        if len(state):
+            self._last_applied[key] = state
+        else:
+            # The key owns nothing now: nothing of it is left to order.
+            self._last_applied.pop(key, None)
 
     def _reconcile_key(self, key: Any, ctx: ReconcileContext) -> Result:
         state, generation, owned, wanted = self._scope(key, ctx)

@@ -13,6 +13,7 @@ import pytest
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 PAGES = [
+    "planning.md",
     "replacement.md",
     "ignoring.md",
     "protection.md",
