@@ -10,12 +10,13 @@ import logging
 import random
 import signal
 import threading
+import time
 from collections.abc import Awaitable, Callable, Hashable, Iterable, Iterator, Sequence
 from typing import Any, Generic, TypeVar
 
 from .. import storage
 from ._clock import Clock, SystemClock
-from ._conditions import DEGRADED, PROGRESSING, READY, Condition, ConditionTable
+from ._conditions import DEGRADED, PROGRESSING, READY, RECONCILED, Condition, ConditionTable
 from ._events import ControllerEvent, ControllerEventKind, ControllerListener
 from ._lease import Lease
 from ._limiter import RateLimiter, check_number
@@ -37,11 +38,7 @@ _MESSAGE_LIMIT = 500
 
 # The conditions of the common outcomes, built once: an unchanged outcome costs
 # one comparison, not three Condition objects per reconcile.
-_DONE = {
-    READY: (True, "Reconciled", ""),
-    PROGRESSING: (False, "Reconciled", ""),
-    DEGRADED: (False, "Reconciled", ""),
-}
+_DONE = RECONCILED
 _AGAIN = {
     READY: (False, "Requeued", "the reconcile asked to be run again"),
     PROGRESSING: (True, "Requeued", "the reconcile asked to be run again"),
@@ -165,11 +162,16 @@ class Controller(Generic[K]):
         self._fn = reconcile
         self._is_async = _is_async_callable(reconcile)
         self.queue: WorkQueue[K] = WorkQueue(clock=self.clock, rate_limiter=rate_limiter)
+        # The system clock's reads are ``time.monotonic`` and ``time.time``: called directly on the hot path.
+        system = type(self.clock) is SystemClock
+        self._now: Callable[[], float] = time.monotonic if system else self.clock.now
+        self._wall: Callable[[], float] = time.time if system else self.clock.wall
         if self.listeners:
             self.queue.on_add(self._on_add)
         if lease is not None:
             self.queue.pause()
         self._rng = random.Random(seed)
+        self._random = self._rng.random
         self._known: dict[K, None] = {}
         self._lock = threading.Lock()
         self._conditions = ConditionTable()
@@ -331,7 +333,9 @@ class Controller(Generic[K]):
         self._running[key] = ctx
         if self.listeners:
             self.emit(E.STARTED, key, attempt=ctx.attempt)
-        return ctx, self.clock.now()
+            return ctx, self._now()
+        # The start time only feeds the listeners' durations.
+        return ctx, 0.0
 
     def _finish(
         self, key: K, ctx: ReconcileContext, started: float, result: Any, error: Exception | None
@@ -341,8 +345,10 @@ class Controller(Generic[K]):
         The caller marks the key done in the queue afterwards, scheduling its
         resync after the returned delay in the same step.
         """
-        q = self.queue
         attempts = self._attempts
+        if result is None and error is None and not self.listeners and key not in attempts:
+            return self._reconciled(key, ctx)
+        q = self.queue
         delay: float | None = None
         resync: float | None = None
         generation = ctx.observed_generation
@@ -404,21 +410,42 @@ class Controller(Generic[K]):
             self.reconciles += 1
             self._running.pop(key, None)
             if key in self._known:
-                self._conditions.record(key, signature, entries, generation, self.clock.wall())
+                self._conditions.record(key, signature, entries, generation, self._wall())
         if self.listeners:
             self.emit(
                 kind,
                 key,
                 attempt=ctx.attempt,
-                duration=self.clock.now() - started,
+                duration=self._now() - started,
                 delay=delay,
                 error=error,
             )
         return resync
 
+    def _reconciled(self, key: K, ctx: ReconcileContext) -> float | None:
+        """``_finish`` of the common outcome: returned ``None``, no backoff to forget, no listener to tell."""
+        generation = ctx.observed_generation
+        custom = ctx.overrides
+        with self._lock:
+            self.reconciles += 1
+            self._running.pop(key, None)
+            if key in self._known:
+                if generation is None and custom is None:
+                    self._conditions.record_reconciled(key, self._wall())
+                else:
+                    self._conditions.record(
+                        key,
+                        (_DONE, generation) if custom is None else None,
+                        _DONE if custom is None else {**_DONE, **custom},
+                        generation,
+                        self._wall(),
+                    )
+        resync = self.resync
+        return None if resync is None else resync * (1.0 + self.jitter * self._random())
+
     def _resync_delay(self) -> float:
         assert self.resync is not None
-        return self.resync * (1.0 + self.jitter * self._rng.random())
+        return self.resync * (1.0 + self.jitter * self._random())
 
     def _abandon(self, key: K) -> None:
         """A reconcile that did not end (cancelled, crashed): release the key, record nothing."""
@@ -434,22 +461,34 @@ class Controller(Generic[K]):
     # -- threads ----------------------------------------------------------------------
 
     def _thread_worker(self) -> None:
-        q = self.queue
+        get = self.queue.get
         fn = self._fn
+        attempts = self._attempts
+        running = self._running
+        quiet = not self.listeners
         finished: K | None = None
         again: float | None = None
         while True:
-            key = q.get(finished, again)  # marks the previous key done, schedules its resync
+            key = get(finished, again)  # marks the previous key done, schedules its resync
             if key is None:
                 return
-            ctx, started = self._begin(key)
+            if quiet:
+                # ``_begin`` written out, for a controller without listeners.
+                ctx = ReconcileContext(self, key, attempts.get(key, 0) + 1, self._epoch)
+                running[key] = ctx
+                started = 0.0
+            else:
+                ctx, started = self._begin(key)
             try:
                 try:
                     result = fn(key, ctx)
                 except Exception as exc:
                     again = self._finish(key, ctx, started, None, exc)
                 else:
-                    again = self._finish(key, ctx, started, result, None)
+                    if result is None and quiet and key not in attempts:
+                        again = self._reconciled(key, ctx)
+                    else:
+                        again = self._finish(key, ctx, started, result, None)
             except BaseException as exc:
                 self._abandon(key)
                 self._crash(exc)
