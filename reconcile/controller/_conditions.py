@@ -59,20 +59,21 @@ class ConditionTable:
         # ``RECONCILED`` at no generation, set at one time (the usual state of
         # most keys), holds that time alone: a number, which the garbage
         # collector does not track, where a tuple holding a dict would be
-        # traversed by every full collection.
-        self._by_key: dict[object, Any] = {}
+        # traversed by every full collection. The controller's hot path reads
+        # and fills it directly; every other use goes through the methods.
+        self.by_key: dict[object, Any] = {}
 
     def record_reconciled(self, key: object, now: float) -> None:
         """``record(key, ..., RECONCILED, None, now)``, for the outcome almost every reconcile has."""
-        old = self._by_key.get(key)
+        old = self.by_key.get(key)
         if old is None:
-            self._by_key[key] = now
+            self.by_key[key] = now
         elif old.__class__ is tuple:
             self.record(key, _RECONCILED_SIGNATURE, RECONCILED, None, now)
         # Else it is already so: nothing changes, the transition times included.
 
     def _full(self, key: object) -> tuple[object, Mapping[str, tuple[Any, ...]], int | None, Any] | None:
-        record = self._by_key.get(key)
+        record = self.by_key.get(key)
         if record is None or record.__class__ is tuple:
             return record
         return (_RECONCILED_SIGNATURE, RECONCILED, None, record)
@@ -92,7 +93,7 @@ class ConditionTable:
         """
         old = self._full(key)
         if old is None:
-            self._by_key[key] = (signature, entries, generation, now)
+            self.by_key[key] = (signature, entries, generation, now)
             return
         if signature is not None and old[0] == signature:
             return
@@ -108,7 +109,7 @@ class ConditionTable:
             if type_ not in entries:
                 merged[type_] = prev if len(prev) > 3 else (*prev, old_generation)
                 since[type_] = old_since if isinstance(old_since, float) else old_since[type_]
-        self._by_key[key] = (signature, merged, generation, since)
+        self.by_key[key] = (signature, merged, generation, since)
 
     def get(self, key: object) -> dict[str, Condition]:
         """``key``'s conditions by type (empty if it was never reconciled)."""
@@ -125,4 +126,4 @@ class ConditionTable:
 
     def discard(self, key: object) -> None:
         """Forget ``key``."""
-        self._by_key.pop(key, None)
+        self.by_key.pop(key, None)

@@ -162,6 +162,7 @@ class Controller(Generic[K]):
         self._fn = reconcile
         self._is_async = _is_async_callable(reconcile)
         self.queue: WorkQueue[K] = WorkQueue(clock=self.clock, rate_limiter=rate_limiter)
+        self._add = self.queue.add
         # The system clock's reads are ``time.monotonic`` and ``time.time``: called directly on the hot path.
         system = type(self.clock) is SystemClock
         self._now: Callable[[], float] = time.monotonic if system else self.clock.now
@@ -192,8 +193,9 @@ class Controller(Generic[K]):
         self._async_stop: asyncio.Event | None = None
         self._wake: asyncio.Event | None = None
         self._thread: threading.Thread | None = None
-        self.reconciles = 0
-        """Reconciles that ended (any outcome)."""
+        # Reconciles that ended, counted in slots: 0 under ``_lock``, then one per worker thread and one for
+        # the event loop's thread, each written by its thread alone (so the common outcome needs no lock).
+        self._tally = [0] * (self.workers + 2)
 
     # -- feeding keys -------------------------------------------------------------
 
@@ -216,14 +218,15 @@ class Controller(Generic[K]):
         Raises:
             ControllerOptionError: ``key`` is not hashable.
         """
+        known = self._known
         try:
-            if key not in self._known:
-                self._known[key] = None
+            if key not in known:
+                known[key] = None
         except TypeError:
             raise ControllerOptionError(
                 f"Controller {self.name!r}: keys must be hashable, got {type(key).__name__}"
             ) from None
-        self.queue.add(key)
+        self._add(key)
 
     def enqueue_after(self, key: K, delay: float) -> None:
         """Add ``key`` once ``delay`` seconds have passed (the earliest of several delays wins).
@@ -265,6 +268,11 @@ class Controller(Generic[K]):
         """
         with self._lock:
             return self._conditions.get(key)
+
+    @property
+    def reconciles(self) -> int:
+        """Reconciles that ended (any outcome)."""
+        return sum(self._tally)
 
     @property
     def is_leader(self) -> bool:
@@ -346,8 +354,6 @@ class Controller(Generic[K]):
         resync after the returned delay in the same step.
         """
         attempts = self._attempts
-        if result is None and error is None and not self.listeners and key not in attempts:
-            return self._reconciled(key, ctx)
         q = self.queue
         delay: float | None = None
         resync: float | None = None
@@ -407,7 +413,7 @@ class Controller(Generic[K]):
         if custom is not None:
             entries = {**entries, **custom}
         with self._lock:
-            self.reconciles += 1
+            self._tally[0] += 1
             self._running.pop(key, None)
             if key in self._known:
                 self._conditions.record(key, signature, entries, generation, self._wall())
@@ -422,26 +428,38 @@ class Controller(Generic[K]):
             )
         return resync
 
-    def _reconciled(self, key: K, ctx: ReconcileContext) -> float | None:
-        """``_finish`` of the common outcome: returned ``None``, no backoff to forget, no listener to tell."""
-        generation = ctx.observed_generation
-        custom = ctx.overrides
-        with self._lock:
-            self.reconciles += 1
-            self._running.pop(key, None)
-            if key in self._known:
-                if generation is None and custom is None:
-                    self._conditions.record_reconciled(key, self._wall())
-                else:
-                    self._conditions.record(
-                        key,
-                        (_DONE, generation) if custom is None else None,
-                        _DONE if custom is None else {**_DONE, **custom},
-                        generation,
-                        self._wall(),
-                    )
-        resync = self.resync
-        return None if resync is None else resync * (1.0 + self.jitter * self._random())
+    def _reconciled(self, key: K, ctx: ReconcileContext, slot: int) -> float | None:
+        """``_finish`` of the common outcome (returned ``None``, no backoff to forget, no listener to tell).
+
+        Called by the thread that ran the reconcile, ``slot`` being its tally
+        slot. It takes no lock: while ``key`` is being reconciled no other
+        worker touches its entries, each dict operation is atomic, and the one
+        race, with ``forget(key)`` (which drops ``key`` from ``_known`` before
+        it discards the conditions), is closed by looking at ``_known`` again
+        after recording.
+        """
+        self._tally[slot] += 1
+        self._running.pop(key, None)
+        known = self._known
+        if key in known:
+            generation = ctx.observed_generation
+            custom = ctx.overrides
+            if generation is None and custom is None:
+                self._conditions.record_reconciled(key, self._wall())
+            else:
+                self._conditions.record(
+                    key,
+                    (_DONE, generation) if custom is None else None,
+                    _DONE if custom is None else {**_DONE, **custom},
+                    generation,
+                    self._wall(),
+                )
+            if key not in known:
+                self._conditions.discard(key)
+            elif self.resync is not None:
+                return self.resync * (1.0 + self.jitter * self._random())
+        # A key forgotten while it ran gets no resync either.
+        return None
 
     def _resync_delay(self) -> float:
         assert self.resync is not None
@@ -460,11 +478,17 @@ class Controller(Generic[K]):
 
     # -- threads ----------------------------------------------------------------------
 
-    def _thread_worker(self) -> None:
+    def _thread_worker(self, slot: int) -> None:
         get = self.queue.get
         fn = self._fn
         attempts = self._attempts
         running = self._running
+        known = self._known
+        tally = self._tally
+        conditions = self._conditions
+        records = conditions.by_key
+        wall = self._wall
+        rand = self._random
         quiet = not self.listeners
         finished: K | None = None
         again: float | None = None
@@ -474,19 +498,42 @@ class Controller(Generic[K]):
                 return
             if quiet:
                 # ``_begin`` written out, for a controller without listeners.
-                ctx = ReconcileContext(self, key, attempts.get(key, 0) + 1, self._epoch)
+                attempt = attempts.get(key, 0) + 1
+                ctx = ReconcileContext(self, key, attempt, self._epoch)
                 running[key] = ctx
                 started = 0.0
             else:
                 ctx, started = self._begin(key)
+                attempt = ctx.attempt
             try:
                 try:
                     result = fn(key, ctx)
                 except Exception as exc:
                     again = self._finish(key, ctx, started, None, exc)
                 else:
-                    if result is None and quiet and key not in attempts:
-                        again = self._reconciled(key, ctx)
+                    # A first attempt has no backoff to forget (only this worker's ``_finish`` adds one).
+                    if (
+                        result is None
+                        and quiet
+                        and attempt == 1
+                        and ctx.observed_generation is None
+                        and ctx.overrides is None
+                    ):
+                        # ``_reconciled`` written out for its commonest case: the hot path of every controller.
+                        tally[slot] += 1
+                        running.pop(key, None)
+                        again = None
+                        if key in known:
+                            if key not in records:
+                                records[key] = wall()
+                            else:
+                                conditions.record_reconciled(key, wall())
+                            if key not in known:
+                                conditions.discard(key)
+                            elif (resync := self.resync) is not None:
+                                again = resync * (1.0 + self.jitter * rand())
+                    elif result is None and quiet and key not in attempts:
+                        again = self._reconciled(key, ctx, slot)
                     else:
                         again = self._finish(key, ctx, started, result, None)
             except BaseException as exc:
@@ -621,7 +668,7 @@ class Controller(Generic[K]):
         self._enter()
         with self._signals(handle_signals):
             workers = [
-                threading.Thread(target=self._thread_worker, name=f"{self.name}-worker-{i}", daemon=True)
+                threading.Thread(target=self._thread_worker, args=(i + 1,), name=f"{self.name}-worker-{i}", daemon=True)
                 for i in range(self.workers)
             ]
             for t in workers:
@@ -729,6 +776,9 @@ class Controller(Generic[K]):
         q = self.queue
         fn = self._fn
         loop = asyncio.get_running_loop()
+        attempts = self._attempts
+        quiet = not self.listeners
+        slot = self.workers + 1  # every task of the loop runs in its one thread
         finished: K | None = None
         again: float | None = None
         while True:
@@ -763,7 +813,10 @@ class Controller(Generic[K]):
                 self._crash(exc)
                 return
             else:
-                again = self._finish(key, ctx, started, result, None)
+                if result is None and quiet and key not in attempts:
+                    again = self._reconciled(key, ctx, slot)
+                else:
+                    again = self._finish(key, ctx, started, result, None)
             finished = key
 
     async def run_async(self, *, handle_signals: bool = False) -> None:

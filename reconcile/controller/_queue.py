@@ -17,6 +17,7 @@ from .errors import ControllerOptionError
 K = TypeVar("K", bound=Hashable)
 
 _INF = float("inf")
+_heappush = heapq.heappush
 
 
 class WorkQueue(Generic[K]):
@@ -129,13 +130,16 @@ class WorkQueue(Generic[K]):
             return
         self._waiting[key] = due
         entry = (due, next(self._seq), key)
-        heapq.heappush(self._timers, entry)
-        # A waiter sleeping until a later timer must recompute its deadline.
+        _heappush(self._timers, entry)
         if self._timers[0] is entry:
-            if self._idle:
-                self._cond.notify_all()
-            if self._drainers:
-                self._quiet.notify_all()
+            self._earliest_changed_locked()
+
+    def _earliest_changed_locked(self) -> None:
+        # A waiter sleeping until a later timer must recompute its deadline.
+        if self._idle:
+            self._cond.notify_all()
+        if self._drainers:
+            self._quiet.notify_all()
 
     def cancel_after(self, key: K) -> bool:
         """Drop ``key``'s pending delayed add, if any; whether there was one."""
@@ -184,31 +188,32 @@ class WorkQueue(Generic[K]):
         """
         moved: list[tuple[K, bool]] | None = None
         timers = self._timers
+        ready = self._ready
+        dirty = self._dirty
+        processing = self._processing
         with self._lock:
             now = None
             if done is not None:
-                if again_after is not None and not self._shut:
+                shut = self._shut
+                if again_after is not None and not shut:
                     # ``_delay_locked`` written out: a worker schedules its key's resync here on every success.
                     now = self._now()
                     due = now + again_after
-                    current = self._waiting.get(done)
+                    waiting = self._waiting
+                    current = waiting.get(done)
                     if current is None or current > due:
-                        self._waiting[done] = due
+                        waiting[done] = due
                         entry = (due, next(self._seq), done)
-                        heapq.heappush(timers, entry)
+                        _heappush(timers, entry)
                         if timers[0] is entry:
-                            if self._idle:
-                                self._cond.notify_all()
-                            if self._drainers:
-                                self._quiet.notify_all()
+                            self._earliest_changed_locked()
                 # ``_done_locked`` written out.
-                processing = self._processing
                 processing.discard(done)
-                if done in self._dirty and not self._shut:
-                    self._ready.append(done)
+                if done in dirty and not shut:
+                    ready.append(done)
                     if self._idle:
                         self._cond.notify_all()
-                if self._drainers and not processing and (not self._ready or self._paused or self._shut):
+                if self._drainers and not processing and (not ready or self._paused or shut):
                     self._quiet.notify_all()
             while True:
                 if self._shut:
@@ -222,14 +227,13 @@ class WorkQueue(Generic[K]):
                         # Most gets find no timer due: look at the earliest before calling out.
                         if timers[0][0] <= now:
                             moved = self._promote(now) if moved is None else moved + self._promote(now)
-                        if timers:
-                            delay = timers[0][0] - now
-                    ready = self._ready
                     if ready:
                         key = ready.popleft()
-                        self._processing.add(key)
-                        self._dirty.discard(key)
+                        processing.add(key)
+                        dirty.discard(key)
                         break
+                    if timers:
+                        delay = timers[0][0] - now  # type: ignore[operator]  # set above whenever timers is
                 self._idle += 1
                 try:
                     self.clock.wait(self._cond, delay)
