@@ -26,7 +26,9 @@ class Codec:
         self._mac_key = b"" if key is None else key if len(key) <= 64 else hashlib.sha256(key).digest()
         self.converter = converter if converter is not None else make_converter()
         self.types: dict[str, type] = {}
-        self._known: dict[type, Any] = {}
+        # Per class: its resource type and the converter's unstructure hook for it (looked up once,
+        # not dispatched on every record).
+        self._known: dict[type, tuple[Any, Any]] = {}
 
     def learn(self, cls: type) -> None:
         """Remember ``cls`` as the class of its kind, to decode its records."""
@@ -37,17 +39,25 @@ class Codec:
         if obj is None:
             return None
         cls = type(obj)
-        rt = self._known.get(cls)
-        if rt is None:
-            rt = self._known[cls] = resource_type(cls)
-            self.types.setdefault(rt.kind, cls)
+        known = self._known.get(cls)
+        if known is None:
+            known = self._known[cls] = (resource_type(cls), self._hook(cls))
+            self.types.setdefault(known[0].kind, cls)
+        rt, unstructure = known
         try:
-            return _ENCODE(self.converter.unstructure(obj, cls))
+            return _ENCODE(unstructure(obj))
         except (TypeError, ValueError, ReconcileError) as exc:
             raise JournalError(
                 f"cannot record {rt.display_address(obj)}: a value has no JSON form ({exc}); "
                 "annotate the field with its type, or pass a converter with a hook for it"
             ) from None
+
+    def _hook(self, cls: type) -> Any:
+        get = getattr(self.converter, "get_unstructure_hook", None)
+        if callable(get):
+            return get(cls)
+        converter = self.converter
+        return lambda obj: converter.unstructure(obj, cls)
 
     def decode(self, kind: str, text: str | None, where: str) -> Any:
         """The resource stored as ``text`` for ``kind``.
@@ -80,8 +90,9 @@ class Codec:
 
     def digest(self, *fields: Any) -> str:
         """The digest (or signature, with a key) of a record's fields."""
-        message = "\x1f".join(["\x00" if f is None else str(f) for f in fields]).encode()
-        return hashlib.blake2b(message, digest_size=20, key=self._mac_key).hexdigest()
+        # Most fields are strings already: no str() call for them.
+        message = "\x1f".join(["\x00" if f is None else f if f.__class__ is str else str(f) for f in fields])
+        return _BLAKE2B(message.encode(), digest_size=20, key=self._mac_key).hexdigest()
 
     def verify(self, digest: Any, where: str, *fields: Any) -> None:
         """Raise ``JournalCorruptError`` unless ``digest`` matches the fields."""
@@ -89,6 +100,8 @@ class Codec:
             hint = " (or it was written with another key)" if self.key is not None else ""
             raise JournalCorruptError(f"{where} fails its check: the journal was modified or corrupted{hint}")
 
+
+_BLAKE2B = hashlib.blake2b
 
 # Keys stay in the converter's order: the digest covers the exact stored text, so no sorting is needed.
 _ENCODE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode

@@ -8,6 +8,7 @@ import contextlib
 import inspect
 import itertools
 import threading
+import time
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import Future
@@ -505,6 +506,31 @@ _UPSERT_KNOWN = (
 )
 
 
+class _Written:
+    """Whether a write of intents ahead is durable: settled once its commit is (or failed)."""
+
+    __slots__ = ("error", "event")
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self.error: BaseException | None = None
+
+    def settle(self, error: BaseException | None) -> None:
+        self.error = error
+        self.event.set()
+
+    def wait(self) -> BaseException | None:
+        """Block until settled; the write's error, or ``None`` once it is durable."""
+        if not self.event.is_set():
+            self.event.wait()
+        return self.error
+
+    @property
+    def landed(self) -> bool:
+        """Whether the write is durable (settled without an error)."""
+        return self.event.is_set() and self.error is None
+
+
 class ApplyLog:
     """The journal of one apply: what ``reconcile.apply`` calls around each provider call.
 
@@ -565,7 +591,7 @@ class ApplyLog:
                     self._dependents.setdefault(b, []).append(step)
         self._ready: collections.deque[Step] = collections.deque(s for s in plan.steps if s not in self._waiting)
         self._started: set[Step] = set()
-        self._ahead: dict[Step, tuple[str, int, Future[None]]] = {}
+        self._ahead: dict[Step, tuple[str, int, _Written]] = {}
         # Outcomes waiting for the next write.
         self._updates: list[tuple[Any, ...]] = []
         self._known: list[tuple[Any, ...]] = []
@@ -573,7 +599,12 @@ class ApplyLog:
         # Addresses with an open create key in the store (from earlier applies or failed creates here).
         self._keyed: set[Address] = set(open_keys)
         self._drain_queued = False
-        self._timer: threading.Timer | None = None
+        # One flusher thread for the apply (started with its first outcome) writes outcomes that waited
+        # ``outcome_delay``; a timer thread per batch would cost a thread start, under the lock, each time.
+        self._flush_wake = threading.Condition(self._lock)
+        self._flusher: threading.Thread | None = None
+        self._first_waiting = 0.0
+        self._closing = False
 
     def key(self, step: Step) -> str:
         """The idempotency key of ``step``: one per step for the whole apply, and for a create
@@ -608,22 +639,20 @@ class ApplyLog:
             written = self._ahead.pop(step, None) if attempt == 1 else None
             if written is None:
                 batch = [(step, attempt, self.key(step), next(self._seq)), *self._take_ahead()]
-                done: Future[None] = Future()
+                done = _Written()
                 for s, _a, k, q in batch[1:]:
                     self._ahead[s] = (k, q, done)
             elif len(self._ahead) < self.window // 2:
                 # Keep the window full, so the steps that follow do not wait either.
                 refill = self._take_ahead()
-                refilled: Future[None] = Future()
+                refilled = _Written()
                 for s, _a, k, q in refill:
                     self._ahead[s] = (k, q, refilled)
         if refill:
             self._write_async(refill, refilled)
         if written is not None:
             key, seq, done = written
-            try:
-                done.result()
-            except Exception:
+            if done.wait() is not None:
                 # The write ahead failed (a fenced batch): write this intent by itself, which reports why.
                 return self._write_alone(step, attempt)
             self._open[(step, 1)] = seq
@@ -631,9 +660,9 @@ class ApplyLog:
         try:
             self._write(batch)
         except BaseException as exc:
-            done.set_exception(exc)
+            done.settle(exc)
             raise
-        done.set_result(None)
+        done.settle(None)
         _step, _attempt, key, seq = batch[0]
         self._open[(step, attempt)] = seq
         return key
@@ -650,17 +679,9 @@ class ApplyLog:
             room -= 1
         return taken
 
-    def _write_async(self, batch: list[tuple[Step, int, str, int]], done: Future[None]) -> None:
+    def _write_async(self, batch: list[tuple[Step, int, str, int]], done: _Written) -> None:
         future = self._backend.submit(self._write_op(batch))
-
-        def settle(f: Future[None]) -> None:
-            error = f.exception()
-            if error is None:
-                done.set_result(None)
-            else:
-                done.set_exception(error)
-
-        future.add_done_callback(settle)
+        future.add_done_callback(lambda f: done.settle(f.exception()))
 
     def _write_alone(self, step: Step, attempt: int) -> str:
         with self._lock:
@@ -706,9 +727,20 @@ class ApplyLog:
         known: tuple[Any, ...] | None = None,
         close_key: str | None = None,
         open_key: tuple[str, str] | None = None,
+        succeeded: Step | None = None,
     ) -> None:
-        """Add one outcome to the next write; outcomes that arrive while it waits share it."""
+        """Add one outcome to the next write; outcomes that arrive while it waits share it.
+
+        ``succeeded`` is the step that succeeded, if so: the steps waiting for it may become
+        ready (to have their intents written ahead), in the same hold of the lock.
+        """
         with self._lock:
+            if succeeded is not None:
+                waiting = self._waiting
+                for d in self._dependents.get(succeeded, ()):
+                    waiting[d] -= 1
+                    if not waiting[d]:
+                        self._ready.append(d)
             self._updates.append(update)
             if known is not None:
                 self._known.append(known)
@@ -720,18 +752,48 @@ class ApplyLog:
                 return
             if len(self._updates) < self.outcome_batch:
                 # Wait a little for more outcomes (or an intent write that takes them along).
-                if self._timer is None:
-                    self._timer = threading.Timer(self.outcome_delay, self._flush_outcomes)
-                    self._timer.daemon = True
-                    self._timer.start()
+                if len(self._updates) == 1:
+                    self._first_waiting = time.monotonic()
+                    if self._flusher is not None:
+                        self._flush_wake.notify()
+                        return
+                    start = True
+                else:
+                    return
+            else:
+                self._drain_queued = True
+                start = False
+        if start:
+            self._start_flusher()
+        else:
+            self._queue(self._drain)
+
+    def _start_flusher(self) -> None:
+        flusher = threading.Thread(target=self._flush_loop, name=f"reconcile-journal-flush {self.apply_id}")
+        flusher.daemon = True
+        with self._lock:
+            if self._flusher is not None or self._closing:
                 return
-            self._drain_queued = True
-        self._queue(self._drain)
+            self._flusher = flusher
+        flusher.start()
+
+    def _flush_loop(self) -> None:
+        """Queue a write of the outcomes waiting once the first of them waited ``outcome_delay``."""
+        with self._lock:
+            while not self._closing:
+                if not self._updates or self._drain_queued:
+                    self._flush_wake.wait()
+                    continue
+                left = self._first_waiting + self.outcome_delay - time.monotonic()
+                if left > 0:
+                    self._flush_wake.wait(left)
+                    continue
+                self._drain_queued = True
+                self._queue(self._drain)
 
     def _flush_outcomes(self) -> None:
         """Queue a write of the outcomes waiting, if any and if none is queued."""
         with self._lock:
-            self._timer = None
             if self._drain_queued or not self._updates:
                 return
             self._drain_queued = True
@@ -774,18 +836,13 @@ class ApplyLog:
         )
         if op is Action.CREATE:
             self._created.add(address)
-        with self._lock:
-            for d in self._dependents.get(step, ()):
-                self._waiting[d] -= 1
-                if not self._waiting[d]:
-                    self._ready.append(d)
         known = None if keeps_new else (text, address.kind, actual, now, self._codec.digest(text, actual, now))
         update = ("succeeded", actual, None, now, digest, self.apply_id, seq)
         # The key of an unfinished create closes once the address is created or deleted for sure.
         close = not keeps_new and address in self._keyed
         if close:
             self._keyed.discard(address)
-        self._enqueue(update, known, text if close else None)
+        self._enqueue(update, known, text if close else None, succeeded=step)
 
     def failure(self, step: Step, attempt: int, error: BaseException) -> None:
         """Record that attempt ``attempt`` of ``step`` raised ``error``.
@@ -828,14 +885,16 @@ class ApplyLog:
         with self._lock:
             unclaimed = [(seq, done) for _key, seq, done in self._ahead.values()]
             self._ahead.clear()
-            timer, self._timer = self._timer, None
-        if timer is not None:
-            timer.cancel()
+            self._closing = True
+            flusher = self._flusher
+            self._flush_wake.notify()
+        if flusher is not None:
+            flusher.join()
         self._flush_outcomes()
         now = self._backend.clock()
         marks = []
         for seq, done in unclaimed:
-            if done.done() and done.exception() is None:
+            if done.landed:
                 marks.append(
                     (now, self._codec.digest(self.apply_id, seq, "not_started", None, None, now), self.apply_id, seq)
                 )
