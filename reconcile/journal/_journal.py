@@ -509,11 +509,13 @@ _UPSERT_KNOWN = (
 class _Written:
     """Whether a write of intents ahead is durable: settled once its commit is (or failed)."""
 
-    __slots__ = ("error", "event")
+    __slots__ = ("error", "event", "skipped")
 
     def __init__(self) -> None:
         self.event = threading.Event()
         self.error: BaseException | None = None
+        # Steps of the batch left out of the write (their own intent call writes them, or says why not).
+        self.skipped: set[Step] = set()
 
     def settle(self, error: BaseException | None) -> None:
         self.error = error
@@ -525,10 +527,9 @@ class _Written:
             self.event.wait()
         return self.error
 
-    @property
-    def landed(self) -> bool:
-        """Whether the write is durable (settled without an error)."""
-        return self.event.is_set() and self.error is None
+    def landed(self, step: Step) -> bool:
+        """Whether ``step``'s intent in this write is durable (settled without an error, not left out)."""
+        return self.event.is_set() and self.error is None and step not in self.skipped
 
 
 class ApplyLog:
@@ -652,13 +653,14 @@ class ApplyLog:
             self._write_async(refill, refilled)
         if written is not None:
             key, seq, done = written
-            if done.wait() is not None:
-                # The write ahead failed (a fenced batch): write this intent by itself, which reports why.
+            if done.wait() is not None or step in done.skipped:
+                # The write ahead failed (a fenced batch) or left this intent out (its value has no JSON
+                # form): write it by itself, which reports why.
                 return self._write_alone(step, attempt)
             self._open[(step, 1)] = seq
             return key
         try:
-            self._write(batch)
+            self._write(batch, done)
         except BaseException as exc:
             done.settle(exc)
             raise
@@ -680,7 +682,12 @@ class ApplyLog:
         return taken
 
     def _write_async(self, batch: list[tuple[Step, int, str, int]], done: _Written) -> None:
-        future = self._backend.submit(self._write_op(batch))
+        try:
+            op = self._write_op(batch, done, own=False)
+        except BaseException as exc:
+            done.settle(exc)
+            raise
+        future = self._backend.submit(op)
         future.add_done_callback(lambda f: done.settle(f.exception()))
 
     def _write_alone(self, step: Step, attempt: int) -> str:
@@ -690,12 +697,26 @@ class ApplyLog:
         self._open[(step, attempt)] = batch[0][3]
         return batch[0][2]
 
-    def _write(self, batch: list[tuple[Step, int, str, int]]) -> None:
-        self._backend.write(self._write_op(batch))
+    def _write(self, batch: list[tuple[Step, int, str, int]], ahead: _Written | None = None) -> None:
+        self._backend.write(self._write_op(batch, ahead))
 
-    def _write_op(self, batch: list[tuple[Step, int, str, int]]) -> Any:
+    def _write_op(self, batch: list[tuple[Step, int, str, int]], ahead: _Written | None, own: bool = True) -> Any:
+        """The op writing ``batch``'s intents: the caller's own first (when ``own``), then those written ahead.
+
+        An intent written ahead whose value cannot be recorded is left out
+        (``ahead.skipped``), so it fails its own step, not the one that wrote it ahead.
+        """
         now = self._backend.clock()
-        rows = [self._row(s, a, k, q, now) for s, a, k, q in batch]
+        row = self._row
+        rows = []
+        for i, (s, a, k, q) in enumerate(batch):
+            if ahead is None or (own and i == 0):
+                rows.append(row(s, a, k, q, now))
+                continue
+            try:
+                rows.append(row(s, a, k, q, now))
+            except JournalError:
+                ahead.skipped.add(s)
         lease = self.lease
 
         def write(tx: Tx) -> None:
@@ -883,7 +904,7 @@ class ApplyLog:
             elif outcome.error is not None:
                 self.failure(step, attempt, outcome.error)
         with self._lock:
-            unclaimed = [(seq, done) for _key, seq, done in self._ahead.values()]
+            unclaimed = [(step, seq, done) for step, (_key, seq, done) in self._ahead.items()]
             self._ahead.clear()
             self._closing = True
             flusher = self._flusher
@@ -893,8 +914,8 @@ class ApplyLog:
         self._flush_outcomes()
         now = self._backend.clock()
         marks = []
-        for seq, done in unclaimed:
-            if done.landed:
+        for step, seq, done in unclaimed:
+            if done.landed(step):
                 marks.append(
                     (now, self._codec.digest(self.apply_id, seq, "not_started", None, None, now), self.apply_id, seq)
                 )
