@@ -624,7 +624,7 @@ class ApplyLog:
         desired = self._codec.encode(self.plan.changes[address].after) if op is not Action.DELETE else None
         text = str(address)
         epoch = self._epoch
-        digest = self._codec.digest(self.apply_id, seq, text, op.value, attempt, key, desired, epoch, now)
+        digest = self._codec.intent_digest(self.apply_id, seq, text, op.value, attempt, key, desired, epoch, now)
         return (self.apply_id, seq, text, address.kind, op.value, attempt, key, desired, epoch, now, digest)
 
     def intent(self, step: Step, attempt: int) -> str:
@@ -849,7 +849,7 @@ class ApplyLog:
         text = str(address)
         actual = self._codec.encode(value) if op is not Action.DELETE else None
         now = self._backend.clock()
-        digest = self._codec.digest(self.apply_id, seq, "succeeded", actual, None, now)
+        digest = self._codec.outcome_digest(self.apply_id, seq, "succeeded", actual, None, now)
         # A create-before-delete replacement deletes the old object after the new one
         # exists at the same address: the address still holds the new one.
         keeps_new = (
@@ -857,7 +857,7 @@ class ApplyLog:
         )
         if op is Action.CREATE:
             self._created.add(address)
-        known = None if keeps_new else (text, address.kind, actual, now, self._codec.digest(text, actual, now))
+        known = None if keeps_new else (text, address.kind, actual, now, self._codec.known_digest(text, actual, now))
         update = ("succeeded", actual, None, now, digest, self.apply_id, seq)
         # The key of an unfinished create closes once the address is created or deleted for sure.
         close = not keeps_new and address in self._keyed
@@ -875,7 +875,7 @@ class ApplyLog:
             return
         message = show_error(error)
         now = self._backend.clock()
-        digest = self._codec.digest(self.apply_id, seq, "failed", None, message, now)
+        digest = self._codec.outcome_digest(self.apply_id, seq, "failed", None, message, now)
         open_key = None
         if step[1] is Action.CREATE:
             # The create may have happened: its key is kept for the next create of the address.
