@@ -12,7 +12,7 @@ import signal
 import threading
 import time
 from collections.abc import Awaitable, Callable, Hashable, Iterable, Iterator, Sequence
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 from .. import storage
 from ._clock import Clock, SystemClock
@@ -177,6 +177,8 @@ class Controller(Generic[K]):
         self._lock = threading.Lock()
         self._conditions = ConditionTable()
         self._running: dict[K, ReconcileContext] = {}
+        # What each worker thread reconciles now (by tally slot), where a dict entry per reconcile would cost more.
+        self._current: list[ReconcileContext | None] = [None] * (self.workers + 2)
         # Failures (and requeues) in a row per key: ctx.attempt, and whether the
         # limiter has anything to forget, without asking it on every reconcile.
         self._attempts: dict[K, int] = {}
@@ -297,7 +299,7 @@ class Controller(Generic[K]):
     def in_progress(self) -> list[K]:
         """The keys being reconciled right now."""
         with self._lock:
-            return list(self._running)
+            return [*self._running, *(cast(K, ctx.key) for ctx in self._current if ctx is not None)]
 
     def wait_idle(self, timeout: float | None = None) -> bool:
         """Block until no key is ready or being reconciled (delayed keys aside), or ``timeout`` real seconds pass.
@@ -482,7 +484,7 @@ class Controller(Generic[K]):
         get = self.queue.get
         fn = self._fn
         attempts = self._attempts
-        running = self._running
+        current = self._current
         known = self._known
         tally = self._tally
         conditions = self._conditions
@@ -500,7 +502,7 @@ class Controller(Generic[K]):
                 # ``_begin`` written out, for a controller without listeners.
                 attempt = attempts.get(key, 0) + 1
                 ctx = ReconcileContext(self, key, attempt, self._epoch)
-                running[key] = ctx
+                current[slot] = ctx
                 started = 0.0
             else:
                 ctx, started = self._begin(key)
@@ -521,7 +523,6 @@ class Controller(Generic[K]):
                     ):
                         # ``_reconciled`` written out for its commonest case: the hot path of every controller.
                         tally[slot] += 1
-                        running.pop(key, None)
                         again = None
                         if key in known:
                             if key not in records:
@@ -537,9 +538,11 @@ class Controller(Generic[K]):
                     else:
                         again = self._finish(key, ctx, started, result, None)
             except BaseException as exc:
+                current[slot] = None
                 self._abandon(key)
                 self._crash(exc)
                 return
+            current[slot] = None
             finished = key
 
     def _run_source(self, source: Source | AsyncSource) -> None:
@@ -642,7 +645,7 @@ class Controller(Generic[K]):
 
     def _cancel_running(self) -> None:
         with self._lock:
-            for ctx in self._running.values():
+            for ctx in [*self._running.values(), *(c for c in self._current if c is not None)]:
                 ctx.cancelled = True
 
     def run(self, *, handle_signals: bool = True) -> None:
