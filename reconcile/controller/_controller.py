@@ -492,6 +492,9 @@ class Controller(Generic[K]):
         wall = self._wall
         rand = self._random
         quiet = not self.listeners
+        # The options are fixed once the controller runs: the resync delay is ``resync + spread * u``.
+        resync = self.resync
+        spread = 0.0 if resync is None else resync * self.jitter
         finished: K | None = None
         again: float | None = None
         while True:
@@ -500,7 +503,7 @@ class Controller(Generic[K]):
                 return
             if quiet:
                 # ``_begin`` written out, for a controller without listeners.
-                attempt = attempts.get(key, 0) + 1
+                attempt = attempts[key] + 1 if key in attempts else 1
                 ctx = ReconcileContext(self, key, attempt, self._epoch)
                 current[slot] = ctx
                 started = 0.0
@@ -531,8 +534,8 @@ class Controller(Generic[K]):
                                 conditions.record_reconciled(key, wall())
                             if key not in known:
                                 conditions.discard(key)
-                            elif (resync := self.resync) is not None:
-                                again = resync * (1.0 + self.jitter * rand())
+                            elif resync is not None:
+                                again = resync + spread * rand()
                     elif result is None and quiet and key not in attempts:
                         again = self._reconciled(key, ctx, slot)
                     else:

@@ -83,7 +83,10 @@ class WorkQueue(Generic[K]):
 
     def add(self, key: K) -> bool:
         """Queue ``key`` now; ``False`` if it was already waiting (or the queue is shut down)."""
-        with self._lock:
+        # ``acquire``/``release`` rather than ``with``: the cheaper of the two, on the hottest calls.
+        lock = self._lock
+        lock.acquire()
+        try:
             if self._shut:
                 return False
             # ``_add_locked`` written out: this is the hottest call of a controller.
@@ -98,6 +101,8 @@ class WorkQueue(Generic[K]):
                     self._ready.append(key)
                     if self._idle:
                         self._cond.notify_all()
+        finally:
+            lock.release()
         if self._wakers:
             for wake in self._wakers:
                 wake()
@@ -191,7 +196,9 @@ class WorkQueue(Generic[K]):
         ready = self._ready
         dirty = self._dirty
         processing = self._processing
-        with self._lock:
+        lock = self._lock
+        lock.acquire()
+        try:
             now = None
             if done is not None:
                 shut = self._shut
@@ -240,6 +247,8 @@ class WorkQueue(Generic[K]):
                 finally:
                     self._idle -= 1
                 now = None
+        finally:
+            lock.release()
         if moved:
             self._tell(moved)
         return key
