@@ -799,11 +799,16 @@ class ApplyLog:
         flusher.start()
 
     def _flush_loop(self) -> None:
-        """Queue a write of the outcomes waiting once the first of them waited ``outcome_delay``."""
+        """Queue a write of the outcomes waiting once the first of them waited ``outcome_delay``.
+
+        Ends with the apply (``finish``), or after a second with nothing to write (the next outcome
+        starts another), so an apply that is never finished leaves no thread behind.
+        """
         with self._lock:
             while not self._closing:
                 if not self._updates or self._drain_queued:
-                    self._flush_wake.wait()
+                    if not self._flush_wake.wait(1.0) and not self._updates and not self._drain_queued:
+                        break
                     continue
                 left = self._first_waiting + self.outcome_delay - time.monotonic()
                 if left > 0:
@@ -811,6 +816,7 @@ class ApplyLog:
                     continue
                 self._drain_queued = True
                 self._queue(self._drain)
+            self._flusher = None
 
     def _flush_outcomes(self) -> None:
         """Queue a write of the outcomes waiting, if any and if none is queued."""

@@ -87,3 +87,18 @@ def test_a_value_with_no_json_form_from_the_provider_is_a_journal_error_too(tmp_
         else:
             (outcome,) = result.outcomes.values()
             assert isinstance(outcome.error, JournalError) and "no JSON form" in str(outcome.error)
+
+
+def test_outcomes_are_flushed_by_one_thread_per_apply_which_ends_with_it(tmp_path: Any) -> None:
+    import threading
+
+    providers = {"journal_note": NoteProvider()}
+    plan = rc.plan(rc.State([Note(f"n{i}") for i in range(200)]), rc.observe(providers))
+    before = {t.ident for t in threading.enumerate()}
+    with Journal.open(f"sqlite:///{tmp_path}/j.db") as journal:
+        assert rc.apply(plan, providers, journal=journal, executor=rc.ThreadExecutor(8)).ok
+        flushers = [t for t in threading.enumerate() if t.name.startswith("reconcile-journal-flush")]
+        assert not flushers, "finish() ended the apply's flusher"
+        new = [t.name for t in threading.enumerate() if t.ident not in before]
+        assert all(name.startswith("reconcile-writer") for name in new), new
+        assert [s.status for s in journal.steps(journal.applies()[0].id)] == ["succeeded"] * 200
