@@ -11,6 +11,15 @@ READY = "Ready"
 PROGRESSING = "Progressing"
 DEGRADED = "Degraded"
 
+RECONCILED: Mapping[str, tuple[bool, str, str]] = {
+    READY: (True, "Reconciled", ""),
+    PROGRESSING: (False, "Reconciled", ""),
+    DEGRADED: (False, "Reconciled", ""),
+}
+"""The conditions of a reconcile that ended well (type to status, reason, message)."""
+
+_RECONCILED_SIGNATURE = (RECONCILED, None)
+
 
 @attrs.frozen
 class Condition:
@@ -46,8 +55,28 @@ class ConditionTable:
         # key -> (signature, entries, generation, since); ``since`` is one time for
         # every type or a dict of time per type; an entry is (status, reason,
         # message) or, for a condition carried over from an earlier reconcile,
-        # (status, reason, message, generation).
-        self._by_key: dict[object, tuple[object, Mapping[str, tuple[Any, ...]], int | None, Any]] = {}
+        # (status, reason, message, generation). A key whose conditions are
+        # ``RECONCILED`` at no generation, set at one time (the usual state of
+        # most keys), holds that time alone: a number, which the garbage
+        # collector does not track, where a tuple holding a dict would be
+        # traversed by every full collection. The controller's hot path reads
+        # and fills it directly; every other use goes through the methods.
+        self.by_key: dict[object, Any] = {}
+
+    def record_reconciled(self, key: object, now: float) -> None:
+        """``record(key, ..., RECONCILED, None, now)``, for the outcome almost every reconcile has."""
+        old = self.by_key.get(key)
+        if old is None:
+            self.by_key[key] = now
+        elif old.__class__ is tuple:
+            self.record(key, _RECONCILED_SIGNATURE, RECONCILED, None, now)
+        # Else it is already so: nothing changes, the transition times included.
+
+    def _full(self, key: object) -> tuple[object, Mapping[str, tuple[Any, ...]], int | None, Any] | None:
+        record = self.by_key.get(key)
+        if record is None or record.__class__ is tuple:
+            return record
+        return (_RECONCILED_SIGNATURE, RECONCILED, None, record)
 
     def record(
         self,
@@ -62,9 +91,9 @@ class ConditionTable:
         ``signature`` stands for the entries and generation (``None``: no
         shortcut): when it equals the last one recorded for ``key``, nothing changes.
         """
-        old = self._by_key.get(key)
+        old = self._full(key)
         if old is None:
-            self._by_key[key] = (signature, entries, generation, now)
+            self.by_key[key] = (signature, entries, generation, now)
             return
         if signature is not None and old[0] == signature:
             return
@@ -80,11 +109,11 @@ class ConditionTable:
             if type_ not in entries:
                 merged[type_] = prev if len(prev) > 3 else (*prev, old_generation)
                 since[type_] = old_since if isinstance(old_since, float) else old_since[type_]
-        self._by_key[key] = (signature, merged, generation, since)
+        self.by_key[key] = (signature, merged, generation, since)
 
     def get(self, key: object) -> dict[str, Condition]:
         """``key``'s conditions by type (empty if it was never reconciled)."""
-        record = self._by_key.get(key)
+        record = self._full(key)
         if record is None:
             return {}
         _, entries, generation, since = record
@@ -97,4 +126,4 @@ class ConditionTable:
 
     def discard(self, key: object) -> None:
         """Forget ``key``."""
-        self._by_key.pop(key, None)
+        self.by_key.pop(key, None)

@@ -10,12 +10,13 @@ import logging
 import random
 import signal
 import threading
+import time
 from collections.abc import Awaitable, Callable, Hashable, Iterable, Iterator, Sequence
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 from .. import storage
 from ._clock import Clock, SystemClock
-from ._conditions import DEGRADED, PROGRESSING, READY, Condition, ConditionTable
+from ._conditions import DEGRADED, PROGRESSING, READY, RECONCILED, Condition, ConditionTable
 from ._events import ControllerEvent, ControllerEventKind, ControllerListener
 from ._lease import Lease
 from ._limiter import RateLimiter, check_number
@@ -37,11 +38,7 @@ _MESSAGE_LIMIT = 500
 
 # The conditions of the common outcomes, built once: an unchanged outcome costs
 # one comparison, not three Condition objects per reconcile.
-_DONE = {
-    READY: (True, "Reconciled", ""),
-    PROGRESSING: (False, "Reconciled", ""),
-    DEGRADED: (False, "Reconciled", ""),
-}
+_DONE = RECONCILED
 _AGAIN = {
     READY: (False, "Requeued", "the reconcile asked to be run again"),
     PROGRESSING: (True, "Requeued", "the reconcile asked to be run again"),
@@ -165,15 +162,23 @@ class Controller(Generic[K]):
         self._fn = reconcile
         self._is_async = _is_async_callable(reconcile)
         self.queue: WorkQueue[K] = WorkQueue(clock=self.clock, rate_limiter=rate_limiter)
+        self._add = self.queue.add
+        # The system clock's reads are ``time.monotonic`` and ``time.time``: called directly on the hot path.
+        system = type(self.clock) is SystemClock
+        self._now: Callable[[], float] = time.monotonic if system else self.clock.now
+        self._wall: Callable[[], float] = time.time if system else self.clock.wall
         if self.listeners:
             self.queue.on_add(self._on_add)
         if lease is not None:
             self.queue.pause()
         self._rng = random.Random(seed)
+        self._random = self._rng.random
         self._known: dict[K, None] = {}
         self._lock = threading.Lock()
         self._conditions = ConditionTable()
         self._running: dict[K, ReconcileContext] = {}
+        # What each worker thread reconciles now (by tally slot), where a dict entry per reconcile would cost more.
+        self._current: list[ReconcileContext | None] = [None] * (self.workers + 2)
         # Failures (and requeues) in a row per key: ctx.attempt, and whether the
         # limiter has anything to forget, without asking it on every reconcile.
         self._attempts: dict[K, int] = {}
@@ -190,8 +195,9 @@ class Controller(Generic[K]):
         self._async_stop: asyncio.Event | None = None
         self._wake: asyncio.Event | None = None
         self._thread: threading.Thread | None = None
-        self.reconciles = 0
-        """Reconciles that ended (any outcome)."""
+        # Reconciles that ended, counted in slots: 0 under ``_lock``, then one per worker thread and one for
+        # the event loop's thread, each written by its thread alone (so the common outcome needs no lock).
+        self._tally = [0] * (self.workers + 2)
 
     # -- feeding keys -------------------------------------------------------------
 
@@ -214,14 +220,15 @@ class Controller(Generic[K]):
         Raises:
             ControllerOptionError: ``key`` is not hashable.
         """
+        known = self._known
         try:
-            if key not in self._known:
-                self._known[key] = None
+            if key not in known:
+                known[key] = None
         except TypeError:
             raise ControllerOptionError(
                 f"Controller {self.name!r}: keys must be hashable, got {type(key).__name__}"
             ) from None
-        self.queue.add(key)
+        self._add(key)
 
     def enqueue_after(self, key: K, delay: float) -> None:
         """Add ``key`` once ``delay`` seconds have passed (the earliest of several delays wins).
@@ -265,6 +272,11 @@ class Controller(Generic[K]):
             return self._conditions.get(key)
 
     @property
+    def reconciles(self) -> int:
+        """Reconciles that ended (any outcome)."""
+        return sum(self._tally)
+
+    @property
     def is_leader(self) -> bool:
         """Whether workers may take keys: always without a lease, else while it is held."""
         return self._leading
@@ -287,7 +299,7 @@ class Controller(Generic[K]):
     def in_progress(self) -> list[K]:
         """The keys being reconciled right now."""
         with self._lock:
-            return list(self._running)
+            return [*self._running, *(cast(K, ctx.key) for ctx in self._current if ctx is not None)]
 
     def wait_idle(self, timeout: float | None = None) -> bool:
         """Block until no key is ready or being reconciled (delayed keys aside), or ``timeout`` real seconds pass.
@@ -331,7 +343,9 @@ class Controller(Generic[K]):
         self._running[key] = ctx
         if self.listeners:
             self.emit(E.STARTED, key, attempt=ctx.attempt)
-        return ctx, self.clock.now()
+            return ctx, self._now()
+        # The start time only feeds the listeners' durations.
+        return ctx, 0.0
 
     def _finish(
         self, key: K, ctx: ReconcileContext, started: float, result: Any, error: Exception | None
@@ -341,8 +355,8 @@ class Controller(Generic[K]):
         The caller marks the key done in the queue afterwards, scheduling its
         resync after the returned delay in the same step.
         """
-        q = self.queue
         attempts = self._attempts
+        q = self.queue
         delay: float | None = None
         resync: float | None = None
         generation = ctx.observed_generation
@@ -401,24 +415,57 @@ class Controller(Generic[K]):
         if custom is not None:
             entries = {**entries, **custom}
         with self._lock:
-            self.reconciles += 1
+            self._tally[0] += 1
             self._running.pop(key, None)
             if key in self._known:
-                self._conditions.record(key, signature, entries, generation, self.clock.wall())
+                self._conditions.record(key, signature, entries, generation, self._wall())
         if self.listeners:
             self.emit(
                 kind,
                 key,
                 attempt=ctx.attempt,
-                duration=self.clock.now() - started,
+                duration=self._now() - started,
                 delay=delay,
                 error=error,
             )
         return resync
 
+    def _reconciled(self, key: K, ctx: ReconcileContext, slot: int) -> float | None:
+        """``_finish`` of the common outcome (returned ``None``, no backoff to forget, no listener to tell).
+
+        Called by the thread that ran the reconcile, ``slot`` being its tally
+        slot. It takes no lock: while ``key`` is being reconciled no other
+        worker touches its entries, each dict operation is atomic, and the one
+        race, with ``forget(key)`` (which drops ``key`` from ``_known`` before
+        it discards the conditions), is closed by looking at ``_known`` again
+        after recording.
+        """
+        self._tally[slot] += 1
+        self._running.pop(key, None)
+        known = self._known
+        if key in known:
+            generation = ctx.observed_generation
+            custom = ctx.overrides
+            if generation is None and custom is None:
+                self._conditions.record_reconciled(key, self._wall())
+            else:
+                self._conditions.record(
+                    key,
+                    (_DONE, generation) if custom is None else None,
+                    _DONE if custom is None else {**_DONE, **custom},
+                    generation,
+                    self._wall(),
+                )
+            if key not in known:
+                self._conditions.discard(key)
+            elif self.resync is not None:
+                return self.resync * (1.0 + self.jitter * self._random())
+        # A key forgotten while it ran gets no resync either.
+        return None
+
     def _resync_delay(self) -> float:
         assert self.resync is not None
-        return self.resync * (1.0 + self.jitter * self._rng.random())
+        return self.resync * (1.0 + self.jitter * self._random())
 
     def _abandon(self, key: K) -> None:
         """A reconcile that did not end (cancelled, crashed): release the key, record nothing."""
@@ -433,27 +480,72 @@ class Controller(Generic[K]):
 
     # -- threads ----------------------------------------------------------------------
 
-    def _thread_worker(self) -> None:
-        q = self.queue
+    def _thread_worker(self, slot: int) -> None:
+        get = self.queue.get
         fn = self._fn
+        attempts = self._attempts
+        current = self._current
+        known = self._known
+        tally = self._tally
+        conditions = self._conditions
+        records = conditions.by_key
+        wall = self._wall
+        rand = self._random
+        quiet = not self.listeners
+        # The options are fixed once the controller runs: the resync delay is ``resync + spread * u``.
+        resync = self.resync
+        spread = 0.0 if resync is None else resync * self.jitter
         finished: K | None = None
         again: float | None = None
         while True:
-            key = q.get(finished, again)  # marks the previous key done, schedules its resync
+            key = get(finished, again)  # marks the previous key done, schedules its resync
             if key is None:
                 return
-            ctx, started = self._begin(key)
+            if quiet:
+                # ``_begin`` written out, for a controller without listeners.
+                attempt = attempts[key] + 1 if key in attempts else 1
+                ctx = ReconcileContext(self, key, attempt, self._epoch)
+                current[slot] = ctx
+                started = 0.0
+            else:
+                ctx, started = self._begin(key)
+                attempt = ctx.attempt
             try:
                 try:
                     result = fn(key, ctx)
                 except Exception as exc:
                     again = self._finish(key, ctx, started, None, exc)
                 else:
-                    again = self._finish(key, ctx, started, result, None)
+                    # A first attempt has no backoff to forget (only this worker's ``_finish`` adds one).
+                    if (
+                        result is None
+                        and quiet
+                        and attempt == 1
+                        and ctx.observed_generation is None
+                        and ctx.overrides is None
+                    ):
+                        # ``_reconciled`` written out for its commonest case: the hot path of every controller.
+                        tally[slot] += 1
+                        again = None
+                        if key in known:
+                            if key not in records:
+                                records[key] = wall()
+                            else:
+                                conditions.record_reconciled(key, wall())
+                            if key not in known:
+                                conditions.discard(key)
+                            elif resync is not None:
+                                again = resync + spread * rand()
+                    elif result is None and quiet and key not in attempts:
+                        again = self._reconciled(key, ctx, slot)
+                    else:
+                        again = self._finish(key, ctx, started, result, None)
             except BaseException as exc:
+                current[slot] = None
                 self._abandon(key)
                 self._crash(exc)
                 return
+            current[slot] = None
             finished = key
 
     def _run_source(self, source: Source | AsyncSource) -> None:
@@ -556,7 +648,7 @@ class Controller(Generic[K]):
 
     def _cancel_running(self) -> None:
         with self._lock:
-            for ctx in self._running.values():
+            for ctx in [*self._running.values(), *(c for c in self._current if c is not None)]:
                 ctx.cancelled = True
 
     def run(self, *, handle_signals: bool = True) -> None:
@@ -582,7 +674,7 @@ class Controller(Generic[K]):
         self._enter()
         with self._signals(handle_signals):
             workers = [
-                threading.Thread(target=self._thread_worker, name=f"{self.name}-worker-{i}", daemon=True)
+                threading.Thread(target=self._thread_worker, args=(i + 1,), name=f"{self.name}-worker-{i}", daemon=True)
                 for i in range(self.workers)
             ]
             for t in workers:
@@ -690,6 +782,9 @@ class Controller(Generic[K]):
         q = self.queue
         fn = self._fn
         loop = asyncio.get_running_loop()
+        attempts = self._attempts
+        quiet = not self.listeners
+        slot = self.workers + 1  # every task of the loop runs in its one thread
         finished: K | None = None
         again: float | None = None
         while True:
@@ -724,7 +819,10 @@ class Controller(Generic[K]):
                 self._crash(exc)
                 return
             else:
-                again = self._finish(key, ctx, started, result, None)
+                if result is None and quiet and key not in attempts:
+                    again = self._reconciled(key, ctx, slot)
+                else:
+                    again = self._finish(key, ctx, started, result, None)
             finished = key
 
     async def run_async(self, *, handle_signals: bool = False) -> None:

@@ -70,7 +70,6 @@ class ReconcileContext:
         "_controller",
         "attempt",
         "cancelled",
-        "controller",
         "epoch",
         "key",
         "observed_generation",
@@ -79,13 +78,17 @@ class ReconcileContext:
 
     def __init__(self, controller: RunState, key: Hashable, attempt: int, epoch: int | None) -> None:
         self._controller = controller
-        self.controller = controller.name
         self.key = key
         self.attempt = attempt
         self.epoch = epoch
         self.observed_generation: int | None = None
         self.cancelled = False
         self.overrides: dict[str, tuple[bool, str, str]] | None = None
+
+    @property
+    def controller(self) -> str:
+        """The controller's name."""
+        return self._controller.name
 
     @property
     def stopping(self) -> bool:

@@ -8,6 +8,7 @@ import contextlib
 import inspect
 import itertools
 import threading
+import time
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import Future
@@ -505,6 +506,32 @@ _UPSERT_KNOWN = (
 )
 
 
+class _Written:
+    """Whether a write of intents ahead is durable: settled once its commit is (or failed)."""
+
+    __slots__ = ("error", "event", "skipped")
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self.error: BaseException | None = None
+        # Steps of the batch left out of the write (their own intent call writes them, or says why not).
+        self.skipped: set[Step] = set()
+
+    def settle(self, error: BaseException | None) -> None:
+        self.error = error
+        self.event.set()
+
+    def wait(self) -> BaseException | None:
+        """Block until settled; the write's error, or ``None`` once it is durable."""
+        if not self.event.is_set():
+            self.event.wait()
+        return self.error
+
+    def landed(self, step: Step) -> bool:
+        """Whether ``step``'s intent in this write is durable (settled without an error, not left out)."""
+        return self.event.is_set() and self.error is None and step not in self.skipped
+
+
 class ApplyLog:
     """The journal of one apply: what ``reconcile.apply`` calls around each provider call.
 
@@ -565,7 +592,7 @@ class ApplyLog:
                     self._dependents.setdefault(b, []).append(step)
         self._ready: collections.deque[Step] = collections.deque(s for s in plan.steps if s not in self._waiting)
         self._started: set[Step] = set()
-        self._ahead: dict[Step, tuple[str, int, Future[None]]] = {}
+        self._ahead: dict[Step, tuple[str, int, _Written]] = {}
         # Outcomes waiting for the next write.
         self._updates: list[tuple[Any, ...]] = []
         self._known: list[tuple[Any, ...]] = []
@@ -573,7 +600,12 @@ class ApplyLog:
         # Addresses with an open create key in the store (from earlier applies or failed creates here).
         self._keyed: set[Address] = set(open_keys)
         self._drain_queued = False
-        self._timer: threading.Timer | None = None
+        # One flusher thread for the apply (started with its first outcome) writes outcomes that waited
+        # ``outcome_delay``; a timer thread per batch would cost a thread start, under the lock, each time.
+        self._flush_wake = threading.Condition(self._lock)
+        self._flusher: threading.Thread | None = None
+        self._first_waiting = 0.0
+        self._closing = False
 
     def key(self, step: Step) -> str:
         """The idempotency key of ``step``: one per step for the whole apply, and for a create
@@ -592,7 +624,7 @@ class ApplyLog:
         desired = self._codec.encode(self.plan.changes[address].after) if op is not Action.DELETE else None
         text = str(address)
         epoch = self._epoch
-        digest = self._codec.digest(self.apply_id, seq, text, op.value, attempt, key, desired, epoch, now)
+        digest = self._codec.intent_digest(self.apply_id, seq, text, op.value, attempt, key, desired, epoch, now)
         return (self.apply_id, seq, text, address.kind, op.value, attempt, key, desired, epoch, now, digest)
 
     def intent(self, step: Step, attempt: int) -> str:
@@ -608,32 +640,31 @@ class ApplyLog:
             written = self._ahead.pop(step, None) if attempt == 1 else None
             if written is None:
                 batch = [(step, attempt, self.key(step), next(self._seq)), *self._take_ahead()]
-                done: Future[None] = Future()
+                done = _Written()
                 for s, _a, k, q in batch[1:]:
                     self._ahead[s] = (k, q, done)
             elif len(self._ahead) < self.window // 2:
                 # Keep the window full, so the steps that follow do not wait either.
                 refill = self._take_ahead()
-                refilled: Future[None] = Future()
+                refilled = _Written()
                 for s, _a, k, q in refill:
                     self._ahead[s] = (k, q, refilled)
         if refill:
             self._write_async(refill, refilled)
         if written is not None:
             key, seq, done = written
-            try:
-                done.result()
-            except Exception:
-                # The write ahead failed (a fenced batch): write this intent by itself, which reports why.
+            if done.wait() is not None or step in done.skipped:
+                # The write ahead failed (a fenced batch) or left this intent out (its value has no JSON
+                # form): write it by itself, which reports why.
                 return self._write_alone(step, attempt)
             self._open[(step, 1)] = seq
             return key
         try:
-            self._write(batch)
+            self._write(batch, done)
         except BaseException as exc:
-            done.set_exception(exc)
+            done.settle(exc)
             raise
-        done.set_result(None)
+        done.settle(None)
         _step, _attempt, key, seq = batch[0]
         self._open[(step, attempt)] = seq
         return key
@@ -650,17 +681,14 @@ class ApplyLog:
             room -= 1
         return taken
 
-    def _write_async(self, batch: list[tuple[Step, int, str, int]], done: Future[None]) -> None:
-        future = self._backend.submit(self._write_op(batch))
-
-        def settle(f: Future[None]) -> None:
-            error = f.exception()
-            if error is None:
-                done.set_result(None)
-            else:
-                done.set_exception(error)
-
-        future.add_done_callback(settle)
+    def _write_async(self, batch: list[tuple[Step, int, str, int]], done: _Written) -> None:
+        try:
+            op = self._write_op(batch, done, own=False)
+        except BaseException as exc:
+            done.settle(exc)
+            raise
+        future = self._backend.submit(op)
+        future.add_done_callback(lambda f: done.settle(f.exception()))
 
     def _write_alone(self, step: Step, attempt: int) -> str:
         with self._lock:
@@ -669,12 +697,26 @@ class ApplyLog:
         self._open[(step, attempt)] = batch[0][3]
         return batch[0][2]
 
-    def _write(self, batch: list[tuple[Step, int, str, int]]) -> None:
-        self._backend.write(self._write_op(batch))
+    def _write(self, batch: list[tuple[Step, int, str, int]], ahead: _Written | None = None) -> None:
+        self._backend.write(self._write_op(batch, ahead))
 
-    def _write_op(self, batch: list[tuple[Step, int, str, int]]) -> Any:
+    def _write_op(self, batch: list[tuple[Step, int, str, int]], ahead: _Written | None, own: bool = True) -> Any:
+        """The op writing ``batch``'s intents: the caller's own first (when ``own``), then those written ahead.
+
+        An intent written ahead whose value cannot be recorded is left out
+        (``ahead.skipped``), so it fails its own step, not the one that wrote it ahead.
+        """
         now = self._backend.clock()
-        rows = [self._row(s, a, k, q, now) for s, a, k, q in batch]
+        row = self._row
+        rows = []
+        for i, (s, a, k, q) in enumerate(batch):
+            if ahead is None or (own and i == 0):
+                rows.append(row(s, a, k, q, now))
+                continue
+            try:
+                rows.append(row(s, a, k, q, now))
+            except JournalError:
+                ahead.skipped.add(s)
         lease = self.lease
 
         def write(tx: Tx) -> None:
@@ -706,9 +748,20 @@ class ApplyLog:
         known: tuple[Any, ...] | None = None,
         close_key: str | None = None,
         open_key: tuple[str, str] | None = None,
+        succeeded: Step | None = None,
     ) -> None:
-        """Add one outcome to the next write; outcomes that arrive while it waits share it."""
+        """Add one outcome to the next write; outcomes that arrive while it waits share it.
+
+        ``succeeded`` is the step that succeeded, if so: the steps waiting for it may become
+        ready (to have their intents written ahead), in the same hold of the lock.
+        """
         with self._lock:
+            if succeeded is not None:
+                waiting = self._waiting
+                for d in self._dependents.get(succeeded, ()):
+                    waiting[d] -= 1
+                    if not waiting[d]:
+                        self._ready.append(d)
             self._updates.append(update)
             if known is not None:
                 self._known.append(known)
@@ -720,18 +773,54 @@ class ApplyLog:
                 return
             if len(self._updates) < self.outcome_batch:
                 # Wait a little for more outcomes (or an intent write that takes them along).
-                if self._timer is None:
-                    self._timer = threading.Timer(self.outcome_delay, self._flush_outcomes)
-                    self._timer.daemon = True
-                    self._timer.start()
+                if len(self._updates) == 1:
+                    self._first_waiting = time.monotonic()
+                    if self._flusher is not None:
+                        self._flush_wake.notify()
+                        return
+                    start = True
+                else:
+                    return
+            else:
+                self._drain_queued = True
+                start = False
+        if start:
+            self._start_flusher()
+        else:
+            self._queue(self._drain)
+
+    def _start_flusher(self) -> None:
+        flusher = threading.Thread(target=self._flush_loop, name=f"reconcile-journal-flush {self.apply_id}")
+        flusher.daemon = True
+        with self._lock:
+            if self._flusher is not None or self._closing:
                 return
-            self._drain_queued = True
-        self._queue(self._drain)
+            self._flusher = flusher
+        flusher.start()
+
+    def _flush_loop(self) -> None:
+        """Queue a write of the outcomes waiting once the first of them waited ``outcome_delay``.
+
+        Ends with the apply (``finish``), or after a second with nothing to write (the next outcome
+        starts another), so an apply that is never finished leaves no thread behind.
+        """
+        with self._lock:
+            while not self._closing:
+                if not self._updates or self._drain_queued:
+                    if not self._flush_wake.wait(1.0) and not self._updates and not self._drain_queued:
+                        break
+                    continue
+                left = self._first_waiting + self.outcome_delay - time.monotonic()
+                if left > 0:
+                    self._flush_wake.wait(left)
+                    continue
+                self._drain_queued = True
+                self._queue(self._drain)
+            self._flusher = None
 
     def _flush_outcomes(self) -> None:
         """Queue a write of the outcomes waiting, if any and if none is queued."""
         with self._lock:
-            self._timer = None
             if self._drain_queued or not self._updates:
                 return
             self._drain_queued = True
@@ -766,7 +855,7 @@ class ApplyLog:
         text = str(address)
         actual = self._codec.encode(value) if op is not Action.DELETE else None
         now = self._backend.clock()
-        digest = self._codec.digest(self.apply_id, seq, "succeeded", actual, None, now)
+        digest = self._codec.outcome_digest(self.apply_id, seq, "succeeded", actual, None, now)
         # A create-before-delete replacement deletes the old object after the new one
         # exists at the same address: the address still holds the new one.
         keeps_new = (
@@ -774,18 +863,13 @@ class ApplyLog:
         )
         if op is Action.CREATE:
             self._created.add(address)
-        with self._lock:
-            for d in self._dependents.get(step, ()):
-                self._waiting[d] -= 1
-                if not self._waiting[d]:
-                    self._ready.append(d)
-        known = None if keeps_new else (text, address.kind, actual, now, self._codec.digest(text, actual, now))
+        known = None if keeps_new else (text, address.kind, actual, now, self._codec.known_digest(text, actual, now))
         update = ("succeeded", actual, None, now, digest, self.apply_id, seq)
         # The key of an unfinished create closes once the address is created or deleted for sure.
         close = not keeps_new and address in self._keyed
         if close:
             self._keyed.discard(address)
-        self._enqueue(update, known, text if close else None)
+        self._enqueue(update, known, text if close else None, succeeded=step)
 
     def failure(self, step: Step, attempt: int, error: BaseException) -> None:
         """Record that attempt ``attempt`` of ``step`` raised ``error``.
@@ -797,7 +881,7 @@ class ApplyLog:
             return
         message = show_error(error)
         now = self._backend.clock()
-        digest = self._codec.digest(self.apply_id, seq, "failed", None, message, now)
+        digest = self._codec.outcome_digest(self.apply_id, seq, "failed", None, message, now)
         open_key = None
         if step[1] is Action.CREATE:
             # The create may have happened: its key is kept for the next create of the address.
@@ -826,16 +910,18 @@ class ApplyLog:
             elif outcome.error is not None:
                 self.failure(step, attempt, outcome.error)
         with self._lock:
-            unclaimed = [(seq, done) for _key, seq, done in self._ahead.values()]
+            unclaimed = [(step, seq, done) for step, (_key, seq, done) in self._ahead.items()]
             self._ahead.clear()
-            timer, self._timer = self._timer, None
-        if timer is not None:
-            timer.cancel()
+            self._closing = True
+            flusher = self._flusher
+            self._flush_wake.notify()
+        if flusher is not None:
+            flusher.join()
         self._flush_outcomes()
         now = self._backend.clock()
         marks = []
-        for seq, done in unclaimed:
-            if done.done() and done.exception() is None:
+        for step, seq, done in unclaimed:
+            if done.landed(step):
                 marks.append(
                     (now, self._codec.digest(self.apply_id, seq, "not_started", None, None, now), self.apply_id, seq)
                 )

@@ -289,6 +289,100 @@ def test_conditions_record_generation_and_keep_transition_time_while_status_hold
     assert ctl.conditions("a")[READY].observed_generation == 43
 
 
+@pytest.mark.parametrize("flavour", ["sync", "async"])
+def test_plain_successes_keep_transition_times_across_a_failure_and_back(flavour):
+    """The common outcome (``None``, no generation, no override) takes the hot path: same conditions as the rest."""
+    clock, options = fake()
+    outcomes = iter(["ok", "ok", "fail", "ok", "ok"])
+
+    def behave(key: str, ctx: ReconcileContext) -> None:
+        if next(outcomes) == "fail":
+            raise ValueError("the API said no")
+
+    rec = Recorder(clock, behave)
+
+    async def arec(key: str, ctx: ReconcileContext) -> None:
+        rec(key, ctx)
+
+    ctl = Controller("t", rec if flavour == "sync" else arec, **options)
+    with running(ctl):
+        ctl.enqueue("a")
+        until(lambda: len(rec.calls) == 1 and ctl.conditions("a"))
+        first = ctl.conditions("a")
+        assert [(c.status, c.reason) for c in first.values()] == [
+            (True, "Reconciled"),
+            (False, "Reconciled"),
+            (False, "Reconciled"),
+        ]
+        assert all(c.last_transition == clock.wall() and c.observed_generation is None for c in first.values())
+        clock.advance(10)
+        ctl.enqueue("a")
+        until(lambda: len(rec.calls) == 2 and ctl.wait_idle(0))
+        assert ctl.conditions("a") == first, "an unchanged outcome changes nothing, transition times included"
+        clock.advance(10)
+        ctl.enqueue("a")
+        until(lambda: ctl.conditions("a")[READY].status is False)
+        failed = ctl.conditions("a")
+        assert failed[READY].last_transition == failed[PROGRESSING].last_transition == first[READY].last_transition + 20
+        assert failed[DEGRADED].last_transition == first[DEGRADED].last_transition, "Degraded stayed false"
+        clock.advance(1)  # the retry's backoff
+        until(lambda: len(rec.calls) == 4 and ctl.conditions("a")[READY].status is True)
+        back = ctl.conditions("a")
+        assert back[READY].last_transition == back[PROGRESSING].last_transition == first[READY].last_transition + 21
+        assert back[DEGRADED].last_transition == first[DEGRADED].last_transition
+        assert ctl.reconciles == 4
+
+
+@pytest.mark.parametrize("flavour", ["sync", "async"])
+def test_reconciles_counts_every_ended_reconcile_of_many_workers(flavour):
+    calls = Counter[int]()
+    lock = threading.Lock()
+
+    def fn(key: int, ctx: ReconcileContext) -> None:
+        with lock:
+            calls[key] += 1
+        if key % 7 == 0 and ctx.attempt == 1:
+            raise ValueError("once")  # the other path, through the backoff
+
+    async def afn(key: int, ctx: ReconcileContext) -> None:
+        fn(key, ctx)
+
+    ctl = Controller(
+        "t", fn if flavour == "sync" else afn, workers=4, resync=None, rate_limiter=ExponentialBackoff(0.001, 0.002)
+    )
+    with running(ctl):
+        for round_ in range(3):
+            for key in range(500):
+                ctl.enqueue(key)
+            until(lambda: ctl.wait_idle(0) and ctl.queue.waiting() == 0, timeout=20, what=f"round {round_} done")
+        assert ctl.reconciles == sum(calls.values()) >= 1500
+    assert all(ctl.conditions(k)[READY].status for k in range(500))
+
+
+def test_a_key_forgotten_while_its_reconcile_runs_keeps_no_conditions_and_no_resync():
+    started = threading.Event()
+    release = threading.Event()
+
+    def fn(key: str, ctx: ReconcileContext) -> None:
+        started.set()
+        release.wait(5)
+
+    ctl = Controller("t", fn, resync=10.0)
+    with running(ctl):
+        ctl.enqueue("a")
+        assert started.wait(5)
+        ctl.forget("a")
+        release.set()
+        until(lambda: ctl.reconciles == 1)
+        assert ctl.wait_idle(1)
+        assert ctl.conditions("a") == {} and ctl.keys() == []
+        assert ctl.queue.waiting() == 0, "and no resync"
+        started.clear()
+        ctl.enqueue("a")
+        until(lambda: ctl.conditions("a"), what="conditions of the key added again")
+    assert ctl.conditions("a")[READY].status is True
+
+
 def test_degraded_turns_true_after_degraded_after_failures_in_a_row():
     clock, options = fake(degraded_after=2)
     ctl = Controller("t", Recorder(clock, lambda k, c: (_ for _ in ()).throw(OSError("down"))), **options)

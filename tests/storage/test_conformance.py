@@ -147,6 +147,34 @@ def test_the_advisory_locks_a_write_names_are_held_from_its_transactions_start_b
         assert store.write(_advisory_locks_held) == ([], [])  # released with the transaction that took them
 
 
+def test_an_op_alone_in_its_commit_that_raises_lands_nothing_and_the_writer_goes_on(store_url: str) -> None:
+    """A batch of one op runs without a savepoint: its failure rolls the whole transaction back, and only it."""
+    with open_store(store_url) as store:
+        migrate(store, "demo", V1)
+        heard: list[str | None] = []
+        store.subscribe("items", heard.append)
+
+        def bad(tx: Tx) -> None:
+            tx.execute("INSERT INTO items (k, v) VALUES ('bad', 1)")
+            tx.notify("items", "bad")
+            raise ValueError("refused")
+
+        def duplicate(tx: Tx) -> None:
+            tx.execute("INSERT INTO items (k, v) VALUES ('good', 2)")
+
+        commits = store.commits
+        with pytest.raises(ValueError, match="refused"):
+            store.write(bad)  # write() waits: each op is alone in its batch
+        assert store.write(lambda tx: tx.execute("INSERT INTO items (k, v) VALUES ('good', 1)")) == 1
+        with pytest.raises(StorageError):
+            store.write(duplicate)
+        assert store.write(lambda tx: tx.execute("INSERT INTO items (k, v) VALUES ('after', 3)")) == 1
+        assert store.commits == commits + 2, "the failed ops made no commit"
+        assert sorted(store.read(lambda tx: tx.query("SELECT k, v FROM items"))) == [("after", 3), ("good", 1)]
+        time.sleep(0.2)
+        assert "bad" not in heard, "a rolled-back op notifies nobody"
+
+
 def test_unknown_urls_are_typed_errors() -> None:
     with pytest.raises(StorageURLError, match="unknown store URL"):
         open_store("mysql://u@h/db")
