@@ -1,0 +1,12 @@
+"""The errors the ``reconcile`` command raises beside the engine's and the journal's (printed as one line)."""
+
+from __future__ import annotations
+
+from ..errors import ReconcileError
+
+
+class LastAppliedStateError(ReconcileError):
+    """A last applied state file cannot be used: unreadable, damaged, foreign, or not what a saved plan was made with.
+
+    The message names the file. Nothing was applied, and the file is left as it was.
+    """
