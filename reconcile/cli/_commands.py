@@ -284,7 +284,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
     "last_applied",
     metavar="FILE",
     type=click.Path(dir_okay=False),
-    help=LAST_APPLIED_HELP + " Its edges order deletes.",
+    help=LAST_APPLIED_HELP + " Its edges order the deletes.",
 )
 def plan(
     source: str,
@@ -336,7 +336,8 @@ def plan(
     "last_applied",
     metavar="FILE",
     type=click.Path(dir_okay=False),
-    help=LAST_APPLIED_HELP + " Recorded after the apply; the plan must have been made with it.",
+    help=LAST_APPLIED_HELP + " Read, then recorded after the apply (a failed one keeps what it left to delete);"
+    " the plan must have been made with it.",
 )
 def apply(
     plan_file: str,
