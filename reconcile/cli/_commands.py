@@ -243,7 +243,7 @@ def _record_last_applied(path: str, state: rc.State) -> None:
         _write_atomically(path, rc.dumps(state))
     except OSError as exc:
         raise LastAppliedStateError(
-            f"{path}: cannot record the last applied state: {exc.strerror}; the next plan orders deletes without it"
+            f"{path}: cannot record the last applied state: {exc.strerror}; the file keeps the state before this apply"
         ) from exc
 
 
@@ -369,13 +369,19 @@ def apply(
             listeners=[progress],
         )
         progress.close()
+        unrecorded = None
         if path:
-            _record_last_applied(path, _applied_state(planned, result, previous))
+            try:
+                _record_last_applied(path, _applied_state(planned, result, previous))
+            except LastAppliedStateError as exc:
+                unrecorded = exc  # after the apply's own report, which the user needs first
     for step, error in result.errors.items():
         click.echo(f"failed: {step.op.value} {show_address(step.address)}: {show_error(error)}", err=True)
     counts = {s.value: len(getattr(result, s.value)) for s in rc.StepStatus}
     shown = ", ".join(f"{n} {k}" for k, n in counts.items() if n) or "nothing to do"
     click.echo(f"Apply {'complete' if result.ok else 'failed'}: {shown}.")
+    if unrecorded is not None:
+        raise unrecorded
     raise SystemExit(0 if result.ok else 1)
 
 

@@ -211,3 +211,15 @@ def test_a_targeted_apply_keeps_the_edges_of_the_deletes_it_deferred(
     assert rc.loads_state(state_file.read_text(), [App]) == rc.State([*BOTH, App("c")])
     assert plan_and_apply(only_c, tmp_path, "--journal", journal).returncode == 0
     assert world_names(env) == ["c"]
+
+
+def test_a_state_file_in_a_missing_directory_is_refused_before_anything_is_applied(
+    env: dict[str, str], tmp_path: pathlib.Path, journal: str
+) -> None:
+    out = tmp_path / "plan.json"
+    nowhere = tmp_path / "no-such-dir" / "applied.json"
+    assert run(env, "plan", SOURCE, "--out", str(out), "--last-applied", str(nowhere)).returncode == 2
+    refused = run(env, "apply", str(out), "--journal", journal, "--last-applied", str(nowhere))
+    assert refused.returncode == 1
+    assert refused.stderr == f"error: {nowhere}: cannot record the last applied state there: no such directory\n"
+    assert world_names(env) == []
