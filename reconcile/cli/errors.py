@@ -8,5 +8,6 @@ from ..errors import ReconcileError
 class LastAppliedStateError(ReconcileError):
     """A last applied state file cannot be used: unreadable, damaged, foreign, or not what a saved plan was made with.
 
-    The message names the file. Nothing was applied, and the file is left as it was.
+    The message names the file, which is left as it was. Raised before anything is applied, except when an
+    apply's state cannot be recorded after it ran (the message says so, after the apply's report).
     """
