@@ -92,7 +92,7 @@ def _write_plan(path: str, plan: rc.Plan, source: str) -> None:
     os.replace(tmp, path)
 
 
-def _read_plan(path: str, source: str | None) -> tuple[rc.Plan, str, Mapping[str, Any], list[type]]:
+def _read_plan(path: str, source: str | None) -> tuple[rc.Plan, str, Mapping[str, Any], dict[str, type]]:
     """The plan in ``path``, the source it came from, that source's providers, and the plan's resource classes."""
     try:
         with open(path, encoding="utf-8") as f:
@@ -127,10 +127,16 @@ def _read_plan(path: str, source: str | None) -> tuple[rc.Plan, str, Mapping[str
 # ---------------------------------------------------------------- the last applied state
 
 
-def _classes_of(types: list[type], *states: rc.State) -> list[type]:
-    """``types`` and the classes of the resources of ``states``, each once (what a saved state is read with)."""
-    found = {*types, *(type(o) for state in states for o in state)}
-    return sorted(found, key=lambda t: (t.__module__, t.__qualname__))
+def _classes_of(types: list[type], *states: rc.State) -> dict[str, type]:
+    """The class of each kind (what a saved state is read with): from ``types`` first, else from ``states``.
+
+    ``types`` (the source's classes) win, so a provider returning another class
+    for a kind (a plan then replaces those objects) does not make two classes
+    for one kind.
+    """
+    found = {rc.resource_type(type(o)).kind: type(o) for state in reversed(states) for o in state}
+    found.update((rc.resource_type(t).kind, t) for t in types)
+    return found
 
 
 def _last_applied_path(given: str | None, journal_url: str | None) -> str | None:
@@ -150,7 +156,7 @@ def _last_applied_path(given: str | None, journal_url: str | None) -> str | None
     return rest[1:] + LAST_APPLIED_SUFFIX
 
 
-def _read_last_applied(path: str, types: list[type]) -> rc.State | None:
+def _read_last_applied(path: str, types: Mapping[str, type]) -> rc.State | None:
     """The state saved in ``path``, ``None`` when there is no file yet (no apply recorded one)."""
     try:
         with open(path, encoding="utf-8") as f:
