@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import sys
 
-__all__ = ["main"]
+from .errors import LastAppliedStateError
+
+__all__ = ["LastAppliedStateError", "main"]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import getpass
 import importlib
@@ -10,6 +11,7 @@ import json
 import os
 import socket
 import sys
+import tempfile
 import traceback
 from collections.abc import Mapping
 from typing import Any
@@ -20,10 +22,16 @@ import reconcile as rc
 
 from .._model import show_address, show_error
 from ..journal import Journal
+from .errors import LastAppliedStateError
 
 CLI_FORMAT = "reconcile.cli-plan"
 CLI_FORMAT_VERSION = 1
 FORMATS = click.Choice(["text", "json", "dot", "mermaid"])
+LAST_APPLIED_SUFFIX = ".last-applied.json"
+LAST_APPLIED_HELP = (
+    "The desired state of the last successful apply (default: next to a SQLite --journal, "
+    f"JOURNAL{LAST_APPLIED_SUFFIX}; none for other journals)."
+)
 
 
 class CLIError(Exception):
@@ -84,8 +92,8 @@ def _write_plan(path: str, plan: rc.Plan, source: str) -> None:
     os.replace(tmp, path)
 
 
-def _read_plan(path: str, source: str | None) -> tuple[rc.Plan, str, Mapping[str, Any]]:
-    """The plan in ``path``, the source it came from, and that source's providers."""
+def _read_plan(path: str, source: str | None) -> tuple[rc.Plan, str, Mapping[str, Any], dict[str, type]]:
+    """The plan in ``path``, the source it came from, that source's providers, and the plan's resource classes."""
     try:
         with open(path, encoding="utf-8") as f:
             text = f.read()
@@ -111,8 +119,138 @@ def _read_plan(path: str, source: str | None) -> tuple[rc.Plan, str, Mapping[str
             raise
         # A kind that is only deleted has no desired object to learn its class from.
         observed = {type(o) for o in rc.observe(providers)}
-        plan = rc.loads(plan_text, sorted({*types, *observed}, key=lambda t: t.__qualname__))
-    return plan, source, providers
+        types = sorted({*types, *observed}, key=lambda t: t.__qualname__)
+        plan = rc.loads(plan_text, types)
+    return plan, source, providers, _classes_of(types, plan.desired, plan.actual)
+
+
+# ---------------------------------------------------------------- the last applied state
+
+
+def _classes_of(types: list[type], *states: rc.State) -> dict[str, type]:
+    """The class of each kind (what a saved state is read with): from ``types`` first, else from ``states``.
+
+    ``types`` (the source's classes) win, so a provider returning another class
+    for a kind (a plan then replaces those objects) does not make two classes
+    for one kind.
+    """
+    found = {rc.resource_type(type(o)).kind: type(o) for state in reversed(states) for o in state}
+    found.update((rc.resource_type(t).kind, t) for t in types)
+    return found
+
+
+def _last_applied_path(given: str | None, journal_url: str | None) -> str | None:
+    """``--last-applied``, else the file beside a SQLite journal (``JOURNAL.last-applied.json``), else ``None``.
+
+    Beside the journal, because that is where the user keeps what the applies
+    leave behind; a PostgreSQL (or in-memory) journal has no directory, so it
+    gets no default rather than a file in some directory it never chose.
+    """
+    if given:
+        return given
+    if not journal_url:
+        return None
+    scheme, sep, rest = journal_url.partition("://")
+    if not sep or scheme != "sqlite" or not rest.startswith("/") or rest in ("/", "/:memory:"):
+        return None
+    return rest[1:] + LAST_APPLIED_SUFFIX
+
+
+def _read_last_applied(path: str, types: Mapping[str, type]) -> rc.State | None:
+    """The state saved in ``path``, ``None`` when there is no file yet (no apply recorded one)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except FileNotFoundError:
+        return None
+    except UnicodeDecodeError:
+        raise LastAppliedStateError(f"{path}: not a last applied state: not UTF-8 text") from None
+    except OSError as exc:
+        raise LastAppliedStateError(f"{path}: cannot read the last applied state: {exc.strerror}") from exc
+    try:
+        # Dangling refs are allowed: the state after a failed apply may ref what it no longer holds.
+        return rc.loads_state(text, types, allow_dangling=True)
+    except rc.PlanFileError as exc:
+        hint = ""
+        if "no class given for kind" in str(exc):
+            hint = " (a kind neither desired nor in the world: return its class as the source's third element)"
+        raise LastAppliedStateError(f"{path}: not a last applied state: {exc}{hint}") from None
+
+
+def _check_made_with(plan: rc.Plan, plan_file: str, state: rc.State, path: str) -> None:
+    """Refuse ``plan`` unless ``state``'s edges order its deletes exactly as the plan does."""
+    # The same states planned again with ``state``; a targeted plan's changes are its own
+    # closure, so targeting them keeps the same changes (and the same protection checks).
+    adopted = [a for a, c in {**plan.changes, **plan.deferred}.items() if c.action is rc.Action.ADOPT]
+    targets = list(plan.changes) if plan.deferred else None
+    again = rc.plan(plan.desired, plan.actual, targets=targets, last_applied=state, adopt=adopted or None)
+    wanted = set(again.last_applied_edges)
+    followed = set(plan.last_applied_edges)
+    if wanted == followed:
+        return
+
+    def shown(edges: set[tuple[rc.Address, rc.Address]]) -> str:
+        pairs = sorted(edges, key=lambda e: (str(e[0]), str(e[1])))
+        return ", ".join(f"{show_address(b)} before {show_address(a)}" for b, a in pairs)
+
+    if wanted - followed:
+        raise LastAppliedStateError(
+            f"{plan_file} was planned without the last applied state in {path}, which orders its deletes "
+            f"({shown(wanted - followed)}): plan again with --last-applied {path} (or the same --journal)"
+        )
+    raise LastAppliedStateError(
+        f"{plan_file} orders deletes by edges the last applied state in {path} does not have "
+        f"({shown(followed - wanted)}): it was planned with another last applied state; plan again"
+    )
+
+
+def _write_atomically(path: str, text: str) -> None:
+    """Write ``text`` to ``path`` whole or not at all (temp file, fsync, rename, fsync of the directory).
+
+    The file is readable by its owner only (``mkstemp``'s mode): it holds values in the clear.
+    """
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    dir_fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def _applied_state(plan: rc.Plan, result: rc.ApplyResult, previous: rc.State | None) -> rc.State:
+    """What the next plan takes as ``last_applied`` after ``result``: the desired state, after a full success.
+
+    After a failed or partial apply (or one that deferred changes), the
+    resources of ``previous`` the desired state no longer has are kept with
+    it, as ``StateController`` keeps them: they may still exist, and their
+    edges are what orders their deletes later. External objects are left out:
+    they are read, never deleted, so they order nothing.
+    """
+    managed = list(plan.desired)
+    if (result.ok and not plan.deferred) or previous is None:
+        return rc.State(managed, allow_dangling=True)
+    left = [o for a, o in previous.items() if a not in plan.desired.by_address]
+    return rc.State([*managed, *left], allow_dangling=True)
+
+
+def _record_last_applied(path: str, state: rc.State) -> None:
+    try:
+        _write_atomically(path, rc.dumps(state))
+    except OSError as exc:
+        raise LastAppliedStateError(
+            f"{path}: cannot record the last applied state: {exc.strerror}; the file keeps the state before this apply"
+        ) from exc
 
 
 def _owner() -> str:
@@ -147,17 +285,32 @@ def cli(ctx: click.Context, debug: bool) -> None:
 @click.option("--target", "targets", multiple=True, help="Plan only this address and what it needs (repeatable).")
 @click.option("--exclude", "excludes", multiple=True, help="Leave out this address and its dependents (repeatable).")
 @click.option("--journal", "journal_url", help="Observe kinds whose provider cannot list from this journal.")
+@click.option(
+    "--last-applied",
+    "last_applied",
+    metavar="FILE",
+    type=click.Path(dir_okay=False),
+    help=LAST_APPLIED_HELP + " Its edges order the deletes.",
+)
 def plan(
-    source: str, out: str | None, fmt: str, targets: tuple[str, ...], excludes: tuple[str, ...], journal_url: str | None
+    source: str,
+    out: str | None,
+    fmt: str,
+    targets: tuple[str, ...],
+    excludes: tuple[str, ...],
+    journal_url: str | None,
+    last_applied: str | None,
 ) -> None:
     """Plan SOURCE (MODULE:FUNCTION returning desired State and providers); exit 2 when there are changes."""
-    desired, providers, _types = _call_source(source)
+    desired, providers, types = _call_source(source)
     if journal_url:
         with Journal.open(journal_url) as journal:
             actual = journal.observe(providers, [a for a in desired.by_address])
     else:
         actual = rc.observe(providers)
-    planned = rc.plan(desired, actual, targets=targets or None, exclude=excludes or None)
+    path = _last_applied_path(last_applied, journal_url)
+    previous = _read_last_applied(path, _classes_of(types, actual)) if path else None
+    planned = rc.plan(desired, actual, targets=targets or None, exclude=excludes or None, last_applied=previous)
     click.echo(rc.render(planned, fmt).rstrip("\n"))
     if out:
         _write_plan(out, planned, source)
@@ -184,12 +337,34 @@ def plan(
     help="The lease name (one applier at a time per name).",
 )
 @click.option("--source", help="MODULE:FUNCTION, for a plan file saved without one.")
+@click.option(
+    "--last-applied",
+    "last_applied",
+    metavar="FILE",
+    type=click.Path(dir_okay=False),
+    help=LAST_APPLIED_HELP + " Read, then recorded after the apply (a failed one keeps what it left to delete);"
+    " the plan must have been made with it.",
+)
 def apply(
-    plan_file: str, journal_url: str, parallelism: int, lock_timeout: float, lease_name: str, source: str | None
+    plan_file: str,
+    journal_url: str,
+    parallelism: int,
+    lock_timeout: float,
+    lease_name: str,
+    source: str | None,
+    last_applied: str | None,
 ) -> None:
-    """Apply a saved plan under a lease, journaling every provider call."""
-    planned, _source, providers = _read_plan(plan_file, source)
+    """Apply a saved plan under a lease, journaling every provider call; record the desired state applied."""
+    planned, _source, providers, types = _read_plan(plan_file, source)
+    path = _last_applied_path(last_applied, journal_url)
     with Journal.open(journal_url) as journal, journal.lease(lease_name, _owner(), ttl=30, wait=lock_timeout) as lease:
+        if path and not os.path.isdir(os.path.dirname(os.path.abspath(path))):
+            # Found before anything is applied, not after: an apply whose state is lost orders no deletes.
+            raise LastAppliedStateError(f"{path}: cannot record the last applied state there: no such directory")
+        # Read under the lease, so no other apply of this lease records a state in between.
+        previous = _read_last_applied(path, types) if path else None
+        if path and previous is not None:
+            _check_made_with(planned, plan_file, previous, path)
         progress = rc.ProgressDisplay(planned)
         result = rc.apply(
             planned,
@@ -200,11 +375,19 @@ def apply(
             listeners=[progress],
         )
         progress.close()
+        unrecorded = None
+        if path:
+            try:
+                _record_last_applied(path, _applied_state(planned, result, previous))
+            except LastAppliedStateError as exc:
+                unrecorded = exc  # after the apply's own report, which the user needs first
     for step, error in result.errors.items():
         click.echo(f"failed: {step.op.value} {show_address(step.address)}: {show_error(error)}", err=True)
     counts = {s.value: len(getattr(result, s.value)) for s in rc.StepStatus}
     shown = ", ".join(f"{n} {k}" for k, n in counts.items() if n) or "nothing to do"
     click.echo(f"Apply {'complete' if result.ok else 'failed'}: {shown}.")
+    if unrecorded is not None:
+        raise unrecorded
     raise SystemExit(0 if result.ok else 1)
 
 
@@ -214,7 +397,7 @@ def apply(
 @click.option("--source", help="MODULE:FUNCTION, for a plan file saved without one.")
 def show(plan_file: str, fmt: str, source: str | None) -> None:
     """Print a saved plan."""
-    planned, _source, _providers = _read_plan(plan_file, source)
+    planned, _source, _providers, _types = _read_plan(plan_file, source)
     click.echo(rc.render(planned, fmt).rstrip("\n"))
 
 

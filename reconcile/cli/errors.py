@@ -1,0 +1,13 @@
+"""The errors the ``reconcile`` command raises beside the engine's and the journal's (printed as one line)."""
+
+from __future__ import annotations
+
+from ..errors import ReconcileError
+
+
+class LastAppliedStateError(ReconcileError):
+    """A last applied state file cannot be used: unreadable, damaged, foreign, or not what a saved plan was made with.
+
+    The message names the file, which is left as it was. Raised before anything is applied, except when an
+    apply's state cannot be recorded after it ran (the message says so, after the apply's report).
+    """
