@@ -261,3 +261,38 @@ def test_a_feed_does_no_work_while_it_does_not_lead_and_resyncs_when_it_starts()
         stop.set()
         thread.join(5)
     assert not thread.is_alive()
+
+
+def test_serve_without_controllers_beside_a_controllers_process_freezes_on_time(tmp_path: pathlib.Path) -> None:
+    """``serve --controllers off`` judges no deadline; ``reconcile-fleet controllers`` on the same store does."""
+    from reconcile.fleet.clock import FileClock
+    from tests.support.fleet import Fleet as Processes
+
+    procs = Processes(tmp_path)
+    procs.clock_file = tmp_path / "clock.json"
+    cp, store = tmp_path / "cp", f"sqlite:///{tmp_path / 'cp' / 'fleet.db'}"
+    cp.mkdir()
+    try:
+        procs.spawn(
+            "control-plane",
+            ["serve", "--store", store, "--artifacts", str(cp / "artifacts"), "--listen", "127.0.0.1:0",
+             "--port-file", str(cp / "port"), "--admin-token-file", str(cp / "admin.token"),
+             "--poll-interval", "0.2", "--controllers", "off", *procs.clock_args()],
+        )  # fmt: skip
+        procs.port = int(wait_for(lambda: (cp / "port").read_text().strip(), 20, message="the port"))
+        procs.url, procs.admin_token = f"http://127.0.0.1:{procs.port}", (cp / "admin.token").read_text().strip()
+        admin = procs.admin()
+        admin.create_cell("acme", "dedicated")
+        published = admin.publish_template(document(2), mandatory=True, window="1d")
+        assert published["cells"]["acme"]["state"] == "grace"  # judged by the publish itself
+        FileClock(procs.clock_file).advance(2 * DAY)
+        time.sleep(1.0)  # five of the poll intervals the controllers would have looked in
+        assert admin.show_cell("acme")["support"]["state"] == "grace"  # no controller here
+        procs.spawn(
+            "controllers",
+            ["controllers", "--store", store, "--artifacts", str(cp / "artifacts"), "--poll-interval", "0.2",
+             *procs.clock_args()],
+        )  # fmt: skip
+        wait_for(lambda: admin.show_cell("acme")["support"]["state"] == "out_of_sla", 20, 0.1, "acme frozen")
+    finally:
+        procs.close()
