@@ -149,7 +149,7 @@ def test_a_grace_deadline_passing_with_no_other_change_freezes_the_cell_on_time(
     time.sleep(0.3)
     assert fleet.state("c03") == "grace" and fleet.judged == collections.Counter() and fleet.reads == 0
     fleet.clock.now = due
-    wait_for(lambda: fleet.state("c03") == "out_of_sla", 2, 0.01, "c03 out of SLA")
+    wait_for(lambda: fleet.state("c03") == "out_of_sla", 5, 0.01, "c03 out of SLA")
     wait_for(lambda: all(fleet.state(f"c{i:02}") == "out_of_sla" for i in range(30)), 5, 0.01)
     assert controller.feed.resyncs == 1  # the deadlines did it, not a walk over the fleet
     assert set(fleet.judged) == {f"c{i:02}" for i in range(30)}
@@ -159,13 +159,14 @@ def test_on_the_wall_clock_the_controller_wakes_at_the_deadline_it_computed(tmp_
     fleet = Fleet(tmp_path, wall=True)
     fleet.cell("acme")
     published = time.time()
-    fleet.cp.support.publish({"document": document(2), "mandatory": True, "window": 1.5})
+    fleet.cp.support.publish({"document": document(2), "mandatory": True, "window": 2.0})
     assert fleet.state("acme") == "grace"
     controller = fleet.controller(every=60.0, resync=None)
     try:
-        wait_for(lambda: fleet.state("acme") == "out_of_sla", 5, 0.01, "acme out of SLA")
+        wait_for(lambda: fleet.state("acme") == "out_of_sla", 10, 0.01, "acme out of SLA")
         record = fleet.cp.support.status("acme")
-        assert record is not None and published + 1.5 <= record.since < published + 3.0
+        # At the deadline, not at the next look 60 s on (a few seconds' slack for a loaded machine).
+        assert record is not None and published + 2.0 <= record.since < published + 5.0
     finally:
         controller.stop()
         controller.join()
