@@ -229,6 +229,15 @@ def test_the_store_notifies_a_first_report_and_a_changed_version_only(tmp_path: 
         assert heard == ["acme"] * 4
         status = fleet.store.get_status("acme")
         assert status is not None and status.infrastructure_version is None  # every report was written
+        # A first report naming no version is judged as no report: only the cell's creation is told.
+        token = fleet.cp.create_cell({"id": "globex", "stage": "dedicated"})["registration_token"]
+        fleet.cp.register({"token": token, "agent_version": "test"})
+        fleet.cp.report_status("globex", status_body(1, None, None))
+        fleet.report("acme", "3")
+        wait_for(lambda: heard.count("acme") == 5, 10, 0.01, "acme's fifth notification")
+        assert heard.count("globex") == 1
+        globex = fleet.store.get_status("globex")
+        assert globex is not None and globex.observed_generation == 1
     finally:
         subscription.close()
         fleet.store.close()

@@ -326,18 +326,20 @@ class BackendFleetStore:
         return self.backend.dialect == "sqlite"
 
     def put_status(self, cell_id: str, status: CellStatus) -> None:
-        sql = (
-            "INSERT INTO fleet_status (cell_id, body) VALUES (?, ?)"
-            " ON CONFLICT (cell_id) DO UPDATE SET body = excluded.body"
-        )
+        first = "INSERT INTO fleet_status (cell_id, body) VALUES (?, ?) ON CONFLICT (cell_id) DO NOTHING"
         body, version = json.dumps(status.to_json()), status.infrastructure_version
 
         def op(tx: Tx) -> None:
-            # Nearly every report repeats the infrastructure version: one UPDATE, as the upsert was. A first
-            # report or a changed version tells the support controller, which judges only the cells named.
+            # Nearly every report repeats the infrastructure version: one UPDATE, as the upsert was. Another
+            # version tells the support controller, which judges only the cells named; so does a first report,
+            # unless it names no version (support judges that as no report at all).
             if tx.execute(_SAME_INFRASTRUCTURE[tx.dialect], (body, cell_id, version)) == 1:
                 return
-            tx.execute(sql, (cell_id, body))
+            if tx.execute(first, (cell_id, body)) == 1:
+                if version is None:
+                    return
+            else:
+                tx.execute("UPDATE fleet_status SET body = ? WHERE cell_id = ?", (body, cell_id))
             tx.notify(SUPPORT_CHANNEL, cell_id)
 
         self.backend.write(op)
