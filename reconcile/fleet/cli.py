@@ -12,7 +12,7 @@ import secrets
 import signal
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 import click
@@ -98,6 +98,13 @@ def main() -> None:
 @click.option(
     "--lease-ttl", type=float, default=15.0, show_default=True, help="seconds a dead leader's controller leases last"
 )
+@click.option(
+    "--controllers",
+    type=click.Choice(["on", "off"]),
+    default="on",
+    show_default=True,
+    help="off: serve the API only (the controllers run in `reconcile-fleet controllers`)",
+)
 @click.option("-v", "--verbose", is_flag=True)
 @_fail_cleanly
 def serve(
@@ -110,6 +117,7 @@ def serve(
     expiry_every: float,
     clock_file: str | None,
     lease_ttl: float,
+    controllers: str,
     verbose: bool,
 ) -> None:
     """Run the control plane's HTTP API and its controllers (those run on the replica holding their lease)."""
@@ -136,23 +144,106 @@ def serve(
         poll_interval=poll_interval,
         clock=clock_from(clock_file),
     )
-    from .controllers import registration_expiry, rollouts_controller, support_controller
+    with _controllers(control, poll_interval, expiry_every, lease_ttl, on=controllers == "on"):
+        run_server(control, host, int(port), port_file=port_file)
 
-    # The controllers run on whichever replica holds the store's lease; the others stand by.
+
+@contextlib.contextmanager
+def _controllers(
+    control: Any,
+    poll_interval: float,
+    expiry_every: float,
+    lease_ttl: float,
+    *,
+    on: bool = True,
+    resync: float | None = None,
+) -> Iterator[None]:
+    """Run the control plane's controllers (registration expiry, rollouts, support) for the body.
+
+    ``resync``: seconds between the support controller's resyncs (its default when ``None``).
+    """
+    from .controllers import DEFAULT_RESYNC, registration_expiry, rollouts_controller, support_controller
+
+    # The controllers run on whichever process holds the store's lease; the others stand by.
     if lease_ttl <= 0:
         raise click.BadParameter("expected seconds > 0", param_hint="--lease-ttl")
+    if not on:
+        yield
+        return
     expiry = registration_expiry(control, every=expiry_every, lease_ttl=lease_ttl)
     rolling = rollouts_controller(control.rollouts, every=min(poll_interval, 5.0), lease_ttl=lease_ttl)
-    support = support_controller(control, every=min(poll_interval, 5.0), lease_ttl=lease_ttl)
+    support = support_controller(
+        control, every=min(poll_interval, 5.0), lease_ttl=lease_ttl, resync=DEFAULT_RESYNC if resync is None else resync
+    )
     expiry.start()
     rolling.start()
     support.start()
     try:
-        run_server(control, host, int(port), port_file=port_file)
+        yield
     finally:
         for controller in (support, rolling, expiry):
             controller.stop()
             controller.join()
+
+
+@main.command("controllers")
+@click.option("--store", default="sqlite:///fleet.db", show_default=True, help="the store the API replicas serve")
+@click.option("--artifacts", default="artifacts", show_default=True, type=click.Path(file_okay=False))
+@click.option("--poll-interval", type=float, default=60.0, show_default=True, help="as given to `serve`")
+@click.option("--expiry-every", type=float, default=60.0, show_default=True, help="seconds between expiry sweeps")
+@click.option("--clock-file", type=click.Path(dir_okay=False), help="a shared test clock's offset file (tests, demo)")
+@click.option(
+    "--lease-ttl", type=float, default=15.0, show_default=True, help="seconds a dead leader's controller leases last"
+)
+@click.option("-v", "--verbose", is_flag=True)
+@_fail_cleanly
+def controllers_command(
+    store: str,
+    artifacts: str,
+    poll_interval: float,
+    expiry_every: float,
+    clock_file: str | None,
+    lease_ttl: float,
+    verbose: bool,
+) -> None:
+    """Run the control plane's controllers without the API, until SIGINT or SIGTERM (beside `serve --controllers off`).
+
+    They take their leases in the store like a replica's would, so the API
+    replicas' event loops never share a process with the fleet-wide work.
+    """
+    from .artifacts import ArtifactStore
+    from .control import ControlPlane
+    from .store import open_store
+
+    _setup_logging(verbose)
+    control = ControlPlane(
+        open_store(store),
+        ArtifactStore(artifacts),
+        # No API is served here, so no operator ever presents this token.
+        admin_token=secrets.token_urlsafe(32),
+        poll_interval=poll_interval,
+        clock=clock_from(clock_file),
+    )
+    # On SQLite a notification reaches only the process that wrote: the API replicas' writes are found by
+    # resyncing as often as the support controller would otherwise have polled.
+    backend = getattr(control.store, "backend", None)
+    resync = None if getattr(backend, "notifies_other_processes", False) else min(poll_interval, 5.0)
+    stopping: list[int] = []
+
+    def stop(signum: int, frame: Any) -> None:
+        stopping.append(signum)
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        with _controllers(control, poll_interval, expiry_every, lease_ttl, resync=resync):
+            log = logging.getLogger("reconcile.fleet.controllers")
+            log.info("controllers running")
+            while not stopping:
+                time.sleep(0.2)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        control.store.close()
 
 
 @main.command()

@@ -20,6 +20,7 @@ from typing import Any
 
 from ..controller import Controller, ReconcileContext, Result, StoreLease, poll
 from ..storage import Tx, epoch_fence
+from .changefeed import ChangeFeed
 from .control import ControlPlane
 from .rollout import Rollouts
 
@@ -31,6 +32,15 @@ ROLLOUTS_LEASE = "fleet/rollouts"
 
 SUPPORT_LEASE = "fleet/support"
 """The lease the control plane's replicas elect the support controller's leader with."""
+
+DEFAULT_RESYNC = 300.0
+"""Seconds between the support controller's resyncs of the whole fleet (page by page; changes come sooner)."""
+
+
+class FedController(Controller[str]):
+    """A controller whose keys come from a ``ChangeFeed``, kept as ``feed`` (its deadlines, its resyncs)."""
+
+    feed: ChangeFeed
 
 
 def _owner() -> str:
@@ -118,33 +128,62 @@ def rollouts_controller(
 
 
 def support_controller(
-    control: ControlPlane, *, every: float = 5.0, lease: Any = None, lease_ttl: float = 15.0
-) -> Controller[str]:
+    control: ControlPlane,
+    *,
+    every: float = 5.0,
+    lease: Any = None,
+    lease_ttl: float = 15.0,
+    resync: float | None = DEFAULT_RESYNC,
+) -> FedController:
     """The support-deadlines controller over ``control``'s cells (not started).
 
-    Keys are the cells; a poll every ``every`` seconds queues each cell whose
-    support status would change (a deadline passed on the clock, a version
-    reported or published) or whose record or spec lags, and each reconcile is
-    one ``Support.reconcile_cell``, looked at again when its grace ends.
+    Keys are the cells, and only those with something to judge are queued
+    (a ``ChangeFeed``): a cell the store's notifications name (a reported
+    infrastructure version changed, a cell created or deleted, on any replica
+    on PostgreSQL), a cell whose grace period ends (its deadline, on the
+    control plane's clock), and, in a resync that judges the fleet page by page
+    without writing (``Support.resync_page``), the cells whose stored status or
+    spec lags. A resync runs when the controller starts leading, when a
+    template is published, when notifications may have been missed, and every
+    ``resync`` seconds. Each reconcile is one ``Support.reconcile_cell``.
 
     Args:
         control: the control plane.
-        every: seconds between polls (the freeze lags a passed deadline by at most this).
+        every: the longest sleep between looks at the grace deadlines, in seconds (the freeze lags a
+            passed deadline by at most this when the clock jumps, as the fleet's test clock does; on
+            the wall clock it comes on time).
         lease: the leader lease; by default a ``StoreLease`` named ``SUPPORT_LEASE`` on the control
             plane's store, when it has a ``reconcile.storage`` backend. On a store lease, each
             reconcile's writes are fenced with its epoch.
         lease_ttl: seconds that default lease lasts without renewal.
+        resync: seconds between resyncs of the whole fleet, or ``None`` for none but those above.
     """
     backend = getattr(control.store, "backend", None)
     if lease is None and backend is not None:
         lease = StoreLease(backend, SUPPORT_LEASE, owner=_owner(), ttl=lease_ttl)
+    support = control.support
+
+    def page(after: str) -> tuple[list[str], str | None]:
+        stale, deadlines, cursor = support.resync_page(after)
+        for cell_id, at in deadlines.items():
+            feed.schedule(cell_id, at)
+        return stale, cursor
+
+    watch = getattr(control.store, "watch_support", None)
+    feed = ChangeFeed(
+        "support", page, clock=control.clock, subscribe=watch if callable(watch) else None, every=every, resync=resync
+    )
 
     def reconcile(cell_id: str, ctx: ReconcileContext) -> Result:
         fence = write_fence(lease, ctx)
-        support = control.support if fence is None else control.support.fenced(fence)
-        left = support.reconcile_cell(cell_id)
-        return Result() if left is None else Result(requeue_after=left)
+        judging = support if fence is None else support.fenced(fence)
+        left = judging.reconcile_cell(cell_id)
+        # A cell in grace is looked at again when its deadline comes on the control plane's clock.
+        feed.schedule(cell_id, None if left is None else control.clock() + left)
+        return Result()
 
-    controller: Controller[str] = Controller("support", reconcile, resync=None, lease=lease)
-    controller.watch(poll(control.support.signatures, every=every))
+    controller = FedController("support", reconcile, resync=None, lease=lease)
+    controller.feed = feed
+    feed.leading = lambda: controller.is_leader
+    controller.watch(feed)
     return controller

@@ -54,6 +54,14 @@ SKIP_PREFIX = "out of SLA"
 FROZEN_CELLS = "SELECT cell_id FROM fleet_support WHERE state = 'out_of_sla'"
 """SQL selecting the ids of the cells whose releases are frozen (the store's publish leaves them out)."""
 
+SUPPORT_CHANNEL = "reconcile_fleet_support"
+"""The store's notification channel of what a cell's support status follows from: its payload is a cell whose
+reported infrastructure version changed, which was created or deleted; ``""`` after a template is published
+(every cell). The support controller judges the cells it names (``reconcile.fleet.controllers``)."""
+
+RESYNC_PAGE = 256
+"""Cells the support controller's resync judges per read (``Support.resync_page``)."""
+
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
 _UNITS = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 7 * 86400.0}
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -305,6 +313,8 @@ class SupportRecords:
                 (template.version, template.released_at, template.mandatory, template.window, template.description,
                  template.digest, template.published_at, json.dumps(document, sort_keys=True)),
             )  # fmt: skip
+            # Every cell is judged against it: the support controller's leader, on whichever replica, resyncs.
+            tx.notify(SUPPORT_CHANNEL, "")
 
         self.backend.write(op)
 
@@ -330,6 +340,42 @@ class SupportRecords:
         """Every stored support status, by cell."""
         rows = self.backend.read(lambda tx: tx.query(f"SELECT {_SUPPORT} FROM fleet_support ORDER BY cell_id"))
         return {r[0]: _support(r) for r in rows}
+
+    def inputs_page(
+        self, after: str, limit: int
+    ) -> list[tuple[Cell, str | None, str | None, SupportStatus | None]]:
+        """Up to ``limit`` cells after the id ``after``, in id order, with what judging them needs, in one read.
+
+        Each is ``(cell, the infrastructure version its spec requires, the one its status reports, its
+        stored support status)``; the reported version is extracted by the database from the stored status,
+        and the cell's labels are left out (support does not look at them).
+        """
+
+        def op(tx: Tx) -> list[tuple[Any, ...]]:
+            if tx.dialect == "postgresql":
+                reported = "(s.body::json ->> 'infrastructure_version')"
+            else:
+                reported = "json_extract(s.body, '$.infrastructure_version')"
+            record = ", ".join(f"p.{column.strip()}" for column in _SUPPORT.split(","))
+            return tx.query(
+                "SELECT c.id, c.stage, c.customer, c.region, c.created_at, c.credential_hash IS NOT NULL,"
+                f" c.target_release, c.infrastructure, {reported}, {record} FROM fleet_cells c"
+                " LEFT JOIN fleet_status s ON s.cell_id = c.id LEFT JOIN fleet_support p ON p.cell_id = c.id"
+                " WHERE c.id > ? ORDER BY c.id LIMIT ?",
+                (after, limit),
+            )
+
+        out = []
+        for r in self.backend.read(op):
+            cell = Cell(r[0], r[1], r[2], r[3], float(r[4]), bool(r[5]), r[6])
+            stored = None if r[9] is None else _support(r[9:])
+            out.append((cell, r[7], None if r[8] is None else str(r[8]), stored))
+        return out
+
+    def orphans(self) -> list[str]:
+        """The cells with a stored support status but no longer a cell (deleted since they were judged)."""
+        sql = "SELECT cell_id FROM fleet_support WHERE cell_id NOT IN (SELECT id FROM fleet_cells) ORDER BY cell_id"
+        return [r[0] for r in self.backend.read(lambda tx: tx.query(sql))]
 
     def transition(
         self,
@@ -500,11 +546,13 @@ class Support:
         return self.records.get(cell_id)
 
     def signatures(self) -> dict[str, Any]:
-        """For the controller's poll: per cell (and per stale record), what its reconcile would look at.
+        """Per cell (and per stale record), what its reconcile would look at, in one pass over the fleet.
 
         It changes when the cell's support status would change (the clock passed
         a deadline, a version was reported or published) or its record or spec
-        does, so the poll queues exactly the cells with something to do.
+        does. The support controller no longer polls it (it follows the store's
+        notifications and resyncs with ``resync_page``); it stays for
+        diagnostics and the support benchmark.
         """
         templates = self.records.templates()
         stored = self.records.all()
@@ -536,15 +584,53 @@ class Support:
             out[cell_id] = ("deleted",)
         return out
 
+    def resync_page(self, after: str, limit: int = RESYNC_PAGE) -> tuple[list[str], dict[str, float], str | None]:
+        """One page of the support controller's resync: judge ``limit`` cells after the id ``after`` in one read.
+
+        Nothing is written. A cell needs a reconcile when its judgement now
+        differs from its stored support status (or it has none) or its spec
+        lags the required infrastructure version: exactly when
+        ``reconcile_cell`` would write something. Cells that need none but
+        wait in grace are returned with their deadline, for the controller to
+        look again then. The last page (fewer than ``limit`` cells) adds the
+        stored statuses whose cell is gone.
+
+        Returns:
+            (the cells needing a reconcile, the grace deadlines of the others by cell, the cursor of the next
+            page or ``None`` after the last).
+        """
+        templates = self.records.templates()
+        page = self.records.inputs_page(after, limit)
+        now = self.clock()
+        stale: list[str] = []
+        deadlines: dict[str, float] = {}
+        for cell, required, reported, stored in page:
+            # Only the reported version is judged, as in ``reconcile_cell``'s read of the status.
+            judged = evaluate(cell, CellStatus(0, infrastructure_version=reported), templates, now)
+            if stored is not None and stored.state == judged.state:
+                judged = attrs.evolve(judged, since=stored.since)
+            if not judged.same(stored) or required != judged.required:
+                stale.append(cell.id)
+            elif judged.state == "grace" and judged.deadline is not None:
+                deadlines[cell.id] = judged.deadline
+        if len(page) < limit:
+            stale.extend(self.records.orphans())
+            return stale, deadlines, None
+        return stale, deadlines, page[-1][0].id
+
     def reconcile_all(self) -> dict[str, SupportStatus]:
-        """Judge every cell now (``reconcile_cell`` each); their support statuses."""
-        out = {}
-        for cell in self.store.list_cells():
-            self.reconcile_cell(cell.id)
-            record = self.records.get(cell.id)
-            if record is not None:
-                out[cell.id] = record
-        return out
+        """Judge every cell now; their support statuses.
+
+        The fleet is judged page by page (``resync_page``: one read per page),
+        and ``reconcile_cell`` runs for just the cells whose status or spec it
+        changes, instead of the reads of a whole reconcile for every cell.
+        """
+        after: str | None = ""
+        while after is not None:
+            stale, _, after = self.resync_page(after)
+            for cell_id in stale:
+                self.reconcile_cell(cell_id)
+        return self.records.all()
 
     def fenced(self, fence: Callable[[Tx], None]) -> Support:
         """This support with every write first running ``fence(tx)`` (the support controller's leader writes).
@@ -656,7 +742,9 @@ __all__ = [
     "DEFAULT_WINDOW",
     "FROZEN_CELLS",
     "MAX_WINDOW",
+    "RESYNC_PAGE",
     "SKIP_PREFIX",
+    "SUPPORT_CHANNEL",
     "SUPPORT_STATES",
     "Support",
     "SupportFreezeError",

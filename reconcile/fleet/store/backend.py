@@ -18,7 +18,7 @@ from ..debug import DebugEvent, trail
 from ..errors import ConflictError, NotFoundError
 from ..flags import Flag
 from ..model import AuditEntry, Cell, CellStatus, DesiredSpec, Release
-from ..support import FROZEN_CELLS, migrate_support
+from ..support import FROZEN_CELLS, SUPPORT_CHANNEL, migrate_support
 from .base import SPEC_CHANNEL, Registration, StoredFlag
 from .flags import (
     migrate_flags,
@@ -55,6 +55,14 @@ def _schema_v1(tx: Tx) -> None:
 MIGRATIONS = [Migration(1, "cells, releases, status, audit", _schema_v1)]
 
 _CELL = "id, stage, customer, region, created_at, credential_hash IS NOT NULL, target_release"
+
+# A status report's write when the stored status reports the same infrastructure version (NULL alike).
+_SAME_INFRASTRUCTURE = {
+    "sqlite": "UPDATE fleet_status SET body = ? WHERE cell_id = ?"
+    " AND json_extract(body, '$.infrastructure_version') IS ?",
+    "postgresql": "UPDATE fleet_status SET body = ? WHERE cell_id = ?"
+    " AND (body::json ->> 'infrastructure_version') IS NOT DISTINCT FROM ?::text",
+}
 
 
 def _cell(row: tuple[Any, ...]) -> Cell:
@@ -141,6 +149,7 @@ class BackendFleetStore:
             )  # fmt: skip
             write_labels(tx, cell.id, dict(cell.labels))
             refresh_flags(tx, [cell.id], bumped=[cell.id] if release is not None else [])
+            tx.notify(SUPPORT_CHANNEL, cell.id)
             spec = _spec(tx, cell.id)
             assert spec is not None
             return spec
@@ -168,6 +177,7 @@ class BackendFleetStore:
             tx.execute("DELETE FROM fleet_status WHERE cell_id = ?", (cell_id,))
             tx.execute("DELETE FROM fleet_cell_labels WHERE cell_id = ?", (cell_id,))
             tx.notify(SPEC_CHANNEL, cell_id)
+            tx.notify(SUPPORT_CHANNEL, cell_id)
             return tx.execute("DELETE FROM fleet_cells WHERE id = ?", (cell_id,)) > 0
 
         # Lock order (locks.py): every write that locks a cell's row holds the flags lock from its start.
@@ -328,11 +338,23 @@ class BackendFleetStore:
         return self.backend.dialect == "sqlite"
 
     def put_status(self, cell_id: str, status: CellStatus) -> None:
-        sql = (
-            "INSERT INTO fleet_status (cell_id, body) VALUES (?, ?)"
-            " ON CONFLICT (cell_id) DO UPDATE SET body = excluded.body"
-        )
-        self.backend.write(lambda tx: tx.execute(sql, (cell_id, json.dumps(status.to_json()))))
+        first = "INSERT INTO fleet_status (cell_id, body) VALUES (?, ?) ON CONFLICT (cell_id) DO NOTHING"
+        body, version = json.dumps(status.to_json()), status.infrastructure_version
+
+        def op(tx: Tx) -> None:
+            # Nearly every report repeats the infrastructure version: one UPDATE, as the upsert was. Another
+            # version tells the support controller, which judges only the cells named; so does a first report,
+            # unless it names no version (support judges that as no report at all).
+            if tx.execute(_SAME_INFRASTRUCTURE[tx.dialect], (body, cell_id, version)) == 1:
+                return
+            if tx.execute(first, (cell_id, body)) == 1:
+                if version is None:
+                    return
+            else:
+                tx.execute("UPDATE fleet_status SET body = ? WHERE cell_id = ?", (body, cell_id))
+            tx.notify(SUPPORT_CHANNEL, cell_id)
+
+        self.backend.write(op)
 
     def get_status(self, cell_id: str) -> CellStatus | None:
         row = self.backend.read(lambda tx: tx.one("SELECT body FROM fleet_status WHERE cell_id = ?", (cell_id,)))
@@ -357,6 +379,14 @@ class BackendFleetStore:
         Changes made by other processes reach it on PostgreSQL (``LISTEN``/``NOTIFY``), this process's on SQLite.
         """
         return self.backend.subscribe(SPEC_CHANNEL, callback)
+
+    def watch_support(self, callback: Callable[[str | None], None]) -> Subscription:
+        """Call ``callback(cell_id)`` after every committed change a cell's support status follows from.
+
+        A cell created or deleted, or reporting another infrastructure version; ``""`` after a template is
+        published; ``None``: notifications may have been missed (see ``reconcile.fleet.support.SUPPORT_CHANNEL``).
+        """
+        return self.backend.subscribe(SUPPORT_CHANNEL, callback)
 
     def fenced(self, fence: Callable[[Tx], None]) -> BackendFleetStore:
         """This store with every write first running ``fence(tx)`` (a leader's writes: see ``epoch_fence``)."""
