@@ -144,6 +144,20 @@ def _read_lines(plan: Plan) -> list[str]:
     return lines
 
 
+def _recorded_lines(plan: Plan) -> list[str]:
+    """The delete order a plan took from its ``last_applied`` state, and the edges of it the world overruled."""
+    lines = []
+    if plan.last_applied_edges:
+        # The world does not report these edges (a depends_on): without this line a reviewer
+        # could not tell why the deletes run in this order.
+        lines += ["", "Delete order from the last applied state (edges the world does not report):"]
+        lines += [f"  {address_text(b)} before {address_text(a)}" for b, a in plan.last_applied_edges]
+    if plan.overruled_edges:
+        lines += ["", "Not followed (with the world's own edges they would close a cycle; the world's order wins):"]
+        lines += [f"  {address_text(b)} before {address_text(a)}" for b, a in plan.overruled_edges]
+    return lines
+
+
 def plan_text(plan: Plan) -> str:
     reads = _read_lines(plan) if plan.desired.externals else []
     if plan.is_empty and not plan.deferred:
@@ -159,6 +173,7 @@ def plan_text(plan: Plan) -> str:
         lines.append("")
     for change in review_order(plan):
         lines += _change_lines(change)
+    lines += _recorded_lines(plan)
     if plan.deferred:
         lines += ["", "Deferred (left out by targets/exclude; plan again without them to apply):"]
         for c in plan.deferred.values():
