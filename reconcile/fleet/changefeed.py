@@ -140,11 +140,7 @@ class ChangeFeed:
         next_resync = time.monotonic() + (self.resync or 0.0)
         while not stop.is_set():
             self._wake.clear()
-            with self._lock:
-                changed, self._changed = list(self._changed), {}
-            for key in changed:
-                emit(key)
-            self.notified += len(changed)
+            self._emit_changed(emit)
             leading = self.leading()
             if leading:
                 if not was_leading:
@@ -175,14 +171,18 @@ class ChangeFeed:
                 return False
             for key in keys:
                 emit(key)
-            with self._lock:
-                changed, self._changed = list(self._changed), {}
-            for key in changed:  # what was notified meanwhile goes first, not after the whole fleet
-                emit(key)
-            self.notified += len(changed)
+            self._emit_changed(emit)  # what was notified meanwhile goes first, not after the whole fleet
             if after is not None and self.pause > 0:
                 stop.wait(self.pause)
         return True
+
+    def _emit_changed(self, emit: Callable[[Hashable], None]) -> None:
+        """Emit the keys notified since the last call, each once."""
+        with self._lock:
+            changed, self._changed = list(self._changed), {}
+        for key in changed:
+            emit(key)
+        self.notified += len(changed)
 
     def _take_due(self, now: float) -> list[str]:
         due = []
