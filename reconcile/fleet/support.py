@@ -62,6 +62,14 @@ reported infrastructure version changed, which was created or deleted; ``""`` af
 RESYNC_PAGE = 256
 """Cells the support controller's resync judges per read (``Support.resync_page``)."""
 
+
+def reported_infrastructure(dialect: str, body: str = "s.body") -> str:
+    """SQL for the infrastructure version a stored cell status reports, read from its JSON column ``body``."""
+    if dialect == "postgresql":
+        return f"({body}::json ->> 'infrastructure_version')"
+    return f"json_extract({body}, '$.infrastructure_version')"
+
+
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
 _UNITS = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 7 * 86400.0}
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -352,10 +360,7 @@ class SupportRecords:
         """
 
         def op(tx: Tx) -> list[tuple[Any, ...]]:
-            if tx.dialect == "postgresql":
-                reported = "(s.body::json ->> 'infrastructure_version')"
-            else:
-                reported = "json_extract(s.body, '$.infrastructure_version')"
+            reported = reported_infrastructure(tx.dialect)
             record = ", ".join(f"p.{column.strip()}" for column in _SUPPORT.split(","))
             return tx.query(
                 "SELECT c.id, c.stage, c.customer, c.region, c.created_at, c.credential_hash IS NOT NULL,"
@@ -756,4 +761,5 @@ __all__ = [
     "migrate_support",
     "parse_duration",
     "parse_time",
+    "reported_infrastructure",
 ]

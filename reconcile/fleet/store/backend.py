@@ -18,7 +18,7 @@ from ..debug import DebugEvent, trail
 from ..errors import ConflictError, NotFoundError
 from ..flags import Flag
 from ..model import AuditEntry, Cell, CellStatus, DesiredSpec, Release
-from ..support import FROZEN_CELLS, SUPPORT_CHANNEL, migrate_support
+from ..support import FROZEN_CELLS, SUPPORT_CHANNEL, migrate_support, reported_infrastructure
 from .base import SPEC_CHANNEL, Registration, StoredFlag
 from .flags import (
     migrate_flags,
@@ -58,10 +58,8 @@ _CELL = "id, stage, customer, region, created_at, credential_hash IS NOT NULL, t
 
 # A status report's write when the stored status reports the same infrastructure version (NULL alike).
 _SAME_INFRASTRUCTURE = {
-    "sqlite": "UPDATE fleet_status SET body = ? WHERE cell_id = ?"
-    " AND json_extract(body, '$.infrastructure_version') IS ?",
-    "postgresql": "UPDATE fleet_status SET body = ? WHERE cell_id = ?"
-    " AND (body::json ->> 'infrastructure_version') IS NOT DISTINCT FROM ?::text",
+    dialect: f"UPDATE fleet_status SET body = ? WHERE cell_id = ? AND {reported_infrastructure(dialect, 'body')} {same}"
+    for dialect, same in (("sqlite", "IS ?"), ("postgresql", "IS NOT DISTINCT FROM ?::text"))
 }
 
 
@@ -272,10 +270,7 @@ class BackendFleetStore:
 
         def read(after: str) -> list[tuple[Any, ...]]:
             def op(tx: Tx) -> list[tuple[Any, ...]]:
-                if tx.dialect == "postgresql":
-                    reported = "(s.body::json ->> 'infrastructure_version')"
-                else:
-                    reported = "json_extract(s.body, '$.infrastructure_version')"
+                reported = reported_infrastructure(tx.dialect)
                 return tx.query(
                     f"SELECT c.id, c.infrastructure, {reported} FROM fleet_cells c"
                     " LEFT JOIN fleet_status s ON s.cell_id = c.id WHERE c.id > ? ORDER BY c.id LIMIT ?",
