@@ -12,7 +12,7 @@ import sys
 import pytest
 
 from reconcile.fleet.processes import marked_pids
-from tests.support.fleet import wait_for
+from tests.support.fleet import end_demo, wait_demo_gone, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -82,15 +82,8 @@ def test_ctrl_c_stops_every_process_the_demo_started(tmp_path: pathlib.Path) -> 
         os.killpg(proc.pid, signal.SIGINT)
         assert proc.wait(timeout=60) == 130
     finally:
-        if proc.poll() is None:
-            # A failed assertion: SIGTERM gets the demo's own cleanup, so nothing it started is left running.
-            proc.terminate()
-            try:
-                proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-    # The demo waited for what it stopped; a process of its own may still be on its way out.
-    wait_for(lambda: marked_pids(root) == [], message="every process of the demo to be gone")
+        end_demo(proc)  # after a failed assertion, so nothing the demo started is left running
+    wait_demo_gone(root)
     assert "interrupted" in out.read_text()
     assert json.loads((tmp_path / "r.json").read_text())["ok"] is False
 

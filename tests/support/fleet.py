@@ -13,11 +13,21 @@ from collections.abc import Callable
 from typing import Any
 
 from reconcile.fleet.artifacts import build_artifact, sha256_file
-from reconcile.fleet.processes import MARKER, stop_marked
+from reconcile.fleet.processes import MARKER, marked_pids, stop_marked
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 COMPONENTS = ROOT / "examples" / "fleet" / "components"
-__all__ = ["COMPONENTS", "RECORDER", "ROOT", "Artifacts", "Fleet", "sha256_file", "wait_for"]
+__all__ = [
+    "COMPONENTS",
+    "RECORDER",
+    "ROOT",
+    "Artifacts",
+    "Fleet",
+    "end_demo",
+    "sha256_file",
+    "wait_demo_gone",
+    "wait_for",
+]
 
 RECORDER = ROOT / "tests" / "fleet" / "record_connections.py"
 
@@ -40,6 +50,21 @@ def wait_for(what: Callable[[], Any], timeout: float = 60.0, interval: float = 0
                 return last
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {message or what}: last value {last!r}")
+
+
+def end_demo(proc: subprocess.Popen[Any]) -> None:
+    """Stop a demo process a failed assertion left running: SIGTERM runs its own cleanup, SIGKILL after 60 s."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def wait_demo_gone(root: str) -> None:
+    """Wait until no process the demo under ``root`` started is left (one of its own may still be on its way out)."""
+    wait_for(lambda: marked_pids(root) == [], message="every process of the demo to be gone")
 
 
 class Artifacts:
