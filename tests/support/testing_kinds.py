@@ -22,4 +22,13 @@ class Firewall:
     note: str = rc.spec(default="", ignore=True)
 
 
+@rc.resource(kind="pin")
+class Pin:
+    """One identity and a field whose change replaces it: the harness's tests of depends_on edges use it."""
+
+    name: str = rc.identity()
+    where: str = rc.spec(replace_on_change=True)
+    pin_id: str | None = rc.computed()
+
+
 KINDS = (Network, Server, Firewall)

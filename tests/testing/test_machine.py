@@ -25,7 +25,7 @@ from reconcile.testing import (
     resources,
     world_state,
 )
-from tests.support.testing_kinds import KINDS, Network, Server
+from tests.support.testing_kinds import KINDS, Network, Pin, Server
 
 sys.path.insert(0, str(Path(__file__).parents[2] / "examples"))
 from file_provider import Disk, DiskFiles
@@ -247,13 +247,6 @@ def test_the_machine_turns_depends_on_edges_round_and_the_default_world_keeps_no
     EdgeTurningMachine.turned.clear()
     run_state_machine_as_test(EdgeTurningMachine, settings=settings(max_examples=60, database=None, deadline=None))
     assert EdgeTurningMachine.turned
-
-
-@rc.resource(kind="pin")
-class Pin:
-    name: str = rc.identity()
-    where: str = rc.spec(replace_on_change=True)
-    pin_id: str | None = rc.computed()
 
 
 class EdgeKeepingPins(InMemoryProvider[Pin]):

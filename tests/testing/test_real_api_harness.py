@@ -26,6 +26,7 @@ from reconcile.testing import (
     state_pairs,
     states,
 )
+from tests.support.testing_kinds import Pin
 
 FEW = settings(max_examples=15, database=None, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -334,13 +335,6 @@ def test_observe_and_the_harness_use_list_all_when_a_provider_has_it():
     assert [str(a) for a in rc.observe(world).addresses] == ["net/a"]
     assert isinstance(world["net"], rc.ListAllProvider)
     check_provider(ListAll, resources(Net), settings=FEW)
-
-
-@rc.resource(kind="pin")
-class Pin:
-    name: str = rc.identity()
-    where: str = rc.spec(replace_on_change=True)
-    pin_id: str | None = rc.computed()
 
 
 class Pins(InMemoryProvider[Pin]):
