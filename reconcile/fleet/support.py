@@ -349,9 +349,7 @@ class SupportRecords:
         rows = self.backend.read(lambda tx: tx.query(f"SELECT {_SUPPORT} FROM fleet_support ORDER BY cell_id"))
         return {r[0]: _support(r) for r in rows}
 
-    def inputs_page(
-        self, after: str, limit: int
-    ) -> list[tuple[Cell, str | None, str | None, SupportStatus | None]]:
+    def inputs_page(self, after: str, limit: int) -> list[tuple[Cell, str | None, str | None, SupportStatus | None]]:
         """Up to ``limit`` cells after the id ``after``, in id order, with what judging them needs, in one read.
 
         Each is ``(cell, the infrastructure version its spec requires, the one its status reports, its

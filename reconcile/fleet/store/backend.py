@@ -368,6 +368,7 @@ class BackendFleetStore:
 
     def debug_audit(self, cell_id: str, limit: int = 100) -> list[DebugEvent]:
         return trail.list_events(self.backend, cell_id, limit)
+
     def watch_specs(self, callback: Callable[[str | None], None]) -> Subscription:
         """Call ``callback(cell_id)`` after every committed spec change (``""``: every cell; ``None``: maybe missed).
 
