@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -13,6 +14,7 @@ from .errors import CorruptStoreError, StorageError
 
 _HEADER = b"SQLite format 3\x00"
 _CORRUPT = {"SQLITE_CORRUPT", "SQLITE_NOTADB"}
+_BUSY = {"SQLITE_BUSY", "SQLITE_LOCKED"}
 
 
 class _SQLiteTx(Tx):
@@ -69,15 +71,33 @@ class SQLiteBackend(Backend):
         except sqlite3.Error as exc:
             raise self._store_error(exc) from None
         try:
-            mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()
+            mode = self._switch_to_wal(conn)
             if mode is None or str(mode[0]).lower() != "wal":
                 raise StorageError(f"{self.url}: cannot switch to WAL mode (got {mode!r})")
             conn.execute("PRAGMA schema_version").fetchone()
         except sqlite3.Error as exc:
             conn.close()
             raise self._store_error(exc) from None
+        except BaseException:
+            conn.close()
+            raise
         self._remember(conn)
         self._local.conn = conn
+
+    def _switch_to_wal(self, conn: sqlite3.Connection) -> Any:
+        # Two connections switching a new file to WAL at once can get SQLITE_BUSY
+        # at once: SQLite skips the busy handler where waiting could deadlock. The
+        # switch holds its lock only briefly, so try again until busy_timeout.
+        deadline = time.monotonic() + self.busy_timeout
+        pause = 0.001
+        while True:
+            try:
+                return conn.execute("PRAGMA journal_mode=WAL").fetchone()
+            except sqlite3.OperationalError as exc:
+                if getattr(exc, "sqlite_errorname", "") not in _BUSY or time.monotonic() >= deadline:
+                    raise
+            time.sleep(pause)
+            pause = min(pause * 2, 0.05)
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False)
