@@ -76,8 +76,8 @@ def _floor(n: int, repeat: int) -> tuple[float, float]:
     """Best times of ``a == b`` over the (desired, actual) pairs that share an address, and of hashing every address.
 
     The first is Python's own cost per address; the second shows what a dict
-    lookup by address starts with (an ``Address`` hash follows three pointers:
-    the address, its key tuple, the key string).
+    lookup by address starts with (an ``Address`` is one string, whose hash is
+    computed once and then kept in it).
     """
     pair = generate("layered", n, CHANGE_MIX)
     actual = {(type(o), o.name): o for o in pair.actual}

@@ -332,7 +332,7 @@ class State:
                     _slow_scan(address, obj, problems)
                     explicit = obj.depends_on
                 if explicit:
-                    explicit_kinds.update((address[0], t[0]) for t in explicit)
+                    explicit_kinds.update((address.kind, t.kind) for t in explicit)
                 by_address[address] = obj
                 continue
             address, targets, explicit = fns.scan(obj)

@@ -432,7 +432,7 @@ def check_providers(plan: Any, providers: Any, where: str = "apply") -> None:
         )
     needed: dict[str, dict[str, int]] = {}
     for step in plan.steps:
-        methods = needed.setdefault(step[0][0], {})
+        methods = needed.setdefault(step[0].kind, {})
         if step[1].value != "adopt":  # an optional hook
             methods[step[1].value] = methods.get(step[1].value, 0) + 1
     missing = sorted(kind for kind in needed if kind not in providers)

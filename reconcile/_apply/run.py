@@ -256,7 +256,7 @@ class ApplyRun:
     def _invocation(self, step: Step, ctx: Context) -> tuple[Callable[..., Any], tuple[Any, ...]]:
         """The provider method for ``step`` and the arguments to call it with."""
         change = self.plan.changes[step[0]]
-        provider: Any = self.providers[step[0][0]]
+        provider: Any = self.providers[step[0].kind]
         op = step[1]
         if op is Action.CREATE:
             return provider.create, (change.after, ctx)
@@ -340,11 +340,11 @@ class ApplyRun:
 
     def is_async(self, step: Step) -> bool:
         """Whether the provider method for ``step`` is a coroutine function."""
-        return is_async_method(self.providers[step[0][0]], step[1].value)
+        return is_async_method(self.providers[step[0].kind], step[1].value)
 
     def async_kinds(self) -> list[str]:
         """The kinds in the plan whose provider has an async create, update, delete or adopt, sorted."""
-        kinds = {s[0][0] for s in self.plan.steps}
+        kinds = {s[0].kind for s in self.plan.steps}
         return sorted(
             k
             for k in kinds

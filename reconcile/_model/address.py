@@ -31,12 +31,17 @@ def unescape_part(part: str, text: str) -> str:
     return _UNESCAPE_RE.sub(lambda m: "%" if m.group(1) == "25" else "/", part)
 
 
-class Address(tuple[str, tuple[str, ...]]):
+class Address(str):
     """The address of a resource: its kind and its key (identity values, as strings).
 
-    The string form is ``kind/part/part``; ``%`` and ``/`` inside parts are escaped
-    as ``%25`` and ``%2F``, so every address has exactly one string form and
-    ``Address.parse(str(a)) == a`` for every address.
+    An address *is* its string form ``kind/part/part`` (a ``str`` subclass);
+    ``%`` and ``/`` inside parts are escaped as ``%25`` and ``%2F``, so every
+    address has exactly one string form and ``Address.parse(str(a)) == a`` for
+    every address. Being one string, an address hashes once (the hash is kept in
+    the object) and compares in one ``memcmp``: a ``State`` looks every resource
+    and every ref up by address, and a tuple of tuples cost three objects to
+    hash and to compare each time (see docs/performance.md). Addresses sort and
+    compare equal as their string forms do: ``Address("net", "a") == "net/a"``.
 
     Args:
         kind: the resource kind.
@@ -52,27 +57,27 @@ class Address(tuple[str, tuple[str, ...]]):
             key = (key,)
         if not key:
             raise AddressError(f"address of kind {show_value(kind)} needs at least one key part")
-        return tuple.__new__(cls, (kind, tuple(map(str, key))))
+        return str.__new__(cls, "/".join((str(kind), *(escape_part(str(p)) for p in key))))
 
     @property
     def kind(self) -> str:
         """The resource kind."""
-        return self[0]
+        return str.partition(self, "/")[0]
 
     @property
     def key(self) -> tuple[str, ...]:
         """The identity values, as strings, in field order."""
-        return self[1]
-
-    def __str__(self) -> str:
-        return "/".join((self[0], *map(escape_part, self[1])))
+        rest = str.partition(self, "/")[2]
+        if "%" not in rest:
+            return tuple(rest.split("/"))
+        return tuple(_unescape(p) for p in rest.split("/"))
 
     def __repr__(self) -> str:
         # A repr lands in logs and tracebacks: sensitive key parts are redacted there too.
         return f"Address({redacted_address(self)!r})"
 
     def __getnewargs__(self) -> tuple[Any, ...]:
-        return (self[0], self[1])
+        return (self.kind, self.key)
 
     @classmethod
     def parse(cls, text: str) -> Address:
@@ -83,6 +88,8 @@ class Address(tuple[str, tuple[str, ...]]):
         """
         if not isinstance(text, str):
             raise AddressError(f"an address must be a string, got {type(text).__name__} {show_value(text)}")
+        if type(text) is cls:
+            return text
         kind, sep, rest = text.partition("/")
         if not sep:
             raise AddressError(f"malformed address {show_value(text)}: expected 'kind/key'")
@@ -90,6 +97,11 @@ class Address(tuple[str, tuple[str, ...]]):
         return cls(kind, parts)
 
 
+def _unescape(part: str) -> str:
+    # Only for parts an Address itself escaped: well-formed by construction.
+    return _UNESCAPE_RE.sub(lambda m: "%" if m.group(1) == "25" else "/", part)
+
+
 def make_address(kind: str, key: tuple[str, ...]) -> Address:
     # Hot path: planning builds one address per resource, already validated.
-    return tuple.__new__(Address, (kind, key))
+    return str.__new__(Address, "/".join((kind, *map(escape_part, key))))

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar, dataclass_transform, 
 import attrs
 
 from ..errors import AddressError, ResourceDefinitionError
-from .address import KIND_RE, Address
+from .address import KIND_RE, Address, escape_part
 from .display import declare_kind, show_address, show_value
 from .fields import METADATA_KEY, FieldRole, Role, identity, spec
 from .lifecycle import DEFAULT_LIFECYCLE, Lifecycle, check_lifecycle
@@ -216,14 +216,20 @@ def address_lines(identity: Sequence[str], obj: str, out: str) -> list[str]:
     saved). The names it uses are those of :func:`address_names`.
     """
     values = [f"{out}_{n}" for n in range(len(identity))]
-    parts = ", ".join(f"{v} if type({v}) is str else str({v})" for v in values)
     immutable = " and ".join(f"(type({v}) is str or type({v}) is int)" for v in values)
+    parts = [f"{v} = {v} if type({v}) is str else str({v})" for v in values]
+    # Most identities hold neither "/" nor "%": two scans in C, and no escaping call.
+    escape = [f"if '/' in {v} or '%' in {v}: {v} = _escape_part({v})" for v in values]
+    text = " + '/' + ".join(values)
     return [
         f"{out} = getattr({obj}, '_reconcile_address', None)",
         f"if {out} is None:",
         *(f"    {v} = {obj}.{name}" for v, name in zip(values, identity, strict=True)),
-        f"    {out} = _new_address(_Address, (_address_kind, ({parts},)))",
-        f"    if {immutable}:",
+        f"    {out}_keep = {immutable}",
+        *(f"    {line}" for line in parts),
+        *(f"    {line}" for line in escape),
+        f"    {out} = _new_address(_Address, _address_prefix + {text})",
+        f"    if {out}_keep:",
         f"        _keep_address({obj}, {out})",
     ]
 
@@ -231,9 +237,10 @@ def address_lines(identity: Sequence[str], obj: str, out: str) -> list[str]:
 def address_names(cls: type, kind: str) -> dict[str, Any]:
     """The names the lines of :func:`address_lines` use, for a resource class ``cls`` of ``kind``."""
     return {
-        "_new_address": tuple.__new__,
+        "_new_address": str.__new__,
         "_Address": Address,
-        "_address_kind": kind,
+        "_address_prefix": kind + "/",
+        "_escape_part": escape_part,
         "_keep_address": cls._reconcile_address.__set__,  # type: ignore[attr-defined]
     }
 

@@ -29,6 +29,9 @@ def canonical_key(value: Any) -> tuple[Any, ...]:
     if isinstance(value, (int, float)) and not isinstance(value, enum.Enum):
         # NaN sorts after every number, so the order stays total.
         return (2, 1, 0) if isinstance(value, float) and math.isnan(value) else (2, 0, value)
+    if isinstance(value, Address):
+        # Before str, which an Address also is: its own rank, as before.
+        return (7, str(value))
     if isinstance(value, str) and not isinstance(value, enum.Enum):
         return (3, value)
     if isinstance(value, bytes):
@@ -37,8 +40,6 @@ def canonical_key(value: Any) -> tuple[Any, ...]:
         return (5, type(value).__qualname__, value.name)
     if isinstance(value, Ref):
         return (6, str(value.address))
-    if isinstance(value, Address):
-        return (7, str(value))
     if isinstance(value, (list, tuple)):
         return (8, tuple(canonical_key(v) for v in value))
     if isinstance(value, (set, frozenset)):

@@ -30,6 +30,9 @@ def _sort_key(value: Any) -> str:
 
 def _tag(value: Any) -> Any:
     """JSON for a value in an ``Any``-annotated position, tagging what plain JSON would lose."""
+    if isinstance(value, Address):
+        # Before str: an Address is a str, and its tag says it comes back as one.
+        return {"$address": str(value)}
     if value is None or isinstance(value, (bool, int, str)):
         return value
     if isinstance(value, float):
@@ -46,8 +49,6 @@ def _tag(value: Any) -> Any:
         return {"$dict": [[_tag(k), _tag(v)] for k, v in value.items()]}
     if isinstance(value, Ref):
         return {"$ref": str(value.address)}
-    if isinstance(value, Address):
-        return {"$address": str(value)}
     raise Unsaveable(
         f"a {type(value).__name__} in an Any-annotated position has no JSON form; annotate the field with its type"
     )

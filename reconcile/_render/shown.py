@@ -37,14 +37,15 @@ def value_json(value: Any, sensitive: bool = False) -> Any:
     """A JSON value for a field value (see docs/rendering.md for the mapping); ``(sensitive)`` when sensitive."""
     if sensitive:
         return REDACTED
+    if isinstance(value, Address):
+        # Before str (an Address is one): its sensitive key parts are redacted.
+        return address_json(value)
     if value is None or isinstance(value, (bool, int, str)):
         return value
     if isinstance(value, float):
         return value if math.isfinite(value) else repr(value)
     if isinstance(value, Ref):
         return {"ref": address_json(value.address)}
-    if isinstance(value, Address):
-        return address_json(value)
     if isinstance(value, enum.Enum):
         return value_json(value.value)
     if isinstance(value, (list, tuple)):

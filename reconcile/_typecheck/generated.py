@@ -156,7 +156,7 @@ def _scalar(tp: Any, v: str, src: _Source) -> str | None:
         kind = _ref_kind(args)
         if kind is None:
             return f"isinstance({v}, _Ref)"
-        return f"(isinstance({v}, _Ref) and {v}.address[0] == {src.name(kind, 'kind')})"
+        return f"(isinstance({v}, _Ref) and {v}.address.startswith({src.name(kind + '/', 'kind')}))"
     if origin is Union or origin is types.UnionType:
         parts = [_scalar(a, v, src) for a in args]
         if any(p is None for p in parts):
@@ -189,7 +189,7 @@ def _check(tp: Any, v: str, src: _Source, collect: bool = False) -> list[str]:
         a = src.var("a")
         lines = [f"if not isinstance({v}, _Ref): {src.fail}", f"{a} = {v}.address"]
         if kind is not None:
-            lines.append(f"if {a}[0] != {src.name(kind, 'kind')}: {src.fail}")
+            lines.append(f"if not {a}.startswith({src.name(kind + '/', 'kind')}): {src.fail}")
         return [*lines, *src.add.format(a=a).splitlines()]
     if collect and (origin is Union or origin is types.UnionType) and len(args) == 2 and type(None) in args:
         (inner,) = (a for a in args if a is not type(None))

@@ -145,7 +145,9 @@ def test_a_paused_leader_that_wakes_up_gets_no_write_through(tmp_path, processes
     time.sleep(0.3)
     Path(f"{path}.a.pause").touch()  # a stops itself mid-reconcile, holding no database lock
     wait_for(lambda: not Path(f"{path}.a.pause").exists(), 10, "a to pause")
-    wait_for(lambda: holder(path)[0] == "b", TTL + RENEW + SLACK, "b to take over from the paused a")
+    # How soon b takes over is the kill test's assertion; here only that it does, then that a's write is
+    # fenced, so a loaded machine (b's renewals late by seconds) gets a generous bound.
+    wait_for(lambda: holder(path)[0] == "b", 30, "b to take over from the paused a")
     wait_for(lambda: any(o == "b" for _, o in writes(path)), 10, "b to reconcile")
     a.send_signal(signal.SIGCONT)
     time.sleep(TTL)  # a wakes up mid-reconcile with its old epoch, then notices the lost lease

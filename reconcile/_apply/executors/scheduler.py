@@ -59,7 +59,7 @@ class Scheduler:
         steps = self._steps = plan.steps
         n = len(steps)
         index = {s: i for i, s in enumerate(steps)}
-        self._kind = [s[0][0] for s in steps]
+        self._kind = [s[0].kind for s in steps]
         preds: dict[int, list[int]] = {}
         self._dependents: dict[int, list[int]] = {}
         self._waiting = [0] * n
