@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import datetime
 import getpass
 import importlib
@@ -11,7 +10,6 @@ import json
 import os
 import socket
 import sys
-import tempfile
 import traceback
 from collections.abc import Mapping
 from typing import Any
@@ -22,6 +20,7 @@ import reconcile as rc
 
 from .._model import show_address, show_error
 from ..journal import Journal
+from ..storage.files import write_atomically
 from .errors import LastAppliedStateError
 
 CLI_FORMAT = "reconcile.cli-plan"
@@ -85,11 +84,11 @@ def _call_source(source: str) -> tuple[rc.State, Mapping[str, Any], list[type]]:
 
 def _write_plan(path: str, plan: rc.Plan, source: str) -> None:
     envelope = {"format": CLI_FORMAT, "version": CLI_FORMAT_VERSION, "source": source, "plan": rc.dumps(plan)}
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(envelope, f)
-        f.write("\n")
-    os.replace(tmp, path)
+    # Owner-only, whole or not at all: a plan file holds sensitive values in the clear.
+    try:
+        write_atomically(path, json.dumps(envelope) + "\n")
+    except OSError as exc:
+        raise CLIError(f"cannot write the plan to {path}: {exc.strerror}; nothing was saved") from exc
 
 
 def _read_plan(path: str, source: str | None) -> tuple[rc.Plan, str, Mapping[str, Any], dict[str, type]]:
@@ -204,30 +203,6 @@ def _check_made_with(plan: rc.Plan, plan_file: str, state: rc.State, path: str) 
     )
 
 
-def _write_atomically(path: str, text: str) -> None:
-    """Write ``text`` to ``path`` whole or not at all (temp file, fsync, rename, fsync of the directory).
-
-    The file is readable by its owner only (``mkstemp``'s mode): it holds values in the clear.
-    """
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    dir_fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
-
-
 def _applied_state(plan: rc.Plan, result: rc.ApplyResult, previous: rc.State | None) -> rc.State:
     """What the next plan takes as ``last_applied`` after ``result``: the desired state, after a full success.
 
@@ -246,7 +221,7 @@ def _applied_state(plan: rc.Plan, result: rc.ApplyResult, previous: rc.State | N
 
 def _record_last_applied(path: str, state: rc.State) -> None:
     try:
-        _write_atomically(path, rc.dumps(state))
+        write_atomically(path, rc.dumps(state))
     except OSError as exc:
         raise LastAppliedStateError(
             f"{path}: cannot record the last applied state: {exc.strerror}; the file keeps the state before this apply"

@@ -1,13 +1,12 @@
-"""Writing the fleet's small JSON files whole: a temporary file, fsynced, then renamed over the old one."""
+"""Writing the fleet's small JSON files whole (through ``reconcile.storage.files``: temporary file, fsync, rename)."""
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import pathlib
-import tempfile
 from typing import Any
+
+from ..storage.files import write_atomically
 
 
 def write_json(path: pathlib.Path, data: Any, mode: int = 0o600, *, pretty: bool = False) -> None:
@@ -23,17 +22,5 @@ def write_json(path: pathlib.Path, data: Any, mode: int = 0o600, *, pretty: bool
         mode: the file's permissions (0600: the owner only; 0644: readable by the components).
         pretty: indented, with sorted keys (files people read).
     """
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "w") as f:
-            if pretty:
-                json.dump(data, f, indent=1, sort_keys=True)
-            else:
-                json.dump(data, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
+    text = json.dumps(data, indent=1, sort_keys=True) if pretty else json.dumps(data)
+    write_atomically(path, text, mode)

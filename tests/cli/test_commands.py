@@ -6,6 +6,7 @@ import json
 import os
 import pathlib
 import pty
+import stat
 import subprocess
 import sys
 import time
@@ -179,3 +180,25 @@ def test_apply_on_a_terminal_draws_progress(env: dict[str, str], tmp_path: pathl
     text = seen.decode(errors="replace")
     assert "create 40/40" in text
     assert "Apply complete: 40 succeeded." in text
+
+
+def test_a_saved_plan_is_readable_by_its_owner_only_and_replaces_the_old_file_whole(
+    env: dict[str, str], tmp_path: pathlib.Path
+) -> None:
+    """A plan file holds sensitive values in the clear: mode 0600 whatever the umask, written through a temp file."""
+    out = tmp_path / "plan.json"
+    out.write_text("an old plan")
+    out.chmod(0o644)
+    assert run(env, "plan", SOURCE, "--out", str(out)).returncode == 2
+    assert stat.S_IMODE(out.stat().st_mode) == 0o600
+    assert json.loads(out.read_text())["source"] == SOURCE
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".plan.json")) == []
+
+
+def test_a_plan_that_cannot_be_saved_is_a_one_line_error(env: dict[str, str], tmp_path: pathlib.Path) -> None:
+    target = tmp_path / "missing" / "plan.json"
+    planned = run(env, "plan", SOURCE, "--out", str(target))
+    assert planned.returncode == 1
+    assert f"cannot write the plan to {target}: No such file or directory; nothing was saved" in planned.stderr
+    assert "Traceback" not in planned.stderr
+    assert not target.parent.exists()
