@@ -548,45 +548,6 @@ class Support:
         """The cell's stored support status (what freezes it), or ``None`` before it was first judged."""
         return self.records.get(cell_id)
 
-    def signatures(self) -> dict[str, Any]:
-        """Per cell (and per stale record), what its reconcile would look at, in one pass over the fleet.
-
-        It changes when the cell's support status would change (the clock passed
-        a deadline, a version was reported or published) or its record or spec
-        does. The support controller no longer polls it (it follows the store's
-        notifications and resyncs with ``resync_page``); it stays for
-        diagnostics and the support benchmark.
-        """
-        templates = self.records.templates()
-        stored = self.records.all()
-        now = self.clock()
-        out: dict[str, Any] = {}
-        # One read for every cell's required and reported versions (the poll runs every few seconds on the
-        # leader; a spec and a status read per cell queued ahead of check-ins on PostgreSQL).
-        batched = getattr(self.store, "infrastructure_views", None)
-        views = batched() if callable(batched) else None
-        for cell in self.store.list_cells():
-            status: CellStatus | None
-            if views is not None:
-                required, reported = views.get(cell.id, (None, None))
-                # Only the reported version is judged (no status and no version judge alike): a status
-                # carrying just that version is the same input.
-                status = CellStatus(0, infrastructure_version=reported)
-            else:
-                status = self.store.get_status(cell.id)
-                spec = self.store.get_spec(cell.id)
-                required = None if spec is None else spec.infrastructure
-            judged = evaluate(cell, status, templates, now)
-            record = stored.get(cell.id)
-            out[cell.id] = (
-                attrs.astuple(attrs.evolve(judged, since=0.0)),
-                None if record is None else attrs.astuple(record),
-                required,
-            )
-        for cell_id in set(stored) - set(out):
-            out[cell_id] = ("deleted",)
-        return out
-
     def resync_page(self, after: str, limit: int = RESYNC_PAGE) -> tuple[list[str], dict[str, float], str | None]:
         """One page of the support controller's resync: judge ``limit`` cells after the id ``after`` in one read.
 

@@ -333,9 +333,9 @@ def test_a_deleted_cell_loses_its_support_record(world: World) -> None:
     world.publish(2, mandatory=True)
     assert world.cp.support.status("acme") is not None
     world.cp.delete_cell("acme")
-    assert "acme" in world.cp.support.signatures()
+    assert _resync(world) == ["acme"]  # the stale record needs a reconcile
     world.cp.support.reconcile_cell("acme")
-    assert world.cp.support.status("acme") is None and "acme" not in world.cp.support.signatures()
+    assert world.cp.support.status("acme") is None and _resync(world) == []
 
 
 def test_cell_views_show_support(world: World) -> None:
@@ -390,8 +390,21 @@ def test_support_records_on_sqlite_and_postgresql(tmp_path: pathlib.Path, store_
     world.store.close()
 
 
-def test_the_polls_batched_read_judges_as_the_per_cell_reads_do(tmp_path: pathlib.Path, store_url: str) -> None:
-    """The controller's poll reads every cell's versions in one statement; its signatures are the per-cell ones."""
+def _resync(world: World, limit: int = 256) -> list[str]:
+    """The cells a whole resync (page by page, as the controller runs it) finds needing a reconcile."""
+    needing: list[str] = []
+    after = ""
+    while True:
+        stale, _deadlines, cursor = world.cp.support.resync_page(after, limit)
+        needing += stale
+        if cursor is None:
+            return needing
+        after = cursor
+
+
+def test_the_resyncs_batched_read_finds_what_reconcile_cell_changes(tmp_path: pathlib.Path, store_url: str) -> None:
+    """The resync reads every cell's versions in one statement per page (SQL of each dialect); it lists a cell
+    exactly when ``reconcile_cell``, which reads the cell's spec and status one by one, then writes something."""
     world = World(tmp_path, store_url)
     world.release("1")
     world.cell("acme")
@@ -401,21 +414,23 @@ def test_the_polls_batched_read_judges_as_the_per_cell_reads_do(tmp_path: pathli
     world.publish(2, mandatory=True)
     world.report("acme", infra="2")
     world.clock.now += 15 * DAY
-    assert world.store.infrastructure_views()["acme"] == ("2", "2")
-    assert world.store.infrastructure_views(page=1) == world.store.infrastructure_views()  # paged alike
-    batched = world.cp.support.signatures()
+    found = _resync(world)
+    assert _resync(world, limit=1) == found  # paged alike
+    cells = ("acme", "globex", "initech", "hooli")
 
-    class PerCell:
-        """The same store without its batched read."""
+    def written(cell: str) -> tuple[Any, ...]:
+        # What reconcile_cell may write: the support record, and the infrastructure the spec requires.
+        spec = world.store.get_spec(cell)
+        return (world.cp.support.status(cell), None if spec is None else spec.infrastructure)
 
-        def __getattr__(self, name: str) -> Any:
-            if name == "infrastructure_views":
-                raise AttributeError(name)
-            return getattr(world.store, name)
-
-    world.cp.support.store = PerCell()  # type: ignore[assignment]
-    assert world.cp.support.signatures() == batched
-    assert {c: sig[0][1] for c, sig in batched.items()} == {
+    before = {c: written(c) for c in cells}
+    for cell in cells:
+        world.cp.support.reconcile_cell(cell)
+    changed = sorted(c for c in cells if written(c) != before[c])
+    assert sorted(found) == changed
+    assert {"globex", "hooli", "initech"} <= set(changed)
+    assert _resync(world) == []
+    assert {c: world.state(c) for c in before} == {
         "acme": "in_sla", "globex": "out_of_sla", "initech": "out_of_sla", "hooli": "out_of_sla",
     }  # fmt: skip
     world.store.close()
@@ -526,7 +541,7 @@ def test_the_support_benchmark_prints_its_table(capsys: pytest.CaptureFixture[st
 
     assert main(["support", "--sizes", "4", "--repeat", "1"]) == 0
     out = capsys.readouterr().out
-    assert "| 4 " in out and "signatures (poll)" in out and "grace/in_sla" in out
+    assert "| 4 " in out and "resync (all pages)" in out and "grace/in_sla" in out
 
 
 @settings(max_examples=200, deadline=None)

@@ -259,35 +259,6 @@ class BackendFleetStore:
         # Lock order (locks.py): the flags lock from the transaction's start, then the cell's row.
         return self.backend.write(lambda tx: set_target_in(tx, cell_id, version), locks=(FLAGS_LOCK,))
 
-    def infrastructure_views(self, page: int = 256) -> dict[str, tuple[str | None, str | None]]:
-        """Per cell: (the infrastructure version its spec requires, the one its status reports).
-
-        What the support controller's poll needs of every cell, read ``page`` cells per statement (the
-        reported version extracted by the database from the stored status) instead of a spec and a status
-        read per cell; pages keep each read short, so check-ins waiting on the same reader never queue
-        behind the whole fleet.
-        """
-
-        def read(after: str) -> list[tuple[Any, ...]]:
-            def op(tx: Tx) -> list[tuple[Any, ...]]:
-                reported = reported_infrastructure(tx.dialect)
-                return tx.query(
-                    f"SELECT c.id, c.infrastructure, {reported} FROM fleet_cells c"
-                    " LEFT JOIN fleet_status s ON s.cell_id = c.id WHERE c.id > ? ORDER BY c.id LIMIT ?",
-                    (after, page),
-                )
-
-            return self.backend.read(op)
-
-        out: dict[str, tuple[str | None, str | None]] = {}
-        after = ""
-        while True:
-            rows = read(after)
-            out.update((str(r[0]), (r[1], None if r[2] is None else str(r[2]))) for r in rows)
-            if len(rows) < page:
-                return out
-            after = str(rows[-1][0])
-
     def get_spec(self, cell_id: str) -> DesiredSpec | None:
         return self.backend.read(lambda tx: _spec(tx, cell_id))
 
