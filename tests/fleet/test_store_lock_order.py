@@ -1,5 +1,6 @@
 """The fleet store's writers take their locks in one order on PostgreSQL, so replicas writing flags, targets,
-labels, releases and rollout steps at once never deadlock (see "Lock order" in docs/fleet.md).
+labels, releases, rollout steps, status reports, debug trails and cell deletes at once never deadlock (see "Lock
+order" in docs/fleet.md).
 
 Each writer here has a store of its own (its own connection and writer thread), as replicas do, on a real
 PostgreSQL the tests start. ``deadlock_timeout`` is lowered so that a lock cycle, if there is one, is found and
