@@ -1,5 +1,6 @@
 """The fleet store's writers take their locks in one order on PostgreSQL, so replicas writing flags, targets,
-labels, releases and rollout steps at once never deadlock (see "Lock order" in docs/fleet.md).
+labels, releases, rollout steps, status reports, debug trails and cell deletes at once never deadlock (see "Lock
+order" in docs/fleet.md).
 
 Each writer here has a store of its own (its own connection and writer thread), as replicas do, on a real
 PostgreSQL the tests start. ``deadlock_timeout`` is lowered so that a lock cycle, if there is one, is found and
@@ -13,7 +14,8 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from reconcile.fleet import Cell, Release, ReleaseComponent
+from reconcile.fleet import Cell, CellStatus, Release, ReleaseComponent
+from reconcile.fleet.debug import DebugEvent
 from reconcile.fleet.flags import Flag
 from reconcile.fleet.rollout import CellProgress, Rollout, RolloutWork, StagePolicy
 from reconcile.fleet.store import BackendFleetStore, StoreRolloutRecords
@@ -23,6 +25,7 @@ from reconcile.storage import StorageError
 
 CELLS = [f"c{i:02d}" for i in range(16)]
 ROUNDS = 80
+REPORTING = 4
 
 
 def rel(version: str) -> Release:
@@ -170,3 +173,74 @@ def test_a_write_that_re_evaluates_flags_without_the_flags_lock_from_its_start_i
     with pytest.raises(StorageError, match=f"must hold advisory lock {FLAGS_LOCK} from its start"):
         store.backend.write(refresh_flags)
     assert store.backend.write(refresh_flags, locks=(FLAGS_LOCK,)) == []
+
+
+@pytest.mark.parametrize("store_url", ["postgresql"], indirect=True)
+@pytest.mark.parametrize("failover", [False, True], ids=["reports-and-deletes", "reports-on-two-replicas"])
+def test_status_reports_debug_trails_and_cell_deletes_on_several_replicas_never_deadlock(
+    stores: Callable[[], BackendFleetStore], failover: bool
+) -> None:
+    # Replica 1 takes the cells' reports from several agents at once, so its group commits write several
+    # cells' status rows, in no particular order. Replica 3 deletes cells (operators at once: a group commit
+    # of deletes, each locking a status row, then the cell's rows) and creates them again. With ``failover``
+    # replica 2 gets half of the reports again, with debug trails (agents that timed out on replica 1 and
+    # failed over while their first report still waited there).
+    cells = CELLS[:REPORTING]
+    setup = stores()
+    for cell_id in cells:
+        setup.create_cell(Cell(cell_id, "prod", "acme", "eu", 1.0), "h", 1e12)
+        setup.put_status(cell_id, CellStatus(0, infrastructure_version="i1"))
+    first, second, third = stores(), stores(), stores()
+
+    deadlocks: list[str] = []
+    failures: list[str] = []
+    threads: list[threading.Thread] = []
+    start = threading.Barrier(8 + (2 if failover else 4))
+
+    def run(name: str, step: Callable[[int], None]) -> None:
+        def body() -> None:
+            start.wait(timeout=60)
+            for i in range(ROUNDS):
+                try:
+                    step(i)
+                except StorageError as exc:
+                    (deadlocks if _is_deadlock(exc) else failures).append(f"{name} #{i}: {exc}")
+                except Exception as exc:  # any other failure fails the test below, named
+                    failures.append(f"{name} #{i}: {type(exc).__name__}: {exc}")
+
+        threads.append(threading.Thread(target=body))
+
+    def reporter(store: BackendFleetStore, k: int, debug: bool) -> Callable[[int], None]:
+        def step(i: int) -> None:
+            # Each agent's thread reports the cells in an order of its own.
+            for cell_id in cells[k:] + cells[:k]:
+                store.put_status(cell_id, CellStatus(i + 1, infrastructure_version="i1"))
+                if debug:
+                    event = DebugEvent(i + 1, float(i), "grant", "g1", "ops")
+                    store.record_debug_events(cell_id, [event], float(i))
+
+        return step
+
+    def deleter(mine: list[str]) -> Callable[[int], None]:
+        def step(i: int) -> None:
+            cell_id = mine[i % len(mine)]
+            assert third.delete_cell(cell_id)
+            third.create_cell(Cell(cell_id, "prod", "acme", "eu", 1.0), "h", 1e12)
+
+        return step
+
+    for k in range(8):
+        again = failover and k % 2 == 1
+        run(f"report {k}", reporter(second if again else first, k % len(cells), debug=again))
+    # Each deleter has cells of its own (a cell is deleted and created again by one of them only).
+    owners = 2 if failover else 4
+    for k in range(owners):
+        run(f"delete {k}", deleter(cells[k::owners]))
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not any(t.is_alive() for t in threads), "a writer is still running after 120 s"
+    assert deadlocks == [], f"{len(deadlocks)} transactions aborted for a deadlock, e.g. {deadlocks[:3]}"
+    assert failures == []
+    assert sorted(c.id for c in setup.list_cells()) == cells

@@ -29,8 +29,19 @@ COMPONENT = "fleet.debug"
 """The migration component of the debug trail table."""
 
 
-def record_events(backend: Backend, cell_id: str, events: Iterable[DebugEvent], received_at: float) -> list[DebugEvent]:
-    """Keep the events not kept yet (by sequence number); the new ones, oldest first."""
+def record_events(
+    backend: Backend, cell_id: str, events: Iterable[DebugEvent], received_at: float, *, locks: Iterable[int] = ()
+) -> list[DebugEvent]:
+    """Keep the events not kept yet (by sequence number); the new ones, oldest first.
+
+    Args:
+        backend: the store's backend.
+        cell_id: the cell that reported them.
+        events: the events reported (those kept already are left out).
+        received_at: when the control plane received them.
+        locks: advisory lock keys the write holds from its start (``Backend.write``): the fleet store passes
+            its ``STATUS_LOCK`` (its lock order, ``reconcile/fleet/store/locks.py``).
+    """
     events = list(events)
     if not events:
         return []
@@ -52,7 +63,7 @@ def record_events(backend: Backend, cell_id: str, events: Iterable[DebugEvent], 
             if tx.execute(sql, (cell_id, e.seq, e.at, e.event, e.grant, e.by, e.detail, e.hash, received_at)) == 1
         ]
 
-    return backend.write(op)
+    return backend.write(op, locks=locks)
 
 
 def list_events(backend: Backend, cell_id: str, limit: int = 100) -> list[DebugEvent]:

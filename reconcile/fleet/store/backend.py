@@ -31,7 +31,7 @@ from .flags import (
     write_flag,
     write_labels,
 )
-from .locks import FLAGS_LOCK, PUBLISH_LOCK
+from .locks import FLAGS_LOCK, PUBLISH_LOCK, STATUS_LOCK
 from .rollout_schema import ROLLOUT_MIGRATIONS
 
 
@@ -178,8 +178,9 @@ class BackendFleetStore:
             tx.notify(SUPPORT_CHANNEL, cell_id)
             return tx.execute("DELETE FROM fleet_cells WHERE id = ?", (cell_id,)) > 0
 
-        # Lock order (locks.py): every write that locks a cell's row holds the flags lock from its start.
-        return self.backend.write(op, locks=(FLAGS_LOCK,))
+        # Lock order (locks.py): every write that locks a cell's row holds the flags lock from its start, and
+        # every write that locks a status row the status lock (a group commit of two deletes locks two).
+        return self.backend.write(op, locks=(FLAGS_LOCK, STATUS_LOCK))
 
     def reissue_token(self, cell_id: str, token_hash: str, expires_at: float) -> bool:
         sql = "UPDATE fleet_cells SET token_hash = ?, token_expires = ?, token_used = NULL WHERE id = ?"
@@ -320,7 +321,9 @@ class BackendFleetStore:
                 tx.execute("UPDATE fleet_status SET body = ? WHERE cell_id = ?", (body, cell_id))
             tx.notify(SUPPORT_CHANNEL, cell_id)
 
-        self.backend.write(op)
+        # Lock order (locks.py): a group commit of several cells' reports locks their status rows in no
+        # particular order, and another replica's in another: every write of a status row holds the status lock.
+        self.backend.write(op, locks=(STATUS_LOCK,))
 
     def get_status(self, cell_id: str) -> CellStatus | None:
         row = self.backend.read(lambda tx: tx.one("SELECT body FROM fleet_status WHERE cell_id = ?", (cell_id,)))
@@ -335,7 +338,8 @@ class BackendFleetStore:
         return [AuditEntry(int(r[0]), float(r[1]), r[2], r[3], r[4], r[5]) for r in reversed(rows)]
 
     def record_debug_events(self, cell_id: str, events: Sequence[DebugEvent], received_at: float) -> list[DebugEvent]:
-        return trail.record_events(self.backend, cell_id, events, received_at)
+        # Lock order (locks.py): the trail's rows are what a cell reports, as its status row is.
+        return trail.record_events(self.backend, cell_id, events, received_at, locks=(STATUS_LOCK,))
 
     def debug_audit(self, cell_id: str, limit: int = 100) -> list[DebugEvent]:
         return trail.list_events(self.backend, cell_id, limit)

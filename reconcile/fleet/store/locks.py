@@ -3,13 +3,16 @@
 Lock order (PostgreSQL; docs/fleet.md, "Lock order"):
 
 1. advisory locks, by ascending key: ``MIGRATIONS_LOCK`` (7210431, ``reconcile.storage``) < ``PUBLISH_LOCK``
-   (7210432) < ``FLAGS_LOCK`` (7210433). An op never takes one itself: it names them in
+   (7210432) < ``FLAGS_LOCK`` (7210433) < ``STATUS_LOCK`` (7210434). An op never takes one itself: it names them in
    ``backend.write(op, locks=...)`` and the writer takes them right after ``BEGIN``, before any op of the
    group commit runs, so they come before every row lock of the transaction whatever ops share it;
 2. then row locks: the fence's lease row (a leader's writes), then the rows the ops touch. Every write that
    locks a row of ``fleet_cells`` holds ``FLAGS_LOCK`` from its start, so only one transaction at a time holds
    cell rows: cell rows can never be part of a cycle, whatever order a write, or a group commit of several
-   single-cell writes, locks them in.
+   single-cell writes, locks them in. Likewise every write that locks a row of what cells report
+   (``fleet_status``, ``fleet_debug_audit``: a status report, a debug trail, ``delete_cell``) holds
+   ``STATUS_LOCK`` from its start: a group commit of several cells' reports locks their rows in no particular
+   order, and another replica's (two ``delete_cell``; the same reports again, from agents failed over) in another.
 
 A cell's flag values are evaluated into its spec in the transaction that changes what they depend on, so every
 write that may re-evaluate flags (``refresh_flags``: a flag, a label, a target, a release, a new cell, a rollout
@@ -30,6 +33,10 @@ FLAGS_LOCK = 7210433
 """Held by every write that re-evaluates flags or locks a cell's row, so one at a time across replicas; also one
 rollout start at a time (the same key, as before this order was written down, so replicas of the previous
 version still exclude each other)."""
+
+STATUS_LOCK = 7210434
+"""Held by every write that locks a row of what cells report (their statuses, their debug trails), so one at a
+time across replicas. Not ``FLAGS_LOCK``: reports must not wait for a flag's re-evaluation of the fleet."""
 
 
 def require_lock(tx: Tx, key: int, what: str) -> None:
