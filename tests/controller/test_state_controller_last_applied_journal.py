@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import pathlib
+import signal
+import sqlite3
+import subprocess
+import sys
 from typing import Any
 
 import reconcile as rc
@@ -18,6 +23,7 @@ from tests.support.controller import running, until
 from tests.support.delete_order import App, GuardedApps
 from tests.support.models import Network
 
+ROOT = pathlib.Path(__file__).parent.parent.parent
 FAST = {"resync": None, "rate_limiter": ExponentialBackoff(0.001, 0.02)}
 A, B = rc.Address.parse("app/a"), rc.Address.parse("app/b")
 BOTH = rc.State([App("a"), App("b", depends_on=[rc.ref(App, "a")])])
@@ -126,3 +132,73 @@ def test_a_record_that_cannot_be_read_is_planned_without_and_reported(store_url:
         assert list(apps.objects) == [rc.Address.parse("app/a")]
         # The next state remembered replaces the record.
         assert journal.last_applied("apps/'t0'", [App]) == desired["t0"]
+
+
+def _controller_process(url: str, world: str, apps: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "tests.controller.last_applied_child", url, world, apps],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+
+
+def _reconciled(child: subprocess.Popen[str]) -> str:
+    assert child.stdout is not None
+    line = child.stdout.readline()
+    assert line.startswith("reconciled"), f"the controller process said {line!r} (exit code {child.poll()})"
+    said = line.split(maxsplit=1)[1].strip()
+    return said if said.startswith("True") else f"{said}: {child.stdout.readline().strip()}"
+
+
+def test_a_controller_process_killed_after_an_apply_is_followed_by_one_that_orders_the_deletes(
+    store_url: str, tmp_path: Any
+) -> None:
+    world = str(tmp_path / "world.db")
+    first = _controller_process(store_url, world, "a b>a")
+    try:
+        assert _reconciled(first) == "True 1"
+    finally:
+        first.kill()  # SIGKILL: nothing runs after the apply; only what the journal made durable is left
+        first.wait(10)
+    assert first.returncode == -signal.SIGKILL
+    names = sqlite3.connect(world).execute("SELECT name FROM apps ORDER BY name").fetchall()
+    assert names == [("a",), ("b",)]
+    second = _controller_process(store_url, world, "")
+    try:
+        # Both dropped: b first (the world refuses to delete a while b exists), in one apply that succeeds.
+        assert _reconciled(second) == "True 1"
+    finally:
+        second.kill()
+        second.wait(10)
+    assert sqlite3.connect(world).execute("SELECT name FROM apps").fetchall() == []
+
+
+def test_a_deposed_leaders_last_applied_state_is_refused_and_its_next_holding_records_it(store_url: str) -> None:
+    desired = {"t0": rc.State([App("a")])}
+    with Journal.open(store_url) as journal:
+        lease = StoreLease(journal, "apps", owner="old", ttl=5)
+        newer: list[Any] = []
+
+        class Deposing(GuardedApps):
+            def create(self, want: App, ctx: rc.Context) -> App:
+                # Another leader takes over while this apply's provider call runs.
+                assert lease.held is not None
+                journal.force_unlock("apps", lease.held.lease_id)
+                newer.append(journal.lease("apps", "new", ttl=30))
+                return super().create(want, ctx)
+
+        apps = Deposing({})
+        ctl = controller(journal, apps, desired, lease=lease, renew_every=0.05)
+        try:
+            with running(ctl):
+                ctl.enqueue("t0")
+                until(lambda: ctl.reconciles >= 1 and ctl.epoch is None, what="the old leader deposed")
+                assert journal.last_applied("apps/'t0'", [App]) is None, "the deposed leader's write was refused"
+                newer[0].release()
+                until(lambda: ctl.epoch == 3, what="the old leader elected again")
+                until(lambda: journal.last_applied("apps/'t0'", [App]) == desired["t0"], what="the record")
+        finally:
+            for held in newer:
+                held.release()
+        assert apps.methods_called("create") == [rc.Address.parse("app/a")]
