@@ -20,13 +20,18 @@
 4. ``StateController`` no-change resync: ``--tenants`` keys of 10 resources
    each (a network and nine servers that ref it), already in the world; one
    full pass (read each address, plan, nothing to apply) per key, one worker.
+5. The same with a journal (SQLite) for ``--journal-tenants`` keys: what
+   keeping each key's last applied state there costs. Pass 1 reads each
+   key's record (none yet) and writes it (one commit per key); pass 2 finds
+   it in memory and writes nothing; pass 3 is a new controller (a restart),
+   which reads each record once and writes nothing.
 
 CPU figures are ``time.process_time`` of the whole process (every thread);
 wall figures are ``time.perf_counter``. The machine is shared, so wall figures
 include other people's work.
 
 Run: ``python -m benchmarks controller [--cycles 200000] [--adds 1000000 --keys 10000] [--rate 1000 --seconds 3]
-[--tenants 10000]``.
+[--tenants 10000] [--journal-tenants 2000]``.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ import argparse
 import asyncio
 import gc
 import statistics
+import tempfile
 import threading
 import time
 from collections import deque
@@ -43,6 +49,7 @@ from typing import Any
 
 import reconcile as rc
 from reconcile.controller import Controller, Metrics, ReconcileContext, StateController
+from reconcile.journal import Journal
 from reconcile.testing import InMemoryProvider
 
 from . import _common as c
@@ -59,6 +66,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--rate", type=float, default=1000.0, help="adds per second for the latency run (default: 1000)")
     p.add_argument("--seconds", type=float, default=3.0, help="length of the latency run (default: 3)")
     p.add_argument("--tenants", type=int, default=10_000, help="keys in the resync run (default: %(default)s)")
+    p.add_argument(
+        "--journal-tenants", type=int, default=2_000, help="keys in the journaled resync run (default: %(default)s)"
+    )
     return p
 
 
@@ -359,6 +369,41 @@ def resync(args: argparse.Namespace) -> None:
     )
 
 
+def journaled_resync(args: argparse.Namespace) -> None:
+    keys = [f"t{i}" for i in range(args.journal_tenants)]
+    providers = {"bench_network": InMemoryProvider(BenchNetwork), "bench_server": InMemoryProvider(BenchServer)}
+    for key in keys:
+        for address, obj in tenant(key).items():
+            providers[address.kind].objects[address] = obj
+    rows = []
+    with (
+        tempfile.TemporaryDirectory(prefix="reconcile-bench-") as folder,
+        Journal.open(f"sqlite:///{folder}/journal.db") as journal,
+    ):
+        for n, label in ((1, "pass 1 (read, write)"), (2, "pass 2 (memory)"), (3, "restart (read)")):
+            if n != 2:
+                ctl: StateController[str] = StateController("resync", tenant, providers, journal=journal, resync=None)
+                ctl.start()
+            gc.collect()
+            cpu, wall = c.clock(), time.perf_counter()
+            for key in keys:
+                ctl.enqueue(key)
+            ctl.wait_idle()
+            cpu, wall = c.clock() - cpu, time.perf_counter() - wall
+            rows.append([label, f"{len(keys):,}", c.seconds(cpu), c.seconds(wall), c.micros(wall / len(keys))])
+            if n != 1:
+                ctl.stop()
+                ctl.join()
+            assert ctl.applies == 0, "nothing to apply in a no-change resync"
+        recorded = journal.backend.read(lambda tx: tx.one("SELECT COUNT(*) FROM reconcile_last_applied"))[0]
+        assert recorded == len(keys), "every key's last applied state is recorded"
+    c.table(
+        f"StateController no-change resync with a journal (SQLite): {len(keys):,} keys x 10 resources, one worker",
+        ["pass", "keys", "CPU", "wall", "wall per key"],
+        rows,
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Run the controller benchmarks and print their tables."""
     args = _parser().parse_args(argv)
@@ -367,6 +412,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     storm(args)
     latency(args)
     resync(args)
+    journaled_resync(args)
 
 
 if __name__ == "__main__":

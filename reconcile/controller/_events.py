@@ -19,6 +19,8 @@ class ControllerEventKind(enum.Enum):
     when), ``RETRYING`` (raised; ``delay`` is the backoff), ``TERMINAL``
     (raised ``TerminalError``). ``DRIFT_REPAIRED``: a ``StateController`` found
     the world changed under an unchanged desired state and repaired it.
+    ``LAST_APPLIED_ERROR``: a ``StateController`` could not read a key's last
+    applied state back from its journal (``error`` says why) and planned without it.
     Lifecycle: ``LEADER_ACQUIRED``, ``LEADER_LOST``, ``LEASE_ERROR``,
     ``SOURCE_ERROR``, ``LISTENER_ERROR``, ``STOPPING``, ``STOPPED``.
     """
@@ -31,6 +33,7 @@ class ControllerEventKind(enum.Enum):
     RETRYING = "retrying"
     TERMINAL = "terminal"
     DRIFT_REPAIRED = "drift_repaired"
+    LAST_APPLIED_ERROR = "last_applied_error"
     LEADER_ACQUIRED = "leader_acquired"
     LEADER_LOST = "leader_lost"
     LEASE_ERROR = "lease_error"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import itertools
+import logging
 import reprlib
 import threading
 from collections.abc import Callable, Hashable, Iterable, Mapping
@@ -25,6 +27,12 @@ from .errors import ApplyFailedError, ControllerOptionError, TerminalError
 K = TypeVar("K", bound=Hashable)
 
 _SHOWN_FAILURES = 5
+
+_log = logging.getLogger("reconcile.controller")
+
+# What the journal holds for a key when a write of it failed (or a read of it did): not known, so the
+# next remembered state is written whatever it is.
+_UNKNOWN = object()
 
 
 def _check_generation(_: Any, __: Any, value: int | None) -> None:
@@ -87,7 +95,9 @@ class StateController(Controller[K]):
             recovers what a crashed apply left pending). With a ``StoreLease`` on
             the same store as ``lease``, each apply runs under the leader's
             holding, so a deposed leader's journal writes (and the provider
-            calls behind them) are refused.
+            calls behind them) are refused. The journal also keeps each key's
+            last applied state (see ``last_applied``), so a restarted or newly
+            elected controller still orders deletes by it.
         owns: ``owns(key) -> addresses`` the key owns in the world, asked when the
             controller has no memory of the key (after a restart), so
             resources of a key that is gone can be found and deleted.
@@ -163,6 +173,10 @@ class StateController(Controller[K]):
         # it orders the deletes of resources related only by depends_on, which
         # no world reports (and marks each change drift or intent).
         self._last_applied: dict[Any, rc.State] = {}
+        # With a journal, per key: what the journal holds (a State, None for nothing, or _UNKNOWN), and the
+        # lease epoch under which this controller learned it; under another epoch another leader may have
+        # applied since, so the journal is read again.
+        self._journaled: dict[Any, tuple[object, int | None]] = {}
 
     def owned(self, key: K) -> frozenset[rc.Address]:
         """The addresses ``key`` owns as far as this controller knows (what its applies made)."""
@@ -174,6 +188,17 @@ class StateController(Controller[K]):
         After a failed apply: the state it tried, plus the resources of the one
         before that it no longer has (they may still exist). ``None`` before
         the first apply of the key in this process, or once the key owns nothing.
+
+        With a ``journal``, the state is also recorded there (``Journal.record_last_applied``
+        under ``"<controller name>/<key!r>"``, fenced by the leader's ``StoreLease``),
+        written only when it changed, and read back on the key's first reconcile in
+        this process (and on its first since this controller was elected again), so
+        it outlives restarts and failover. The journal is read with the classes of
+        the key's desired and actual states (and those the journal knows): a recorded
+        resource of another class is in neither, so the plan has nothing of it to
+        order; if such a record (or a damaged one) cannot be read, the key is planned
+        without it, as before the journal kept it, and a ``LAST_APPLIED_ERROR``
+        event says why.
         """
         return self._last_applied.get(key)
 
@@ -256,13 +281,13 @@ class StateController(Controller[K]):
     ) -> tuple[rc.Plan, dict[str, Any]] | Result:
         """The plan and the apply options, or the ``Result`` when there is nothing to apply (or no right to)."""
         try:
-            plan = rc.plan(state, actual, last_applied=self._last_applied.get(key))
+            plan = rc.plan(state, actual, last_applied=self._last_applied_of(key, ctx, state, actual))
         except (rc_errors.ProtectedResourceError, rc_errors.PlanBudgetError) as exc:
             raise TerminalError(str(exc), reason=type(exc).__name__.removesuffix("Error")) from exc
         if plan.is_empty:
             self._owned[key] = frozenset(state.addresses)
             self._applied[key] = generation
-            self._remember_applied(key, state)
+            self._remember_applied(key, ctx, state)
             return Result()
         if ctx.stopping:
             # A deposed leader or a stopping controller starts no apply.
@@ -302,8 +327,9 @@ class StateController(Controller[K]):
                 left = [o for a, o in previous.items() if a not in state.by_address]
                 state = rc.State([*state, *left], allow_dangling=True) if left else state
             self._last_applied[key] = state
+            self._journal_applied(key, ctx, state)
             raise ApplyFailedError(self._failure_message(result), result)
-        self._remember_applied(key, state)
+        self._remember_applied(key, ctx, state)
         self._applied[key] = generation
         if drift:
             with self._counts:
@@ -312,43 +338,109 @@ class StateController(Controller[K]):
                 self.emit(ControllerEventKind.DRIFT_REPAIRED, key, attempt=ctx.attempt)
         return Result()
 
-    def _remember_applied(self, key: Any, state: rc.State) -> None:
+    def _remember_applied(self, key: Any, ctx: ReconcileContext, state: rc.State) -> None:
         if len(state):
             self._last_applied[key] = state
+            self._journal_applied(key, ctx, state)
         else:
             # The key owns nothing now: nothing of it is left to order.
             self._last_applied.pop(key, None)
+            self._journal_applied(key, ctx, None)
+
+    def _record_name(self, key: Any) -> str:
+        return f"{self.name}/{key!r}"
+
+    def _last_applied_of(self, key: Any, ctx: ReconcileContext, desired: rc.State, actual: rc.State) -> rc.State | None:
+        """The key's last applied state: from memory, or from the journal on a miss (see ``last_applied``)."""
+        journal = self.journal
+        if journal is None:
+            return self._last_applied.get(key)
+        known = self._journaled.get(key)
+        if known is not None and known[1] == ctx.epoch:
+            return self._last_applied.get(key)
+        types = {
+            type(o)
+            for s in (desired, actual)
+            for o in itertools.chain(s, (e.value for e in s.externals.values() if e.value is not None))
+        }
+        try:
+            got = journal.last_applied(self._record_name(key), types)
+        except (rc_journal.UnknownKindError, rc_journal.JournalCorruptError) as exc:
+            # Not a reason to fail the key: planning without it is what a controller did before the
+            # journal kept it. The next state remembered replaces the record.
+            _log.warning("controller %s: the last applied state of %s cannot be read: %s", self.name, key, exc)
+            if self.listeners:
+                self.emit(ControllerEventKind.LAST_APPLIED_ERROR, key, attempt=ctx.attempt, error=exc)
+            self._journaled[key] = (_UNKNOWN, ctx.epoch)
+            return self._last_applied.get(key)
+        self._journaled[key] = (got, ctx.epoch)
+        if got is None:
+            self._last_applied.pop(key, None)
+        else:
+            self._last_applied[key] = got
+        return got
+
+    def _journal_applied(self, key: Any, ctx: ReconcileContext, state: rc.State | None) -> None:
+        """Record ``state`` as the key's last applied state in the journal, unless it holds that already.
+
+        Raises:
+            FencedError: a newer leader exists (nothing was written).
+        """
+        journal = self.journal
+        if journal is None:
+            return
+        known = self._journaled.get(key)
+        if known is not None and known[1] == ctx.epoch and (known[0] is state or known[0] == state):
+            return
+        held = None
+        if isinstance(self.lease, StoreLease):
+            held = self.lease.held
+            if held is None or held.epoch != ctx.epoch:
+                # An unfenced write could overwrite what a newer leader recorded.
+                self._journaled[key] = (_UNKNOWN, ctx.epoch)
+                raise storage.FencedError(self.lease.name, ctx.epoch or 0, "this controller no longer holds it")
+        try:
+            journal.record_last_applied(self._record_name(key), state if state is not None else rc.State(), lease=held)
+        except BaseException:
+            self._journaled[key] = (_UNKNOWN, ctx.epoch)
+            raise
+        self._journaled[key] = (state, ctx.epoch)
 
     def _reconcile_key(self, key: Any, ctx: ReconcileContext) -> Result:
         state, generation, owned, wanted = self._scope(key, ctx)
-        todo = self._to_apply(key, ctx, state, generation, self._observe(wanted))
-        if isinstance(todo, Result):
-            return todo
-        plan, options = todo
-        drift = self._applied.get(key) == generation
+        actual = self._observe(wanted)
         try:
-            result = rc.apply(plan, self.providers, **options)
-        except rc_errors.MissingProviderError as exc:
-            raise TerminalError(str(exc), reason="MissingProvider") from exc
+            todo = self._to_apply(key, ctx, state, generation, actual)
+            if isinstance(todo, Result):
+                return todo
+            plan, options = todo
+            drift = self._applied.get(key) == generation
+            try:
+                result = rc.apply(plan, self.providers, **options)
+            except rc_errors.MissingProviderError as exc:
+                raise TerminalError(str(exc), reason="MissingProvider") from exc
+            return self._record(key, ctx, state, generation, owned, drift, result)
         except storage.FencedError:
-            # A newer leader exists: nothing was written; the lease loop pauses this controller.
+            # A newer leader exists: nothing was written (no apply, no last applied state); the lease
+            # loop pauses this controller.
             return Result(requeue=True)
-        return self._record(key, ctx, state, generation, owned, drift, result)
 
     async def _reconcile_key_async(self, key: Any, ctx: ReconcileContext) -> Result:
         state, generation, owned, wanted = self._scope(key, ctx)
-        todo = self._to_apply(key, ctx, state, generation, await self._observe_async(wanted))
-        if isinstance(todo, Result):
-            return todo
-        plan, options = todo
-        drift = self._applied.get(key) == generation
+        actual = await self._observe_async(wanted)
         try:
-            result = await rc.apply_async(plan, self.providers, **options)
-        except rc_errors.MissingProviderError as exc:
-            raise TerminalError(str(exc), reason="MissingProvider") from exc
+            todo = self._to_apply(key, ctx, state, generation, actual)
+            if isinstance(todo, Result):
+                return todo
+            plan, options = todo
+            drift = self._applied.get(key) == generation
+            try:
+                result = await rc.apply_async(plan, self.providers, **options)
+            except rc_errors.MissingProviderError as exc:
+                raise TerminalError(str(exc), reason="MissingProvider") from exc
+            return self._record(key, ctx, state, generation, owned, drift, result)
         except storage.FencedError:
             return Result(requeue=True)
-        return self._record(key, ctx, state, generation, owned, drift, result)
 
     def _failure_message(self, result: rc.ApplyResult) -> str:
         errors = result.errors

@@ -14,15 +14,28 @@ from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import Future
 from typing import Any
 
-from .. import Action, Address, Plan, ProviderContractError, StalePlanError, State, Step, is_resource, resource_type
+from .. import (
+    Action,
+    Address,
+    Plan,
+    PlanFileError,
+    ProviderContractError,
+    StalePlanError,
+    State,
+    Step,
+    dumps,
+    is_resource,
+    loads_state,
+    resource_type,
+)
 from .._model import show_address, show_error
 from ..storage import Backend, Lease, LeaseInfo, Tx, acquire, force_unlock, migrate, open_store
 from ..storage.errors import FencedError
 from ..storage.leases import ensure_schema
 from ._codec import Codec, summary_text
 from ._records import ApplyRecord, RecoveredStep, RecoveryReport, StepRecord
-from ._schema import APPLIES, KEYS, KNOWN, MIGRATIONS, OPS
-from .errors import JournalCorruptError, JournalError, JournalOptionError, RecoveryError
+from ._schema import APPLIES, KEYS, KNOWN, LAST_APPLIED, MIGRATIONS, OPS
+from .errors import JournalCorruptError, JournalError, JournalOptionError, RecoveryError, UnknownKindError
 
 _OP_COLUMNS = (
     "apply_id, seq, address, kind, op, attempt, idem_key, desired, epoch, started, digest, "
@@ -486,6 +499,105 @@ class Journal:
                 found.append(obj)
         return State(found, allow_dangling=True)
 
+    # ------------------------------------------------------------ last applied states
+
+    def record_last_applied(self, name: str, state: State, *, lease: Any = None) -> None:
+        """Durably record ``state`` as the last applied desired state under ``name``, replacing the one before.
+
+        ``reconcile.plan(..., last_applied=)`` orders deletes by that state's
+        edges (``depends_on``, which no world reports); kept here, it outlives
+        the process, so a restarted or newly elected applier still has it
+        (``StateController`` names its records ``"<controller>/<key!r>"``).
+        The state is stored as ``reconcile.dumps`` writes it, signed with the
+        journal's key if it has one. Durable when it returns.
+
+        Args:
+            name: the record's name (a non-empty string).
+            state: the desired state last applied; an empty one deletes the record.
+            lease: a held ``Lease`` from this journal's store: the write is
+                refused once a newer holder exists, as an apply's writes are.
+
+        Raises:
+            JournalOptionError: ``name`` is not a non-empty string, ``state`` is not
+                a ``State``, or ``lease`` is not a lease of this store.
+            JournalError: a value of ``state`` has no JSON form (the message names it).
+            FencedError: the lease is no longer held (nothing was written).
+        """
+        where = self._last_applied_name(name)
+        if not isinstance(state, State):
+            raise JournalOptionError(f"{where}: state must be a reconcile.State, got {type(state).__name__}")
+        held = None if lease is None else self._check_lease(lease)
+        text = None
+        if len(state) or state.externals:
+            codec = self._codec
+            try:
+                text = dumps(state, converter=codec.converter, key=codec.key)
+            except PlanFileError as exc:
+                raise JournalError(f"cannot record {where}: {exc}") from None
+        now = self.backend.clock()
+        digest = None if text is None else self._codec.digest(name, text, now)
+
+        def write(tx: Tx) -> None:
+            if held is not None:
+                held.fence(tx)
+            if text is None:
+                tx.execute(f"DELETE FROM {LAST_APPLIED} WHERE name = ?", (name,))
+            else:
+                tx.execute(_UPSERT_LAST_APPLIED, (name, text, now, digest))
+
+        self.backend.write(write)
+
+    def last_applied(self, name: str, types: Iterable[type]) -> State | None:
+        """The last applied desired state recorded under ``name`` (``record_last_applied``), or ``None``.
+
+        The record is checked (its digest, or signature with a key, binds the
+        text to ``name``) and read as the untrusted input it is
+        (``reconcile.loads_state``), refs to addresses outside it allowed.
+
+        Args:
+            name: the record's name.
+            types: the resource classes of the state; the classes given to
+                ``Journal.open(types=)`` and those of plans applied through this
+                journal are known too.
+
+        Raises:
+            JournalOptionError: ``name`` is not a non-empty string, or ``types`` is not an iterable of classes.
+            UnknownKindError: the record holds kinds no known class serves (the message names them).
+            JournalCorruptError: the record fails its check (modified, damaged, or written
+                with another key) or is not a valid state.
+        """
+        where = self._last_applied_name(name)
+        if isinstance(types, (str, bytes)) or not isinstance(types, Iterable):
+            raise JournalOptionError(f"{where}: types must be an iterable of resource classes, got {types!r}")
+        classes = dict(self._codec.types)
+        for cls in types:
+            if not isinstance(cls, type) or not is_resource(cls):
+                raise JournalOptionError(f"{where}: types must be resource classes, got {cls!r}")
+            classes[resource_type(cls).kind] = cls
+        row = self.backend.read(
+            lambda tx: tx.one(f"SELECT state, recorded, digest FROM {LAST_APPLIED} WHERE name = ?", (name,))
+        )
+        if row is None:
+            return None
+        text, recorded, digest = row
+        self._codec.verify(digest, where, name, text, recorded)
+        missing = sorted(_state_kinds(text, where) - classes.keys())
+        if missing:
+            raise UnknownKindError(
+                f"{where}: no resource class known for kind{'s' if len(missing) > 1 else ''} "
+                f"{', '.join(map(repr, missing))}; pass {'them' if len(missing) > 1 else 'it'} in types"
+            )
+        try:
+            return loads_state(text, classes, converter=self._codec.converter, key=self._codec.key, allow_dangling=True)
+        except PlanFileError as exc:
+            raise JournalCorruptError(f"{where} cannot be read: {exc}") from None
+
+    @staticmethod
+    def _last_applied_name(name: Any) -> str:
+        if not isinstance(name, str) or not name:
+            raise JournalOptionError(f"a last applied state's name must be a non-empty string, got {name!r}")
+        return f"journal last applied state {name!r}"
+
     # ------------------------------------------------------------ for ApplyLog
 
     @property
@@ -498,6 +610,25 @@ _UPSERT_KEY = (
     f"INSERT INTO {KEYS} (address, idem_key) VALUES (?, ?) "
     "ON CONFLICT (address) DO UPDATE SET idem_key = excluded.idem_key"
 )
+
+_UPSERT_LAST_APPLIED = (
+    f"INSERT INTO {LAST_APPLIED} (name, state, recorded, digest) VALUES (?, ?, ?, ?) "
+    "ON CONFLICT (name) DO UPDATE SET state = excluded.state, recorded = excluded.recorded, digest = excluded.digest"
+)
+
+
+def _state_kinds(text: str, where: str) -> set[str]:
+    """The kinds a stored state names (its resources' and its externals' values'), read before the state is."""
+    data = Codec.data(text, where)
+    try:
+        entries = [*data["resources"], *(e["value"] for e in data.get("externals", ()) if e["value"] is not None)]
+        kinds = {e["kind"] for e in entries}
+    except (KeyError, TypeError, AttributeError):
+        raise JournalCorruptError(f"{where} is not a state file") from None
+    if not all(isinstance(k, str) for k in kinds):
+        raise JournalCorruptError(f"{where} is not a state file")
+    return kinds
+
 
 _UPSERT_KNOWN = (
     f"INSERT INTO {KNOWN} (address, kind, value, updated, digest) VALUES (?, ?, ?, ?, ?) "

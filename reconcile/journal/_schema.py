@@ -8,6 +8,7 @@ APPLIES = "reconcile_applies"
 OPS = "reconcile_ops"
 KNOWN = "reconcile_known"
 KEYS = "reconcile_open_keys"
+LAST_APPLIED = "reconcile_last_applied"
 
 
 def _v1(tx: Tx) -> None:
@@ -30,5 +31,16 @@ def _v1(tx: Tx) -> None:
     tx.execute(f"CREATE TABLE {KEYS} (address TEXT PRIMARY KEY, idem_key TEXT NOT NULL)")
 
 
-MIGRATIONS = (Migration(1, "applies, intents and outcomes, last known values, open create keys", _v1),)
+def _v2(tx: Tx) -> None:
+    # One row per name: the state text as ``reconcile.dumps`` writes it, and a digest binding it to its name.
+    tx.execute(
+        f"CREATE TABLE {LAST_APPLIED} (name TEXT PRIMARY KEY, state TEXT NOT NULL, "
+        "recorded DOUBLE PRECISION NOT NULL, digest TEXT NOT NULL)"
+    )
+
+
+MIGRATIONS = (
+    Migration(1, "applies, intents and outcomes, last known values, open create keys", _v1),
+    Migration(2, "last applied desired states, by name", _v2),
+)
 """The ``journal`` component's schema history."""
