@@ -94,7 +94,9 @@ def test_register_install_update_repair_and_the_control_plane_never_connects_to_
     os.kill(killed, signal.SIGKILL)
     wait_for(
         lambda: (
-            fleet.record("stage1", "proxy")["current"]["pid"] != killed and fleet.converged("stage1", "r2", "2.0.0")
+            fleet.record("stage1", "proxy")["current"]["pid"] != killed
+            and fleet.ports("stage1").get("proxy") == fleet.record("stage1", "proxy")["current"]["port"]
+            and fleet.converged("stage1", "r2", "2.0.0")
         ),
         message="the killed proxy to be restarted",
     )
@@ -174,6 +176,11 @@ def test_the_cell_keeps_running_while_the_control_plane_is_away_and_catches_up(
     killed = fleet.record("away", "proxy")["current"]["pid"]
     os.kill(killed, signal.SIGKILL)
     wait_for(lambda: fleet.record("away", "proxy")["current"]["pid"] != killed, message="offline repair")
+    # The runtime makes the new process current, then rewrites the ports file from the records: wait for both.
+    wait_for(
+        lambda: fleet.ports("away").get("proxy") == fleet.record("away", "proxy")["current"]["port"],
+        message="the repaired proxy's port in the ports file",
+    )
     assert {n: v for n, (v, _) in what_runs(fleet, "away").items()} == {"workspaces": "1.0.0", "proxy": "1.0.0"}
     # Backing off: the agent goes on trying a socket that answers nothing (a broken control plane), but each
     # try waits for the backoff first (1 s maximum, +-10% jitter), so four tries span three waits of at least
