@@ -342,12 +342,21 @@ def tenant(key: str) -> rc.State:
     return rc.State([net, *servers])
 
 
-def resync(args: argparse.Namespace) -> None:
-    keys = [f"t{i}" for i in range(args.tenants)]
-    providers = {"bench_network": InMemoryProvider(BenchNetwork), "bench_server": InMemoryProvider(BenchServer)}
+def _tenants(n: int) -> tuple[list[str], dict[str, Any]]:
+    """``n`` tenant keys, and providers whose world already holds every tenant's state (a no-change resync)."""
+    keys = [f"t{i}" for i in range(n)]
+    providers: dict[str, Any] = {
+        "bench_network": InMemoryProvider(BenchNetwork),
+        "bench_server": InMemoryProvider(BenchServer),
+    }
     for key in keys:
         for address, obj in tenant(key).items():
             providers[address.kind].objects[address] = obj
+    return keys, providers
+
+
+def resync(args: argparse.Namespace) -> None:
+    keys, providers = _tenants(args.tenants)
     ctl: StateController[str] = StateController("resync", tenant, providers, resync=None)
     ctl.start()
     rows = []
@@ -370,11 +379,7 @@ def resync(args: argparse.Namespace) -> None:
 
 
 def journaled_resync(args: argparse.Namespace) -> None:
-    keys = [f"t{i}" for i in range(args.journal_tenants)]
-    providers = {"bench_network": InMemoryProvider(BenchNetwork), "bench_server": InMemoryProvider(BenchServer)}
-    for key in keys:
-        for address, obj in tenant(key).items():
-            providers[address.kind].objects[address] = obj
+    keys, providers = _tenants(args.journal_tenants)
     rows = []
     with (
         tempfile.TemporaryDirectory(prefix="reconcile-bench-") as folder,

@@ -61,6 +61,24 @@ def _is_deadlock(exc: BaseException) -> bool:
 
 
 @pytest.mark.parametrize("store_url", ["postgresql"], indirect=True)
+def _writer(
+    name: str, step: Callable[[int], None], start: threading.Barrier, deadlocks: list[str], failures: list[str]
+) -> Callable[[], None]:
+    """A writer thread's body: ``step(i)`` for each round, from a common start, sorting its errors."""
+
+    def body() -> None:
+        start.wait(timeout=60)
+        for i in range(ROUNDS):
+            try:
+                step(i)
+            except StorageError as exc:
+                (deadlocks if _is_deadlock(exc) else failures).append(f"{name} #{i}: {exc}")
+            except Exception as exc:  # any other failure fails the test below, named
+                failures.append(f"{name} #{i}: {type(exc).__name__}: {exc}")
+
+    return body
+
+
 def test_flag_target_label_release_and_rollout_writers_on_several_connections_never_deadlock(
     stores: Callable[[], BackendFleetStore],
 ) -> None:
@@ -82,17 +100,7 @@ def test_flag_target_label_release_and_rollout_writers_on_several_connections_ne
     start = threading.Barrier(11)
 
     def run(name: str, step: Callable[[int], None]) -> Callable[[], None]:
-        def body() -> None:
-            start.wait(timeout=60)
-            for i in range(ROUNDS):
-                try:
-                    step(i)
-                except StorageError as exc:
-                    (deadlocks if _is_deadlock(exc) else failures).append(f"{name} #{i}: {exc}")
-                except Exception as exc:  # any other failure fails the test below, named
-                    failures.append(f"{name} #{i}: {type(exc).__name__}: {exc}")
-
-        return body
+        return _writer(name, step, start, deadlocks, failures)
 
     def flags_writer() -> Callable[[int], None]:
         store = stores()
@@ -198,17 +206,7 @@ def test_status_reports_debug_trails_and_cell_deletes_on_several_replicas_never_
     start = threading.Barrier(8 + (2 if failover else 4))
 
     def run(name: str, step: Callable[[int], None]) -> None:
-        def body() -> None:
-            start.wait(timeout=60)
-            for i in range(ROUNDS):
-                try:
-                    step(i)
-                except StorageError as exc:
-                    (deadlocks if _is_deadlock(exc) else failures).append(f"{name} #{i}: {exc}")
-                except Exception as exc:  # any other failure fails the test below, named
-                    failures.append(f"{name} #{i}: {type(exc).__name__}: {exc}")
-
-        threads.append(threading.Thread(target=body))
+        threads.append(threading.Thread(target=_writer(name, step, start, deadlocks, failures)))
 
     def reporter(store: BackendFleetStore, k: int, debug: bool) -> Callable[[int], None]:
         def step(i: int) -> None:
