@@ -79,6 +79,17 @@ def _writer(
     return body
 
 
+def _run_all(threads: list[threading.Thread], deadlocks: list[str], failures: list[str]) -> None:
+    """Start the writers, wait for them (120 s at most), and fail on a deadlock or any other error."""
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not any(t.is_alive() for t in threads), "a writer is still running after 120 s"
+    assert deadlocks == [], f"{len(deadlocks)} transactions aborted for a deadlock, e.g. {deadlocks[:3]}"
+    assert failures == []
+
+
 def test_flag_target_label_release_and_rollout_writers_on_several_connections_never_deadlock(
     stores: Callable[[], BackendFleetStore],
 ) -> None:
@@ -157,13 +168,7 @@ def test_flag_target_label_release_and_rollout_writers_on_several_connections_ne
             ("set_infrastructure D", infrastructure_writer(11)),
         ]
     ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert not any(t.is_alive() for t in threads), "a writer is still running after 120 s"
-    assert deadlocks == [], f"{len(deadlocks)} transactions aborted for a deadlock, e.g. {deadlocks[:3]}"
-    assert failures == []
+    _run_all(threads, deadlocks, failures)
     # Every writer's last word landed: the flag's last value is in every cell's spec.
     final = setup.get_flag("workspace-usage")
     assert final is not None
@@ -234,11 +239,5 @@ def test_status_reports_debug_trails_and_cell_deletes_on_several_replicas_never_
     owners = 2 if failover else 4
     for k in range(owners):
         run(f"delete {k}", deleter(cells[k::owners]))
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert not any(t.is_alive() for t in threads), "a writer is still running after 120 s"
-    assert deadlocks == [], f"{len(deadlocks)} transactions aborted for a deadlock, e.g. {deadlocks[:3]}"
-    assert failures == []
+    _run_all(threads, deadlocks, failures)
     assert sorted(c.id for c in setup.list_cells()) == cells
