@@ -278,8 +278,12 @@ class StateController(Controller[K]):
 
     def _to_apply(
         self, key: Any, ctx: ReconcileContext, state: rc.State, generation: int, actual: rc.State
-    ) -> tuple[rc.Plan, dict[str, Any]] | Result:
-        """The plan and the apply options, or the ``Result`` when there is nothing to apply (or no right to)."""
+    ) -> tuple[rc.Plan, dict[str, Any], bool] | Result:
+        """The plan, the apply options and whether it repairs drift; or the ``Result`` when there is nothing to apply.
+
+        A plan repairs drift when its desired generation was applied already. A ``Result`` also comes back
+        when this controller has no right to apply (stopping, or deposed since the reconcile began).
+        """
         try:
             plan = rc.plan(state, actual, last_applied=self._last_applied_of(key, ctx, state, actual))
         except (rc_errors.ProtectedResourceError, rc_errors.PlanBudgetError) as exc:
@@ -302,7 +306,7 @@ class StateController(Controller[K]):
         if self.journal is not None:
             options["journal"] = self.journal
             options["lease"] = held if held is not None and held.backend is self.journal.backend else None
-        return plan, options
+        return plan, options, self._applied.get(key) == generation
 
     def _record(
         self,
@@ -413,8 +417,7 @@ class StateController(Controller[K]):
             todo = self._to_apply(key, ctx, state, generation, actual)
             if isinstance(todo, Result):
                 return todo
-            plan, options = todo
-            drift = self._applied.get(key) == generation
+            plan, options, drift = todo
             try:
                 result = rc.apply(plan, self.providers, **options)
             except rc_errors.MissingProviderError as exc:
@@ -432,8 +435,7 @@ class StateController(Controller[K]):
             todo = self._to_apply(key, ctx, state, generation, actual)
             if isinstance(todo, Result):
                 return todo
-            plan, options = todo
-            drift = self._applied.get(key) == generation
+            plan, options, drift = todo
             try:
                 result = await rc.apply_async(plan, self.providers, **options)
             except rc_errors.MissingProviderError as exc:
