@@ -316,11 +316,16 @@ class SupportRecords:
                 raise ConflictError(
                     f"template version {template.version} {word} (newest: {int(newest[0])}); versions only grow"
                 )
-            tx.execute(
-                f"INSERT INTO fleet_templates ({_TEMPLATE}, document) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            # Another replica may insert this version between the read above and this insert (PostgreSQL
+            # runs both transactions at once): it then wins, and this one is the conflict, not a key error.
+            inserted = tx.execute(
+                f"INSERT INTO fleet_templates ({_TEMPLATE}, document) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (version) DO NOTHING",
                 (template.version, template.released_at, template.mandatory, template.window, template.description,
                  template.digest, template.published_at, json.dumps(document, sort_keys=True)),
             )  # fmt: skip
+            if inserted != 1:
+                raise ConflictError(f"template version {template.version} is published already (by another replica)")
             # Every cell is judged against it: the support controller's leader, on whichever replica, resyncs.
             tx.notify(SUPPORT_CHANNEL, "")
 

@@ -6,6 +6,7 @@ import json
 import pathlib
 import subprocess
 import sys
+import threading
 import time
 from typing import Any
 
@@ -573,3 +574,38 @@ def test_support_is_in_sla_exactly_when_every_mandatory_version_is_met_and_never
         assert later.state == "out_of_sla"
     if first.state == "grace":
         assert first.deadline is not None and first.deadline > START + t1
+
+
+def test_two_replicas_publishing_one_template_version_at_once_give_one_success_and_one_conflict(
+    tmp_path: pathlib.Path, store_url: str
+) -> None:
+    """Both read the newest version before either commits; the loser gets a ConflictError (409), never a 500."""
+    worlds = [World(tmp_path / "a", store_url), World(tmp_path / "b", store_url)]
+    results: dict[int, list[str]] = {}
+    for version in range(2, 22):
+        start = threading.Barrier(2)
+        outcomes: list[str] = []
+
+        def publish(
+            world: World, version: int = version, start: threading.Barrier = start, outcomes: list[str] = outcomes
+        ) -> None:
+            start.wait(timeout=30)
+            try:
+                world.publish(version)
+                outcomes.append("published")
+            except ConflictError:
+                outcomes.append("conflict")
+            except Exception as exc:  # any other error fails the test, named
+                outcomes.append(f"{type(exc).__name__}: {exc}")
+
+        threads = [threading.Thread(target=publish, args=(w,)) for w in worlds]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
+        results[version] = sorted(outcomes)
+    published = [t.version for t in worlds[0].cp.support.templates()]
+    for world in worlds:
+        world.store.close()
+    assert {v: r for v, r in results.items() if r != ["conflict", "published"]} == {}
+    assert published == list(range(2, 22))
