@@ -6,7 +6,9 @@ Lock order (PostgreSQL; docs/fleet.md, "Lock order"):
    (7210432) < ``FLAGS_LOCK`` (7210433) < ``STATUS_LOCK`` (7210434). An op never takes one itself: it names them in
    ``backend.write(op, locks=...)`` and the writer takes them right after ``BEGIN``, before any op of the
    group commit runs, so they come before every row lock of the transaction whatever ops share it;
-2. then row locks: the fence's lease row (a leader's writes), then the rows the ops touch. Every write that
+2. then row locks: within each op, the fence's lease row (a leader's writes), then the rows it touches (a
+   group commit's later op may take another lease's row after an earlier op's rows: lease rows have no
+   advisory lock yet, see docs/fleet.md). Every write that
    locks a row of ``fleet_cells`` holds ``FLAGS_LOCK`` from its start, so only one transaction at a time holds
    cell rows: cell rows can never be part of a cycle, whatever order a write, or a group commit of several
    single-cell writes, locks them in. Likewise every write that locks a row of what cells report
