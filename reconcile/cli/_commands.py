@@ -19,7 +19,7 @@ import click
 import reconcile as rc
 
 from .._model import show_address, show_error
-from ..journal import Journal
+from ..journal import Journal, JournalCorruptError, Lease, StorageError, UnknownKindError
 from ..storage.files import write_atomically
 from .errors import LastAppliedStateError
 
@@ -27,10 +27,12 @@ CLI_FORMAT = "reconcile.cli-plan"
 CLI_FORMAT_VERSION = 1
 FORMATS = click.Choice(["text", "json", "dot", "mermaid"])
 LAST_APPLIED_SUFFIX = ".last-applied.json"
+LAST_APPLIED_RECORD = "cli/"
 LAST_APPLIED_HELP = (
     "The desired state of the last successful apply (default: next to a SQLite --journal, "
-    f"JOURNAL{LAST_APPLIED_SUFFIX}; none for other journals)."
+    f"JOURNAL{LAST_APPLIED_SUFFIX}; in any other journal, its record {LAST_APPLIED_RECORD}SOURCE)."
 )
+_UNKNOWN_KIND_HINT = " (a kind neither desired nor in the world: return its class as the source's third element)"
 
 
 class CLIError(Exception):
@@ -155,6 +157,49 @@ def _last_applied_path(given: str | None, journal_url: str | None) -> str | None
     return rest[1:] + LAST_APPLIED_SUFFIX
 
 
+def _in_journal(given: str | None, journal_url: str | None) -> bool:
+    """Whether the last applied state is the journal's record: a journal without a default file, no ``--last-applied``.
+
+    A PostgreSQL journal keeps it durably where the applies' records live, for
+    every applier of that journal; an in-memory SQLite one keeps it as long as
+    it keeps those records (one command), which is all it can offer.
+    """
+    return bool(journal_url) and _last_applied_path(given, journal_url) is None
+
+
+def _record_name(source: str) -> str:
+    """The journal record of the last applied state of ``source`` (``cli/MODULE:FUNCTION``)."""
+    return LAST_APPLIED_RECORD + source
+
+
+def _shown_record(name: str) -> str:
+    return f"journal record {name!r}"
+
+
+def _journal_detail(exc: Exception, name: str) -> str:
+    """The journal's message without the record name it starts with (the CLI's message names it first)."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    for prefix in (f"journal last applied state {name!r}", f"cannot record journal last applied state {name!r}"):
+        if text.startswith(prefix):
+            return text[len(prefix) :].lstrip(": ") or text
+    return text
+
+
+def _read_journal_last_applied(journal: Journal, name: str, types: Mapping[str, type]) -> rc.State | None:
+    """The state recorded under ``name`` in ``journal``, ``None`` when no apply recorded one."""
+    try:
+        return journal.last_applied(name, types.values())
+    except UnknownKindError as exc:
+        detail = _journal_detail(exc, name).split(";")[0]
+        raise LastAppliedStateError(
+            f"{_shown_record(name)}: not a last applied state: {detail}{_UNKNOWN_KIND_HINT}"
+        ) from None
+    except JournalCorruptError as exc:
+        raise LastAppliedStateError(
+            f"{_shown_record(name)}: not a last applied state: {_journal_detail(exc, name)}"
+        ) from None
+
+
 def _read_last_applied(path: str, types: Mapping[str, type]) -> rc.State | None:
     """The state saved in ``path``, ``None`` when there is no file yet (no apply recorded one)."""
     try:
@@ -170,14 +215,15 @@ def _read_last_applied(path: str, types: Mapping[str, type]) -> rc.State | None:
         # Dangling refs are allowed: the state after a failed apply may ref what it no longer holds.
         return rc.loads_state(text, types, allow_dangling=True)
     except rc.PlanFileError as exc:
-        hint = ""
-        if "no class given for kind" in str(exc):
-            hint = " (a kind neither desired nor in the world: return its class as the source's third element)"
+        hint = _UNKNOWN_KIND_HINT if "no class given for kind" in str(exc) else ""
         raise LastAppliedStateError(f"{path}: not a last applied state: {exc}{hint}") from None
 
 
-def _check_made_with(plan: rc.Plan, plan_file: str, state: rc.State, path: str) -> None:
-    """Refuse ``plan`` unless ``state``'s edges order its deletes exactly as the plan does."""
+def _check_made_with(plan: rc.Plan, plan_file: str, state: rc.State, where: str, how: str) -> None:
+    """Refuse ``plan`` unless ``state``'s edges order its deletes exactly as the plan does.
+
+    ``where`` names the state (a file, a journal record); ``how`` says how to plan with it.
+    """
     # The same states planned again with ``state``; a targeted plan's changes are its own
     # closure, so targeting them keeps the same changes (and the same protection checks).
     adopted = [a for a, c in {**plan.changes, **plan.deferred}.items() if c.action is rc.Action.ADOPT]
@@ -194,11 +240,11 @@ def _check_made_with(plan: rc.Plan, plan_file: str, state: rc.State, path: str) 
 
     if wanted - followed:
         raise LastAppliedStateError(
-            f"{plan_file} was planned without the last applied state in {path}, which orders its deletes "
-            f"({shown(wanted - followed)}): plan again with --last-applied {path} (or the same --journal)"
+            f"{plan_file} was planned without the last applied state in {where}, which orders its deletes "
+            f"({shown(wanted - followed)}): plan again with {how}"
         )
     raise LastAppliedStateError(
-        f"{plan_file} orders deletes by edges the last applied state in {path} does not have "
+        f"{plan_file} orders deletes by edges the last applied state in {where} does not have "
         f"({shown(followed - wanted)}): it was planned with another last applied state; plan again"
     )
 
@@ -225,6 +271,17 @@ def _record_last_applied(path: str, state: rc.State) -> None:
     except OSError as exc:
         raise LastAppliedStateError(
             f"{path}: cannot record the last applied state: {exc.strerror}; the file keeps the state before this apply"
+        ) from exc
+
+
+def _record_journal_last_applied(journal: Journal, name: str, state: rc.State, lease: Lease) -> None:
+    try:
+        # Fenced: an applier that lost the lease cannot overwrite what the new holder recorded.
+        journal.record_last_applied(name, state, lease=lease)
+    except StorageError as exc:
+        raise LastAppliedStateError(
+            f"{_shown_record(name)}: cannot record the last applied state: {_journal_detail(exc, name)}; "
+            "the record keeps the state before this apply"
         ) from exc
 
 
@@ -278,13 +335,17 @@ def plan(
 ) -> None:
     """Plan SOURCE (MODULE:FUNCTION returning desired State and providers); exit 2 when there are changes."""
     desired, providers, types = _call_source(source)
+    path = _last_applied_path(last_applied, journal_url)
+    previous = None
     if journal_url:
         with Journal.open(journal_url) as journal:
             actual = journal.observe(providers, [a for a in desired.by_address])
+            if _in_journal(last_applied, journal_url):
+                previous = _read_journal_last_applied(journal, _record_name(source), _classes_of(types, actual))
     else:
         actual = rc.observe(providers)
-    path = _last_applied_path(last_applied, journal_url)
-    previous = _read_last_applied(path, _classes_of(types, actual)) if path else None
+    if path:
+        previous = _read_last_applied(path, _classes_of(types, actual))
     planned = rc.plan(desired, actual, targets=targets or None, exclude=excludes or None, last_applied=previous)
     click.echo(rc.render(planned, fmt).rstrip("\n"))
     if out:
@@ -330,16 +391,23 @@ def apply(
     last_applied: str | None,
 ) -> None:
     """Apply a saved plan under a lease, journaling every provider call; record the desired state applied."""
-    planned, _source, providers, types = _read_plan(plan_file, source)
+    planned, source, providers, types = _read_plan(plan_file, source)
     path = _last_applied_path(last_applied, journal_url)
+    record = _record_name(source) if _in_journal(last_applied, journal_url) else None
     with Journal.open(journal_url) as journal, journal.lease(lease_name, _owner(), ttl=30, wait=lock_timeout) as lease:
         if path and not os.path.isdir(os.path.dirname(os.path.abspath(path))):
             # Found before anything is applied, not after: an apply whose state is lost orders no deletes.
             raise LastAppliedStateError(f"{path}: cannot record the last applied state there: no such directory")
         # Read under the lease, so no other apply of this lease records a state in between.
-        previous = _read_last_applied(path, types) if path else None
-        if path and previous is not None:
-            _check_made_with(planned, plan_file, previous, path)
+        previous = None
+        if path:
+            previous = _read_last_applied(path, types)
+            if previous is not None:
+                _check_made_with(planned, plan_file, previous, path, f"--last-applied {path} (or the same --journal)")
+        elif record:
+            previous = _read_journal_last_applied(journal, record, types)
+            if previous is not None:
+                _check_made_with(planned, plan_file, previous, _shown_record(record), "the same --journal")
         progress = rc.ProgressDisplay(planned)
         result = rc.apply(
             planned,
@@ -351,11 +419,13 @@ def apply(
         )
         progress.close()
         unrecorded = None
-        if path:
-            try:
+        try:
+            if path:
                 _record_last_applied(path, _applied_state(planned, result, previous))
-            except LastAppliedStateError as exc:
-                unrecorded = exc  # after the apply's own report, which the user needs first
+            elif record:
+                _record_journal_last_applied(journal, record, _applied_state(planned, result, previous), lease)
+        except LastAppliedStateError as exc:
+            unrecorded = exc  # after the apply's own report, which the user needs first
     for step, error in result.errors.items():
         click.echo(f"failed: {step.op.value} {show_address(step.address)}: {show_error(error)}", err=True)
     counts = {s.value: len(getattr(result, s.value)) for s in rc.StepStatus}
