@@ -161,8 +161,8 @@ def _in_journal(given: str | None, journal_url: str | None) -> bool:
     """Whether the last applied state is the journal's record: a journal without a default file, no ``--last-applied``.
 
     A PostgreSQL journal keeps it durably where the applies' records live, for
-    every applier of that journal; an in-memory SQLite one keeps it as long as
-    it keeps those records (one command), which is all it can offer.
+    every applier of that journal. (Any journal but a SQLite file: the store
+    refuses an in-memory SQLite one, which could keep it for one command only.)
     """
     return bool(journal_url) and _last_applied_path(given, journal_url) is None
 
