@@ -71,6 +71,12 @@ def world_names(env: dict[str, str]) -> list[str]:
 def test_apply_deletes_the_dependent_first_when_both_are_removed(
     env: dict[str, str], tmp_path: pathlib.Path, journal: str, state_file: pathlib.Path
 ) -> None:
+    apply_both_then_delete_both(env, tmp_path, journal)
+    assert rc.loads_state(state_file.read_text(), [App]) == rc.State()
+
+
+def apply_both_then_delete_both(env: dict[str, str], tmp_path: pathlib.Path, journal: str) -> None:
+    """Apply a and b (b depends on a), then remove both: the plan and a 10-wide apply delete b first."""
     applied = plan_and_apply(env, tmp_path, "--journal", journal)
     assert applied.returncode == 0, applied.stderr
     assert world_names(env) == ["a", "b"]
@@ -85,7 +91,6 @@ def test_apply_deletes_the_dependent_first_when_both_are_removed(
     assert deleted.returncode == 0, deleted.stderr
     assert deleted.stdout.strip() == "Apply complete: 2 succeeded."
     assert world_names(env) == []
-    assert rc.loads_state(state_file.read_text(), [App]) == rc.State()
 
 
 def test_the_state_is_recorded_after_a_successful_apply_only(

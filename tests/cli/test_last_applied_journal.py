@@ -4,19 +4,19 @@ delete what is still in use)."""
 
 from __future__ import annotations
 
-import os
 import pathlib
 
 import pytest
 
 import reconcile as rc
 from reconcile.journal import Journal
+from tests.cli import test_last_applied
 from tests.cli.test_last_applied import (
     BOTH,
     DELETE_A,
     DELETE_B,
-    ROOT,
     SOURCE,
+    apply_both_then_delete_both,
     plan_and_apply,
     run,
     saved_plan,
@@ -26,22 +26,15 @@ from tests.journal.crash_world import Item
 from tests.support.delete_order import App
 
 RECORD = f"cli/{SOURCE}"
-C = rc.Address.parse("app/c")
+C = test_last_applied.C
 DELETE_C = rc.Step(C, rc.Action.DELETE)
 
 # Only the PostgreSQL half of ``store_url``: a SQLite file journal keeps the state in a file beside it.
 pytestmark = pytest.mark.parametrize("store_url", ["postgresql"], indirect=True)
 
 
-@pytest.fixture
-def env(tmp_path: pathlib.Path) -> dict[str, str]:
-    return {
-        **os.environ,
-        "WORLD_DB": str(tmp_path / "world.db"),
-        "APPS": "a b>a",
-        "GUARD": "b>a",
-        "PYTHONPATH": str(ROOT),
-    }
+# The same world as the file's tests (a refuses to be deleted while b exists), through their fixture.
+env = test_last_applied.env
 
 
 def recorded(store_url: str) -> rc.State | None:
@@ -58,19 +51,7 @@ def test_two_depends_on_only_deletes_are_ordered_across_two_applies_without_a_st
     tmp_path: pathlib.Path,
     store_url: str,
 ) -> None:
-    assert plan_and_apply(env, tmp_path, "--journal", store_url).returncode == 0
-    assert world_names(env) == ["a", "b"]
-    gone = {**env, "APPS": ""}
-    out = tmp_path / "plan.json"
-    planned = run(gone, "plan", SOURCE, "--journal", store_url, "--out", str(out))
-    assert planned.returncode == 2, planned.stderr
-    plan = saved_plan(out)
-    assert plan.steps == (DELETE_B, DELETE_A)
-    assert plan.predecessors[DELETE_A] == (DELETE_B,)
-    deleted = run(gone, "apply", str(out), "--journal", store_url, "--parallelism", "10")
-    assert deleted.returncode == 0, deleted.stderr
-    assert deleted.stdout.strip() == "Apply complete: 2 succeeded."
-    assert world_names(env) == []
+    apply_both_then_delete_both(env, tmp_path, store_url)
     assert state_files(tmp_path) == []  # nothing beside the journal: it has no directory
 
 
