@@ -1,6 +1,6 @@
 """The resource model: addresses, refs, field roles, lifecycle, field paths, resource types, and their display."""
 
-from .address import KIND_RE, Address, escape_part, make_address
+from .address import KIND_RE, Address, escape_part
 from .display import (
     LIMIT,
     REDACTED,
@@ -69,7 +69,6 @@ __all__ = [
     "in_canonical_order",
     "is_resource",
     "iter_refs",
-    "make_address",
     "mask",
     "may_hold_ref",
     "merge",

@@ -28,6 +28,11 @@ def unescape_part(part: str, text: str) -> str:
             f"malformed address {show_value(text)}: bad escape in part {show_value(part)} "
             "(only %25 and %2F are allowed)"
         )
+    return _unescape(part)
+
+
+def _unescape(part: str) -> str:
+    # Checked by the caller (unescape_part), or escaped by an Address itself: well-formed either way.
     return _UNESCAPE_RE.sub(lambda m: "%" if m.group(1) == "25" else "/", part)
 
 
@@ -95,13 +100,3 @@ class Address(str):
             raise AddressError(f"malformed address {show_value(text)}: expected 'kind/key'")
         parts = tuple(unescape_part(p, text) for p in rest.split("/"))
         return cls(kind, parts)
-
-
-def _unescape(part: str) -> str:
-    # Only for parts an Address itself escaped: well-formed by construction.
-    return _UNESCAPE_RE.sub(lambda m: "%" if m.group(1) == "25" else "/", part)
-
-
-def make_address(kind: str, key: tuple[str, ...]) -> Address:
-    # Hot path: planning builds one address per resource, already validated.
-    return str.__new__(Address, "/".join((kind, *map(escape_part, key))))
