@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import getpass
 import importlib
@@ -157,25 +158,6 @@ def _last_applied_path(given: str | None, journal_url: str | None) -> str | None
     return rest[1:] + LAST_APPLIED_SUFFIX
 
 
-def _in_journal(given: str | None, journal_url: str | None) -> bool:
-    """Whether the last applied state is the journal's record: a journal without a default file, no ``--last-applied``.
-
-    A PostgreSQL journal keeps it durably where the applies' records live, for
-    every applier of that journal. (Any journal but a SQLite file: the store
-    refuses an in-memory SQLite one, which could keep it for one command only.)
-    """
-    return bool(journal_url) and _last_applied_path(given, journal_url) is None
-
-
-def _record_name(source: str) -> str:
-    """The journal record of the last applied state of ``source`` (``cli/MODULE:FUNCTION``)."""
-    return LAST_APPLIED_RECORD + source
-
-
-def _shown_record(name: str) -> str:
-    return f"journal record {name!r}"
-
-
 def _journal_detail(exc: Exception, name: str) -> str:
     """The journal's message without the record name it starts with (the CLI's message names it first)."""
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -185,38 +167,99 @@ def _journal_detail(exc: Exception, name: str) -> str:
     return text
 
 
-def _read_journal_last_applied(journal: Journal, name: str, types: Mapping[str, type]) -> rc.State | None:
-    """The state recorded under ``name`` in ``journal``, ``None`` when no apply recorded one."""
-    try:
-        return journal.last_applied(name, types.values())
-    except UnknownKindError as exc:
-        detail = _journal_detail(exc, name).split(";")[0]
-        raise LastAppliedStateError(
-            f"{_shown_record(name)}: not a last applied state: {detail}{_UNKNOWN_KIND_HINT}"
-        ) from None
-    except JournalCorruptError as exc:
-        raise LastAppliedStateError(
-            f"{_shown_record(name)}: not a last applied state: {_journal_detail(exc, name)}"
-        ) from None
+class _StateFile:
+    """The last applied state kept in a file (``--last-applied``, or the default beside a SQLite journal)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.where = path
+        self.how = f"--last-applied {path} (or the same --journal)"
+
+    def check_writable(self) -> None:
+        if not os.path.isdir(os.path.dirname(os.path.abspath(self.path))):
+            # Found before anything is applied, not after: an apply whose state is lost orders no deletes.
+            raise LastAppliedStateError(f"{self.path}: cannot record the last applied state there: no such directory")
+
+    def read(self, journal: Journal | None, types: Mapping[str, type]) -> rc.State | None:
+        """The state saved in the file, ``None`` when there is no file yet (no apply recorded one)."""
+        path = self.path
+        try:
+            with open(path, encoding="utf-8") as f:
+                text = f.read()
+        except FileNotFoundError:
+            return None
+        except UnicodeDecodeError:
+            raise LastAppliedStateError(f"{path}: not a last applied state: not UTF-8 text") from None
+        except OSError as exc:
+            raise LastAppliedStateError(f"{path}: cannot read the last applied state: {exc.strerror}") from exc
+        try:
+            # Dangling refs are allowed: the state after a failed apply may ref what it no longer holds.
+            return rc.loads_state(text, types, allow_dangling=True)
+        except rc.PlanFileError as exc:
+            hint = _UNKNOWN_KIND_HINT if "no class given for kind" in str(exc) else ""
+            raise LastAppliedStateError(f"{path}: not a last applied state: {exc}{hint}") from None
+
+    def record(self, journal: Journal, state: rc.State, lease: Lease) -> None:
+        try:
+            write_atomically(self.path, rc.dumps(state))
+        except OSError as exc:
+            raise LastAppliedStateError(
+                f"{self.path}: cannot record the last applied state: {exc.strerror}; "
+                "the file keeps the state before this apply"
+            ) from exc
 
 
-def _read_last_applied(path: str, types: Mapping[str, type]) -> rc.State | None:
-    """The state saved in ``path``, ``None`` when there is no file yet (no apply recorded one)."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
-    except FileNotFoundError:
-        return None
-    except UnicodeDecodeError:
-        raise LastAppliedStateError(f"{path}: not a last applied state: not UTF-8 text") from None
-    except OSError as exc:
-        raise LastAppliedStateError(f"{path}: cannot read the last applied state: {exc.strerror}") from exc
-    try:
-        # Dangling refs are allowed: the state after a failed apply may ref what it no longer holds.
-        return rc.loads_state(text, types, allow_dangling=True)
-    except rc.PlanFileError as exc:
-        hint = _UNKNOWN_KIND_HINT if "no class given for kind" in str(exc) else ""
-        raise LastAppliedStateError(f"{path}: not a last applied state: {exc}{hint}") from None
+class _StateRecord:
+    """The last applied state kept as a journal record (``cli/SOURCE``), in a journal that is not a SQLite file.
+
+    A PostgreSQL journal keeps it durably where the applies' records live, for
+    every applier of that journal. (Any journal but a SQLite file: the store
+    refuses an in-memory SQLite one, which could keep it for one command only.)
+    """
+
+    def __init__(self, source: str) -> None:
+        self.name = LAST_APPLIED_RECORD + source
+        self.where = f"journal record {self.name!r}"
+        self.how = "the same --journal"
+
+    def check_writable(self) -> None:
+        """Nothing to check before the apply: the journal is open, and the write is fenced by its lease."""
+
+    def read(self, journal: Journal | None, types: Mapping[str, type]) -> rc.State | None:
+        """The state recorded in the journal, ``None`` when no apply recorded one (or no journal is open)."""
+        if journal is None:
+            return None
+        name = self.name
+        try:
+            return journal.last_applied(name, types.values())
+        except UnknownKindError as exc:
+            detail = _journal_detail(exc, name).split(";")[0]
+            raise LastAppliedStateError(
+                f"{self.where}: not a last applied state: {detail}{_UNKNOWN_KIND_HINT}"
+            ) from None
+        except JournalCorruptError as exc:
+            raise LastAppliedStateError(
+                f"{self.where}: not a last applied state: {_journal_detail(exc, name)}"
+            ) from None
+
+    def record(self, journal: Journal, state: rc.State, lease: Lease) -> None:
+        try:
+            # Fenced: an applier that lost the lease cannot overwrite what the new holder recorded.
+            journal.record_last_applied(self.name, state, lease=lease)
+        except StorageError as exc:
+            raise LastAppliedStateError(
+                f"{self.where}: cannot record the last applied state: {_journal_detail(exc, self.name)}; "
+                "the record keeps the state before this apply"
+            ) from exc
+
+
+def _state_place(given: str | None, journal_url: str | None, source: str) -> _StateFile | _StateRecord | None:
+    """Where the last applied state is kept: the ``--last-applied`` file (or the default beside a SQLite
+    journal), else the journal's record, else nowhere (no journal)."""
+    path = _last_applied_path(given, journal_url)
+    if path:
+        return _StateFile(path)
+    return _StateRecord(source) if journal_url else None
 
 
 def _check_made_with(plan: rc.Plan, plan_file: str, state: rc.State, where: str, how: str) -> None:
@@ -263,26 +306,6 @@ def _applied_state(plan: rc.Plan, result: rc.ApplyResult, previous: rc.State | N
         return rc.State(managed, allow_dangling=True)
     left = [o for a, o in previous.items() if a not in plan.desired.by_address]
     return rc.State([*managed, *left], allow_dangling=True)
-
-
-def _record_last_applied(path: str, state: rc.State) -> None:
-    try:
-        write_atomically(path, rc.dumps(state))
-    except OSError as exc:
-        raise LastAppliedStateError(
-            f"{path}: cannot record the last applied state: {exc.strerror}; the file keeps the state before this apply"
-        ) from exc
-
-
-def _record_journal_last_applied(journal: Journal, name: str, state: rc.State, lease: Lease) -> None:
-    try:
-        # Fenced: an applier that lost the lease cannot overwrite what the new holder recorded.
-        journal.record_last_applied(name, state, lease=lease)
-    except StorageError as exc:
-        raise LastAppliedStateError(
-            f"{_shown_record(name)}: cannot record the last applied state: {_journal_detail(exc, name)}; "
-            "the record keeps the state before this apply"
-        ) from exc
 
 
 def _owner() -> str:
@@ -335,17 +358,11 @@ def plan(
 ) -> None:
     """Plan SOURCE (MODULE:FUNCTION returning desired State and providers); exit 2 when there are changes."""
     desired, providers, types = _call_source(source)
-    path = _last_applied_path(last_applied, journal_url)
-    previous = None
-    if journal_url:
-        with Journal.open(journal_url) as journal:
-            actual = journal.observe(providers, [a for a in desired.by_address])
-            if _in_journal(last_applied, journal_url):
-                previous = _read_journal_last_applied(journal, _record_name(source), _classes_of(types, actual))
-    else:
-        actual = rc.observe(providers)
-    if path:
-        previous = _read_last_applied(path, _classes_of(types, actual))
+    place = _state_place(last_applied, journal_url, source)
+    with contextlib.ExitStack() as stack:
+        journal = stack.enter_context(Journal.open(journal_url)) if journal_url else None
+        actual = journal.observe(providers, list(desired.by_address)) if journal else rc.observe(providers)
+        previous = place.read(journal, _classes_of(types, actual)) if place else None
     planned = rc.plan(desired, actual, targets=targets or None, exclude=excludes or None, last_applied=previous)
     click.echo(rc.render(planned, fmt).rstrip("\n"))
     if out:
@@ -392,22 +409,14 @@ def apply(
 ) -> None:
     """Apply a saved plan under a lease, journaling every provider call; record the desired state applied."""
     planned, source, providers, types = _read_plan(plan_file, source)
-    path = _last_applied_path(last_applied, journal_url)
-    record = _record_name(source) if _in_journal(last_applied, journal_url) else None
+    place = _state_place(last_applied, journal_url, source)
+    assert place is not None  # apply always has a journal
     with Journal.open(journal_url) as journal, journal.lease(lease_name, _owner(), ttl=30, wait=lock_timeout) as lease:
-        if path and not os.path.isdir(os.path.dirname(os.path.abspath(path))):
-            # Found before anything is applied, not after: an apply whose state is lost orders no deletes.
-            raise LastAppliedStateError(f"{path}: cannot record the last applied state there: no such directory")
+        place.check_writable()
         # Read under the lease, so no other apply of this lease records a state in between.
-        previous = None
-        if path:
-            previous = _read_last_applied(path, types)
-            if previous is not None:
-                _check_made_with(planned, plan_file, previous, path, f"--last-applied {path} (or the same --journal)")
-        elif record:
-            previous = _read_journal_last_applied(journal, record, types)
-            if previous is not None:
-                _check_made_with(planned, plan_file, previous, _shown_record(record), "the same --journal")
+        previous = place.read(journal, types)
+        if previous is not None:
+            _check_made_with(planned, plan_file, previous, place.where, place.how)
         progress = rc.ProgressDisplay(planned)
         result = rc.apply(
             planned,
@@ -420,10 +429,7 @@ def apply(
         progress.close()
         unrecorded = None
         try:
-            if path:
-                _record_last_applied(path, _applied_state(planned, result, previous))
-            elif record:
-                _record_journal_last_applied(journal, record, _applied_state(planned, result, previous), lease)
+            place.record(journal, _applied_state(planned, result, previous), lease)
         except LastAppliedStateError as exc:
             unrecorded = exc  # after the apply's own report, which the user needs first
     for step, error in result.errors.items():
